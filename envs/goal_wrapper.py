@@ -1,0 +1,120 @@
+"""Goal-image tasks from any rgb_array env: the goal is the image of the state reached ``goal_steps`` steps of a
+seeded exploration policy after the start (the DINO-WM / stable-worldmodel protocol)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from envs.base import env_name
+from envs.policies import make_policy, policy_rng
+
+
+class GoalImageWrapper(gym.Wrapper):
+    """Observations ``{"pixels": env.render(), "proprio": float32 vector}`` plus a goal image at each reset.
+
+    ``proprio`` is the env's own observation when that is a Box vector, else its ``"proprio"`` entry.
+    On ``reset(seed=...)`` the env is reset, then ``goal_steps`` steps of ``goal_policy`` (default: the env's
+    ``expert_policy`` if it has one, else "random_repeat"; see ``envs.policies``) seeded from the reset seed
+    lead to the goal. Envs with ``get_state``/``set_state`` are rolled out and set back to the start; other
+    envs are rolled out from that reset, then reset again with the same seed for the start, so their reset
+    must be deterministic given the seed. ``reset()`` without a seed draws one from the last seed given, so a
+    sequence of resets is reproducible. ``info["goal_image"]`` (H, W, 3) uint8 comes with every reset; for the
+    toolkit's envs the reward becomes ``-state_distance`` to the goal.
+
+    Scoring only — planners must not read them: ``info["goal_distance"]`` (``state_distance`` to the goal
+    state if the env has one, else the L2 distance between Box observation vectors), ``info["success"]``
+    (``goal_distance < success_threshold``, when a threshold is known) and the ``goal_state`` attribute.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        goal_steps: int = 25,
+        goal_policy: str | None = None,
+        success_threshold: float | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.name = env_name(env)
+        if env.render_mode != "rgb_array":
+            raise ValueError(f"{self.name}: GoalImageWrapper needs render_mode='rgb_array', got {env.render_mode!r}")
+        inner, unwrapped = env.observation_space, env.unwrapped
+        if isinstance(inner, spaces.Box) and len(inner.shape) == 1:
+            self._proprio_key, proprio = None, spaces.Box(inner.low, inner.high, inner.shape, np.float32)
+        elif isinstance(inner, spaces.Dict) and "proprio" in inner.spaces:
+            self._proprio_key, proprio = "proprio", inner["proprio"]
+        else:
+            raise ValueError(f"{self.name}: needs a Box vector observation or a Dict with 'proprio', got {inner}")
+        self._proprio_space = proprio
+        if isinstance(inner, spaces.Dict) and "pixels" in inner.spaces:  # else known at the first reset
+            self.observation_space = spaces.Dict({"pixels": inner["pixels"], "proprio": proprio})
+        self._stateful = hasattr(unwrapped, "get_state") and hasattr(unwrapped, "set_state")
+        self._measured = self._stateful and hasattr(unwrapped, "state_distance")
+        self.goal_steps = goal_steps
+        self.goal_policy = goal_policy or ("expert" if hasattr(unwrapped, "expert_policy") else "random_repeat")
+        if success_threshold is None:
+            success_threshold = getattr(unwrapped, "success_threshold", None)
+        self.success_threshold = success_threshold
+        self.goal_state: np.ndarray | None = None
+        self.goal_image: np.ndarray | None = None
+        self._goal_obs: Any = None
+        self._seeds: np.random.Generator | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if seed is not None or self._seeds is None:
+            self._seeds = np.random.default_rng(seed)
+        seed = int(self._seeds.integers(2**31 - 1)) if seed is None else seed
+        obs, info = self.env.reset(seed=seed, options=options)
+        policy = make_policy(self.goal_policy, self.env, policy_rng(seed))
+        if self._stateful:
+            env = self.env.unwrapped  # stepped directly: the goal rollout does not count against time limits
+            start, self._goal_obs = env.get_state(), obs
+            for _ in range(self.goal_steps):
+                self._goal_obs = env.step(policy())[0]
+            self.goal_state, self.goal_image = env.get_state(), self._render()
+            env.set_state(start)
+            if hasattr(env, "set_goal"):
+                env.set_goal(self.goal_state)
+        else:
+            self._goal_obs = obs
+            for _ in range(self.goal_steps):
+                self._goal_obs, _, terminated, truncated, _ = self.env.step(policy())
+                if terminated or truncated:
+                    break
+            self.goal_image = self._render()
+            obs, info = self.env.reset(seed=seed, options=options)
+        observation = self._observe(obs)
+        if not isinstance(self.observation_space, spaces.Dict) or "pixels" not in self.observation_space.spaces:
+            pixels = spaces.Box(0, 255, observation["pixels"].shape, np.uint8)
+            self.observation_space = spaces.Dict({"pixels": pixels, "proprio": self._proprio_space})
+        return observation, {**info, "goal_image": self.goal_image.copy(), **self._score(obs)}
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return self._observe(obs), reward, terminated, truncated, {**info, **self._score(obs)}
+
+    def _render(self) -> np.ndarray:
+        image = self.env.render()
+        if image is None:
+            raise ValueError(f"{self.name}: render() returned None; GoalImageWrapper needs rgb_array frames")
+        return np.asarray(image, dtype=np.uint8)
+
+    def _observe(self, obs: Any) -> dict[str, np.ndarray]:
+        proprio = obs if self._proprio_key is None else obs[self._proprio_key]
+        return {"pixels": self._render(), "proprio": np.asarray(proprio, dtype=np.float32)}
+
+    def _score(self, obs: Any) -> dict[str, Any]:
+        """``goal_distance`` and ``success`` of the current state (scoring only)."""
+        if self._measured:
+            distance = self.env.unwrapped.state_distance(self.env.unwrapped.get_state(), self.goal_state)
+        elif self._proprio_key is None:
+            distance = float(np.linalg.norm(np.asarray(obs, np.float64) - np.asarray(self._goal_obs, np.float64)))
+        else:
+            return {}
+        score: dict[str, Any] = {"goal_distance": distance}
+        if self.success_threshold is not None:
+            score["success"] = bool(distance < self.success_threshold)
+        return score

@@ -1,0 +1,31 @@
+"""Latent planning with world models: energies, planners, MPC loop, evaluation harness."""
+from planning.energies import EnergyFn, goal_energy
+from planning.evaluate import evaluate
+from planning.mpc import EpisodeResult, run_episode
+from planning.planners import (
+    PLANNERS,
+    CEMPlanner,
+    GradientPlanner,
+    MPPIPlanner,
+    Planner,
+    RandomPlanner,
+    make_planner,
+)
+from planning.world_model import LinearToyWorldModel, WorldModel
+
+__all__ = [
+    "PLANNERS",
+    "CEMPlanner",
+    "EnergyFn",
+    "EpisodeResult",
+    "GradientPlanner",
+    "LinearToyWorldModel",
+    "MPPIPlanner",
+    "Planner",
+    "RandomPlanner",
+    "WorldModel",
+    "evaluate",
+    "goal_energy",
+    "make_planner",
+    "run_episode",
+]

@@ -1,0 +1,218 @@
+"""Planners: search for an action sequence (H, A) whose predicted features reach the goal's features.
+
+Every planner shares one interface, `plan(obs_features (Tc, N, D), goal_features (N, D), state (Tc, S)) -> (H, A)`,
+and the plumbing in `Planner`: action bounds, chunked candidate evaluation, warm start, seeded sampling.
+"""
+from functools import partial
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from planning.energies import EnergyFn, goal_energy
+from planning.world_model import WorldModel
+
+Bound = float | Sequence[float] | Tensor
+ScoreFn = Callable[[Tensor], Tensor]  # candidates (K, H, A) -> energies (K,)
+
+
+class Planner:
+    """Base planner. Subclasses implement `_optimize(score, mean)` -> actions (H, A) within the bounds.
+
+    Actions are kept in the box [action_low, action_high] and, with `max_norm`, each step's action vector is
+    scaled down to that L2 norm first (V-JEPA 2-AC). `candidate_chunk` bounds how many candidates go through
+    one rollout call. With `warm_start`, the previous plan, shifted by `advance(steps)`, seeds the next search.
+    """
+
+    def __init__(
+        self,
+        world_model: WorldModel,
+        energy: EnergyFn = goal_energy,
+        horizon: int = 5,
+        action_low: Bound = -1.0,
+        action_high: Bound = 1.0,
+        max_norm: float | None = None,
+        candidate_chunk: int | None = None,
+        warm_start: bool = True,
+        seed: int = 0,
+    ):
+        self.world_model, self.energy, self.horizon = world_model, energy, horizon
+        self.action_dim = world_model.action_dim
+        self.low = torch.as_tensor(action_low, dtype=torch.float32).expand(self.action_dim)
+        self.high = torch.as_tensor(action_high, dtype=torch.float32).expand(self.action_dim)
+        if (self.low > self.high).any():
+            raise ValueError(f"action_low {self.low.tolist()} exceeds action_high {self.high.tolist()}")
+        self.max_norm, self.candidate_chunk, self.warm_start, self.seed = max_norm, candidate_chunk, warm_start, seed
+        self.centre = self.project((self.low + self.high) / 2).expand(horizon, self.action_dim)  # (H, A)
+        self.generator = torch.Generator()
+        self.reset()
+
+    def reset(self, seed: int | None = None) -> None:
+        """Forget the previous plan and reseed the sampler (with `seed`, else the constructor's seed)."""
+        self.generator.manual_seed(self.seed if seed is None else seed)
+        self.last_plan: Tensor | None = None
+        self.last_energy = float("nan")
+
+    def project(self, actions: Tensor) -> Tensor:
+        """Actions (..., A) -> scaled to `max_norm` per step, then clipped to the box."""
+        if self.max_norm is not None:
+            norm = actions.norm(dim=-1, keepdim=True)
+            actions = actions * (self.max_norm / norm).clamp(max=1.0)
+        return actions.clamp(self.low.to(actions.device), self.high.to(actions.device))
+
+    def advance(self, steps: int) -> None:
+        """Tell the planner that the first `steps` actions of its last plan were executed (shifts the warm start)."""
+        if self.last_plan is not None:
+            pad = self.centre[: min(steps, self.horizon)].to(self.last_plan.device)
+            self.last_plan = torch.cat([self.last_plan[steps:], pad])
+
+    def initial_mean(self) -> Tensor:
+        """Where the next search starts (H, A): the shifted previous plan (warm start) or the box centre."""
+        return self.last_plan if self.warm_start and self.last_plan is not None else self.centre
+
+    def sample_normal(self, num: int, like: Tensor) -> Tensor:
+        """Standard normal noise (num, H, A) on `like`'s device, from the planner's generator."""
+        noise = torch.randn((num, self.horizon, self.action_dim), generator=self.generator)
+        return noise.to(like.device)
+
+    def sample_uniform(self, num: int, like: Tensor) -> Tensor:
+        """Uniform actions in the box (num, H, A), projected, on `like`'s device."""
+        u = torch.rand((num, self.horizon, self.action_dim), generator=self.generator)
+        return self.project(self.low + (self.high - self.low) * u).to(like.device)
+
+    def chunks(self, candidates: Tensor) -> tuple[Tensor, ...]:
+        return candidates.split(self.candidate_chunk or len(candidates))
+
+    def candidate_energies(self, features: Tensor, states: Tensor, goal: Tensor, candidates: Tensor) -> Tensor:
+        """Candidates (K, H, A) -> energies (K,), one rollout call per chunk of candidates."""
+        rollout = partial(self.world_model.rollout, features, states)
+        return torch.cat([self.energy(rollout(chunk), goal) for chunk in self.chunks(candidates)])
+
+    def plan(self, obs_features: Tensor, goal_features: Tensor, state: Tensor) -> Tensor:
+        """Context features (Tc, N, D), goal features (N, D), states (Tc, S) -> actions (H, A)."""
+        score = partial(self.candidate_energies, obs_features, state, goal_features)
+        actions = self._optimize(score, self.initial_mean().to(obs_features.device))
+        with torch.inference_mode():
+            self.last_energy = score(actions[None]).item()
+        self.last_plan = actions
+        return actions
+
+    def _optimize(self, score: ScoreFn, mean: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+class CEMPlanner(Planner):
+    """Cross-entropy method: sample around a Gaussian, refit it to the lowest-energy elites (DINO-WM, V-JEPA 2-AC)."""
+
+    def __init__(
+        self,
+        world_model: WorldModel,
+        num_samples: int = 300,
+        num_elites: int = 30,
+        iterations: int = 30,
+        init_std: float = 1.0,
+        min_std: float = 0.05,
+        momentum: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(world_model, **kwargs)
+        if not 2 <= num_elites <= num_samples:
+            raise ValueError(f"need 2 <= num_elites ({num_elites}) <= num_samples ({num_samples})")
+        self.num_samples, self.num_elites, self.iterations = num_samples, num_elites, iterations
+        self.init_std, self.min_std, self.momentum = init_std, min_std, momentum
+
+    @torch.inference_mode()
+    def _optimize(self, score: ScoreFn, mean: Tensor) -> Tensor:
+        std = torch.full_like(mean, self.init_std)
+        for _ in range(self.iterations):
+            candidates = self.project(mean + std * self.sample_normal(self.num_samples, mean))  # (K, H, A)
+            elites = candidates[score(candidates).topk(self.num_elites, largest=False).indices]
+            mean = self.momentum * mean + (1 - self.momentum) * elites.mean(0)
+            std = (self.momentum * std + (1 - self.momentum) * elites.std(0)).clamp_min(self.min_std)
+        return self.project(mean)
+
+
+class MPPIPlanner(Planner):
+    """Model-predictive path integral: move the mean to the softmax(-energy / temperature)-weighted candidates."""
+
+    def __init__(
+        self,
+        world_model: WorldModel,
+        num_samples: int = 300,
+        iterations: int = 30,
+        temperature: float = 0.01,
+        noise_std: float = 0.5,
+        **kwargs,
+    ):
+        super().__init__(world_model, **kwargs)
+        self.num_samples, self.iterations = num_samples, iterations
+        self.temperature, self.noise_std = temperature, noise_std
+
+    @torch.inference_mode()
+    def _optimize(self, score: ScoreFn, mean: Tensor) -> Tensor:
+        for _ in range(self.iterations):
+            candidates = self.project(mean + self.noise_std * self.sample_normal(self.num_samples, mean))
+            weights = torch.softmax(-score(candidates) / self.temperature, dim=0)
+            mean = self.project(torch.einsum("k,kha->ha", weights, candidates))
+        return mean
+
+
+class GradientPlanner(Planner):
+    """Adam on the action sequences through the differentiable rollout, projected to the bounds after each step.
+
+    Restart 0 starts from `initial_mean()`, the others uniformly in the box; the lowest-energy one is returned.
+    """
+
+    def __init__(self, world_model: WorldModel, iterations: int = 50, lr: float = 0.1, num_restarts: int = 8, **kwargs):
+        super().__init__(world_model, **kwargs)
+        self.iterations, self.lr, self.num_restarts = iterations, lr, num_restarts
+
+    def plan(self, obs_features: Tensor, goal_features: Tensor, state: Tensor) -> Tensor:
+        # clones turn inference-mode tensors (from encode) into ones autograd may save for backward
+        return super().plan(obs_features.clone(), goal_features.clone(), state.clone())
+
+    @torch.enable_grad()
+    def _optimize(self, score: ScoreFn, mean: Tensor) -> Tensor:
+        starts = torch.cat([mean[None], self.sample_uniform(self.num_restarts - 1, mean)])  # (R, H, A)
+        leaves = [c.clone().requires_grad_() for c in self.chunks(starts)]  # one graph per chunk bounds memory
+        optimizer = torch.optim.Adam(leaves, lr=self.lr)
+        for _ in range(self.iterations):
+            for leaf in leaves:
+                (leaf.grad,) = torch.autograd.grad(score(leaf).sum(), leaf)
+            optimizer.step()
+            with torch.no_grad():
+                for leaf in leaves:
+                    leaf.copy_(self.project(leaf))
+        with torch.inference_mode():
+            actions = torch.cat(leaves).detach()
+            return actions[score(actions).argmin()]
+
+
+class RandomPlanner(Planner):
+    """Baseline: one uniform random action sequence within the bounds."""
+
+    def _optimize(self, score: ScoreFn, mean: Tensor) -> Tensor:
+        return self.sample_uniform(1, mean)[0]
+
+
+PLANNERS: dict[str, type[Planner]] = {
+    "cem": CEMPlanner,
+    "mppi": MPPIPlanner,
+    "gradient": GradientPlanner,
+    "random": RandomPlanner,
+}
+
+
+def make_planner(
+    name: str,
+    world_model: WorldModel,
+    metric: str = "l1",
+    reduce_tokens: str = "mean",
+    steps: str = "last",
+    **cfg,
+) -> Planner:
+    """Build a planner by name ("cem", "mppi", "gradient", "random") with a `goal_energy` of the given kind."""
+    if name not in PLANNERS:
+        raise ValueError(f"unknown planner {name!r}; choose from {sorted(PLANNERS)}")
+    energy = partial(goal_energy, metric=metric, reduce_tokens=reduce_tokens, steps=steps)
+    return PLANNERS[name](world_model, energy=energy, **cfg)

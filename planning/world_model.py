@@ -1,0 +1,58 @@
+"""The world-model interface planners see, and a tiny differentiable toy model that satisfies it."""
+from typing import Protocol, runtime_checkable
+
+import torch
+from einops import rearrange
+from torch import Tensor, nn
+
+
+@runtime_checkable
+class WorldModel(Protocol):
+    """Anything that encodes images and rolls out action sequences in feature space."""
+
+    action_dim: int
+
+    def encode(self, frames: Tensor) -> Tensor:
+        """uint8 (B, H, W, 3) images -> features (B, N, D)."""
+        ...
+
+    def rollout(self, context_features: Tensor, context_states: Tensor, actions: Tensor) -> Tensor:
+        """Context (Tc, N, D) and states (Tc, S), shared by all candidates; actions (K, H, A) -> (K, H, N, D)."""
+        ...
+
+
+class LinearToyWorldModel(nn.Module):
+    """A point in [-1, 1]^2 seen as a bright dot; features = a fixed linear map of its position.
+
+    A frame shows the dot at pixel (row, col) = ((y + 1) / 2 * (H - 1), (x + 1) / 2 * (W - 1)) on a dark
+    background; `encode` reads its position as the brightness centroid. `rollout` integrates the actions,
+    pos_{t+1} = pos_t + dt * a_t, from the position decoded from the last context frame.
+    """
+
+    def __init__(self, num_tokens: int = 4, dim: int = 8, dt: float = 0.2, seed: int = 0):
+        super().__init__()
+        self.action_dim, self.num_tokens, self.dt = 2, num_tokens, dt
+        proj = torch.randn(2, num_tokens * dim, generator=torch.Generator().manual_seed(seed))
+        self.register_buffer("proj", proj)  # (2, N*D)
+        self.register_buffer("unproj", torch.linalg.pinv(proj))  # (N*D, 2)
+
+    def features(self, pos: Tensor) -> Tensor:
+        """Positions (..., 2) -> features (..., N, D)."""
+        return rearrange(pos @ self.proj, "... (n d) -> ... n d", n=self.num_tokens)
+
+    def position(self, features: Tensor) -> Tensor:
+        """Features (..., N, D) -> positions (..., 2) (exact inverse of `features`)."""
+        return rearrange(features, "... n d -> ... (n d)") @ self.unproj
+
+    def encode(self, frames: Tensor) -> Tensor:
+        weight = frames.float().mean(-1)  # (B, H, W)
+        weight = weight / weight.sum((1, 2), keepdim=True).clamp_min(1e-6)
+        rows = torch.linspace(-1, 1, frames.shape[1], device=frames.device)
+        cols = torch.linspace(-1, 1, frames.shape[2], device=frames.device)
+        x = (weight.sum(1) * cols).sum(-1)
+        y = (weight.sum(2) * rows).sum(-1)
+        return self.features(torch.stack([x, y], -1))
+
+    def rollout(self, context_features: Tensor, context_states: Tensor, actions: Tensor) -> Tensor:
+        pos = self.position(context_features[-1]) + self.dt * actions.cumsum(dim=1)  # (K, H, 2)
+        return self.features(pos)

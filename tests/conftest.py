@@ -1,0 +1,41 @@
+"""Shared fixtures: a tiny pretraining config composed from the real hydra configs."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import DictConfig
+
+TINY = [
+    "model.size=vit_micro",
+    "model.patch_size=8",
+    "model.predictor.dim=48",
+    "model.predictor.depth=1",
+    "data.generate.num_videos=12",
+    "data.generate.num_frames=8",
+    "data.generate.size=32",
+    "data.crop_size=32",
+    "data.frames_per_clip=4",
+    "data.frame_step=1",
+    "batch_size=4",
+    "num_workers=0",
+    "log_every=1",
+    "diag_every=5",
+    "optim.warmup_steps=2",
+]
+
+
+def compose_config(name: str, overrides: list[str]) -> DictConfig:
+    with initialize_config_module(config_module="configs", version_base="1.3"):
+        return compose(config_name=name, overrides=overrides)
+
+
+@pytest.fixture
+def tiny_pretrain_config(tmp_path):
+    """A factory: the default pretraining config shrunk to a micro ViT on 12 generated 32-px videos."""
+
+    def make(*overrides: str) -> DictConfig:
+        base = [f"run_dir={tmp_path / 'run'}", f"data.generate.dir={tmp_path / 'videos'}"]
+        return compose_config("pretrain", base + TINY + list(overrides))
+
+    return make

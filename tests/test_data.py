@@ -1,0 +1,355 @@
+"""Data room: decoders, transforms, seeded sampler, folder datasets, synthetic data."""
+
+import csv
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from vjepa.cli.make_videos import main as make_videos_main
+from vjepa.data import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ImageFolderDataset,
+    SeededSampler,
+    VideoDecodeError,
+    VideoFolderDataset,
+    VideoTransform,
+    make_corrupt_files,
+    make_moving_shapes,
+    make_shape_images,
+    normalize,
+    open_video,
+    to_model_input,
+    write_video,
+)
+from vjepa.data.decoders import DecordReader
+from vjepa.data.synthetic import COLOURS, direction_class
+
+LEVEL_STEP = 6  # grey level per frame number in counter videos
+CORRUPT_VIDEOS = ("truncated.mp4", "random_bytes.mp4", "empty.mp4", "audio_only.mp4")
+
+
+def write_counter_video(path, num_frames, size=64, **kwargs):
+    """Left half: uniform grey at LEVEL_STEP * i, so a frame tells its number; right half: moving texture."""
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 256, (size, 2 * size, 3), dtype=np.uint8)
+    frames = np.empty((num_frames, size, size, 3), np.uint8)
+    for i in range(num_frames):
+        frames[i, :, : size // 2] = LEVEL_STEP * i
+        frames[i, :, size // 2 :] = texture[:, 2 * i : 2 * i + size // 2]
+    return write_video(path, frames, fps=10, **kwargs)
+
+
+def frame_numbers(clip) -> list[int]:
+    """Frame numbers of a uint8 clip (T, H, W, C) cut from a counter video."""
+    clip = np.asarray(clip)
+    m = clip.shape[2] // 8  # stay clear of the edges and the texture
+    left = clip[:, m:-m, m : 3 * m].astype(float)
+    return np.round(left.mean(axis=(1, 2, 3)) / LEVEL_STEP).astype(int).tolist()
+
+
+@pytest.fixture(scope="module")
+def counter_mp4(tmp_path_factory):
+    return write_counter_video(tmp_path_factory.mktemp("counter") / "counter.mp4", 40, options={"g": "8"})
+
+
+@pytest.fixture(scope="module")
+def corrupt_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("corrupt")
+    make_corrupt_files(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def shapes_dir(tmp_path_factory):
+    return make_moving_shapes(tmp_path_factory.mktemp("shapes"), num_videos=6, num_frames=16, size=32, seed=1)
+
+
+@pytest.fixture(scope="module")
+def mixed_dir(tmp_path_factory, corrupt_dir):
+    """Four corrupt videos sorted in between three good ones."""
+    out = tmp_path_factory.mktemp("mixed")
+    for name in CORRUPT_VIDEOS:
+        (out / name).write_bytes((corrupt_dir / name).read_bytes())
+    for name in ("a.mp4", "m.mp4", "z.mp4"):
+        write_counter_video(out / name, 20, size=32)
+    return out
+
+
+# ---------------------------------------------------------------- decoders
+
+
+@pytest.mark.parametrize("suffix", ["mp4", "mkv"])  # mkv stores no frame count: PyAV counts packets
+def test_decord_and_pyav_decode_identical_frames(tmp_path, suffix):
+    path = write_counter_video(tmp_path / f"counter.{suffix}", 40, options={"g": "8"})
+    indices = [33, 2, 17, 17, 39, 9]  # unordered, repeated, across keyframes, none a keyframe first
+    with open_video(path, "decord") as fast, open_video(path, "pyav") as slow:
+        assert len(fast) == len(slow) == 40 and fast.fps == slow.fps == 10
+        frames = slow.get_frames(indices)
+        assert frames.dtype == np.uint8 and frames.shape == (6, 64, 64, 3)
+        assert np.array_equal(frames, fast.get_frames(indices))
+    assert frame_numbers(frames) == indices
+
+
+def test_auto_falls_back_to_pyav_for_av1(tmp_path):
+    path = write_counter_video(tmp_path / "av1.mp4", 12, codec="libsvtav1")
+    with pytest.raises(VideoDecodeError, match="av1.mp4"):
+        open_video(path, "decord")
+    with open_video(path) as video:
+        assert len(video) == 12
+        assert frame_numbers(video.get_frames([0, 5, 11])) == [0, 5, 11]
+
+
+def test_auto_falls_back_when_decord_fails_mid_read(counter_mp4, monkeypatch):
+    def broken(self, indices):
+        raise RuntimeError("decord cannot convert this frame")
+
+    monkeypatch.setattr(DecordReader, "_decode", broken)
+    with open_video(counter_mp4, "decord") as video, pytest.raises(VideoDecodeError, match="counter.mp4"):
+        video.get_frames([1])
+    with open_video(counter_mp4) as video:
+        assert frame_numbers(video.get_frames([3, 1])) == [3, 1]
+
+
+@pytest.mark.parametrize("backend", ["auto", "decord", "pyav"])
+@pytest.mark.parametrize("name", CORRUPT_VIDEOS)
+def test_corrupt_video_raises_decode_error_naming_file(corrupt_dir, name, backend):
+    with pytest.raises(VideoDecodeError, match=name) as error:
+        with open_video(corrupt_dir / name, backend) as video:
+            video.get_frames(range(len(video)))
+    assert isinstance(error.value, RuntimeError) and error.value.path == corrupt_dir / name
+
+
+def test_truncated_video_opens_then_fails_to_decode(corrupt_dir):
+    with open_video(corrupt_dir / "truncated.mp4", "pyav") as video:
+        assert len(video) == 4  # the index is intact, the frame data is not
+        with pytest.raises(VideoDecodeError, match="truncated.mp4"):
+            video.get_frames([0])
+
+
+# ---------------------------------------------------------------- video dataset
+
+
+def test_video_dataset_honours_frame_step_and_seed(counter_mp4):
+    dataset = VideoFolderDataset(counter_mp4.parent, frames_per_clip=5, frame_step=3)
+    starts = set()
+    for seed in range(8):
+        sample = dataset[(0, seed)]
+        assert sample["clip"].dtype == torch.uint8 and sample["clip"].shape == (5, 64, 64, 3)
+        numbers = frame_numbers(sample["clip"])
+        assert numbers == [numbers[0] + 3 * k for k in range(5)] and 0 <= numbers[0] <= 40 - 13
+        assert frame_numbers(dataset[(0, seed)]["clip"]) == numbers  # the key fixes the clip
+        starts.add(numbers[0])
+    assert len(starts) > 2
+
+
+def test_video_dataset_with_transform(counter_mp4):
+    dataset = VideoFolderDataset(counter_mp4.parent, frames_per_clip=4, frame_step=2, transform=VideoTransform(32))
+    sample = dataset[(0, 7)]
+    assert sample["clip"].dtype == torch.float32 and sample["clip"].shape == (3, 4, 32, 32)
+    assert (sample["index"], sample["seed"], sample["skipped"]) == (0, 7, 0)
+    assert torch.equal(sample["clip"], dataset[(0, 7)]["clip"])
+    assert not torch.equal(sample["clip"], dataset[(0, 8)]["clip"])
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"), [("loop", [0, 2, 4, 1, 3]), ("pad", [0, 2, 4, 4, 4])]
+)
+def test_short_video_is_looped_or_padded(tmp_path, mode, expected):
+    write_counter_video(tmp_path / "short.mp4", 5, size=32)
+    dataset = VideoFolderDataset(tmp_path, frames_per_clip=5, frame_step=2, short_video=mode)
+    assert frame_numbers(dataset[0]["clip"]) == expected
+
+
+def test_short_video_is_skipped_silently(tmp_path):
+    write_counter_video(tmp_path / "a_short.mp4", 5, size=32)
+    write_counter_video(tmp_path / "b_long.mp4", 12, size=32)
+    dataset = VideoFolderDataset(tmp_path, frames_per_clip=5, frame_step=2, short_video="skip")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sample = dataset[(0, 3)]
+    assert sample["index"] == 1 and sample["skipped"] >= 1
+    (tmp_path / "b_long.mp4").unlink()
+    with pytest.raises(ValueError, match="fewer than the 9 one clip spans"):
+        VideoFolderDataset(tmp_path, frames_per_clip=5, frame_step=2, short_video="skip")
+
+
+def test_corrupt_files_are_skipped_with_one_warning_each(mixed_dir):
+    dataset = VideoFolderDataset(mixed_dir, frames_per_clip=4, frame_step=2)
+    names = [p.name for p in dataset.paths]
+    with pytest.warns(UserWarning) as record:
+        samples = [dataset[(i, 100 + i)] for i in range(len(dataset))]
+    warned = sorted(name for w in record for name in CORRUPT_VIDEOS if name in str(w.message))
+    assert warned == sorted(CORRUPT_VIDEOS)  # each named, once
+    for i, sample in enumerate(samples):
+        assert names[sample["index"]] in ("a.mp4", "m.mp4", "z.mp4")
+        assert (sample["skipped"] > 0) == (names[i] in CORRUPT_VIDEOS)
+        assert sample["clip"].shape == (4, 32, 32, 3)
+    # a fresh dataset, which does not yet know the bad files, picks the same replacements and clips
+    fresh = VideoFolderDataset(mixed_dir, frames_per_clip=4, frame_step=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in reversed(range(len(fresh))):
+            again = fresh[(i, 100 + i)]
+            assert again["index"] == samples[i]["index"] and torch.equal(again["clip"], samples[i]["clip"])
+
+
+def test_gives_up_after_max_resample(mixed_dir):
+    dataset = VideoFolderDataset(mixed_dir, frames_per_clip=4, frame_step=2, max_resample=0)
+    corrupt = [p.name for p in dataset.paths].index("random_bytes.mp4")
+    with pytest.warns(UserWarning), pytest.raises(RuntimeError, match="gave up .*random_bytes.mp4"):
+        dataset[corrupt]
+
+
+def test_constructor_errors(tmp_path, corrupt_dir):
+    with pytest.raises(FileNotFoundError, match="missing"):
+        VideoFolderDataset(tmp_path / "missing")
+    with pytest.raises(ValueError, match=r"no videos found in .*mp4, avi"):
+        VideoFolderDataset(tmp_path)
+    with pytest.raises(ValueError, match=f"no readable videos in {corrupt_dir}"):
+        VideoFolderDataset(corrupt_dir)
+    with pytest.raises(ValueError, match=f"no readable images in {corrupt_dir}"):
+        ImageFolderDataset(corrupt_dir)
+
+
+def test_list_files_as_root(tmp_path, shapes_dir):
+    names = [f"video_{i:05d}.mp4" for i in (4, 0, 2)]
+    list_csv = shapes_dir / "subset.csv"
+    list_csv.write_text("path\n" + "\n".join(names) + "\n")  # relative to the list's folder
+    assert [p.name for p in VideoFolderDataset(list_csv, frames_per_clip=4).paths] == names
+    list_txt = tmp_path / "subset.txt"
+    list_txt.write_text("\n".join(str(shapes_dir / n) for n in names) + "\n\n")  # absolute, blank line
+    assert [p.name for p in VideoFolderDataset(list_txt, frames_per_clip=4).paths] == names
+    by_labels = VideoFolderDataset(shapes_dir / "labels.csv", frames_per_clip=4)  # its `file` column
+    assert by_labels.paths == VideoFolderDataset(shapes_dir, frames_per_clip=4).paths
+
+
+# ---------------------------------------------------------------- image dataset
+
+
+def test_image_dataset_is_one_frame_clips(tmp_path, corrupt_dir):
+    make_shape_images(tmp_path, num_images=3, size=48, seed=0)
+    for name in ("truncated.png", "random_bytes.png"):
+        (tmp_path / name).write_bytes((corrupt_dir / name).read_bytes())
+    raw = ImageFolderDataset(tmp_path)
+    assert len(raw) == 5 and raw[0]["clip"].shape == (1, 48, 48, 3) and raw[0]["clip"].dtype == torch.uint8
+    dataset = ImageFolderDataset(tmp_path, transform=VideoTransform(32, train=False))
+    with pytest.warns(UserWarning) as record:
+        sample = dataset[(4, 0)]  # sorted: image_0..2, random_bytes, truncated
+    assert "truncated.png" in str(record[0].message)
+    assert sample["skipped"] >= 1 and sample["index"] < 3 and sample["clip"].shape == (3, 1, 32, 32)
+
+
+# ---------------------------------------------------------------- sampler
+
+
+@pytest.mark.filterwarnings("ignore:skipping unreadable file")
+def test_sampler_gives_same_batches_for_any_worker_count(mixed_dir):
+    dataset = VideoFolderDataset(mixed_dir, frames_per_clip=4, frame_step=2, transform=VideoTransform(16))
+
+    def batches(num_workers):
+        loader = DataLoader(dataset, batch_size=2, sampler=SeededSampler(len(dataset), seed=3), num_workers=num_workers)
+        return list(loader)
+
+    serial, parallel = batches(0), batches(2)
+    assert len(serial) == 4  # 7 samples, batches of 2
+    for a, b in zip(serial, parallel, strict=True):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert sum(int(b["skipped"].gt(0).sum()) for b in serial) > 0
+
+
+@pytest.mark.parametrize(("drop_last", "per_rank"), [(True, 3), (False, 4)])
+def test_sampler_rank_shares(drop_last, per_rank):
+    single = list(SeededSampler(10, seed=5, drop_last=drop_last))
+    shares = [list(SeededSampler(10, seed=5, rank=r, world_size=3, drop_last=drop_last)) for r in range(3)]
+    assert all(len(share) == per_rank for share in shares)
+    interleaved = [shares[r][i] for i in range(per_rank) for r in range(3)]  # back in global-position order
+    covered = min(3 * per_rank, 10)
+    assert interleaved[:covered] == single[:covered]
+    if not drop_last:  # the order wraps around to fill the last round; seeds stay per position
+        assert [index for index, _ in interleaved[10:]] == [index for index, _ in single[:2]]
+    if drop_last:
+        assert len({index for share in shares for index, _ in share}) == 9  # disjoint
+    assert sorted(index for index, _ in single) == list(range(10))
+
+
+def test_sampler_epochs_and_start_at():
+    sampler = SeededSampler(20, seed=1, rank=1, world_size=2)
+    epoch0 = list(sampler)
+    assert list(sampler) == epoch0 and len(sampler) == 10
+    sampler.start_at(4)
+    assert list(sampler) == epoch0[4:] and len(sampler) == 6
+    sampler.set_epoch(1)
+    epoch1 = list(sampler)
+    assert len(epoch1) == 10 and epoch1 != epoch0
+    assert [index for index, _ in SeededSampler(5, seed=0, shuffle=False)] == [0, 1, 2, 3, 4]
+
+
+# ---------------------------------------------------------------- transforms
+
+
+def test_normalize_layout_and_values():
+    clip = np.zeros((2, 4, 6, 3), np.uint8)
+    clip[..., 0], clip[..., 1], clip[..., 2] = 0, 128, 255
+    out = normalize(clip)
+    assert out.dtype == torch.float32 and out.shape == (3, 2, 4, 6)
+    expected = [(v / 255 - m) / s for v, m, s in zip((0, 128, 255), IMAGENET_MEAN, IMAGENET_STD)]
+    assert torch.allclose(out.mean(dim=(1, 2, 3)), torch.tensor(expected))
+
+
+def test_train_transform_uses_one_crop_for_all_frames():
+    image = np.random.default_rng(0).integers(0, 200, (40, 56, 3), dtype=np.uint8)
+    clip = np.stack([image + 10 * t for t in range(4)]).astype(np.uint8)  # frames differ by a constant
+    no_flip = VideoTransform(24, train=True, scale=(0.2, 0.5), hflip_prob=0.0)
+    out = no_flip(clip, torch.Generator().manual_seed(0))
+    assert out.shape == (3, 4, 24, 24) and out.dtype == torch.float32
+    step = out[:, 1:] - out[:, :-1]  # constant per channel only if every frame got the same box
+    expected = (10 / 255 / torch.tensor(IMAGENET_STD)).view(3, 1, 1, 1)
+    assert torch.allclose(step, expected.expand_as(step), atol=1e-4)
+    flipped = VideoTransform(24, train=True, scale=(0.2, 0.5), hflip_prob=1.0)(clip, torch.Generator().manual_seed(0))
+    assert torch.allclose(flipped, out.flip(-1))
+    assert not torch.allclose(out, no_flip(clip, torch.Generator().manual_seed(1)))
+
+
+def test_eval_transform_and_model_input_center_crop():
+    clip = np.random.default_rng(0).integers(0, 256, (3, 40, 60, 3), dtype=np.uint8)
+    centre = normalize(clip[:, :, 10:50])  # 40 x 40, no resize needed
+    assert torch.allclose(VideoTransform(40, train=False)(clip), centre, atol=1e-5)
+    batch = to_model_input(np.stack([clip, clip[::-1]]), 40)
+    assert batch.shape == (2, 3, 3, 40, 40)
+    assert torch.allclose(batch[0], centre, atol=1e-5) and torch.allclose(batch[1], centre.flip(1), atol=1e-5)
+    assert to_model_input(clip, 16).shape == (1, 3, 3, 16, 16)
+    assert to_model_input(clip[0], 16).shape == (1, 3, 1, 16, 16)
+    with pytest.raises(TypeError, match="uint8"):
+        to_model_input(clip.astype(np.float32), 16)
+
+
+# ---------------------------------------------------------------- synthetic data and CLI
+
+
+def test_moving_shapes_match_their_labels(shapes_dir):
+    with open(shapes_dir / "labels.csv") as f:
+        rows = list(csv.DictReader(f))
+    labels = np.load(shapes_dir / "labels.npz")
+    assert len(rows) == 6 and labels["centres"].shape == (6, 16, 2)
+    assert ((labels["centres"] >= 0) & (labels["centres"] <= 32)).all()
+    for row, centres, direction in zip(rows, labels["centres"], labels["direction"], strict=True):
+        velocity = np.array([float(row["vx"]), float(row["vy"])])
+        assert int(row["direction"]) == direction == direction_class(velocity)
+        assert np.allclose(centres[0], [float(row["x0"]), float(row["y0"])], atol=1e-3)
+        with open_video(shapes_dir / row["file"]) as video:
+            frames = video.get_frames(range(16))
+        for t in (0, 15):  # the main shape is painted on top: its centre pixel has its colour
+            x, y = centres[t].astype(int)
+            assert np.abs(frames[t, y, x].astype(int) - COLOURS[row["colour"]]).max() < 40
+
+
+def test_make_videos_cli(tmp_path, capsys):
+    make_videos_main([str(tmp_path / "v"), "--num-videos", "2", "--frames", "6", "--size", "32"])
+    assert str(tmp_path / "v") in capsys.readouterr().out
+    assert len(list((tmp_path / "v").glob("*.mp4"))) == 2 and (tmp_path / "v" / "labels.csv").exists()
+    make_videos_main([str(tmp_path / "i"), "--num-videos", "3", "--size", "32", "--images"])
+    assert len(list((tmp_path / "i").glob("*.png"))) == 3

@@ -1,0 +1,30 @@
+"""`vjepa-pretrain`: V-JEPA / I-JEPA pretraining, configured by hydra (configs/pretrain.yaml).
+
+    vjepa-pretrain                                   # tiny model on generated moving-shape videos
+    vjepa-pretrain model=vit_small data=video_folder data.path=/videos steps=20000
+    vjepa-pretrain data=synthetic_images mask=ijepa model.tubelet_size=1 loss=l2     # I-JEPA
+    torchrun --nproc_per_node=2 -m vjepa.cli.pretrain                              # DDP
+"""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from vjepa.train.pretrain import pretrain
+
+
+@hydra.main(config_path="pkg://configs", config_name="pretrain", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    summary = pretrain(cfg)
+    losses = summary["losses"]
+    if losses:
+        head, tail = losses[: max(len(losses) // 10, 1)], losses[-max(len(losses) // 10, 1):]
+        print(
+            f"done: {summary['steps']} steps in {summary['run_dir']}; loss {sum(head) / len(head):.4f} (first 10%) "
+            f"-> {sum(tail) / len(tail):.4f} (last 10%); skipped files: {summary['skipped_files']}"
+        )
+
+
+if __name__ == "__main__":
+    main()

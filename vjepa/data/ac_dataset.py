@@ -1,0 +1,609 @@
+"""Data for action-conditioned world models (V-JEPA 2-AC style): windows of frames + actions + states.
+
+- `open_episodes(path)`: the project's own episode format or a LeRobot dataset, by what is on disk.
+- `ClipWindows`: every window of ``num_frames`` steps, ``frame_step`` apart, of every episode; the actions between
+  two kept frames are summed (``"sum"``: deltas compose) or concatenated (``"stack"``). Frames come either decoded
+  (uint8) or as cached encoder features (`FeatureCache`), so a frozen encoder runs once per frame, not per epoch.
+- `ActionStats`: mean / std of the (aggregated) actions and of the states, saved with the checkpoint.
+
+Time convention (as in `vjepa.data.episodes`): ``actions[t]`` is applied after observing ``frames[t]``; the last
+action of an episode is padding. Window step ``k`` (kept frame ``s + k * frame_step``) carries the actions
+``actions[s + k*frame_step : s + (k+1)*frame_step]``; past the end of the episode they are zeros, so only the
+window's last step can hold padding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from vjepa.data.episodes import EpisodeDataset
+from vjepa.data.lerobot import LeRobotEpisodes
+from vjepa.data.transforms import to_model_input
+
+logger = logging.getLogger(__name__)
+
+ActionAgg = Literal["sum", "stack"]
+
+
+# ------------------------------------------------------------------------------------------------ opening
+def open_episodes(path: str | Path, **kw: Any) -> Any:
+    """``EpisodeDataset`` for a project episode directory (``meta.json`` with format ``vjepa-episodes``), or
+    ``LeRobotEpisodes`` for a LeRobot dataset (``meta/info.json``); keyword arguments go to that class."""
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such directory (expected a vjepa-episodes or LeRobot dataset)")
+    own = path / "meta.json"
+    if own.is_file():
+        try:
+            fmt = json.loads(own.read_text()).get("format")
+        except (json.JSONDecodeError, AttributeError) as e:
+            raise ValueError(f"{own}: not a JSON object ({e})") from e
+        if fmt == "vjepa-episodes":
+            return EpisodeDataset(path, **kw)
+        if not (path / "meta" / "info.json").is_file():
+            raise ValueError(f"{own}: format {fmt!r} is not 'vjepa-episodes'")
+    if (path / "meta" / "info.json").is_file():
+        return LeRobotEpisodes(path, **kw)
+    raise ValueError(
+        f"{path}: neither a vjepa-episodes dataset (meta.json with format 'vjepa-episodes') "
+        f"nor a LeRobot dataset (meta/info.json)"
+    )
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def _episode_name(episodes: Any, i: int, meta: Mapping[str, Any] | None = None) -> str:
+    """'episode 3' plus whatever identifies it on disk."""
+    extra = []
+    meta = meta or {}
+    if "episode_index" in meta and meta["episode_index"] != i:
+        extra.append(f"episode_index {meta['episode_index']}")
+    for key in ("path", "data", "file"):
+        if meta.get(key):
+            extra.append(str(meta[key]))
+            break
+    else:
+        root = getattr(episodes, "root", None)
+        if root is not None:
+            extra.append(f"of {root}")
+    return f"episode {i}" + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _check_lengths(episodes: Any, i: int, n_frames: int, actions: np.ndarray, states: np.ndarray,
+                   meta: Mapping[str, Any] | None = None) -> None:
+    if len(actions) != n_frames or len(states) != n_frames:
+        raise ValueError(
+            f"{_episode_name(episodes, i, meta)}: {n_frames} frames but {len(actions)} actions and "
+            f"{len(states)} states (one of each per frame expected)"
+        )
+
+
+def _lowdim(episodes: Any, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """(actions, states) of episode i, without decoding frames when the dataset can do that."""
+    if hasattr(episodes, "lowdim"):
+        actions, states = episodes.lowdim(i)
+    elif isinstance(episodes, EpisodeDataset):  # npz members load one at a time: skip the frames
+        entry = episodes.meta["episodes"][i]
+        with np.load(Path(episodes.root) / entry["file"]) as npz:
+            actions, states = npz["actions"], npz["states"]
+    else:
+        ep = episodes[i]
+        actions, states = ep.actions, ep.states
+    return np.asarray(actions, np.float32), np.asarray(states, np.float32)
+
+
+def _episode_lengths(episodes: Any) -> np.ndarray:
+    """Frame count per episode: ``episodes.lengths`` if present, else by loading each episode (and checking)."""
+    lengths = getattr(episodes, "lengths", None)
+    if lengths is not None:
+        return np.asarray(lengths, dtype=np.int64).reshape(-1)
+    out = []
+    for i in range(len(episodes)):
+        ep = episodes[i]
+        _check_lengths(episodes, i, len(ep.frames), ep.actions, ep.states, getattr(ep, "meta", None))
+        out.append(len(ep.frames))
+    return np.asarray(out, dtype=np.int64)
+
+
+def _aggregate(actions: np.ndarray, starts: np.ndarray, frame_step: int, agg: ActionAgg) -> np.ndarray:
+    """Actions (L, A), block starts (T,) -> (T, A) summed or (T, frame_step * A) stacked; zeros past the end."""
+    length, dim = actions.shape
+    idx = starts[:, None] + np.arange(frame_step)[None, :]  # (T, fs)
+    blocks = np.where((idx < length)[..., None], actions[np.minimum(idx, length - 1)], 0.0).astype(np.float32)
+    if agg == "sum":
+        return blocks.sum(axis=1)
+    return blocks.reshape(len(starts), frame_step * dim)
+
+
+# ------------------------------------------------------------------------------------------------ stats
+def _as_array(x: Any) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float32)
+
+
+class _Moments:
+    """Running mean / variance (Chan et al. parallel update, float64)."""
+
+    def __init__(self) -> None:
+        self.n, self.mean, self.m2 = 0, None, None
+
+    def add(self, x: np.ndarray) -> None:
+        x = np.asarray(x, np.float64).reshape(len(x), -1)
+        if len(x) == 0:
+            return
+        n_b, mean_b = len(x), x.mean(0)
+        m2_b = ((x - mean_b) ** 2).sum(0)
+        if self.mean is None:
+            self.n, self.mean, self.m2 = n_b, mean_b, m2_b
+            return
+        n = self.n + n_b
+        delta = mean_b - self.mean
+        self.mean = self.mean + delta * n_b / n
+        self.m2 = self.m2 + m2_b + delta**2 * self.n * n_b / n
+        self.n = n
+
+    def result(self, dim: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
+        if self.mean is None:
+            return np.zeros(dim, np.float32), np.ones(dim, np.float32)
+        std = np.sqrt(self.m2 / self.n)
+        std = np.where(std < eps, 1.0, std)  # constant dimensions are left unscaled
+        return self.mean.astype(np.float32), std.astype(np.float32)
+
+
+@dataclass
+class ActionStats:
+    """Mean / std of actions (as aggregated by `ClipWindows`) and of states; ``normalize_*`` = (x - mean) / std."""
+
+    action_mean: np.ndarray
+    action_std: np.ndarray
+    state_mean: np.ndarray
+    state_std: np.ndarray
+    frame_step: int = 1
+    action_agg: str = "sum"
+    count: int = field(default=0)
+
+    @classmethod
+    def from_episodes(
+        cls, episodes: Any, frame_step: int = 1, action_agg: ActionAgg = "sum", eps: float = 1e-6
+    ) -> ActionStats:
+        """One pass over the actions and states (no frames decoded where the dataset allows it).
+
+        Action statistics are over every block of ``frame_step`` consecutive actions, aggregated like
+        `ClipWindows` does, excluding each episode's padding last action.
+        """
+        if action_agg not in ("sum", "stack"):
+            raise ValueError(f"action_agg must be 'sum' or 'stack', got {action_agg!r}")
+        acts, sts = _Moments(), _Moments()
+        a_dim = s_dim = None
+        for i in range(len(episodes)):
+            actions, states = _lowdim(episodes, i)
+            if len(actions) != len(states):
+                raise ValueError(f"{_episode_name(episodes, i)}: {len(actions)} actions but {len(states)} states")
+            a_dim, s_dim = actions.shape[1], states.shape[1]
+            sts.add(states)
+            valid = actions[:-1].astype(np.float64)  # the last action is padding
+            if action_agg == "stack" or frame_step == 1:
+                acts.add(valid)
+            elif len(valid) >= frame_step:
+                cs = np.concatenate([np.zeros((1, a_dim)), np.cumsum(valid, axis=0)])
+                acts.add(cs[frame_step:] - cs[:-frame_step])
+        if a_dim is None:
+            raise ValueError("cannot compute action statistics of an empty dataset")
+        a_mean, a_std = acts.result(a_dim, eps)
+        if action_agg == "stack":
+            a_mean, a_std = np.tile(a_mean, frame_step), np.tile(a_std, frame_step)
+        s_mean, s_std = sts.result(s_dim, eps)
+        return cls(a_mean, a_std, s_mean, s_std, frame_step, action_agg, int(acts.n))
+
+    @classmethod
+    def from_windows(cls, windows: ClipWindows, eps: float = 1e-6) -> ActionStats:
+        """Statistics matching a `ClipWindows`' frame_step and aggregation."""
+        return cls.from_episodes(windows.episodes, windows.frame_step, windows.action_agg, eps)
+
+    @staticmethod
+    def _apply(x: Any, mean: np.ndarray, std: np.ndarray, inverse: bool) -> Any:
+        if isinstance(x, torch.Tensor):
+            m = torch.as_tensor(mean, dtype=x.dtype, device=x.device)
+            s = torch.as_tensor(std, dtype=x.dtype, device=x.device)
+        else:
+            x = np.asarray(x, np.float32)
+            m, s = mean, std
+        if x.shape[-1] != len(mean):
+            raise ValueError(f"last dimension {x.shape[-1]} does not match the statistics' {len(mean)}")
+        return x * s + m if inverse else (x - m) / s
+
+    def normalize_actions(self, x: Any) -> Any:
+        return self._apply(x, self.action_mean, self.action_std, False)
+
+    def denormalize_actions(self, x: Any) -> Any:
+        return self._apply(x, self.action_mean, self.action_std, True)
+
+    def normalize_states(self, x: Any) -> Any:
+        return self._apply(x, self.state_mean, self.state_std, False)
+
+    def denormalize_states(self, x: Any) -> Any:
+        return self._apply(x, self.state_mean, self.state_std, True)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors and plain numbers only, so ``torch.load(weights_only=True)`` reads it back."""
+        return {
+            "action_mean": torch.as_tensor(self.action_mean),
+            "action_std": torch.as_tensor(self.action_std),
+            "state_mean": torch.as_tensor(self.state_mean),
+            "state_std": torch.as_tensor(self.state_std),
+            "frame_step": int(self.frame_step),
+            "action_agg": str(self.action_agg),
+            "count": int(self.count),
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, Any]) -> ActionStats:
+        missing = [k for k in ("action_mean", "action_std", "state_mean", "state_std") if k not in state]
+        if missing:
+            raise KeyError(f"ActionStats state dict lacks {missing}; keys: {sorted(state)}")
+        return cls(
+            _as_array(state["action_mean"]),
+            _as_array(state["action_std"]),
+            _as_array(state["state_mean"]),
+            _as_array(state["state_std"]),
+            int(state.get("frame_step", 1)),
+            str(state.get("action_agg", "sum")),
+            int(state.get("count", 0)),
+        )
+
+
+# ------------------------------------------------------------------------------------------------ windows
+class ClipWindows(Dataset):
+    """Every window of ``num_frames`` steps ``frame_step`` frames apart (window starts ``stride`` apart).
+
+    Item: ``frames`` uint8 (T, H, W, 3) — or ``features`` float32 (T, N, D) when a built `FeatureCache` is given —
+    ``actions`` float32 (T, A) for "sum" or (T, frame_step * A) for "stack", ``states`` float32 (T, S) at the kept
+    frames, ``episode`` and ``start`` (first kept frame). With ``stats``, actions and states come normalised.
+    """
+
+    def __init__(
+        self,
+        episodes: Any,
+        num_frames: int = 8,
+        frame_step: int = 1,
+        action_agg: ActionAgg = "sum",
+        features: FeatureCache | None = None,
+        stride: int = 1,
+        stats: ActionStats | None = None,
+    ) -> None:
+        if num_frames < 1 or frame_step < 1 or stride < 1:
+            raise ValueError(f"num_frames, frame_step, stride must be >= 1, got {num_frames}, {frame_step}, {stride}")
+        if action_agg not in ("sum", "stack"):
+            raise ValueError(f"action_agg must be 'sum' or 'stack', got {action_agg!r}")
+        self.episodes = episodes
+        self.num_frames, self.frame_step, self.action_agg, self.stride = num_frames, frame_step, action_agg, stride
+        if features is not None and features.encoder is not None:  # workers need the files, not the encoder
+            features = FeatureCache(features.cache_dir)
+        self.features, self.stats = features, stats
+        self.lengths = _episode_lengths(episodes)
+        if features is not None:
+            cached = features.lengths
+            if cached is None or len(cached) != len(self.lengths) or np.any(np.asarray(cached) != self.lengths):
+                raise ValueError(
+                    f"feature cache {features.cache_dir} does not match these episodes "
+                    f"(cached lengths {None if cached is None else list(cached)[:8]}..., "
+                    f"episode lengths {self.lengths.tolist()[:8]}...); call features.build(episodes)"
+                )
+
+        span = (num_frames - 1) * frame_step + 1  # frames covered by a window
+        num_starts = self.lengths - span + 1
+        short = np.flatnonzero(num_starts <= 0)
+        if len(short):
+            warnings.warn(
+                f"{len(short)} of {len(self.lengths)} episodes are shorter than a window of {span} frames "
+                f"({num_frames} frames, step {frame_step}) and are skipped: episodes {short.tolist()[:20]}"
+                + (" ..." if len(short) > 20 else ""),
+                stacklevel=2,
+            )
+        counts = np.where(num_starts > 0, (num_starts + stride - 1) // stride, 0)
+        total = int(counts.sum())
+        self.index_episode = np.repeat(np.arange(len(self.lengths)), counts)
+        first = np.repeat(np.cumsum(counts) - counts, counts)  # flat position of each episode's first window
+        self.index_start = (np.arange(total) - first) * stride
+        self._lowdim_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __len__(self) -> int:
+        return len(self.index_episode)
+
+    @property
+    def action_dim(self) -> int:
+        """Width of the item's actions: A for "sum", frame_step * A for "stack"."""
+        base = getattr(self.episodes, "action_dim", None)
+        if base is None:
+            base = _lowdim(self.episodes, int(self.index_episode[0]) if len(self) else 0)[0].shape[1]
+        return int(base) * (self.frame_step if self.action_agg == "stack" else 1)
+
+    def _lowdim_checked(self, e: int) -> tuple[np.ndarray, np.ndarray]:
+        hit = self._lowdim_cache.get(e)
+        if hit is None:
+            actions, states = _lowdim(self.episodes, e)
+            _check_lengths(self.episodes, e, int(self.lengths[e]), actions, states)
+            hit = self._lowdim_cache[e] = (actions, states)
+        return hit
+
+    def __getitem__(self, k: int) -> dict[str, Any]:
+        if not -len(self) <= k < len(self):
+            raise IndexError(f"window {k} out of range for {len(self)} windows")
+        e, s = int(self.index_episode[k]), int(self.index_start[k])
+        steps = s + self.frame_step * np.arange(self.num_frames)
+        item: dict[str, Any] = {}
+        if self.features is not None:
+            actions, states = self._lowdim_checked(e)
+            item["features"] = torch.from_numpy(np.asarray(self.features.get(e)[steps], dtype=np.float32))
+        elif hasattr(self.episodes, "get_frames"):
+            actions, states = self._lowdim_checked(e)
+            item["frames"] = torch.from_numpy(np.ascontiguousarray(self.episodes.get_frames(e, steps)))
+        else:
+            ep = self.episodes[e]
+            actions, states = np.asarray(ep.actions, np.float32), np.asarray(ep.states, np.float32)
+            _check_lengths(self.episodes, e, len(ep.frames), actions, states, getattr(ep, "meta", None))
+            item["frames"] = torch.from_numpy(np.ascontiguousarray(np.asarray(ep.frames)[steps]))
+        acts = _aggregate(actions, steps, self.frame_step, self.action_agg)
+        sts = states[steps]
+        if self.stats is not None:
+            acts, sts = self.stats.normalize_actions(acts), self.stats.normalize_states(sts)
+        item["actions"] = torch.from_numpy(np.ascontiguousarray(acts, dtype=np.float32))
+        item["states"] = torch.from_numpy(np.ascontiguousarray(sts, dtype=np.float32))
+        item["episode"] = e
+        item["start"] = s
+        return item
+
+
+# ------------------------------------------------------------------------------------------------ features
+def fingerprint(source: Any) -> str:
+    """sha1 identifying encoder weights: of a state dict's (or module's) names, dtypes, shapes and parameter bytes,
+    or, for a checkpoint file path, of its absolute path + mtime + size (cheap, no read)."""
+    h = hashlib.sha1()
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source).resolve()
+        st = path.stat()
+        h.update(f"{path}|{st.st_mtime_ns}|{st.st_size}".encode())
+        return h.hexdigest()
+    if isinstance(source, nn.Module):
+        source = source.state_dict()
+    if not isinstance(source, Mapping):
+        raise TypeError(f"fingerprint() takes a state dict, a module or a checkpoint path, got {type(source).__name__}")
+    for key in sorted(source):
+        value = source[key]
+        h.update(str(key).encode())
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().contiguous().reshape(-1)
+            h.update(f"{t.dtype}{tuple(value.shape)}".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes())
+        elif isinstance(value, Mapping):
+            h.update(fingerprint(value).encode())
+        else:
+            h.update(repr(value).encode())
+    return h.hexdigest()
+
+
+MANIFEST = "manifest.json"
+
+
+class FeatureCache:
+    """Frozen-encoder patch features of every frame of every episode, float16 ``.npy`` (T, N, D) per episode.
+
+    ``build(episodes)`` encodes each frame as a one-frame clip (B, C, 1, size, size) under ``torch.inference_mode``,
+    batching frames across episodes, and writes a manifest (fingerprint, image size, N, D, lengths). A later build
+    with the same fingerprint reuses the files (and finishes an interrupted build); a different fingerprint or
+    image size discards them and re-encodes. ``get(i)`` memory-maps episode i. ``FeatureCache(dir)`` without an
+    encoder opens an existing cache read-only. The encoder is moved to ``device`` and put in eval mode while building.
+    """
+
+    def __init__(
+        self,
+        cache_dir: str | Path,
+        encoder: nn.Module | None = None,
+        encoder_fingerprint: str | None = None,
+        image_size: int = 224,
+        batch_size: int = 64,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.cache_dir = Path(cache_dir)
+        self.encoder = encoder
+        self.encoder_fingerprint = encoder_fingerprint
+        self.image_size = int(image_size)
+        self.batch_size = int(batch_size)
+        self.device = torch.device(device)
+        self.manifest: dict[str, Any] | None = self._read_manifest()
+        self.last_build: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------------------------- manifest / access
+    def _read_manifest(self) -> dict[str, Any] | None:
+        path = self.cache_dir / MANIFEST
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            logger.warning("%s: unreadable manifest, the cache will be rebuilt", path)
+            return None
+
+    def _write_manifest(self, manifest: dict[str, Any]) -> None:
+        tmp = self.cache_dir / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(manifest, indent=1))
+        os.replace(tmp, self.cache_dir / MANIFEST)
+        self.manifest = manifest
+
+    def _path(self, i: int) -> Path:
+        return self.cache_dir / f"episode_{i:06d}.npy"
+
+    @property
+    def lengths(self) -> np.ndarray | None:
+        if not self.manifest or not self.manifest.get("complete"):
+            return None
+        return np.asarray(self.manifest["lengths"], dtype=np.int64)
+
+    @property
+    def num_tokens(self) -> int | None:
+        return None if not self.manifest else self.manifest.get("num_tokens")
+
+    @property
+    def embed_dim(self) -> int | None:
+        return None if not self.manifest else self.manifest.get("embed_dim")
+
+    def __len__(self) -> int:
+        return 0 if self.lengths is None else len(self.lengths)
+
+    def get(self, episode_index: int) -> np.ndarray:
+        """Features of one episode, float16 (T, N, D), memory-mapped read-only."""
+        if self.lengths is None:
+            raise RuntimeError(f"{self.cache_dir}: feature cache not built (no complete {MANIFEST}); call build()")
+        if not 0 <= episode_index < len(self.lengths):
+            raise IndexError(f"episode {episode_index} out of range for {len(self.lengths)} cached episodes")
+        path = self._path(episode_index)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: cached features of episode {episode_index} missing; call build()")
+        return np.load(path, mmap_mode="r")
+
+    def _valid_file(self, i: int, length: int, n: int | None, d: int | None) -> bool:
+        path = self._path(i)
+        if not path.is_file():
+            return False
+        try:
+            arr = np.load(path, mmap_mode="r")
+        except (ValueError, OSError):
+            return False
+        return arr.dtype == np.float16 and arr.ndim == 3 and arr.shape[0] == length and (
+            n is None or arr.shape[1:] == (n, d)
+        )
+
+    # ------------------------------------------------------------------------------------------------ build
+    def build(self, episodes: Any, progress: bool = True) -> FeatureCache:
+        """Encode the episodes' frames not cached yet under this fingerprint; returns self."""
+        if self.encoder is None or self.encoder_fingerprint is None:
+            raise ValueError(f"{self.cache_dir}: building a feature cache needs an encoder and its fingerprint")
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        lengths = _episode_lengths(episodes)
+        old = self.manifest
+        reason = None
+        if old is not None and old.get("fingerprint") != self.encoder_fingerprint:
+            old_fp = str(old.get("fingerprint"))[:12]
+            reason = f"encoder fingerprint changed ({old_fp} -> {self.encoder_fingerprint[:12]})"
+        elif old is not None and old.get("image_size") != self.image_size:
+            reason = f"image size changed ({old.get('image_size')} -> {self.image_size})"
+        if reason is not None:
+            logger.warning("%s: %s; rebuilding the feature cache", self.cache_dir, reason)
+            warnings.warn(f"{self.cache_dir}: {reason}; rebuilding the feature cache", stacklevel=2)
+            for f in self.cache_dir.glob("episode_*.npy"):
+                f.unlink()
+            old = None
+        n_tok = old.get("num_tokens") if old else None
+        dim = old.get("embed_dim") if old else None
+        todo = [i for i in range(len(lengths)) if not self._valid_file(i, int(lengths[i]), n_tok, dim)]
+        reused = len(lengths) - len(todo)
+        if reused:
+            logger.info("%s: reusing cached features of %d episodes", self.cache_dir, reused)
+        for stale in self.cache_dir.glob("episode_*.npy"):  # files of episodes that no longer exist
+            if int(stale.stem.split("_")[1]) >= len(lengths):
+                stale.unlink()
+        manifest = {
+            "format": "vjepa-feature-cache",
+            "version": 1,
+            "fingerprint": self.encoder_fingerprint,
+            "image_size": self.image_size,
+            "num_tokens": n_tok,
+            "embed_dim": dim,
+            "dtype": "float16",
+            "lengths": lengths.tolist(),
+            "complete": False,
+        }
+        self._write_manifest(manifest)
+
+        encoder = self.encoder.to(self.device)
+        was_training = encoder.training
+        encoder.eval()
+        encoded_frames = 0
+        try:
+            pending: list[tuple[int, int, np.ndarray]] = []  # (episode, first frame, frames)
+            outputs: dict[int, np.ndarray] = {}
+            remaining: dict[int, int] = {}
+            bar = tqdm(total=int(lengths[todo].sum()) if todo else 0, desc="encoding frames", unit="frame",
+                       disable=not progress or not todo)
+
+            def flush() -> None:
+                nonlocal n_tok, dim, encoded_frames
+                frames = np.concatenate([f for _, _, f in pending])
+                with torch.inference_mode():
+                    x = to_model_input(torch.from_numpy(frames[:, None]).to(self.device), self.image_size)
+                    feats = encoder(x)
+                if feats.ndim != 3 or feats.shape[0] != len(frames):
+                    raise ValueError(
+                        f"encoder returned {tuple(feats.shape)} for {len(frames)} one-frame clips; expected (B, N, D)"
+                    )
+                feats = feats.to(torch.float16).cpu().numpy()
+                n_tok, dim = int(feats.shape[1]), int(feats.shape[2])
+                pos = 0
+                for e, first, f in pending:
+                    if e not in outputs:
+                        outputs[e] = np.empty((int(lengths[e]), n_tok, dim), np.float16)
+                    outputs[e][first : first + len(f)] = feats[pos : pos + len(f)]
+                    pos += len(f)
+                    remaining[e] -= len(f)
+                    if remaining[e] == 0:
+                        tmp = self._path(e).with_suffix(".tmp.npy")
+                        np.save(tmp, outputs.pop(e))
+                        os.replace(tmp, self._path(e))
+                encoded_frames += len(frames)
+                bar.update(len(frames))
+                pending.clear()
+
+            for e in todo:
+                ep = episodes[e]
+                frames = np.asarray(ep.frames)
+                if len(frames) != lengths[e]:
+                    raise ValueError(f"{_episode_name(episodes, e, getattr(ep, 'meta', None))}: {len(frames)} frames "
+                                     f"decoded but the dataset lists {int(lengths[e])}")
+                remaining[e] = len(frames)
+                if not len(frames):
+                    continue
+                first = 0
+                while first < len(frames):
+                    room = self.batch_size - sum(len(f) for _, _, f in pending)
+                    chunk = frames[first : first + room]
+                    pending.append((e, first, chunk))
+                    first += len(chunk)
+                    if sum(len(f) for _, _, f in pending) >= self.batch_size:
+                        flush()
+            if pending:
+                flush()
+            bar.close()
+            if n_tok is None:  # everything reused from an interrupted build: read N, D off a file
+                for i in range(len(lengths)):
+                    if lengths[i] > 0:
+                        n_tok, dim = (int(v) for v in np.load(self._path(i), mmap_mode="r").shape[1:])
+                        break
+            for e in todo:  # empty episodes never reach flush()
+                if lengths[e] == 0:
+                    np.save(self._path(e), np.empty((0, n_tok or 0, dim or 0), np.float16))
+        finally:
+            encoder.train(was_training)
+        manifest.update(num_tokens=n_tok, embed_dim=dim, complete=True)
+        self._write_manifest(manifest)
+        self.last_build = {"encoded_episodes": todo, "reused_episodes": reused, "encoded_frames": encoded_frames,
+                           "rebuilt_because": reason}
+        if todo:
+            logger.info("%s: encoded %d frames of %d episodes", self.cache_dir, encoded_frames, len(todo))
+        return self
+
+
+__all__ = ["ActionStats", "ClipWindows", "FeatureCache", "fingerprint", "open_episodes"]

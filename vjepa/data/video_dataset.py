@@ -1,0 +1,173 @@
+"""Datasets of clips from a folder or a list file, robust to unreadable files.
+
+`ClipFolderDataset` holds what the video and image datasets share: finding files, a readability probe, and
+replacing an unreadable file by another, deterministically, so that a run never dies on one bad file.
+"""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from vjepa.data.decoders import Backend, DecodeError, open_video
+
+VIDEO_EXTENSIONS = ("mp4", "avi", "mkv", "webm", "mov")
+
+Key = int | tuple[int, int]  # index, or (index, sample_seed) from SeededSampler
+ClipTransform = Callable[[np.ndarray, torch.Generator], torch.Tensor]
+
+
+def list_files(root: str | Path, extensions: Sequence[str]) -> list[Path]:
+    """Files with `extensions` under a directory (recursive, sorted), or the paths listed in a .csv / .txt file."""
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"dataset root {root} does not exist")
+    if root.is_dir():
+        suffixes = {"." + ext.lower().lstrip(".") for ext in extensions}
+        return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+    if root.suffix.lower() in (".csv", ".txt"):
+        return _read_list(root)
+    raise ValueError(f"dataset root {root} is neither a directory nor a .csv / .txt list of files")
+
+
+def _read_list(list_file: Path) -> list[Path]:
+    """One path per line, relative to the list's folder unless absolute. A csv may start with a header row
+    naming a `path` (or `file`, as in the synthetic labels.csv) column; otherwise its first column is the path."""
+    with open(list_file, newline="") as f:
+        rows = list(csv.reader(f)) if list_file.suffix.lower() == ".csv" else [[line] for line in f]
+    rows = [[cell.strip() for cell in row] for row in rows if row and row[0].strip()]
+    header = rows[0] if rows else []
+    column = next((header.index(name) for name in ("path", "file") if name in header), None)
+    if column is not None:
+        rows = rows[1:]
+    return [list_file.parent / row[column or 0] for row in rows]
+
+
+class SkipFile(Exception):
+    """Raised by `_read` for a readable file that cannot serve a sample (e.g. a video shorter than one clip)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+class ClipFolderDataset(Dataset, ABC):
+    """Base of the folder datasets: `__getitem__(key)` -> {"clip", "index", "seed", "skipped"}.
+
+    An unreadable file is warned about once, remembered (per worker) and replaced by a random other index. Every
+    attempt draws the same numbers from a generator seeded with the sample seed (a replacement index after the
+    first, then a seed for the clip's own randomness: start frame, crop, flip), so the file read and its clip
+    depend only on the key, never on which worker already knew a file was bad.
+    """
+
+    kind = "files"  # for messages: "videos", "images"
+
+    def __init__(
+        self,
+        root: str | Path,
+        extensions: Sequence[str],
+        transform: ClipTransform | None,
+        max_resample: int,
+    ):
+        self.root, self.transform, self.max_resample = Path(root), transform, max_resample
+        self.paths = list_files(root, extensions)
+        if not self.paths:
+            raise ValueError(f"no {self.kind} found in {self.root} (extensions: {', '.join(extensions)})")
+        self._unusable: dict[int, str] = {}  # index -> reason, worker-local
+        self._probe()
+
+    @abstractmethod
+    def _read(self, path: Path, generator: torch.Generator) -> np.ndarray:
+        """One uint8 clip (T, H, W, C) from `path`; raises DecodeError or SkipFile."""
+
+    def _probe(self) -> None:
+        """Read one sample from each file in turn until one succeeds; ValueError naming the folder if none does."""
+        failures = []
+        for path in self.paths:
+            try:
+                self._read(path, torch.Generator().manual_seed(0))
+            except (DecodeError, SkipFile) as e:
+                failures.append(f"{path}: {e.reason}")
+            else:
+                return
+        raise ValueError(f"no readable {self.kind} in {self.root} ({len(failures)} tried; first: {failures[0]})")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def _try_read(self, index: int, generator: torch.Generator) -> np.ndarray | None:
+        if index in self._unusable:
+            return None
+        path = self.paths[index]
+        try:
+            return self._read(path, generator)
+        except DecodeError as e:
+            warnings.warn(f"skipping unreadable file {path}: {e.reason}")
+            self._unusable[index] = e.reason
+        except SkipFile as e:
+            self._unusable[index] = e.reason
+        return None
+
+    def __getitem__(self, key: Key) -> dict:
+        index, seed = (int(key[0]), int(key[1])) if isinstance(key, (tuple, list)) else (int(key), int(key))
+        rng = torch.Generator().manual_seed(seed)
+        for skipped in range(self.max_resample + 1):
+            if skipped:
+                index = int(torch.randint(len(self), (), generator=rng))
+            clip_rng = torch.Generator().manual_seed(int(torch.randint(2**62, (), generator=rng)))
+            clip = self._try_read(index, clip_rng)
+            if clip is not None:
+                clip = self.transform(clip, clip_rng) if self.transform else torch.from_numpy(clip)
+                return {"clip": clip, "index": index, "seed": seed, "skipped": skipped}
+        raise RuntimeError(
+            f"gave up on key {key} after {self.max_resample} replacements in {self.root}; "
+            f"last tried {self.paths[index]}: {self._unusable[index]}"
+        )
+
+
+class VideoFolderDataset(ClipFolderDataset):
+    """Clips of `frames_per_clip` frames, `frame_step` apart, from a random start in each video.
+
+    Videos shorter than one clip are looped, padded with their last frame, or skipped (`short_video`).
+    """
+
+    kind = "videos"
+
+    def __init__(
+        self,
+        root: str | Path,
+        frames_per_clip: int = 16,
+        frame_step: int = 4,
+        transform: ClipTransform | None = None,
+        backend: Backend = "auto",
+        short_video: Literal["loop", "pad", "skip"] = "loop",
+        max_resample: int = 20,
+        extensions: Sequence[str] = VIDEO_EXTENSIONS,
+    ):
+        if short_video not in ("loop", "pad", "skip"):
+            raise ValueError(f"short_video must be 'loop', 'pad' or 'skip', got {short_video!r}")
+        self.frames_per_clip, self.frame_step = frames_per_clip, frame_step
+        self.backend, self.short_video = backend, short_video
+        super().__init__(root, extensions, transform, max_resample)
+
+    def _read(self, path: Path, generator: torch.Generator) -> np.ndarray:
+        with open_video(path, self.backend) as video:
+            return video.get_frames(self.frame_indices(len(video), generator))
+
+    def frame_indices(self, num_frames: int, generator: torch.Generator) -> np.ndarray:
+        """Indices of one clip in a video of `num_frames` frames: random start, or from 0 for a short video."""
+        offsets = np.arange(self.frames_per_clip) * self.frame_step
+        span = int(offsets[-1]) + 1
+        if num_frames >= span:
+            return offsets + int(torch.randint(num_frames - span + 1, (), generator=generator))
+        if self.short_video == "skip":
+            raise SkipFile(f"{num_frames} frames, fewer than the {span} one clip spans")
+        return offsets % num_frames if self.short_video == "loop" else np.minimum(offsets, num_frames - 1)

@@ -1,0 +1,85 @@
+"""Picture of one clip's masks: original frames, visible context tokens, highlighted target tokens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from einops import rearrange, repeat
+from torch import Tensor
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+TARGET_COLOUR = np.array([1.0, 0.25, 0.1])
+
+
+def _frames_to_unit_rgb(clip: Tensor | np.ndarray) -> np.ndarray:
+    """uint8 (T, H, W, C) or ImageNet-normalised float (3, T, H, W) -> float RGB in [0, 1], (T, H, W, 3)."""
+    clip = torch.as_tensor(clip).detach().cpu()
+    if clip.ndim != 4:
+        raise ValueError(f"clip of shape {tuple(clip.shape)}: need uint8 (T, H, W, C) or float (3, T, H, W)")
+    if clip.dtype == torch.uint8:
+        frames = clip.float() / 255
+    elif clip.is_floating_point() and clip.shape[0] == 3:
+        mean, std = (torch.tensor(v).view(3, 1, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
+        frames = rearrange(clip.float() * std + mean, "c t h w -> t h w c")
+    else:
+        raise ValueError(f"clip {clip.dtype} {tuple(clip.shape)}: need uint8 (T, H, W, C) or float (3, T, H, W)")
+    frames = frames.clamp(0, 1).numpy()
+    return np.repeat(frames, 3, axis=-1) if frames.shape[-1] == 1 else frames
+
+
+def _token_mask(indices: Tensor | np.ndarray, grid: tuple[int, int, int], patch_size: int) -> np.ndarray:
+    """Token indices -> bool pixel mask (t, h * patch, w * patch)."""
+    mask = np.zeros(int(np.prod(grid)), dtype=bool)
+    mask[np.asarray(indices, dtype=np.int64)] = True
+    return repeat(mask.reshape(grid), "t h w -> t (h ph) (w pw)", ph=patch_size, pw=patch_size)
+
+
+def save_mask_figure(
+    clip: Tensor | np.ndarray,
+    context_idx: Tensor | np.ndarray,
+    target_idx: Tensor | np.ndarray,
+    grid: tuple[int, int, int],
+    patch_size: int,
+    tubelet_size: int,
+    path: str | Path,
+    max_columns: int = 8,
+) -> Path:
+    """Save a PNG with one column per tubelet step (at most `max_columns`, evenly spaced) and three rows:
+    the original frame, the context tokens (others greyed), the target tokens tinted in colour."""
+    from matplotlib.figure import Figure  # here, so that importing vjepa.masks (data workers) skips matplotlib
+
+    frames = _frames_to_unit_rgb(clip)  # (T, H, W, 3)
+    t, h, w = grid
+    if frames.shape[0] < t * tubelet_size or frames.shape[1:3] != (h * patch_size, w * patch_size):
+        raise ValueError(
+            f"clip of {frames.shape[0]} frames of {frames.shape[1]}x{frames.shape[2]} px does not cover grid {grid} "
+            f"with patch {patch_size} and tubelet {tubelet_size}"
+        )
+    steps = np.unique(np.linspace(0, t - 1, min(t, max_columns)).round().astype(int))
+    shown = frames[steps * tubelet_size]  # first frame of each shown tubelet step
+    context = _token_mask(context_idx, grid, patch_size)[steps, ..., None]
+    target = _token_mask(target_idx, grid, patch_size)[steps, ..., None]
+    rows = {
+        "original": shown,
+        f"context ({len(context_idx)} tokens)": np.where(context, shown, 0.35 + 0.3 * shown.mean(-1, keepdims=True)),
+        f"targets ({len(target_idx)} tokens)": np.where(target, 0.4 * shown + 0.6 * TARGET_COLOUR, 0.5 * shown),
+    }
+
+    figure = Figure(figsize=(max(1.8 * len(steps), 3.0), 1.8 * len(rows) + 0.4), layout="constrained")
+    axes = figure.subplots(len(rows), len(steps), squeeze=False)
+    for ax, step in zip(axes[0], steps):
+        ax.set_title(f"t = {step}", fontsize=9)
+    for row, (label, images) in zip(axes, rows.items()):
+        row[0].set_ylabel(label, fontsize=9)
+        for ax, image in zip(row, images):
+            ax.imshow(image.clip(0, 1))  # blending can overshoot 1 by rounding
+            ax.set_xticks([])
+            ax.set_yticks([])
+    figure.suptitle(f"grid {t}x{h}x{w} = {t * h * w} tokens", fontsize=10)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=80)
+    return path

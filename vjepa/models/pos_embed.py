@@ -1,0 +1,88 @@
+"""Positional encodings over a (t, h, w) token grid: fixed 3D sin-cos, and 3D rotary (RoPE).
+
+Tokens are flattened t-major: ``index = (ti * h + hi) * w + wi`` (see ``grid_coords``). Both encodings are
+computed for the grid at hand and cached, so one model serves any clip length and resolution, and images
+(a grid with t = 1) go through the same code as video.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+from torch import Tensor
+
+Grid = tuple[int, int, int]
+
+
+@lru_cache(maxsize=32)
+def grid_coords(grid: Grid) -> Tensor:
+    """Integer (t, h, w) coordinates of every token of ``grid``, shape (t*h*w, 3), t-major order."""
+    t, h, w = grid
+    ts, hs, ws = torch.meshgrid(torch.arange(t), torch.arange(h), torch.arange(w), indexing="ij")
+    return torch.stack([ts, hs, ws], dim=-1).reshape(-1, 3)
+
+
+def _axis_split(dim: int, granule: int) -> tuple[int, int, int]:
+    """Split ``dim`` channels over (t, h, w) in equal parts that are multiples of ``granule``."""
+    part = (dim // 3) // granule * granule
+    if part == 0:
+        raise ValueError(f"dimension {dim} is too small to split over 3 axes in multiples of {granule}")
+    return part, part, part
+
+
+def _frequencies(num: int, base: float = 10000.0) -> Tensor:
+    return 1.0 / base ** (torch.arange(num, dtype=torch.float64) / num)
+
+
+@lru_cache(maxsize=32)
+def _sincos_table(grid: Grid, dim: int) -> Tensor:
+    coords = grid_coords(grid).to(torch.float64)  # (N, 3)
+    parts = []
+    for axis, axis_dim in enumerate(_axis_split(dim, 2)):
+        angles = coords[:, axis, None] * _frequencies(axis_dim // 2)[None]  # (N, axis_dim/2)
+        parts += [angles.sin(), angles.cos()]
+    table = torch.cat(parts, dim=-1)
+    pad = dim - table.shape[-1]
+    return torch.nn.functional.pad(table, (0, pad)).to(torch.float32)  # (N, dim)
+
+
+def sincos_3d(grid: Grid, dim: int, device: torch.device | None = None) -> Tensor:
+    """Fixed 3D sin-cos embedding of every grid token, shape (t*h*w, dim); a third of the channels per axis."""
+    return _sincos_table(grid, dim).to(device)
+
+
+class RotaryEmbedding3D(torch.nn.Module):
+    """3D rotary position embedding (as in V-JEPA 2): the head dimension is split in three, one part per
+    axis (t, h, w); each part rotates channel pairs by angles proportional to the token's coordinate on that
+    axis. Channels left over by the split are not rotated."""
+
+    def __init__(self, head_dim: int, base: float = 10000.0) -> None:
+        super().__init__()
+        if head_dim % 2:
+            raise ValueError(f"RoPE needs an even head dimension, got {head_dim}")
+        self.head_dim = head_dim
+        self.base = base
+        self.axis_pairs = _axis_split(head_dim, 2)[0] // 2  # rotated channel pairs per axis
+        self.register_buffer("inv_freq", _frequencies(self.axis_pairs, base).float(), persistent=False)
+
+    def angles(self, coords: Tensor) -> Tensor:
+        """Rotation angle of every channel pair for tokens at ``coords`` (..., 3) -> (..., head_dim // 2)."""
+        angles = coords.to(self.inv_freq.dtype)[..., :, None] * self.inv_freq  # (..., 3, pairs)
+        angles = angles.flatten(-2)
+        pad = self.head_dim // 2 - angles.shape[-1]
+        return torch.nn.functional.pad(angles, (0, pad))
+
+    def forward(self, coords: Tensor) -> tuple[Tensor, Tensor]:
+        """(cos, sin) tables for tokens at ``coords`` (B, N, 3), each (B, 1, N, head_dim // 2), ready to
+        broadcast over heads in ``apply_rotary``."""
+        angles = self.angles(coords).unsqueeze(1)
+        return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate channel pairs of ``x`` (B, heads, N, head_dim) by the angles behind ``cos``/``sin``."""
+    pairs = x.unflatten(-1, (-1, 2))
+    x1, x2 = pairs[..., 0], pairs[..., 1]
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    return torch.stack((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).flatten(-2)

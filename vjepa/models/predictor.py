@@ -1,0 +1,60 @@
+"""The JEPA mask predictor: a narrow transformer that, from the context tokens' features and the positions of
+the target tokens, predicts the target encoder's features at those positions."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from vjepa.models.blocks import Block, init_weights, run_blocks
+from vjepa.models.pos_embed import Grid
+from vjepa.models.vit import PosEmbed, PositionalEncoding
+
+
+class MaskPredictor(nn.Module):
+    """Context features (B, Nc, D) + one learnable mask token per target position -> predictions (B, Nt, D).
+
+    Tokens carry their grid position explicitly (sin-cos added, or RoPE in attention), so context and mask
+    tokens are simply concatenated — no sorting by position is needed."""
+
+    def __init__(
+        self,
+        *,
+        embed_dim: int = 768,
+        predictor_dim: int = 384,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        pos_embed: PosEmbed = "sincos",
+        grad_checkpointing: bool = False,
+    ) -> None:
+        super().__init__()
+        self.embed = nn.Linear(embed_dim, predictor_dim)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, predictor_dim))
+        self.pos = PositionalEncoding(pos_embed, predictor_dim, num_heads)
+        self.blocks = nn.ModuleList(
+            Block(predictor_dim, num_heads, mlp_ratio, qkv_bias) for _ in range(depth)
+        )
+        self.norm = nn.LayerNorm(predictor_dim, eps=1e-6)
+        self.proj = nn.Linear(predictor_dim, embed_dim)
+        self.grad_checkpointing = grad_checkpointing
+        self.apply(init_weights)
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
+
+    def forward(self, context: Tensor, context_idx: Tensor, target_idx: Tensor, grid: Grid) -> Tensor:
+        """context (B, Nc, D) at token indices context_idx (B, Nc); target_idx (B, Nt) -> (B, Nt, D)."""
+        if context.shape[:2] != context_idx.shape:
+            raise ValueError(
+                f"context features {tuple(context.shape)} do not match context_idx {tuple(context_idx.shape)}"
+            )
+        batch, num_targets = target_idx.shape
+        x = self.embed(context)
+        masks = self.mask_token.expand(batch, num_targets, -1).to(x.dtype)
+        x = torch.cat([x, masks], dim=1)
+        idx = torch.cat([context_idx, target_idx], dim=1)
+        pos = self.pos.additive(grid, idx, x.dtype)
+        if pos is not None:
+            x = x + pos
+        x = run_blocks(self.blocks, x, self.pos.rope(grid, idx), checkpoint=self.grad_checkpointing)
+        return self.proj(self.norm(x[:, -num_targets:]))

@@ -1,0 +1,167 @@
+"""Spatiotemporal Vision Transformer with tubelet patch embedding: the V-JEPA encoder.
+
+An image is a clip with T = 1: the same encoder embeds it (repeating the frame to fill one tubelet), so I-JEPA
+is the single-frame case of this code, not a fork. Position information is either a fixed 3D sin-cos embedding
+added to the patch embeddings, or 3D rotary embedding inside every attention layer (V-JEPA 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from einops import rearrange
+from torch import Tensor, nn
+
+from vjepa.models.blocks import Block, init_weights, run_blocks
+from vjepa.models.pos_embed import Grid, RotaryEmbedding3D, grid_coords, sincos_3d
+
+PosEmbed = Literal["sincos", "rope"]
+
+
+class TubeletEmbed(nn.Module):
+    """Conv3d over non-overlapping tubelets of ``tubelet_size`` frames x ``patch_size``² pixels."""
+
+    def __init__(self, patch_size: int = 16, tubelet_size: int = 2, in_chans: int = 3, embed_dim: int = 768):
+        super().__init__()
+        self.patch_size = patch_size
+        self.tubelet_size = tubelet_size
+        kernel = (tubelet_size, patch_size, patch_size)
+        self.proj = nn.Conv3d(in_chans, embed_dim, kernel_size=kernel, stride=kernel)
+
+    def grid(self, clips: Tensor) -> Grid:
+        """Token grid (t, h, w) of clips (B, C, T, H, W); raises if the clip does not tile exactly."""
+        if clips.ndim != 5:
+            raise ValueError(f"expected clips of shape (B, C, T, H, W), got {tuple(clips.shape)}")
+        _, _, t, h, w = clips.shape
+        t = max(t, self.tubelet_size) if t == 1 else t
+        if t % self.tubelet_size or h % self.patch_size or w % self.patch_size:
+            raise ValueError(
+                f"clip of T×H×W = {t}×{h}×{w} does not tile into tubelets of "
+                f"{self.tubelet_size}×{self.patch_size}×{self.patch_size}"
+            )
+        return t // self.tubelet_size, h // self.patch_size, w // self.patch_size
+
+    def forward(self, clips: Tensor) -> Tensor:
+        """clips (B, C, T, H, W) -> tokens (B, t*h*w, D), t-major."""
+        if clips.shape[2] == 1 and self.tubelet_size > 1:  # an image: fill one tubelet with it
+            clips = clips.expand(-1, -1, self.tubelet_size, -1, -1)
+        return rearrange(self.proj(clips), "b d t h w -> b (t h w) d")
+
+
+def gather_tokens(x: Tensor, idx: Tensor) -> Tensor:
+    """Select tokens: x (B, N, D), idx (B, K) -> (B, K, D)."""
+    return torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+class PositionalEncoding(nn.Module):
+    """Either additive 3D sin-cos embeddings or 3D RoPE tables, for tokens at given grid indices."""
+
+    def __init__(self, kind: PosEmbed, dim: int, num_heads: int) -> None:
+        super().__init__()
+        if kind not in ("sincos", "rope"):
+            raise ValueError(f"pos_embed must be 'sincos' or 'rope', got {kind!r}")
+        self.kind = kind
+        self.dim = dim
+        self.rotary = RotaryEmbedding3D(dim // num_heads) if kind == "rope" else None
+
+    def additive(self, grid: Grid, idx: Tensor, dtype: torch.dtype) -> Tensor | None:
+        """Sin-cos embedding (B, K, D) of the tokens at ``idx`` (B, K), or None under RoPE."""
+        if self.rotary is not None:
+            return None
+        table = sincos_3d(grid, self.dim, idx.device).to(dtype)
+        return table[idx]
+
+    def rope(self, grid: Grid, idx: Tensor) -> tuple[Tensor, Tensor] | None:
+        """RoPE (cos, sin) tables for the tokens at ``idx`` (B, K), or None under sin-cos."""
+        if self.rotary is None:
+            return None
+        return self.rotary(grid_coords(grid).to(idx.device)[idx])
+
+
+def all_tokens(batch: int, grid: Grid, device: torch.device) -> Tensor:
+    """Indices of every token of ``grid`` for each of ``batch`` samples, (B, t*h*w)."""
+    n = grid[0] * grid[1] * grid[2]
+    return torch.arange(n, device=device).expand(batch, n)
+
+
+class VisionTransformer(nn.Module):
+    """V-JEPA encoder: tubelet embedding, pre-norm transformer blocks, final LayerNorm.
+
+    ``forward(clips, token_idx)`` encodes only the tokens at ``token_idx`` (B, K) — the context of a mask — and
+    encodes all tokens when ``token_idx`` is None.
+    """
+
+    def __init__(
+        self,
+        *,
+        patch_size: int = 16,
+        tubelet_size: int = 2,
+        in_chans: int = 3,
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        pos_embed: PosEmbed = "sincos",
+        grad_checkpointing: bool = False,
+    ) -> None:
+        super().__init__()
+        self.embed_dim = embed_dim
+        self.num_heads = num_heads
+        self.patch_embed = TubeletEmbed(patch_size, tubelet_size, in_chans, embed_dim)
+        self.pos = PositionalEncoding(pos_embed, embed_dim, num_heads)
+        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio, qkv_bias) for _ in range(depth))
+        self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        self.grad_checkpointing = grad_checkpointing
+        self.apply(init_weights)
+
+    @property
+    def patch_size(self) -> int:
+        return self.patch_embed.patch_size
+
+    @property
+    def tubelet_size(self) -> int:
+        return self.patch_embed.tubelet_size
+
+    def grid(self, clips: Tensor) -> Grid:
+        return self.patch_embed.grid(clips)
+
+    def forward(self, clips: Tensor, token_idx: Tensor | None = None) -> Tensor:
+        """clips (B, C, T, H, W), token_idx (B, K) or None -> features (B, K or t*h*w, D)."""
+        grid = self.grid(clips)
+        x = self.patch_embed(clips)
+        if token_idx is None:
+            token_idx = all_tokens(x.shape[0], grid, x.device)
+        else:
+            x = gather_tokens(x, token_idx)
+        pos = self.pos.additive(grid, token_idx, x.dtype)
+        if pos is not None:
+            x = x + pos
+        x = run_blocks(self.blocks, x, self.pos.rope(grid, token_idx), checkpoint=self.grad_checkpointing)
+        return self.norm(x)
+
+
+@dataclass(frozen=True)
+class ViTSize:
+    embed_dim: int
+    depth: int
+    num_heads: int
+
+
+VIT_SIZES: dict[str, ViTSize] = {
+    "vit_micro": ViTSize(96, 4, 3),
+    "vit_tiny": ViTSize(192, 6, 3),
+    "vit_small": ViTSize(384, 12, 6),
+    "vit_base": ViTSize(768, 12, 12),
+    "vit_large": ViTSize(1024, 24, 16),
+    "vit_huge": ViTSize(1280, 32, 16),
+    "vit_giant": ViTSize(1408, 40, 16),
+}
+
+
+def vit_size(name: str) -> ViTSize:
+    if name not in VIT_SIZES:
+        raise KeyError(f"unknown model size {name!r}; choose one of {sorted(VIT_SIZES)}")
+    return VIT_SIZES[name]

@@ -1,0 +1,74 @@
+"""The JEPA training module: context encoder + predictor, trained against a target encoder in latent space.
+
+    target_encoder(clips) ─► layer norm ─► gather(target_idx) ──────────────┐
+    encoder(clips, context_idx) ─► predictor(·, context_idx, target_idx) ─► loss (L1 / L2)
+
+With ``objective="jepa"`` the target encoder is an EMA copy of the encoder that never receives gradients
+(V-JEPA / I-JEPA). With ``objective="sigreg"`` there is no teacher: targets come from the encoder itself on the
+full clip, and SIGReg keeps the embeddings from collapsing (LeJEPA).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from vjepa.models import MaskPredictor, VisionTransformer, gather_tokens
+from vjepa.train.objectives import LossName, layer_norm_targets, prediction_loss, sigreg
+
+Objective = Literal["jepa", "sigreg"]
+MaskPairs = list[tuple[Tensor, Tensor]]
+
+
+class JEPA(nn.Module):
+    def __init__(
+        self,
+        encoder: VisionTransformer,
+        predictor: MaskPredictor,
+        objective: Objective = "jepa",
+        loss: LossName = "l1",
+        sigreg_weight: float = 0.05,
+        sigreg_directions: int = 256,
+    ) -> None:
+        super().__init__()
+        if objective not in ("jepa", "sigreg"):
+            raise ValueError(f"objective must be 'jepa' or 'sigreg', got {objective!r}")
+        self.encoder = encoder
+        self.predictor = predictor
+        self.objective = objective
+        self.loss = loss
+        self.sigreg_weight = sigreg_weight
+        self.sigreg_directions = sigreg_directions
+        self.target_encoder = None
+        if objective == "jepa":
+            self.target_encoder = copy.deepcopy(encoder).requires_grad_(False)
+
+    def targets(self, clips: Tensor) -> Tensor:
+        """Layer-normalised features of every token, (B, N, D): the prediction targets."""
+        if self.target_encoder is None:  # SIGReg: the encoder is its own teacher, gradients flow
+            return self.encoder(clips)
+        with torch.no_grad():
+            return layer_norm_targets(self.target_encoder(clips))
+
+    def forward(
+        self, clips: Tensor, masks: MaskPairs, sigreg_generator: torch.Generator | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """clips (B, C, T, H, W) and one (context_idx, target_idx) pair per mask group -> (loss, parts)."""
+        grid = self.encoder.grid(clips)
+        targets = self.targets(clips)
+        pred_loss = clips.new_zeros(())
+        for context_idx, target_idx in masks:
+            context = self.encoder(clips, context_idx)
+            pred = self.predictor(context, context_idx, target_idx, grid)
+            target = gather_tokens(targets, target_idx)
+            pred_loss = pred_loss + prediction_loss(pred.float(), target.float(), self.loss)
+        pred_loss = pred_loss / len(masks)
+        parts = {"loss_pred": pred_loss.detach(), "targets": targets.detach()}
+        if self.target_encoder is not None:
+            return pred_loss, parts
+        reg = sigreg(targets.flatten(0, 1), self.sigreg_directions, sigreg_generator)
+        parts["loss_sigreg"] = reg.detach()
+        return pred_loss + self.sigreg_weight * reg, parts

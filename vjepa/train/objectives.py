@@ -1,0 +1,53 @@
+"""Training objectives: the JEPA latent prediction loss and SIGReg (LeJEPA's isotropic-Gaussian regulariser)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+LossName = Literal["l1", "l2"]
+
+
+def prediction_loss(pred: Tensor, target: Tensor, loss: LossName = "l1") -> Tensor:
+    """Mean L1 (V-JEPA) or squared L2 (I-JEPA) distance between predicted and target token features."""
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
+    if loss == "l1":
+        return (pred - target).abs().mean()
+    if loss == "l2":
+        return (pred - target).pow(2).mean()
+    raise ValueError(f"loss must be 'l1' or 'l2', got {loss!r}")
+
+
+def sigreg(
+    embeddings: Tensor,
+    num_directions: int = 256,
+    generator: torch.Generator | None = None,
+    num_knots: int = 17,
+    t_max: float = 3.0,
+) -> Tensor:
+    """SIGReg: mean Epps–Pulley normality statistic of ``embeddings`` (N, D) along random unit directions.
+
+    Each 1-D projection x (N,) is compared with a standard Gaussian through its empirical characteristic
+    function: N · ∫ w(t) |φ̂(t) − e^{−t²/2}|² dt with w(t) = e^{−t²/2}, integrated over t ∈ [−t_max, t_max]
+    by the trapezoidal rule on ``num_knots`` knots of [0, t_max] (the integrand is even). Zero for an isotropic
+    standard Gaussian, large for collapsed or anisotropic embeddings. Cost O(N · D · directions).
+    """
+    n, d = embeddings.shape
+    directions = torch.randn(d, num_directions, generator=generator, device="cpu").to(embeddings)
+    directions = directions / directions.norm(dim=0, keepdim=True)
+    x = embeddings.float() @ directions.float()  # (N, M)
+    t = torch.linspace(0.0, t_max, num_knots, device=x.device)
+    tx = x.unsqueeze(-1) * t  # (N, M, knots)
+    gauss = torch.exp(-0.5 * t.square())
+    error = (tx.cos().mean(0) - gauss).square() + tx.sin().mean(0).square()  # (M, knots)
+    integral = 2.0 * torch.trapezoid(error * gauss, t, dim=-1)  # symmetric in t
+    return n * integral.mean()
+
+
+def layer_norm_targets(features: Tensor) -> Tensor:
+    """Targets are the target encoder's features, layer-normalised over channels (as in V-JEPA)."""
+    return F.layer_norm(features, features.shape[-1:])

@@ -1,0 +1,269 @@
+"""V-JEPA / I-JEPA pretraining loop: one process or many (torchrun), resumable, logged.
+
+Read top to bottom: build the data (clips + per-sample masks), the models (encoder, predictor, EMA target
+encoder), the optimiser; resume if a checkpoint exists; then each step: schedules -> forward in latent space ->
+backward -> clip -> AdamW -> EMA; log, diagnose, checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from vjepa.data import ImageFolderDataset, SeededSampler, VideoFolderDataset, VideoTransform
+from vjepa.data.synthetic import make_moving_shapes, make_shape_images
+from vjepa.masks import MaskCollator, masker_from_config
+from vjepa.masks.visualize import save_mask_figure
+from vjepa.models.factory import build_encoder, build_predictor, require
+from vjepa.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_atomic, set_rng_state
+from vjepa.train.diagnostics import embedding_diagnostics
+from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
+from vjepa.train.ema import ema_update
+from vjepa.train.jepa import JEPA
+from vjepa.train.metrics import MetricsLogger
+from vjepa.train.schedules import learning_rate, linear
+
+
+# ----------------------------------------------------------------------------------------------- data
+def resolve_data_path(data_cfg: Mapping[str, Any]) -> Path:
+    """``data.path``, or the generated synthetic folder (made on first use) when ``data.path`` is null."""
+    if data_cfg.get("path") is not None:
+        return Path(data_cfg["path"])
+    gen = require(data_cfg, "generate", "data")
+    out = Path(require(gen, "dir", "data.generate"))
+    if not (out / "labels.csv").exists() and not any(out.glob("*.png")):
+        if data_cfg["kind"] == "image":
+            make_shape_images(out, num_images=gen["num_images"], size=gen["size"], seed=gen["seed"])
+        else:
+            make_moving_shapes(
+                out, num_videos=gen["num_videos"], num_frames=gen["num_frames"], size=gen["size"], seed=gen["seed"]
+            )
+    return out
+
+
+def build_dataset(data_cfg: Mapping[str, Any]) -> Dataset:
+    kind = require(data_cfg, "kind", "data")
+    transform = VideoTransform(
+        size=require(data_cfg, "crop_size", "data"),
+        train=True,
+        scale=tuple(data_cfg.get("crop_scale", (0.3, 1.0))),
+        ratio=tuple(data_cfg.get("crop_ratio", (0.75, 4 / 3))),
+        hflip_prob=data_cfg.get("hflip", 0.5),
+    )
+    path = resolve_data_path(data_cfg)
+    if kind == "image":
+        return ImageFolderDataset(path, transform=transform)
+    if kind == "video":
+        return VideoFolderDataset(
+            path,
+            frames_per_clip=require(data_cfg, "frames_per_clip", "data"),
+            frame_step=require(data_cfg, "frame_step", "data"),
+            transform=transform,
+            backend=data_cfg.get("decoder", "auto"),
+            short_video=data_cfg.get("short_video", "loop"),
+        )
+    raise ValueError(f"data.kind must be 'video' or 'image', got {kind!r}")
+
+
+def token_grid(cfg: DictConfig) -> tuple[int, int, int]:
+    """The token grid (t, h, w) of one training clip."""
+    frames, size = cfg.data.frames_per_clip, cfg.data.crop_size
+    tubelet = cfg.model.tubelet_size if frames > 1 else 1
+    return max(frames // tubelet, 1), size // cfg.model.patch_size, size // cfg.model.patch_size
+
+
+class Batches:
+    """Endless iterator over (epoch, batches) that can start at any global step, for exact resume."""
+
+    def __init__(self, dataset: Dataset, sampler: SeededSampler, cfg: DictConfig, collate, device: torch.device):
+        self.sampler = sampler
+        self.batch_size = cfg.batch_size
+        self.steps_per_epoch = len(sampler) // cfg.batch_size
+        if self.steps_per_epoch == 0:
+            raise ValueError(
+                f"batch_size={cfg.batch_size} is larger than the {len(sampler)} samples per process in the dataset"
+            )
+        self.loader = DataLoader(
+            dataset,
+            batch_size=cfg.batch_size,
+            sampler=sampler,
+            num_workers=cfg.num_workers,
+            collate_fn=collate,
+            pin_memory=device.type == "cuda",
+            drop_last=True,
+            persistent_workers=False,
+        )
+
+    def from_batch(self, batch_index: int) -> Iterator[dict[str, Any]]:
+        """Yield batches starting at global batch index ``batch_index``."""
+        epoch, offset = divmod(batch_index, self.steps_per_epoch)
+        while True:
+            self.sampler.set_epoch(epoch)
+            self.sampler.start_at(offset * self.batch_size)
+            yield from self.loader
+            epoch, offset = epoch + 1, 0
+
+
+# ---------------------------------------------------------------------------------------- optimiser
+def param_groups(module: torch.nn.Module) -> list[dict[str, Any]]:
+    """AdamW groups: weight decay on matrices only, none on biases, norms and the mask token."""
+    decay, no_decay = [], []
+    for p in module.parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 and p.shape[0] > 1 else no_decay).append(p)
+    return [{"params": decay, "wd_scale": 1.0}, {"params": no_decay, "wd_scale": 0.0}]
+
+
+def apply_schedules(optimizer: torch.optim.Optimizer, step: int, cfg: DictConfig) -> dict[str, float]:
+    o = cfg.optim
+    lr = learning_rate(
+        step, cfg.steps, schedule=o.schedule, warmup=o.warmup_steps, start_lr=o.start_lr, lr=o.lr,
+        final_lr=o.final_lr, decay_fraction=o.get("decay_fraction", 0.2),
+    )
+    wd = linear(step, cfg.steps, o.weight_decay, o.final_weight_decay)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+        group["weight_decay"] = wd * group["wd_scale"]
+    momentum = linear(step, cfg.steps, o.ema[0], o.ema[1])
+    return {"lr": lr, "weight_decay": wd, "ema_momentum": momentum}
+
+
+def autocast_context(precision: str, device: torch.device):
+    """bf16 autocast when asked for (default on CUDA); fp32 otherwise."""
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    raise ValueError(f"precision must be auto, bf16 or fp32, got {precision!r}")
+
+
+# ------------------------------------------------------------------------------------- checkpoints
+def checkpoint_state(jepa: JEPA, optimizer, step: int, cfg: DictConfig) -> dict[str, Any]:
+    return {
+        "step": step,
+        "encoder": jepa.encoder.state_dict(),
+        "predictor": jepa.predictor.state_dict(),
+        "target_encoder": jepa.target_encoder.state_dict() if jepa.target_encoder is not None else None,
+        "optimizer": optimizer.state_dict(),
+        "rng": rng_state(),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+
+
+def restore(jepa: JEPA, optimizer, state: dict[str, Any]) -> int:
+    jepa.encoder.load_state_dict(state["encoder"])
+    jepa.predictor.load_state_dict(state["predictor"])
+    if jepa.target_encoder is not None:
+        jepa.target_encoder.load_state_dict(state["target_encoder"])
+    optimizer.load_state_dict(state["optimizer"])
+    set_rng_state(state["rng"])
+    return state["step"]
+
+
+# ------------------------------------------------------------------------------------------- loop
+def pretrain(cfg: DictConfig) -> dict[str, Any]:
+    """Run (or resume) pretraining as configured; returns a summary with the first and last losses."""
+    dist = setup_distributed(cfg.device)
+    try:
+        return _pretrain(cfg, dist)
+    finally:
+        cleanup_distributed()
+
+
+def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
+    run_dir = Path(cfg.run_dir)
+    device = dist.device
+    torch.manual_seed(cfg.seed)
+
+    dataset = build_dataset(cfg.data)
+    grid = token_grid(cfg)
+    masker = masker_from_config(cfg.mask, grid)
+    sampler = SeededSampler(len(dataset), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
+    batches = Batches(dataset, sampler, cfg, MaskCollator(masker, seed=cfg.seed), device)
+
+    encoder = build_encoder(cfg.model)
+    predictor = build_predictor(cfg.model, encoder.embed_dim)
+    jepa = JEPA(
+        encoder, predictor, objective=cfg.objective, loss=cfg.loss,
+        sigreg_weight=cfg.sigreg.weight, sigreg_directions=cfg.sigreg.directions,
+    ).to(device)
+    model = DistributedDataParallel(jepa, device_ids=[device.index] if device.type == "cuda" else None) \
+        if dist.enabled else jepa
+    optimizer = torch.optim.AdamW(
+        param_groups(jepa), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), eps=cfg.optim.eps,
+        fused=device.type == "cuda",
+    )
+
+    step = 0
+    ckpt = latest_checkpoint(run_dir) if cfg.resume else None
+    if ckpt is not None:
+        step = restore(jepa, optimizer, load_checkpoint(ckpt, map_location=device))
+        if dist.is_main:
+            print(f"resumed from {ckpt} at step {step}")
+
+    logger = MetricsLogger(run_dir, enabled=dist.is_main)
+    losses: list[float] = []
+    skipped_total = 0
+    progress = tqdm(total=cfg.steps, initial=step, desc="pretrain", disable=not dist.is_main, dynamic_ncols=True)
+    data_iter = batches.from_batch(step * cfg.grad_accum)
+    last_step = min(cfg.steps, cfg.stop_after or cfg.steps)
+    while step < last_step:
+        t0 = time.perf_counter()
+        scheduled = apply_schedules(optimizer, step, cfg)
+        data_wait = 0.0
+        for micro in range(cfg.grad_accum):
+            t_data = time.perf_counter()
+            batch = next(data_iter)
+            data_wait += time.perf_counter() - t_data
+            clips = batch["clips"].to(device, non_blocking=True)
+            masks = [(c.to(device, non_blocking=True), t.to(device, non_blocking=True)) for c, t in batch["masks"]]
+            skipped_total += int(batch["skipped"])
+            if step == 0 and micro == 0 and cfg.mask_figure and dist.is_main:
+                save_mask_figure(batch["clips"][0], masks[0][0][0].cpu(), masks[0][1][0].cpu(), grid,
+                                 cfg.model.patch_size, cfg.model.tubelet_size, run_dir / "masks.png")
+            sync = contextlib.nullcontext()
+            if dist.enabled and micro < cfg.grad_accum - 1:
+                sync = model.no_sync()
+            with sync:
+                with autocast_context(cfg.precision, device):
+                    loss, parts = model(clips, masks, torch.Generator().manual_seed(cfg.seed * 1_000_003 + step))
+                (loss / cfg.grad_accum).backward()
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower optim.lr or check the data")
+        grad_norm = torch.nn.utils.clip_grad_norm_(jepa.parameters(), cfg.optim.grad_clip or float("inf"))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if jepa.target_encoder is not None:
+            ema_update(jepa.target_encoder, jepa.encoder, scheduled["ema_momentum"])
+        step += 1
+
+        loss_value = all_reduce_mean(loss.detach()).item()
+        losses.append(loss_value)
+        progress.update(1)
+        progress.set_postfix(loss=f"{loss_value:.4f}")
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            elapsed = time.perf_counter() - t0
+            clips_per_s = cfg.batch_size * cfg.grad_accum * dist.world_size / elapsed
+            metrics = {"loss": loss_value, "grad_norm": grad_norm.item(), "clips_per_s": clips_per_s,
+                       "data_wait_fraction": data_wait / elapsed, "skipped_files": skipped_total, **scheduled}
+            metrics.update({k: v.item() for k, v in parts.items() if k.startswith("loss_")})
+            logger.log(step, metrics)
+        if step % cfg.diag_every == 0 or step == cfg.steps:
+            logger.log(step, embedding_diagnostics(parts["targets"]))
+        if dist.is_main and (step % cfg.ckpt_every == 0 or step == last_step):
+            save_atomic(checkpoint_state(jepa, optimizer, step, cfg), run_dir / "latest.pt")
+    progress.close()
+    logger.close()
+    return {"steps": step, "losses": losses, "skipped_files": skipped_total, "run_dir": str(run_dir)}
