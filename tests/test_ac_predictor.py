@@ -1,0 +1,172 @@
+"""The action-conditioned predictor: shapes, block-causality, KV-cached rollouts equal to full recompute,
+learning a small action-driven dynamics, and input validation."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vjepa.models import ActionConditionedPredictor
+from vjepa.models.ac_predictor import ac_loss, rollout_loss, teacher_forcing_loss
+
+
+def tiny_model(pos_embed: str = "rope", **overrides) -> ActionConditionedPredictor:
+    torch.manual_seed(0)
+    config = dict(embed_dim=24, predictor_dim=32, depth=2, num_heads=2, action_dim=3, state_dim=2, grid_hw=(2, 3))
+    return ActionConditionedPredictor(**{**config, "pos_embed": pos_embed, **overrides}).eval()
+
+
+def random_episodes(model: ActionConditionedPredictor, batch: int = 2, steps: int = 5, seed: int = 1):
+    """features (B,T,N,D), actions (B,T,A), states (B,T,S)."""
+    g = torch.Generator().manual_seed(seed)
+    features = F.layer_norm(torch.randn(batch, steps, model.tokens_per_frame, model.embed_dim, generator=g), (model.embed_dim,))
+    return features, torch.randn(batch, steps, model.action_dim, generator=g), torch.randn(batch, steps, model.state_dim, generator=g)
+
+
+@pytest.mark.parametrize("pos_embed", ["rope", "learned"])
+def test_forward_and_rollout_shapes(pos_embed):
+    model = tiny_model(pos_embed)
+    features, actions, states = random_episodes(model, batch=2, steps=5)
+    pred_features, pred_states = model(features, actions, states)
+    assert pred_features.shape == (2, 5, 6, 24) and pred_states.shape == (2, 5, 2)
+    # one context frame, K = 7 candidates of H = 3 actions each
+    out = model.rollout(features[0, :1], states[0, :1], torch.randn(7, 3, 3))
+    assert out.shape == (7, 3, 6, 24)
+
+
+@pytest.mark.parametrize("pos_embed", ["rope", "learned"])
+@pytest.mark.parametrize("changed", ["features", "actions", "states"])
+def test_block_causal(pos_embed, changed):
+    model = tiny_model(pos_embed)
+    inputs = dict(zip(["features", "actions", "states"], random_episodes(model)))
+    before, _ = model(**inputs)
+
+    future = {**inputs, changed: inputs[changed].clone()}
+    future[changed][:, 2] += 1.0  # step 2 changes: predictions from steps 0, 1 must not
+    after, _ = model(**future)
+    torch.testing.assert_close(after[:, :2], before[:, :2], atol=1e-6, rtol=0)
+    assert (after[:, 2:] - before[:, 2:]).abs().amax(dim=(0, 2, 3)).min() > 1e-3
+
+    past = {**inputs, changed: inputs[changed].clone()}
+    past[changed][:, 0] += 1.0  # step 0 changes: every prediction does
+    after, _ = model(**past)
+    assert (after - before).abs().amax(dim=(0, 2, 3)).min() > 1e-3
+
+
+@pytest.mark.parametrize("pos_embed", ["rope", "learned"])
+@pytest.mark.parametrize("context", [1, 3])
+def test_kv_cached_rollout_equals_full_recompute(pos_embed, context):
+    model = tiny_model(pos_embed)
+    features, actions, states = random_episodes(model, batch=1, steps=context)
+    candidates = torch.randn(5, 4, model.action_dim)
+    args = (features[0], states[0], candidates, actions[0, : context - 1])
+    with torch.no_grad():
+        cached = model.rollout(*args)
+        recomputed = model.rollout(*args, use_cache=False)
+    torch.testing.assert_close(cached, recomputed, atol=1e-5, rtol=1e-5)
+    assert (cached[0] - cached[1]).abs().max() > 1e-3  # candidates differ
+
+
+def test_rollout_of_k_candidates_equals_k_single_rollouts():
+    model = tiny_model()
+    features, actions, states = random_episodes(model, batch=1, steps=2)
+    candidates = torch.randn(4, 3, model.action_dim)
+    with torch.no_grad():
+        batched = model.rollout(features[0], states[0], candidates, actions[0, :1])
+        single = torch.cat([model.rollout(features[0], states[0], c[None], actions[0, :1]) for c in candidates])
+    torch.testing.assert_close(batched, single, atol=1e-5, rtol=1e-5)
+
+
+def test_unroll_of_a_batch_equals_rollouts_of_each_episode():
+    model = tiny_model()
+    features, actions, states = random_episodes(model, batch=3, steps=6)
+    with torch.no_grad():
+        pred, pred_states = model.unroll(features[:, :2], actions, states[:, :2])  # 2 context steps, 5 predicted
+        each = torch.cat([model.rollout(f[:2], s[:2], a[None, 1:], a[:1]) for f, a, s in zip(features, actions, states)])
+        first, first_states = model(features[:, :2], actions[:, :2], states[:, :2])
+    assert pred.shape == (3, 5, 6, 24) and pred_states.shape == (3, 5, 2)
+    torch.testing.assert_close(pred, each, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(pred[:, 0], first[:, -1], atol=1e-5, rtol=1e-5)  # step 1 = teacher forcing
+    torch.testing.assert_close(pred_states[:, 0], first_states[:, -1], atol=1e-5, rtol=1e-5)
+
+
+def test_rollout_is_differentiable_with_grad_and_inference_mode_without():
+    model = tiny_model()
+    features, _, states = random_episodes(model, batch=1, steps=1)
+    actions = torch.zeros(2, 3, model.action_dim, requires_grad=True)
+    model.rollout(features[0], states[0], actions).square().sum().backward()
+    assert actions.grad.abs().sum() > 0
+    with torch.no_grad():
+        assert torch.is_inference(model.rollout(features[0], states[0], actions))
+
+
+def synthetic_dynamics(batch: int, steps: int, mix: torch.Tensor, gen: torch.Generator):
+    """A point moves by its actions, pos[t+1] = pos[t] + action[t]; its state is the position and each patch
+    feature a fixed random affine function of it, layer-normalised like encoder features."""
+    start = torch.rand(batch, 1, 2, generator=gen) * 2 - 1
+    actions = torch.randn(batch, steps, 2, generator=gen) * 0.4
+    pos = start + torch.cumsum(actions, dim=1) - actions
+    features = F.layer_norm(torch.einsum("btc,cnd->btnd", pos, mix[:2]) + mix[2], (mix.shape[-1],))
+    return features, actions, pos
+
+
+def test_learns_action_conditioned_dynamics():
+    torch.manual_seed(0)
+    model = ActionConditionedPredictor(
+        embed_dim=16, predictor_dim=32, depth=2, num_heads=2, action_dim=2, state_dim=2, grid_hw=(2, 2)
+    )
+    gen = torch.Generator().manual_seed(0)
+    mix = torch.randn(3, 4, 16, generator=gen)  # (position x, position y, bias) -> 4 patches x 16 channels
+    held_out = synthetic_dynamics(64, 4, mix, gen)
+
+    def evaluate(actions_scale: float = 1.0) -> float:
+        features, actions, states = held_out
+        with torch.no_grad():
+            return ac_loss(model, features, actions * actions_scale, states)[0].item()
+
+    initial = evaluate()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(100):
+        total, parts = ac_loss(model, *synthetic_dynamics(32, 4, mix, gen), context=1, steps=3)
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+    model.eval()
+    trained = evaluate()
+    assert set(parts) == {"teacher_forcing", "rollout", "state"}
+    assert trained < 0.5 * initial, (initial, trained)
+    assert evaluate(actions_scale=0.0) > 1.5 * trained  # the predictor uses the actions
+
+
+def test_losses_combine_with_weights():
+    model = tiny_model()
+    features, actions, states = random_episodes(model, batch=2, steps=4)
+    tf, state = teacher_forcing_loss(model, features, actions, states)
+    tf_l2, _ = teacher_forcing_loss(model, features, actions, states, loss="l2")
+    ro = rollout_loss(model, features, actions, states, context=2, steps=2)
+    total, parts = ac_loss(
+        model, features, actions, states, context=2, steps=2, teacher_forcing_weight=0.5, rollout_weight=2.0, state_weight=3.0
+    )
+    torch.testing.assert_close(total, 0.5 * tf + 2.0 * ro + 3.0 * state)
+    torch.testing.assert_close(parts["rollout"], ro.detach())
+    assert tf_l2 != tf and total.requires_grad
+
+
+def test_bad_inputs_raise_value_errors_naming_expected_and_got():
+    model = tiny_model()
+    features, actions, states = random_episodes(model, batch=2, steps=5)
+    with pytest.raises(ValueError, match=r"actions: expected shape \(B, T, A\) = \(2, 5, 3\), got \(2, 5, 4\)"):
+        model(features, torch.randn(2, 5, 4), states)
+    with pytest.raises(ValueError, match=r"features: expected shape \(B, T, N, D\) = \(2, 5, 6, 24\), got \(2, 5, 6, 32\)"):
+        model(torch.randn(2, 5, 6, 32), actions, states)
+    with pytest.raises(ValueError, match=r"states: expected shape \(B, T, S\) = \(2, 5, 2\), got \(2, 4, 2\)"):
+        model(features, actions, states[:, :4])
+    with pytest.raises(ValueError, match=r"actions: expected shape \(K, H, A\) = \(K, H, 3\), got \(4, 7\)"):
+        model.rollout(features[0, :1], states[0, :1], torch.randn(4, 7))
+    with pytest.raises(ValueError, match=r"context_actions: expected shape \(Tc-1, A\) = \(1, 3\), got None"):
+        model.rollout(features[0, :2], states[0, :2], torch.randn(4, 2, 3))
+    with pytest.raises(ValueError, match="max_steps=64"):
+        model.rollout(features[0, :1], states[0, :1], torch.randn(4, 65, 3))
+    with pytest.raises(ValueError, match="T >= 2"):
+        teacher_forcing_loss(model, features[:, :1], actions[:, :1], states[:, :1])
+    with pytest.raises(ValueError, match="context \\+ steps <= T"):
+        rollout_loss(model, features, actions, states, context=3, steps=3)

@@ -1,0 +1,324 @@
+"""The V-JEPA 2-AC action-conditioned predictor: from a frozen encoder's features of frames 0..t, the actions
+and the proprioceptive states, predict the features (and the state) of frame t + 1.
+
+Each time step t is one block of L = 2 + h*w tokens, ``[action_t, state_t, patches of frame t]``. Attention is
+block-causal: full within a block, causal across blocks, so the patch outputs of block t — the prediction for
+step t + 1 — see the inputs of steps <= t only. Planners call ``rollout``: one context, K candidate action
+sequences, rolled forward one block at a time against a key/value cache shared by all candidates.
+
+Position: under RoPE, patch tokens rotate by their (t, h, w) coordinates and the action and state tokens by
+(t, 0, 0) — a zero angle on the h and w axes is the identity, so this is a time-only rotation for them (as in
+the official code). Under ``pos_embed="learned"``, a learned time embedding (per step) plus a learned slot
+embedding (per token of a block) are added to the inputs instead.
+
+Feature targets are layer-normalised encoder features (the caller normalises them); with ``norm_output`` the
+predictions are layer-normalised the same way, so fed-back predictions look like real inputs in rollouts.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+from vjepa.models.blocks import Block, KeyValue, init_weights
+from vjepa.models.pos_embed import RotaryEmbedding3D, grid_coords
+
+ACPosEmbed = Literal["rope", "learned"]
+FeatureLoss = Literal["l1", "l2"]
+Cache = list[KeyValue]  # one (k, v) per layer, each (B, heads, tokens so far, head_dim)
+
+
+@lru_cache(maxsize=16)
+def block_causal_mask(steps: int, block_len: int, device: torch.device) -> Tensor:
+    """Boolean (steps*block_len, steps*block_len) mask, True where a query may attend: keys of its own step
+    and of earlier steps."""
+    with torch.inference_mode(False):  # a normal tensor, usable later with autograd
+        step = torch.arange(steps, device=device).repeat_interleave(block_len)
+        return step[:, None] >= step[None, :]
+
+
+def check_shapes(sizes: dict[str, int], **tensors: tuple[Tensor, str]) -> dict[str, int]:
+    """Check tensors against patterns of named dims ("B T N D"); a name bound in ``sizes`` or by an earlier
+    tensor must match. Raises a ValueError naming the tensor, the expected and the actual shape."""
+    for name, (x, pattern) in tensors.items():
+        dims = pattern.split()
+        if x.ndim == len(dims):
+            for dim, size in zip(dims, x.shape):
+                sizes.setdefault(dim, size)
+        expected = [sizes.get(dim, dim) for dim in dims]
+        if expected != list(x.shape):
+            raise ValueError(
+                f"{name}: expected shape ({', '.join(dims)}) = ({', '.join(map(str, expected))}), got {tuple(x.shape)}"
+            )
+    return sizes
+
+
+class ActionConditionedPredictor(nn.Module):
+    """Block-causal transformer over [action, state, frame patches] blocks (V-JEPA 2-AC).
+
+    ``forward(features (B,T,N,D), actions (B,T,A), states (B,T,S)) -> (B,T,N,D), (B,T,S)``: the output at step t
+    predicts step t + 1. ``rollout`` and ``unroll`` feed predictions back autoregressively with a KV cache."""
+
+    def __init__(
+        self,
+        *,
+        embed_dim: int,
+        predictor_dim: int = 192,
+        depth: int = 6,
+        num_heads: int = 4,
+        mlp_ratio: float = 4.0,
+        action_dim: int = 7,
+        state_dim: int = 7,
+        grid_hw: tuple[int, int],
+        max_steps: int = 64,
+        pos_embed: ACPosEmbed = "rope",
+        norm_output: bool = True,
+    ) -> None:
+        super().__init__()
+        if pos_embed not in ("rope", "learned"):
+            raise ValueError(f"pos_embed must be 'rope' or 'learned', got {pos_embed!r}")
+        self.embed_dim = embed_dim
+        self.action_dim = action_dim
+        self.state_dim = state_dim
+        self.grid_hw = tuple(grid_hw)
+        self.tokens_per_frame = grid_hw[0] * grid_hw[1]
+        self.block_len = 2 + self.tokens_per_frame
+        self.max_steps = max_steps
+        self.norm_output = norm_output
+
+        self.feature_embed = nn.Linear(embed_dim, predictor_dim)
+        self.action_embed = nn.Linear(action_dim, predictor_dim)
+        self.state_embed = nn.Linear(state_dim, predictor_dim)
+        self.blocks = nn.ModuleList(Block(predictor_dim, num_heads, mlp_ratio) for _ in range(depth))
+        self.norm = nn.LayerNorm(predictor_dim, eps=1e-6)
+        self.feature_head = nn.Linear(predictor_dim, embed_dim)
+        self.state_head = nn.Linear(predictor_dim, state_dim)  # predicts the change of state
+        self.apply(init_weights)
+
+        if pos_embed == "learned":
+            self.time_embed = nn.Parameter(torch.randn(max_steps, predictor_dim) * 0.02)
+            self.slot_embed = nn.Parameter(torch.randn(self.block_len, predictor_dim) * 0.02)
+            self.register_buffer("rope_cos", None)
+            self.register_buffer("rope_sin", None)
+        else:
+            self.time_embed = self.slot_embed = None
+            patches = grid_coords((max_steps, *self.grid_hw)).view(max_steps, self.tokens_per_frame, 3)
+            cond = patches[:, :1] * torch.tensor([1, 0, 0])  # (t, 0, 0) for the action and state tokens
+            coords = rearrange(torch.cat([cond, cond, patches], dim=1), "t l c -> 1 (t l) c")
+            cos, sin = RotaryEmbedding3D(predictor_dim // num_heads)(coords)  # each (1, 1, max_steps*L, hd/2)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
+
+    def check_inputs(self, features: Tensor, actions: Tensor, states: Tensor) -> tuple[int, int]:
+        """Validate (B,T,N,D), (B,T,A), (B,T,S) inputs; returns (B, T)."""
+        sizes = check_shapes(
+            self._sizes(), features=(features, "B T N D"), actions=(actions, "B T A"), states=(states, "B T S")
+        )
+        if sizes["T"] > self.max_steps:
+            raise ValueError(f"sequence of T={sizes['T']} steps exceeds max_steps={self.max_steps}")
+        return sizes["B"], sizes["T"]
+
+    def forward(self, features: Tensor, actions: Tensor, states: Tensor) -> tuple[Tensor, Tensor]:
+        """features (B,T,N,D), actions (B,T,A), states (B,T,S) -> predicted features (B,T,N,D) and states
+        (B,T,S) of steps 1..T, each from the inputs at steps <= t only."""
+        self.check_inputs(features, actions, states)
+        x, _ = self._transformer(self._embed(features, actions, states, t0=0), t0=0)
+        return self._heads(x, states)
+
+    def unroll(self, features: Tensor, actions: Tensor, states: Tensor) -> tuple[Tensor, Tensor]:
+        """Autoregressive rollout of a batch of episodes, each from its own context, with a KV cache.
+
+        features (B,Tc,N,D) and states (B,Tc,S) of Tc context steps; actions (B,Tc-1+H,A): the context's own
+        actions, then one per predicted step -> predicted features (B,H,N,D) and states (B,H,S) of steps
+        Tc..Tc+H-1. Predicted features and states are fed back; differentiable."""
+        sizes = check_shapes(self._sizes(), features=(features, "B Tc N D"), states=(states, "B Tc S"))
+        check_shapes(sizes, actions=(actions, "B T A"))
+        tc, horizon = sizes["Tc"], actions.shape[1] - sizes["Tc"] + 1
+        if horizon < 1 or actions.shape[1] > self.max_steps:
+            raise ValueError(
+                f"actions: expected Tc-1+H steps with Tc={tc}, 1 <= H and Tc-1+H <= max_steps={self.max_steps}, "
+                f"got {actions.shape[1]}"
+            )
+        cache = self._encode_context(features[:, :-1], actions[:, : tc - 1], states[:, :-1])
+        return self._unroll(cache, features[:, -1:], states[:, -1:], actions[:, tc - 1 :], t0=tc - 1)
+
+    def rollout(
+        self,
+        context_features: Tensor,
+        context_states: Tensor,
+        actions: Tensor,
+        context_actions: Tensor | None = None,
+        *,
+        use_cache: bool = True,
+    ) -> Tensor:
+        """Roll K candidate action sequences forward from one shared context: the planners' inner loop.
+
+        context_features (Tc,N,D), context_states (Tc,S); actions (K,H,A), action i applied at frame Tc-1+i
+        (the context's last frame first); context_actions (Tc-1,A), the actions between context frames, needed
+        when Tc > 1 -> predicted features (K,H,N,D) of frames Tc..Tc+H-1, predicted states fed back.
+
+        With ``use_cache`` the context's first Tc-1 steps are encoded once (batch 1) and their keys/values
+        expanded to K without copying; each step then computes only the new block's tokens. Without it, the
+        whole sequence is recomputed every step (as the official code does). Runs under inference mode unless
+        grad is enabled, in which case it stays differentiable (gradient planners)."""
+        sizes = check_shapes(
+            self._sizes(),
+            context_features=(context_features, "Tc N D"),
+            context_states=(context_states, "Tc S"),
+            actions=(actions, "K H A"),
+        )
+        tc, num, horizon = sizes["Tc"], sizes["K"], sizes["H"]
+        if context_actions is None and tc > 1:
+            raise ValueError(f"context_actions: expected shape (Tc-1, A) = ({tc - 1}, {self.action_dim}), got None")
+        if context_actions is None:
+            context_actions = actions.new_zeros(0, self.action_dim)
+        check_shapes({"Tc-1": tc - 1, **sizes}, context_actions=(context_actions, "Tc-1 A"))
+        if tc - 1 + horizon > self.max_steps:
+            raise ValueError(f"Tc-1+H = {tc - 1 + horizon} steps exceed max_steps={self.max_steps}")
+
+        with torch.inference_mode(not torch.is_grad_enabled()):
+            if use_cache:
+                cache = self._encode_context(context_features[None, :-1], context_actions[None], context_states[None, :-1])
+                if cache is not None:
+                    cache = [(k.expand(num, -1, -1, -1), v.expand(num, -1, -1, -1)) for k, v in cache]
+                last_features = context_features[-1].expand(num, 1, -1, -1)
+                last_state = context_states[-1].expand(num, 1, -1)
+                return self._unroll(cache, last_features, last_state, actions, t0=tc - 1)[0]
+
+            features = context_features.expand(num, -1, -1, -1)
+            states = context_states.expand(num, -1, -1)
+            all_actions = torch.cat([context_actions.expand(num, -1, -1), actions], dim=1)
+            for i in range(horizon):
+                pred_features, pred_states = self(features, all_actions[:, : tc + i], states)
+                features = torch.cat([features, pred_features[:, -1:]], dim=1)
+                states = torch.cat([states, pred_states[:, -1:]], dim=1)
+            return features[:, tc:]
+
+    def _sizes(self) -> dict[str, int]:
+        return {"N": self.tokens_per_frame, "D": self.embed_dim, "A": self.action_dim, "S": self.state_dim}
+
+    def _embed(self, features: Tensor, actions: Tensor, states: Tensor, t0: int) -> Tensor:
+        """Inputs of steps t0..t0+T-1 -> tokens (B, T*L, P), each step's block [action, state, patches]."""
+        x = torch.cat(
+            [
+                rearrange(self.action_embed(actions), "b t p -> b t 1 p"),
+                rearrange(self.state_embed(states), "b t p -> b t 1 p"),
+                self.feature_embed(features),
+            ],
+            dim=2,
+        )
+        if self.time_embed is not None:
+            x = x + self.time_embed[t0 : t0 + x.shape[1], None] + self.slot_embed
+        return rearrange(x, "b t l p -> b (t l) p")
+
+    def _transformer(self, x: Tensor, t0: int, past: Cache | None = None) -> tuple[Tensor, Cache]:
+        """Run the blocks on tokens (B, T*L, P) of steps t0..t0+T-1: either a whole sequence (no ``past``,
+        block-causal mask) or a single new block attending to all of ``past``. Returns the outputs and the
+        cache extended by these tokens' keys/values."""
+        steps = x.shape[1] // self.block_len
+        rope = None
+        if self.rope_cos is not None:
+            span = slice(t0 * self.block_len, (t0 + steps) * self.block_len)
+            rope = self.rope_cos[:, :, span], self.rope_sin[:, :, span]
+        mask = block_causal_mask(steps, self.block_len, x.device) if steps > 1 else None
+        cache = []
+        for i, block in enumerate(self.blocks):
+            x, (k, v) = block(x, rope, mask, None if past is None else past[i])
+            if past is not None:
+                k, v = torch.cat([past[i][0], k], dim=2), torch.cat([past[i][1], v], dim=2)
+            cache.append((k, v))
+        return x, cache
+
+    def _heads(self, x: Tensor, states: Tensor) -> tuple[Tensor, Tensor]:
+        """Block outputs (B, T*L, P) -> next-step features (B,T,N,D) and states (B,T,S)."""
+        x = rearrange(self.norm(x), "b (t l) p -> b t l p", l=self.block_len)
+        features = self.feature_head(x[:, :, 2:])
+        if self.norm_output:
+            features = F.layer_norm(features, (self.embed_dim,))
+        return features, states + self.state_head(x[:, :, 1])
+
+    def _encode_context(self, features: Tensor, actions: Tensor, states: Tensor) -> Cache | None:
+        """KV cache of the steps 0..Tc-2 that precede the last context step, None if there are none."""
+        if features.shape[1] == 0:
+            return None
+        return self._transformer(self._embed(features, actions, states, t0=0), t0=0)[1]
+
+    def _unroll(
+        self, cache: Cache | None, features: Tensor, states: Tensor, actions: Tensor, t0: int
+    ) -> tuple[Tensor, Tensor]:
+        """From the last known step t0 (features (B,1,N,D), states (B,1,S)) and the cache of earlier steps, apply
+        actions (B,H,A) one block at a time -> predicted features (B,H,N,D) and states (B,H,S)."""
+        pred_features, pred_states = [], []
+        for i in range(actions.shape[1]):
+            x = self._embed(features, actions[:, i : i + 1], states, t0 + i)
+            x, cache = self._transformer(x, t0 + i, cache)
+            features, states = self._heads(x, states)
+            pred_features.append(features)
+            pred_states.append(states)
+        return torch.cat(pred_features, dim=1), torch.cat(pred_states, dim=1)
+
+
+def _distance(pred: Tensor, target: Tensor, loss: FeatureLoss) -> Tensor:
+    if loss == "l1":
+        return F.l1_loss(pred, target)
+    if loss == "l2":
+        return F.mse_loss(pred, target)
+    raise ValueError(f"loss must be 'l1' or 'l2', got {loss!r}")
+
+
+def teacher_forcing_loss(
+    model: ActionConditionedPredictor, features: Tensor, actions: Tensor, states: Tensor, loss: FeatureLoss = "l1"
+) -> tuple[Tensor, Tensor]:
+    """Predict features[:, 1:] from the ground truth at steps < T-1, in one block-causal pass.
+
+    features (B,T,N,D) are layer-normalised encoder features; actions (B,T,A), states (B,T,S) (the last action
+    is unused). Returns (feature loss — L1 or L2 —, L1 loss of the predicted next states)."""
+    _, steps = model.check_inputs(features, actions, states)
+    if steps < 2:
+        raise ValueError(f"teacher forcing needs T >= 2 steps, got T={steps}")
+    pred_features, pred_states = model(features[:, :-1], actions[:, :-1], states[:, :-1])
+    return _distance(pred_features, features[:, 1:], loss), F.l1_loss(pred_states, states[:, 1:])
+
+
+def rollout_loss(
+    model: ActionConditionedPredictor,
+    features: Tensor,
+    actions: Tensor,
+    states: Tensor,
+    context: int = 1,
+    steps: int = 2,
+    loss: FeatureLoss = "l1",
+) -> Tensor:
+    """From ``context`` ground-truth steps, predict ``steps`` steps autoregressively (predicted features and
+    states fed back, gradients through them) and compare with features[:, context:context+steps], which are
+    layer-normalised encoder features. Shapes as in ``teacher_forcing_loss``."""
+    _, total = model.check_inputs(features, actions, states)
+    if context < 1 or steps < 1 or context + steps > total:
+        raise ValueError(f"rollout needs 1 <= context, 1 <= steps, context + steps <= T; got {context}, {steps}, T={total}")
+    pred, _ = model.unroll(features[:, :context], actions[:, : context + steps - 1], states[:, :context])
+    return _distance(pred, features[:, context : context + steps], loss)
+
+
+def ac_loss(
+    model: ActionConditionedPredictor,
+    features: Tensor,
+    actions: Tensor,
+    states: Tensor,
+    *,
+    context: int = 1,
+    steps: int = 2,
+    loss: FeatureLoss = "l1",
+    teacher_forcing_weight: float = 1.0,
+    rollout_weight: float = 1.0,
+    state_weight: float = 1.0,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Weighted sum of the teacher-forcing, rollout and next-state losses -> (total, detached parts)."""
+    tf, state = teacher_forcing_loss(model, features, actions, states, loss)
+    ro = rollout_loss(model, features, actions, states, context, steps, loss)
+    total = teacher_forcing_weight * tf + rollout_weight * ro + state_weight * state
+    return total, {"teacher_forcing": tf.detach(), "rollout": ro.detach(), "state": state.detach()}
