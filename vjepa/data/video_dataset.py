@@ -136,7 +136,8 @@ class ClipFolderDataset(Dataset, ABC):
 class VideoFolderDataset(ClipFolderDataset):
     """Clips of `frames_per_clip` frames, `frame_step` apart, from a random start in each video.
 
-    Videos shorter than one clip are looped, padded with their last frame, or skipped (`short_video`).
+    Videos shorter than one clip are looped, padded with their last frame, or skipped (`short_video`). With
+    `random_start=False` every clip starts at the first frame (feature extraction, probes).
     """
 
     kind = "videos"
@@ -151,11 +152,12 @@ class VideoFolderDataset(ClipFolderDataset):
         short_video: Literal["loop", "pad", "skip"] = "loop",
         max_resample: int = 20,
         extensions: Sequence[str] = VIDEO_EXTENSIONS,
+        random_start: bool = True,
     ):
         if short_video not in ("loop", "pad", "skip"):
             raise ValueError(f"short_video must be 'loop', 'pad' or 'skip', got {short_video!r}")
         self.frames_per_clip, self.frame_step = frames_per_clip, frame_step
-        self.backend, self.short_video = backend, short_video
+        self.backend, self.short_video, self.random_start = backend, short_video, random_start
         super().__init__(root, extensions, transform, max_resample)
 
     def _read(self, path: Path, generator: torch.Generator) -> np.ndarray:
@@ -167,7 +169,8 @@ class VideoFolderDataset(ClipFolderDataset):
         offsets = np.arange(self.frames_per_clip) * self.frame_step
         span = int(offsets[-1]) + 1
         if num_frames >= span:
-            return offsets + int(torch.randint(num_frames - span + 1, (), generator=generator))
+            start = int(torch.randint(num_frames - span + 1, (), generator=generator)) if self.random_start else 0
+            return offsets + start
         if self.short_video == "skip":
             raise SkipFile(f"{num_frames} frames, fewer than the {span} one clip spans")
         return offsets % num_frames if self.short_video == "loop" else np.minimum(offsets, num_frames - 1)

@@ -37,7 +37,7 @@ def clip_features(encoder: VisionTransformer, dataset: VideoFolderDataset, batch
     """Patch features of the first clip of every video, flattened: (num_videos, N * D)."""
     features = []
     for start in tqdm(range(0, len(dataset), batch_size), desc="encode", leave=False):
-        clips = torch.stack([dataset[(i, 0)]["clip"] for i in range(start, min(start + batch_size, len(dataset)))])
+        clips = torch.stack([dataset[i]["clip"] for i in range(start, min(start + batch_size, len(dataset)))])
         features.append(encode(encoder, clips).flatten(1).float().numpy())
     return np.concatenate(features)
 
@@ -87,7 +87,7 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
                            data_cfg["frame_step"], size=data_cfg["crop_size"], seed=cfg.seed)
     dataset = VideoFolderDataset(
         folder, frames_per_clip=data_cfg["frames_per_clip"], frame_step=data_cfg["frame_step"],
-        transform=VideoTransform(size=data_cfg["crop_size"], train=False),
+        transform=VideoTransform(size=data_cfg["crop_size"], train=False), random_start=False,
     )
     by_file = read_labels(folder)
     labels = [by_file[Path(p).name] for p in dataset.paths]

@@ -1,0 +1,59 @@
+"""`vjepa-extract`: encode every video (or image) of a folder with a pretrained encoder (configs/extract.yaml).
+
+    vjepa-extract checkpoint=runs/pretrain/latest.pt input=/videos output=features pooled=true
+
+Writes ``features.npy`` — (num_files, N, D) patch features, or (num_files, D) mean-pooled — and ``files.txt``
+(row i of the array is the i-th line's file). Each video contributes its first clip (frames_per_clip frames at
+frame_step, as in pretraining unless overridden), resized and centre-cropped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from tqdm import tqdm
+
+from vjepa.data import ImageFolderDataset, VideoFolderDataset, VideoTransform
+from vjepa.inference import encode, load_encoder
+
+
+@hydra.main(config_path="pkg://configs", config_name="extract", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else ("cpu" if cfg.device == "auto" else cfg.device)
+    encoder, train_cfg = load_encoder(cfg.checkpoint, which=cfg.which, device=device)
+    data_cfg = train_cfg["data"]
+    transform = VideoTransform(size=cfg.size or data_cfg["crop_size"], train=False)
+    if cfg.kind == "image":
+        dataset = ImageFolderDataset(cfg.input, transform=transform)
+    else:
+        dataset = VideoFolderDataset(
+            cfg.input,
+            frames_per_clip=cfg.frames_per_clip or data_cfg["frames_per_clip"],
+            frame_step=cfg.frame_step or data_cfg["frame_step"],
+            transform=transform,
+            random_start=False,
+        )
+    features, files = [], []
+    for start in tqdm(range(0, len(dataset), cfg.batch_size), desc="extract"):
+        samples = [dataset[i] for i in range(start, min(start + cfg.batch_size, len(dataset)))]
+        samples = [s for s in samples if s["skipped"] == 0]  # an unreadable file is left out, not replaced
+        if not samples:
+            continue
+        clips = torch.stack([s["clip"] for s in samples]).to(device)
+        features.append(encode(encoder, clips, pooled=cfg.pooled).float().cpu().numpy())
+        files += [str(dataset.paths[s["index"]]) for s in samples]
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
+    array = np.concatenate(features)
+    np.save(out / "features.npy", array)
+    (out / "files.txt").write_text("\n".join(files) + "\n")
+    skipped = len(dataset) - len(files)
+    print(f"wrote {out / 'features.npy'} {array.shape} and {out / 'files.txt'}; skipped unreadable files: {skipped}")
+
+
+if __name__ == "__main__":
+    main()
