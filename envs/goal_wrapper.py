@@ -103,8 +103,10 @@ class GoalImageWrapper(gym.Wrapper):
         return np.asarray(image, dtype=np.uint8)
 
     def _observe(self, obs: Any) -> dict[str, np.ndarray]:
+        """The env's own pixels when its observation has them (no second render), else ``render()``."""
         proprio = obs if self._proprio_key is None else obs[self._proprio_key]
-        return {"pixels": self._render(), "proprio": np.asarray(proprio, dtype=np.float32)}
+        pixels = obs["pixels"] if isinstance(obs, dict) and "pixels" in obs else self._render()
+        return {"pixels": pixels, "proprio": np.asarray(proprio, dtype=np.float32)}
 
     def _score(self, obs: Any) -> dict[str, Any]:
         """``goal_distance`` and ``success`` of the current state (scoring only)."""
