@@ -1,6 +1,7 @@
 """Collect exploration episodes from a toolkit env into the episode format (``vjepa.data.episodes``).
 
     python -m envs.collect --env vjepa/Wall-v0 --out data/wall --episodes 100 --length 50 --seed 0
+    python -m envs.collect --out data/wall --videos      # also <out>/videos/episode_XXXXXX.mp4, for vjepa-pretrain
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from envs.policies import POLICIES, make_policy, policy_rng
+from vjepa.data.decoders import write_video
 from vjepa.data.episodes import EpisodeWriter
 
 
@@ -25,6 +27,7 @@ def collect(
     seed: int = 0,
     image_size: int = 64,
     overwrite: bool = False,
+    videos: bool = False,
 ) -> Path:
     """Write ``num_episodes`` episodes of ``episode_length`` frames and return the dataset root.
 
@@ -32,7 +35,9 @@ def collect(
     ``image_size`` argument). ``states`` are the proprio observations (what a planner sees); each episode also
     stores ``env_state`` (T, D), the full ``get_state()``, for exact resets. ``policy`` is one of
     ``envs.policies.POLICIES``; "mixture" (door-seeking expert mixed with held random actions) covers both
-    rooms of the wall env far better than random actions.
+    rooms of the wall env far better than random actions. With ``videos``, each episode's frames are also
+    written as ``<out_dir>/videos/episode_XXXXXX.mp4`` (H.264, near-lossless), a folder ``vjepa-pretrain
+    data=video_folder data.path=<out_dir>/videos`` reads.
     """
     env = gym.make(env_id, image_size=image_size, max_episode_steps=episode_length)
     seeds = np.random.default_rng(seed).integers(2**31 - 1, size=num_episodes)
@@ -49,7 +54,10 @@ def collect(
                 proprio.append(obs["proprio"])
                 states.append(env.unwrapped.get_state())
             actions.append(np.zeros(env.action_space.shape, np.float32))  # padding: no action after the last frame
-            writer.add(np.stack(frames), np.stack(actions), np.stack(proprio), env_state=np.stack(states))
+            file = writer.add(np.stack(frames), np.stack(actions), np.stack(proprio), env_state=np.stack(states))
+            if videos:
+                video = Path(out_dir) / "videos" / file.with_suffix(".mp4").name
+                write_video(video, np.stack(frames), env.metadata["render_fps"], options={"crf": "10"})
     env.close()
     return Path(out_dir)
 
@@ -64,9 +72,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
+    parser.add_argument("--videos", action="store_true", help="also write <out>/videos/episode_XXXXXX.mp4")
     args = parser.parse_args(argv)
     root = collect(
-        args.env, args.out, args.episodes, args.length, args.policy, args.seed, args.image_size, args.overwrite
+        args.env, args.out, args.episodes, args.length, args.policy, args.seed, args.image_size, args.overwrite,
+        args.videos,
     )
     print(f"wrote {args.episodes} episodes to {root}")
 

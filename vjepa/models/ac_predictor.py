@@ -42,7 +42,7 @@ def block_causal_mask(steps: int, block_len: int, device: torch.device) -> Tenso
         return step[:, None] >= step[None, :]
 
 
-def check_shapes(sizes: dict[str, int], **tensors: tuple[Tensor, str]) -> dict[str, int]:
+def _check_shapes(sizes: dict[str, int], **tensors: tuple[Tensor, str]) -> dict[str, int]:
     """Check tensors against patterns of named dims ("B T N D"); a name bound in ``sizes`` or by an earlier
     tensor must match. Raises a ValueError naming the tensor, the expected and the actual shape."""
     for name, (x, pattern) in tensors.items():
@@ -52,9 +52,8 @@ def check_shapes(sizes: dict[str, int], **tensors: tuple[Tensor, str]) -> dict[s
                 sizes.setdefault(dim, size)
         expected = [sizes.get(dim, dim) for dim in dims]
         if expected != list(x.shape):
-            raise ValueError(
-                f"{name}: expected shape ({', '.join(dims)}) = ({', '.join(map(str, expected))}), got {tuple(x.shape)}"
-            )
+            names, values = ", ".join(dims), ", ".join(map(str, expected))
+            raise ValueError(f"{name}: expected shape ({names}) = ({values}), got {tuple(x.shape)}")
     return sizes
 
 
@@ -116,7 +115,7 @@ class ActionConditionedPredictor(nn.Module):
 
     def check_inputs(self, features: Tensor, actions: Tensor, states: Tensor) -> tuple[int, int]:
         """Validate (B,T,N,D), (B,T,A), (B,T,S) inputs; returns (B, T)."""
-        sizes = check_shapes(
+        sizes = _check_shapes(
             self._sizes(), features=(features, "B T N D"), actions=(actions, "B T A"), states=(states, "B T S")
         )
         if sizes["T"] > self.max_steps:
@@ -136,8 +135,8 @@ class ActionConditionedPredictor(nn.Module):
         features (B,Tc,N,D) and states (B,Tc,S) of Tc context steps; actions (B,Tc-1+H,A): the context's own
         actions, then one per predicted step -> predicted features (B,H,N,D) and states (B,H,S) of steps
         Tc..Tc+H-1. Predicted features and states are fed back; differentiable."""
-        sizes = check_shapes(self._sizes(), features=(features, "B Tc N D"), states=(states, "B Tc S"))
-        check_shapes(sizes, actions=(actions, "B T A"))
+        sizes = _check_shapes(self._sizes(), features=(features, "B Tc N D"), states=(states, "B Tc S"))
+        _check_shapes(sizes, actions=(actions, "B T A"))
         tc, horizon = sizes["Tc"], actions.shape[1] - sizes["Tc"] + 1
         if horizon < 1 or actions.shape[1] > self.max_steps:
             raise ValueError(
@@ -166,7 +165,7 @@ class ActionConditionedPredictor(nn.Module):
         expanded to K without copying; each step then computes only the new block's tokens. Without it, the
         whole sequence is recomputed every step (as the official code does). Runs under inference mode unless
         grad is enabled, in which case it stays differentiable (gradient planners)."""
-        sizes = check_shapes(
+        sizes = _check_shapes(
             self._sizes(),
             context_features=(context_features, "Tc N D"),
             context_states=(context_states, "Tc S"),
@@ -174,16 +173,19 @@ class ActionConditionedPredictor(nn.Module):
         )
         tc, num, horizon = sizes["Tc"], sizes["K"], sizes["H"]
         if context_actions is None and tc > 1:
-            raise ValueError(f"context_actions: expected shape (Tc-1, A) = ({tc - 1}, {self.action_dim}), got None")
+            expected = f"({tc - 1}, {self.action_dim})"
+            raise ValueError(f"context_actions: expected shape (Tc-1, A) = {expected}, got None")
         if context_actions is None:
             context_actions = actions.new_zeros(0, self.action_dim)
-        check_shapes({"Tc-1": tc - 1, **sizes}, context_actions=(context_actions, "Tc-1 A"))
+        _check_shapes({"Tc-1": tc - 1, **sizes}, context_actions=(context_actions, "Tc-1 A"))
         if tc - 1 + horizon > self.max_steps:
             raise ValueError(f"Tc-1+H = {tc - 1 + horizon} steps exceed max_steps={self.max_steps}")
 
         with torch.inference_mode(not torch.is_grad_enabled()):
             if use_cache:
-                cache = self._encode_context(context_features[None, :-1], context_actions[None], context_states[None, :-1])
+                cache = self._encode_context(
+                    context_features[None, :-1], context_actions[None], context_states[None, :-1]
+                )
                 if cache is not None:
                     cache = [(k.expand(num, -1, -1, -1), v.expand(num, -1, -1, -1)) for k, v in cache]
                 last_features = context_features[-1].expand(num, 1, -1, -1)
@@ -228,10 +230,8 @@ class ActionConditionedPredictor(nn.Module):
         mask = block_causal_mask(steps, self.block_len, x.device) if steps > 1 else None
         cache = []
         for i, block in enumerate(self.blocks):
-            x, (k, v) = block(x, rope, mask, None if past is None else past[i])
-            if past is not None:
-                k, v = torch.cat([past[i][0], k], dim=2), torch.cat([past[i][1], v], dim=2)
-            cache.append((k, v))
+            x, kv = block(x, rope, mask, None if past is None else past[i])
+            cache.append(kv)
         return x, cache
 
     def _heads(self, x: Tensor, states: Tensor) -> tuple[Tensor, Tensor]:
@@ -299,7 +299,9 @@ def rollout_loss(
     layer-normalised encoder features. Shapes as in ``teacher_forcing_loss``."""
     _, total = model.check_inputs(features, actions, states)
     if context < 1 or steps < 1 or context + steps > total:
-        raise ValueError(f"rollout needs 1 <= context, 1 <= steps, context + steps <= T; got {context}, {steps}, T={total}")
+        raise ValueError(
+            f"rollout needs 1 <= context, 1 <= steps, context + steps <= T; got {context}, {steps}, T={total}"
+        )
     pred, _ = model.unroll(features[:, :context], actions[:, : context + steps - 1], states[:, :context])
     return _distance(pred, features[:, context : context + steps], loss)
 

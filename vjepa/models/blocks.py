@@ -32,19 +32,21 @@ class Attention(nn.Module):
         attn_mask: Tensor | None = None,
         past_kv: KeyValue | None = None,
     ) -> tuple[Tensor, KeyValue]:
-        """x (B, N, dim) -> (B, N, dim), plus this call's (k, v) so callers can cache them.
+        """x (B, N, dim) -> (B, N, dim), plus the (k, v) attended to — ``past_kv`` extended by this call's
+        keys/values — so callers can cache them.
 
         ``rope`` rotates queries and keys of these N tokens; ``past_kv`` are already-rotated keys/values of
         earlier tokens that the N queries may also attend to; ``attn_mask`` (N, N_past + N) is boolean
         (True = may attend) or additive."""
-        q, k, v = rearrange(self.qkv(x), "b n (three h d) -> three b h n d", three=3, h=self.num_heads)
-        if rope is not None:
-            q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
-        new_kv = (k, v)
+        qkv = rearrange(self.qkv(x), "b n (three h d) -> three b h n d", three=3, h=self.num_heads)
+        if rope is None:
+            q, k, v = qkv
+        else:  # queries and keys rotated in one go (half the elementwise ops)
+            (q, k), v = apply_rotary(qkv[:2], *rope), qkv[2]
         if past_kv is not None:
             k, v = torch.cat([past_kv[0], k], dim=2), torch.cat([past_kv[1], v], dim=2)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
-        return self.proj(rearrange(out, "b h n d -> b n (h d)")), new_kv
+        return self.proj(rearrange(out, "b h n d -> b n (h d)")), (k, v)
 
 
 class MLP(nn.Module):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
@@ -43,11 +44,25 @@ class TubeletEmbed(nn.Module):
             )
         return t // self.tubelet_size, h // self.patch_size, w // self.patch_size
 
-    def forward(self, clips: Tensor) -> Tensor:
-        """clips (B, C, T, H, W) -> tokens (B, t*h*w, D), t-major."""
+    def patches(self, clips: Tensor) -> Tensor:
+        """clips (B, C, T, H, W) -> flattened tubelets (B, t*h*w, C*tubelet*patch*patch), t-major, each in the
+        (C, tubelet, patch, patch) order of the convolution kernel."""
         if clips.shape[2] == 1 and self.tubelet_size > 1:  # an image: fill one tubelet with it
             clips = clips.expand(-1, -1, self.tubelet_size, -1, -1)
-        return rearrange(self.proj(clips), "b d t h w -> b (t h w) d")
+        p, s = self.patch_size, self.tubelet_size
+        return rearrange(clips, "b c (t s) (h p) (w q) -> b (t h w) (c s p q)", s=s, p=p, q=p)
+
+    def forward(self, clips: Tensor, token_idx: Tensor | None = None) -> Tensor:
+        """clips (B, C, T, H, W) -> tokens (B, t*h*w, D), t-major; with token_idx (B, K), only those tokens
+        (B, K, D).
+
+        The stride = kernel convolution is computed as one matmul on the flattened tubelets (the same sums; the
+        convolution's weight stays the parameter). With ``token_idx`` only the wanted tubelets are embedded, so a
+        context encoder neither embeds nor back-propagates through the tokens it does not see."""
+        patches = self.patches(clips)
+        if token_idx is not None:
+            patches = gather_tokens(patches, token_idx)
+        return F.linear(patches, self.proj.weight.flatten(1), self.proj.bias)
 
 
 def gather_tokens(x: Tensor, idx: Tensor) -> Tensor:
@@ -131,11 +146,9 @@ class VisionTransformer(nn.Module):
     def forward(self, clips: Tensor, token_idx: Tensor | None = None) -> Tensor:
         """clips (B, C, T, H, W), token_idx (B, K) or None -> features (B, K or t*h*w, D)."""
         grid = self.grid(clips)
-        x = self.patch_embed(clips)
+        x = self.patch_embed(clips, token_idx)
         if token_idx is None:
             token_idx = all_tokens(x.shape[0], grid, x.device)
-        else:
-            x = gather_tokens(x, token_idx)
         pos = self.pos.additive(grid, token_idx, x.dtype)
         if pos is not None:
             x = x + pos

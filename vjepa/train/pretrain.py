@@ -10,14 +10,14 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from vjepa.data import ImageFolderDataset, SeededSampler, VideoFolderDataset, VideoTransform
@@ -30,8 +30,8 @@ from vjepa.train.diagnostics import embedding_diagnostics
 from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
 from vjepa.train.ema import ema_update
 from vjepa.train.jepa import JEPA
+from vjepa.train.loop import Batches, apply_schedules, autocast_context, param_groups
 from vjepa.train.metrics import MetricsLogger
-from vjepa.train.schedules import learning_rate, linear
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -80,73 +80,6 @@ def token_grid(cfg: DictConfig) -> tuple[int, int, int]:
     frames, size = cfg.data.frames_per_clip, cfg.data.crop_size
     tubelet = cfg.model.tubelet_size if frames > 1 else 1
     return max(frames // tubelet, 1), size // cfg.model.patch_size, size // cfg.model.patch_size
-
-
-class Batches:
-    """Endless iterator over (epoch, batches) that can start at any global step, for exact resume."""
-
-    def __init__(self, dataset: Dataset, sampler: SeededSampler, cfg: DictConfig, collate, device: torch.device):
-        self.sampler = sampler
-        self.batch_size = cfg.batch_size
-        self.steps_per_epoch = len(sampler) // cfg.batch_size
-        if self.steps_per_epoch == 0:
-            raise ValueError(
-                f"batch_size={cfg.batch_size} is larger than the {len(sampler)} samples per process in the dataset"
-            )
-        self.loader = DataLoader(
-            dataset,
-            batch_size=cfg.batch_size,
-            sampler=sampler,
-            num_workers=cfg.num_workers,
-            collate_fn=collate,
-            pin_memory=device.type == "cuda",
-            drop_last=True,
-            persistent_workers=False,
-        )
-
-    def from_batch(self, batch_index: int) -> Iterator[dict[str, Any]]:
-        """Yield batches starting at global batch index ``batch_index``."""
-        epoch, offset = divmod(batch_index, self.steps_per_epoch)
-        while True:
-            self.sampler.set_epoch(epoch)
-            self.sampler.start_at(offset * self.batch_size)
-            yield from self.loader
-            epoch, offset = epoch + 1, 0
-
-
-# ---------------------------------------------------------------------------------------- optimiser
-def param_groups(module: torch.nn.Module) -> list[dict[str, Any]]:
-    """AdamW groups: weight decay on matrices only, none on biases, norms and the mask token."""
-    decay, no_decay = [], []
-    for p in module.parameters():
-        if p.requires_grad:
-            (decay if p.ndim >= 2 and p.shape[0] > 1 else no_decay).append(p)
-    return [{"params": decay, "wd_scale": 1.0}, {"params": no_decay, "wd_scale": 0.0}]
-
-
-def apply_schedules(optimizer: torch.optim.Optimizer, step: int, cfg: DictConfig) -> dict[str, float]:
-    o = cfg.optim
-    lr = learning_rate(
-        step, cfg.steps, schedule=o.schedule, warmup=o.warmup_steps, start_lr=o.start_lr, lr=o.lr,
-        final_lr=o.final_lr, decay_fraction=o.get("decay_fraction", 0.2),
-    )
-    wd = linear(step, cfg.steps, o.weight_decay, o.final_weight_decay)
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-        group["weight_decay"] = wd * group["wd_scale"]
-    momentum = linear(step, cfg.steps, o.ema[0], o.ema[1])
-    return {"lr": lr, "weight_decay": wd, "ema_momentum": momentum}
-
-
-def autocast_context(precision: str, device: torch.device):
-    """bf16 autocast when asked for (default on CUDA); fp32 otherwise."""
-    if precision == "auto":
-        precision = "bf16" if device.type == "cuda" else "fp32"
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    raise ValueError(f"precision must be auto, bf16 or fp32, got {precision!r}")
 
 
 # ------------------------------------------------------------------------------------- checkpoints

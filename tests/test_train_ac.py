@@ -1,0 +1,202 @@
+"""The V-JEPA 2-AC fine-tuning loop end to end on tiny generated episodes (own format and LeRobot): learning,
+resuming, the feature cache, the evaluation against baselines, and the world model planners load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from planning.world_model import WorldModel
+from tests.conftest import TINY, compose_config
+from vjepa.data.ac_dataset import ActionStats, FeatureCache
+from vjepa.data.episodes import EpisodeWriter
+from vjepa.data.lerobot import write_fake_lerobot_dataset
+from vjepa.train.checkpoint import load_checkpoint
+from vjepa.train.pretrain import pretrain
+from vjepa.train.train_ac import train_ac
+from vjepa.world_model import JEPAWorldModel, load_world_model
+
+AC_TINY = [
+    "ac.dim=32", "ac.depth=2", "ac.num_heads=2", "ac.max_steps=16",
+    "data.num_frames=4", "batch_size=8", "num_workers=0", "log_every=1", "val_every=10", "ckpt_every=10",
+    "optim.warmup_steps=3", "optim.lr=3e-3", "cache_batch_size=32",
+]
+
+
+def dot_episodes(root: Path, num_episodes: int = 10, length: int = 12, size: int = 32, seed: int = 0) -> Path:
+    """A bright dot moved by its actions: pos[t+1] = clip(pos[t] + 0.12 * action[t]); state = pos."""
+    rng = np.random.default_rng(seed)
+    with EpisodeWriter(root, fps=10, env_id="dot") as writer:
+        for _ in range(num_episodes):
+            pos = rng.uniform(0.2, 0.8, size=2)
+            actions = np.repeat(rng.uniform(-1, 1, size=(length // 3 + 1, 2)), 3, axis=0)[:length].astype(np.float32)
+            actions[-1] = 0.0  # padding
+            frames, states = [], []
+            for t in range(length):
+                frame = np.full((size, size, 3), 20, np.uint8)
+                r, c = (pos * (size - 5)).astype(int)
+                frame[r : r + 5, c : c + 5] = (240, 80, 40)
+                frames.append(frame)
+                states.append(pos.copy())
+                pos = np.clip(pos + 0.12 * actions[t], 0.0, 1.0)
+            writer.add(np.stack(frames), actions, np.stack(states).astype(np.float32))
+    return root
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from a second thread, and on a busy shared CPU two threads per process spin
+    against each other (10x slower here)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("train_ac")
+
+
+@pytest.fixture(scope="module")
+def encoder_ckpt(workdir) -> Path:
+    """A tiny pretrained encoder: the pretraining loop's TINY config, 2 steps."""
+    cfg = compose_config("pretrain", [f"run_dir={workdir / 'pretrain'}", f"data.generate.dir={workdir / 'videos'}",
+                                      *TINY, "steps=2", "mask_figure=false"])
+    pretrain(cfg)
+    return workdir / "pretrain" / "latest.pt"
+
+
+@pytest.fixture(scope="module")
+def dots(workdir) -> Path:
+    return dot_episodes(workdir / "dots")
+
+
+def ac_config(encoder: Path, data: Path, run_dir: Path, *overrides: str):
+    return compose_config("train_ac", [f"encoder={encoder}", f"data.path={data}", f"run_dir={run_dir}",
+                                       *AC_TINY, *overrides])
+
+
+@pytest.fixture(scope="module")
+def trained(encoder_ckpt, dots, workdir) -> dict:
+    """One 60-step run on the dot episodes, shared by the tests that need a trained checkpoint."""
+    return train_ac(ac_config(encoder_ckpt, dots, workdir / "run", "steps=60"))
+
+
+def test_loss_decreases_and_checkpoint_holds_everything(trained, dots, encoder_ckpt):
+    losses = trained["losses"]
+    assert len(losses) == 60 and all(np.isfinite(losses))
+    assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
+    assert [v["step"] for v in trained["val"]] == [10, 20, 30, 40, 50, 60]
+    assert trained["val"][-1]["val_loss"] < trained["val"][0]["val_loss"]
+    run_dir = Path(trained["run_dir"])
+    state = load_checkpoint(run_dir / "latest.pt")
+    for key in ("predictor", "predictor_config", "action_stats", "encoder_checkpoint", "fingerprint", "optimizer",
+                "step", "rng", "config", "split", "image_size"):
+        assert key in state, key
+    assert state["step"] == 60 and Path(state["encoder_checkpoint"]) == encoder_ckpt.resolve()
+    assert state["predictor_config"]["action_dim"] == 2 and state["predictor_config"]["grid_hw"] == [4, 4]
+    train_eps, val_eps = state["split"]["train"], state["split"]["val"]
+    assert len(val_eps) == 1 and sorted(train_eps + val_eps) == list(range(10))  # held out by episode
+    stats = ActionStats.from_state_dict(state["action_stats"])
+    assert stats.action_mean.shape == (2,) and np.all(stats.state_std > 0)
+    metrics = (run_dir / "metrics.csv").read_text()
+    for name in ("loss", "loss_teacher_forcing", "loss_rollout", "loss_state", "lr", "grad_norm", "val_loss"):
+        assert f",{name}," in metrics
+    # the cache lives beside the data, keyed by the encoder's fingerprint
+    assert Path(trained["feature_cache"]).parent == dots / ".vjepa_features"
+    assert trained["cache_build"]["encoded_frames"] == 120
+
+
+def test_feature_cache_is_built_once_and_reused(trained, encoder_ckpt, dots, tmp_path):
+    cache_dir = Path(trained["feature_cache"])
+    mtimes = {p.name: p.stat().st_mtime_ns for p in cache_dir.glob("episode_*.npy")}
+    assert len(mtimes) == 10
+    summary = train_ac(ac_config(encoder_ckpt, dots, tmp_path / "second", "steps=2"))
+    assert summary["feature_cache"] == str(cache_dir)
+    assert summary["cache_build"]["encoded_frames"] == 0 and summary["cache_build"]["reused_episodes"] == 10
+    assert {p.name: p.stat().st_mtime_ns for p in cache_dir.glob("episode_*.npy")} == mtimes
+
+
+def test_resume_reproduces_an_uninterrupted_run(encoder_ckpt, dots, tmp_path):
+    uninterrupted = train_ac(ac_config(encoder_ckpt, dots, tmp_path / "a", "steps=8"))["losses"]
+    first = train_ac(ac_config(encoder_ckpt, dots, tmp_path / "b", "steps=8", "stop_after=3"))["losses"]
+    assert load_checkpoint(tmp_path / "b" / "latest.pt")["step"] == 3
+    rest = train_ac(ac_config(encoder_ckpt, dots, tmp_path / "b", "steps=8"))["losses"]
+    assert len(first) == 3 and len(rest) == 5
+    torch.testing.assert_close(torch.tensor(first + rest), torch.tensor(uninterrupted), rtol=1e-5, atol=1e-6)
+
+
+def test_eval_reports_k_step_errors_and_both_baselines(trained, tmp_path, capsys):
+    from vjepa.eval.eval_ac import evaluate_ac, format_table
+
+    cfg = compose_config("eval_ac", [f"checkpoint={Path(trained['run_dir']) / 'latest.pt'}",
+                                     f"output={tmp_path / 'eval.json'}", "horizon=3", "stride=1"])
+    results = evaluate_ac(cfg)
+    state = load_checkpoint(cfg.checkpoint)
+    assert results["num_episodes"] == len(state["split"]["val"]) == 1 and results["num_windows"] == 12 - 4 + 1
+    for name in ("predictor", "copy_last", "zero_action"):
+        assert len(results["feature_l1"][name]) == 3 and all(np.isfinite(results["feature_l1"][name]))
+    assert results["feature_l1"]["copy_last"][0] < results["feature_l1"]["copy_last"][2]  # drifts away
+    assert json.loads((tmp_path / "eval.json").read_text())["feature_l1"] == results["feature_l1"]
+    table = format_table(results)
+    assert "copy-last" in table and "zero-action" in table and "k=3" in table
+
+
+def test_world_model_satisfies_the_planning_protocol(trained, dots):
+    wm = load_world_model(Path(trained["run_dir"]) / "latest.pt")
+    assert isinstance(wm, WorldModel) and isinstance(wm, JEPAWorldModel) and wm.action_dim == 2
+    from vjepa.data.episodes import EpisodeDataset
+
+    episode = EpisodeDataset(dots)[3]
+    z = wm.encode(torch.from_numpy(episode.frames[:5]))
+    assert z.shape == (5, 16, 96)
+    # the same features the predictor was trained on (the cache, layer-normalised)
+    cached = torch.from_numpy(FeatureCache(trained["feature_cache"]).get(3)[:5].astype(np.float32))
+    torch.testing.assert_close(z, torch.nn.functional.layer_norm(cached, (96,)), atol=5e-3, rtol=0)  # float16 cache
+
+    states = torch.from_numpy(episode.states[:1])
+    actions = torch.randn(6, 3, 2)
+    out = wm.rollout(z[:1], states, actions)
+    assert out.shape == (6, 3, 16, 96)
+    stats = wm.stats
+    direct = wm.predictor.rollout(z[:1], stats.normalize_states(states), stats.normalize_actions(actions))
+    torch.testing.assert_close(out, direct)
+    # a two-frame context needs the action between the frames
+    two = wm.rollout(z[:2], torch.from_numpy(episode.states[:2]), actions, torch.from_numpy(episode.actions[:1]))
+    assert two.shape == (6, 3, 16, 96)
+    with pytest.raises(ValueError, match="context_actions"):
+        wm.rollout(z[:2], torch.from_numpy(episode.states[:2]), actions)
+    with pytest.raises(ValueError, match=r"actions: expected \(K, H, A\) with A = action_dim = 2.*\(6, 3, 3\)"):
+        wm.rollout(z[:1], states, torch.randn(6, 3, 3))
+    with pytest.raises(ValueError, match=r"frames: expected uint8 images \(B, H, W, 3\)"):
+        wm.encode(torch.zeros(2, 32, 32, dtype=torch.uint8))
+    # gradient planners: differentiable in the actions
+    acts = torch.zeros(2, 2, 2, requires_grad=True)
+    wm.rollout(z[:1].clone(), states, acts).sum().backward()
+    assert acts.grad is not None and acts.grad.abs().sum() > 0
+
+
+def test_changed_encoder_warns(trained, encoder_ckpt, tmp_path):
+    state = load_checkpoint(encoder_ckpt)
+    state["target_encoder"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in state["target_encoder"].items()}
+    torch.save(state, tmp_path / "other.pt")
+    with pytest.warns(UserWarning, match="changed since the predictor"):
+        load_world_model(Path(trained["run_dir"]) / "latest.pt", encoder_checkpoint=tmp_path / "other.pt")
+
+
+def test_lerobot_dataset(encoder_ckpt, tmp_path):
+    root = write_fake_lerobot_dataset(tmp_path / "lerobot", num_episodes=4, length=10, image_size=32,
+                                      action_dim=3, state_dim=4, version="v3.0")
+    summary = train_ac(ac_config(encoder_ckpt, root, tmp_path / "run", "steps=3", "data.val_fraction=0.25"))
+    assert len(summary["losses"]) == 3 and all(np.isfinite(summary["losses"]))
+    assert summary["cache_build"]["encoded_frames"] == 40 and len(summary["split"]["val"]) == 1
+    wm = load_world_model(tmp_path / "run" / "latest.pt")
+    z = wm.encode(np.zeros((1, 32, 32, 3), np.uint8))
+    assert wm.rollout(z, torch.zeros(1, 4), torch.zeros(5, 2, 3)).shape == (5, 2, 16, 96)
+    with pytest.raises(ValueError, match="action_dim = 3"):
+        wm.rollout(z, torch.zeros(1, 4), torch.zeros(5, 2, 2))

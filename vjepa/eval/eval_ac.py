@@ -1,0 +1,178 @@
+"""Evaluate an action-conditioned predictor on held-out episodes: k-step feature errors against two baselines.
+
+On windows of ``context + K`` steps from the episodes the checkpoint held out (the same split as training), the
+predictor rolls out K steps autoregressively from ``context`` ground-truth steps with the true actions, and its
+L1 error to the true (layer-normalised) features is reported for every k = 1..K, next to:
+
+- **copy-last**: predict that nothing changes (the last context frame's features), and
+- **zero-action**: the same predictor with every action zeroed in normalised units (= the mean action), which
+  shows how much of its accuracy comes from the actions.
+
+A teacher-forced row (next-step prediction from the true history, averaged over every position of the window,
+as in the training loss) and the L1 error of the predicted proprioceptive state (env units) come with it.
+
+    vjepa-eval-ac checkpoint=runs/train_ac/latest.pt [horizon=4] [split=val]
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from vjepa.data.ac_dataset import ActionStats, ClipWindows
+from vjepa.models.ac_predictor import ActionConditionedPredictor
+from vjepa.train.checkpoint import load_checkpoint
+from vjepa.train.train_ac import WindowSubset, open_dataset, prepare_features, windows_of
+
+BASELINES = ("predictor", "copy_last", "zero_action")
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample, per-step L1: (B, K, ...) -> (B, K)."""
+    return (pred - target).abs().flatten(2).mean(-1)
+
+
+@torch.inference_mode()
+def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
+    """Compute the table (see module docstring); returns it as a dict (also written as JSON)."""
+    state = load_checkpoint(cfg.checkpoint)
+    missing = [k for k in ("predictor", "predictor_config", "action_stats", "split", "config") if k not in state]
+    if missing:
+        raise KeyError(f"{cfg.checkpoint} lacks {missing}; is it a vjepa-train-ac checkpoint?")
+    device = _device(cfg.device)
+    train_cfg = state["config"]
+    predictor = ActionConditionedPredictor(**state["predictor_config"])
+    predictor.load_state_dict(state["predictor"])
+    predictor.to(device).eval()
+    stats = ActionStats.from_state_dict(state["action_stats"])
+
+    data_cfg = dict(train_cfg["data"])
+    if cfg.data_path:
+        data_cfg["path"] = cfg.data_path
+    episodes = open_dataset(data_cfg)
+    cache, enc = prepare_features(
+        cfg.encoder or state["encoder_checkpoint"], episodes, data_cfg["path"],
+        which=state.get("encoder_which", "target_encoder"), image_size=state["image_size"],
+        cache_dir=cfg.feature_cache or state.get("feature_cache"), run_dir=Path(cfg.checkpoint).parent,
+        device=device, progress=True,
+    )
+    if enc["fingerprint"] != state.get("fingerprint"):
+        warnings.warn(
+            f"the encoder {enc['encoder_checkpoint']} differs from the one the predictor was trained on "
+            f"(fingerprint {enc['fingerprint'][:12]} != {str(state.get('fingerprint'))[:12]}); errors are not comparable",
+            stacklevel=2,
+        )
+
+    if cfg.split == "all":
+        eval_eps = list(range(len(episodes)))
+    elif cfg.split in ("train", "val"):
+        eval_eps = list(state["split"][cfg.split])
+    else:
+        raise ValueError(f"split must be val, train or all, got {cfg.split!r}")
+    if not eval_eps:
+        raise ValueError(f"{cfg.checkpoint}: no {cfg.split} episodes (was data.val_fraction 0?); try split=all")
+    context = int(cfg.context or train_cfg["loss"]["context"])
+    horizon = int(cfg.horizon)
+    if context < 1 or horizon < 1:
+        raise ValueError(f"context and horizon must be >= 1, got {context}, {horizon}")
+    length = context + horizon
+    windows = ClipWindows(episodes, length, data_cfg["frame_step"], data_cfg["action_agg"], features=cache,
+                          stride=cfg.stride or length, stats=stats)
+    idx = windows_of(windows, eval_eps, cfg.max_windows)
+    if len(idx) == 0:
+        raise ValueError(f"no window of {length} steps in the {len(eval_eps)} {cfg.split} episodes; lower horizon")
+
+    sums = {name: torch.zeros(horizon, dtype=torch.float64) for name in BASELINES}
+    tf_sums = {name: 0.0 for name in BASELINES}
+    state_sums = {name: torch.zeros(horizon, dtype=torch.float64) for name in ("predictor", "copy_last")}
+    count = 0
+    loader = DataLoader(WindowSubset(windows, idx), batch_size=cfg.batch_size, num_workers=0)
+    for batch in tqdm(loader, desc="eval_ac", leave=False):
+        feats = batch["features"].to(device)
+        feats = F.layer_norm(feats, (feats.shape[-1],))
+        actions, states = batch["actions"].to(device), batch["states"].to(device)
+        target = feats[:, context:]
+        ctx_actions = actions[:, : length - 1]
+        pred, pred_states = predictor.unroll(feats[:, :context], ctx_actions, states[:, :context])
+        zero, _ = predictor.unroll(feats[:, :context], torch.zeros_like(ctx_actions), states[:, :context])
+        copy = feats[:, context - 1 : context].expand_as(target)
+        for name, value in (("predictor", pred), ("copy_last", copy), ("zero_action", zero)):
+            sums[name] += _l1(value, target).sum(0).double().cpu()
+        # teacher forcing over every position of the window
+        tf_pred, _ = predictor(feats[:, :-1], actions[:, :-1], states[:, :-1])
+        tf_zero, _ = predictor(feats[:, :-1], torch.zeros_like(actions[:, :-1]), states[:, :-1])
+        for name, value in (("predictor", tf_pred), ("copy_last", feats[:, :-1]), ("zero_action", tf_zero)):
+            tf_sums[name] += float(_l1(value, feats[:, 1:]).mean(1).sum())
+        # proprioceptive state, env units
+        true_states = stats.denormalize_states(states[:, context:])
+        last_state = stats.denormalize_states(states[:, context - 1 : context]).expand_as(true_states)
+        state_sums["predictor"] += _l1(stats.denormalize_states(pred_states), true_states).sum(0).double().cpu()
+        state_sums["copy_last"] += _l1(last_state, true_states).sum(0).double().cpu()
+        count += len(feats)
+
+    results: dict[str, Any] = {
+        "checkpoint": str(cfg.checkpoint),
+        "step": int(state.get("step", 0)),
+        "split": cfg.split,
+        "num_episodes": len(eval_eps),
+        "num_windows": count,
+        "context": context,
+        "horizon": horizon,
+        "frame_step": int(data_cfg["frame_step"]),
+        "feature_l1": {name: (s / count).tolist() for name, s in sums.items()},
+        "teacher_forced_l1": {name: s / count for name, s in tf_sums.items()},
+        "state_l1": {name: (s / count).tolist() for name, s in state_sums.items()},
+    }
+    output = Path(cfg.output) if cfg.output else Path(cfg.checkpoint).parent / "eval_ac.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=1))
+    results["output"] = str(output)
+    return results
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """Markdown table of the k-step feature L1 errors (and state L1) against the baselines."""
+    f, s = results["feature_l1"], results["state_l1"]
+    lines = [
+        f"{results['split']} split: {results['num_episodes']} episodes, {results['num_windows']} windows; "
+        f"{results['context']} context step(s); feature L1 on layer-normalised features (lower is better)",
+        "",
+        "| step | predictor | copy-last | zero-action | predictor / copy-last | state L1 predictor | state L1 copy-last |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    tf = results["teacher_forced_l1"]
+    lines.append(f"| teacher-forced | {tf['predictor']:.4f} | {tf['copy_last']:.4f} | {tf['zero_action']:.4f} | "
+                 f"{tf['predictor'] / max(tf['copy_last'], 1e-12):.2f} | | |")
+    for k in range(results["horizon"]):
+        lines.append(
+            f"| k={k + 1} | {f['predictor'][k]:.4f} | {f['copy_last'][k]:.4f} | {f['zero_action'][k]:.4f} | "
+            f"{f['predictor'][k] / max(f['copy_last'][k], 1e-12):.2f} | {s['predictor'][k]:.4f} | {s['copy_last'][k]:.4f} |"
+        )
+    return "\n".join(lines)
+
+
+@hydra.main(config_path="pkg://configs", config_name="eval_ac", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    results = evaluate_ac(cfg)
+    print(format_table(results))
+    print(f"wrote {results['output']}")
+
+
+if __name__ == "__main__":
+    main()

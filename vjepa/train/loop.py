@@ -1,0 +1,88 @@
+"""Pieces shared by the training loops (pretraining, action-conditioned fine-tuning): step-addressable batches
+for exact resume, AdamW parameter groups, step-indexed schedules applied to the optimiser, autocast."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from torch.utils.data import DataLoader, Dataset
+
+from vjepa.data.sampler import SeededSampler
+from vjepa.train.schedules import learning_rate, linear
+
+
+class Batches:
+    """Endless iterator over (epoch, batches) that can start at any global step, for exact resume."""
+
+    def __init__(self, dataset: Dataset, sampler: SeededSampler, cfg: DictConfig, collate, device: torch.device):
+        self.sampler = sampler
+        self.batch_size = cfg.batch_size
+        self.steps_per_epoch = len(sampler) // cfg.batch_size
+        if self.steps_per_epoch == 0:
+            raise ValueError(
+                f"batch_size={cfg.batch_size} is larger than the {len(sampler)} samples per process in the dataset"
+            )
+        self.loader = DataLoader(
+            dataset,
+            batch_size=cfg.batch_size,
+            sampler=sampler,
+            num_workers=cfg.num_workers,
+            collate_fn=collate,
+            pin_memory=device.type == "cuda",
+            drop_last=True,
+            persistent_workers=cfg.num_workers > 0,  # the sampler runs here; workers only decode
+        )
+
+    def from_batch(self, batch_index: int) -> Iterator[dict[str, Any]]:
+        """Yield batches starting at global batch index ``batch_index``."""
+        epoch, offset = divmod(batch_index, self.steps_per_epoch)
+        while True:
+            self.sampler.set_epoch(epoch)
+            self.sampler.start_at(offset * self.batch_size)
+            yield from self.loader
+            epoch, offset = epoch + 1, 0
+
+
+def param_groups(module: torch.nn.Module) -> list[dict[str, Any]]:
+    """AdamW groups: weight decay on matrices only, none on biases, norms and the mask token."""
+    decay, no_decay = [], []
+    for p in module.parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 and p.shape[0] > 1 else no_decay).append(p)
+    return [{"params": decay, "wd_scale": 1.0}, {"params": no_decay, "wd_scale": 0.0}]
+
+
+def apply_schedules(optimizer: torch.optim.Optimizer, step: int, cfg: DictConfig) -> dict[str, float]:
+    """Set this step's learning rate and weight decay (``cfg.optim``, over ``cfg.steps``) on every group; returns
+    them, plus the EMA momentum when ``cfg.optim.ema`` is set."""
+    o = cfg.optim
+    lr = learning_rate(
+        step, cfg.steps, schedule=o.schedule, warmup=o.warmup_steps, start_lr=o.start_lr, lr=o.lr,
+        final_lr=o.final_lr, decay_fraction=o.get("decay_fraction", 0.2),
+    )
+    wd = linear(step, cfg.steps, o.weight_decay, o.final_weight_decay)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+        group["weight_decay"] = wd * group["wd_scale"]
+    scheduled = {"lr": lr, "weight_decay": wd}
+    if o.get("ema") is not None:
+        scheduled["ema_momentum"] = linear(step, cfg.steps, o.ema[0], o.ema[1])
+    return scheduled
+
+
+def autocast_context(precision: str, device: torch.device):
+    """bf16 autocast when asked for (default on CUDA); fp32 otherwise."""
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "fp32"
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    raise ValueError(f"precision must be auto, bf16 or fp32, got {precision!r}")
+
+
+__all__ = ["Batches", "apply_schedules", "autocast_context", "param_groups"]

@@ -1,0 +1,393 @@
+"""V-JEPA 2-AC fine-tuning: an action-conditioned predictor over a frozen encoder's features.
+
+Read top to bottom: load the frozen encoder (a `vjepa-pretrain` checkpoint), open the episodes (own format or
+LeRobot), encode every frame once into a feature cache on disk (keyed by the encoder weights' fingerprint),
+split episodes into training and held-out ones, compute action/state statistics once (training episodes), build
+windows of ``num_frames`` steps over the cached features; then each step: schedules -> teacher-forcing +
+rollout loss on normalised actions/states and layer-normalised features -> backward -> clip -> AdamW; log,
+validate on the held-out episodes, checkpoint. One process or many (torchrun, gloo on CPU); a resumed run
+reproduces the losses of an uninterrupted one (the batch order derives from the step).
+
+The checkpoint (``run_dir/latest.pt``) is self-describing for `vjepa.world_model.load_world_model` and
+`vjepa-eval-ac`: predictor weights and constructor kwargs, action statistics, the encoder checkpoint path, which
+encoder and its fingerprint, the image size, the episode split, the optimiser, step, RNG and the whole config.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as torch_dist
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from vjepa.data.ac_dataset import ActionStats, ClipWindows, FeatureCache, _lowdim, fingerprint, open_episodes
+from vjepa.data.sampler import SeededSampler
+from vjepa.inference import load_encoder
+from vjepa.models.ac_predictor import ActionConditionedPredictor, ac_loss
+from vjepa.models.factory import require
+from vjepa.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_atomic, set_rng_state
+from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
+from vjepa.train.loop import Batches, apply_schedules, autocast_context, param_groups
+from vjepa.train.metrics import MetricsLogger
+
+LEROBOT_KEYS = ("camera_key", "state_key", "action_key")
+
+
+# ----------------------------------------------------------------------------------------------- data
+def open_dataset(data_cfg: Mapping[str, Any]) -> Any:
+    """Episodes at ``data.path``: the project's format, or LeRobot (with ``data.camera_key`` etc. if given)."""
+    path = Path(require(data_cfg, "path", "data"))
+    kw = {}
+    if not (path / "meta.json").is_file():  # LeRobot: pass the column / camera choices
+        kw = {k: data_cfg[k] for k in LEROBOT_KEYS if k in data_cfg}
+    return open_episodes(path, **kw)
+
+
+class EpisodeSubset:
+    """Episodes ``indices`` of a dataset, with its interface (``lowdim`` reads no frames)."""
+
+    def __init__(self, episodes: Any, indices: Sequence[int]) -> None:
+        self.episodes, self.indices = episodes, [int(i) for i in indices]
+        self.root = getattr(episodes, "root", None)
+        self.action_dim = getattr(episodes, "action_dim", None)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.episodes[self.indices[i]]
+
+    def lowdim(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        return _lowdim(self.episodes, self.indices[i])
+
+
+class WindowSubset(Dataset):
+    """Windows ``indices`` of a `ClipWindows`; takes plain or `SeededSampler` (index, seed) keys."""
+
+    def __init__(self, windows: ClipWindows, indices: Sequence[int] | np.ndarray) -> None:
+        self.windows, self.indices = windows, np.asarray(indices, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        index = key[0] if isinstance(key, (tuple, list)) else key
+        return self.windows[int(self.indices[int(index)])]
+
+
+def split_episodes(num_episodes: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(train, val) episode indices: a seeded random ``val_fraction`` of the episodes (at least one when the
+    fraction is > 0 and there are two or more episodes) is held out."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"data.val_fraction must be in [0, 1), got {val_fraction}")
+    num_val = round(num_episodes * val_fraction)
+    if val_fraction > 0 and num_episodes >= 2:
+        num_val = min(max(num_val, 1), num_episodes - 1)
+    order = np.random.default_rng([seed, 0x5EED]).permutation(num_episodes)
+    return sorted(order[num_val:].tolist()), sorted(order[:num_val].tolist())
+
+
+def windows_of(windows: ClipWindows, episodes: Sequence[int], max_windows: int | None = None) -> np.ndarray:
+    """Indices of the windows that lie in ``episodes``; at most ``max_windows``, evenly spaced."""
+    idx = np.flatnonzero(np.isin(windows.index_episode, np.asarray(episodes, dtype=np.int64)))
+    if max_windows is not None and len(idx) > max_windows:
+        idx = idx[np.linspace(0, len(idx) - 1, max_windows).round().astype(np.int64)]
+    return idx
+
+
+def default_cache_dir(data_path: Path, encoder_fingerprint: str, image_size: int, run_dir: Path) -> Path:
+    """Beside the data (``<data>/.vjepa_features/<fingerprint>_<size>px``, shared by every run with that encoder),
+    or ``<run_dir>/features`` when the data folder is not writable."""
+    if os.access(data_path, os.W_OK):
+        return data_path / ".vjepa_features" / f"{encoder_fingerprint[:16]}_{image_size}px"
+    return run_dir / "features"
+
+
+def prepare_features(
+    encoder_checkpoint: str | Path,
+    episodes: Any,
+    data_path: str | Path,
+    *,
+    which: str = "target_encoder",
+    image_size: int | None = None,
+    cache_dir: str | Path | None = None,
+    run_dir: str | Path = ".",
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    build: bool = True,
+    progress: bool = True,
+) -> tuple[FeatureCache, dict[str, Any]]:
+    """Load the frozen encoder, fingerprint its weights and make sure the feature cache of ``episodes`` is built
+    (encoding only what is missing). Returns a read-only `FeatureCache` and a description: ``encoder_checkpoint``
+    (absolute), ``encoder_which``, ``fingerprint``, ``image_size``, ``patch_size``, ``cache_dir``, ``build``
+    (what the build did: encoded / reused episodes). With ``build=False`` (DDP ranks > 0) only the directory is
+    resolved; the caller waits for the main rank to build it."""
+    encoder, enc_cfg = load_encoder(encoder_checkpoint, which=which, device=device)
+    size = int(image_size or enc_cfg["data"]["crop_size"])
+    if size % encoder.patch_size:
+        raise ValueError(f"image_size {size} is not a multiple of the encoder's patch size {encoder.patch_size}")
+    fp = fingerprint(encoder)
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir(Path(data_path), fp, size, Path(run_dir))
+    cache_dir = cache_dir.resolve()
+    info: dict[str, Any] = {
+        "encoder_checkpoint": str(Path(encoder_checkpoint).resolve()),
+        "encoder_which": which,
+        "fingerprint": fp,
+        "image_size": size,
+        "patch_size": int(encoder.patch_size),
+        "cache_dir": str(cache_dir),
+        "build": {},
+    }
+    if build:
+        cache = FeatureCache(cache_dir, encoder, fp, image_size=size, batch_size=batch_size, device=device)
+        info["build"] = cache.build(episodes, progress=progress).last_build
+    del encoder
+    return FeatureCache(cache_dir), info
+
+
+# ------------------------------------------------------------------------------------------- model
+class ACObjective(nn.Module):
+    """The predictor plus its loss, as one module so DDP sees a single forward:
+    ``forward(features (B,T,N,D) raw cached, actions (B,T,A), states (B,T,S) normalised) -> (loss, parts)``;
+    features are layer-normalised here (the predictor's target space)."""
+
+    def __init__(self, predictor: ActionConditionedPredictor, loss_cfg: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.predictor = predictor
+        self.loss_kwargs = {
+            "context": int(loss_cfg.get("context", 1)),
+            "steps": int(loss_cfg.get("rollout_steps", 2)),
+            "loss": loss_cfg.get("kind", "l1"),
+            "teacher_forcing_weight": float(loss_cfg.get("teacher_forcing_weight", 1.0)),
+            "rollout_weight": float(loss_cfg.get("rollout_weight", 1.0)),
+            "state_weight": float(loss_cfg.get("state_weight", 1.0)),
+        }
+
+    def forward(self, features: Tensor, actions: Tensor, states: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        features = F.layer_norm(features, (features.shape[-1],))
+        return ac_loss(self.predictor, features, actions, states, **self.loss_kwargs)
+
+
+def predictor_config_from(cfg: DictConfig, embed_dim: int, grid: int, stats: ActionStats) -> dict[str, Any]:
+    """ActionConditionedPredictor kwargs: the ``ac`` size preset plus what the data and the encoder fix."""
+    ac = cfg.ac
+    return {
+        "embed_dim": int(embed_dim),
+        "predictor_dim": int(require(ac, "dim", "ac")),
+        "depth": int(require(ac, "depth", "ac")),
+        "num_heads": int(require(ac, "num_heads", "ac")),
+        "mlp_ratio": float(ac.get("mlp_ratio", 4.0)),
+        "action_dim": len(stats.action_mean),
+        "state_dim": len(stats.state_mean),
+        "grid_hw": [int(grid), int(grid)],
+        "max_steps": max(int(ac.get("max_steps", 64)), int(cfg.data.num_frames)),
+        "pos_embed": str(ac.get("pos_embed", "rope")),
+        "norm_output": bool(ac.get("norm_output", True)),
+    }
+
+
+@torch.no_grad()
+def validate(objective: ACObjective, loader: DataLoader, device: torch.device, precision: str) -> dict[str, float]:
+    """Mean losses over the held-out windows (window-weighted)."""
+    was_training = objective.training
+    objective.eval()
+    sums: dict[str, float] = {}
+    count = 0
+    for batch in loader:
+        with autocast_context(precision, device):
+            loss, parts = objective(*(batch[k].to(device) for k in ("features", "actions", "states")))
+        n = len(batch["features"])
+        for name, value in {"loss": loss, **parts}.items():
+            sums[name] = sums.get(name, 0.0) + float(value) * n
+        count += n
+    objective.train(was_training)
+    return {f"val_{name}": total / max(count, 1) for name, total in sums.items()}
+
+
+# ------------------------------------------------------------------------------------------- loop
+def train_ac(cfg: DictConfig) -> dict[str, Any]:
+    """Run (or resume) action-conditioned predictor training as configured; returns a summary."""
+    dist = setup_distributed(cfg.device)
+    try:
+        return _train_ac(cfg, dist)
+    finally:
+        cleanup_distributed()
+
+
+def _barrier(dist: DistInfo) -> None:
+    if dist.enabled and torch_dist.is_initialized():
+        torch_dist.barrier()
+
+
+def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
+    run_dir = Path(cfg.run_dir)
+    device = dist.device
+    data_cfg = cfg.data
+    ckpt_path = latest_checkpoint(run_dir) if cfg.resume else None
+    state = load_checkpoint(ckpt_path, map_location="cpu") if ckpt_path is not None else None
+
+    # frozen encoder -> feature cache (built by the main process, read by all)
+    episodes = open_dataset(data_cfg)
+    if len(episodes) == 0:
+        raise ValueError(f"{data_cfg.path}: no episodes")
+    encoder_path = Path(require(cfg, "encoder", "train_ac"))
+    prepare = dict(
+        which=cfg.encoder_which, image_size=cfg.image_size, cache_dir=cfg.feature_cache, run_dir=run_dir,
+        batch_size=cfg.cache_batch_size, device=device,
+    )
+    cache, enc = prepare_features(encoder_path, episodes, data_cfg.path, build=dist.is_main,
+                                  progress=dist.is_main, **prepare)
+    _barrier(dist)
+    cache = FeatureCache(enc["cache_dir"])  # now complete on every rank
+    if state is not None and state.get("fingerprint") != enc["fingerprint"]:
+        raise ValueError(
+            f"{ckpt_path} was trained on features of another encoder (fingerprint {str(state.get('fingerprint'))[:12]}"
+            f", now {enc['fingerprint'][:12]} for {encoder_path}); use a new run_dir or resume=false"
+        )
+
+    # episode split and action/state statistics: once, then from the checkpoint
+    if state is not None:
+        train_eps, val_eps = list(state["split"]["train"]), list(state["split"]["val"])
+        stats = ActionStats.from_state_dict(state["action_stats"])
+        if max(train_eps + val_eps) >= len(episodes):
+            raise ValueError(f"{ckpt_path}: its episode split does not fit the {len(episodes)} episodes of {data_cfg.path}")
+    else:
+        train_eps, val_eps = split_episodes(len(episodes), float(data_cfg.val_fraction), int(cfg.seed))
+        stats = ActionStats.from_episodes(EpisodeSubset(episodes, train_eps), data_cfg.frame_step, data_cfg.action_agg)
+
+    windows = ClipWindows(episodes, data_cfg.num_frames, data_cfg.frame_step, data_cfg.action_agg,
+                          features=cache, stride=data_cfg.stride, stats=stats)
+    train_idx = windows_of(windows, train_eps)
+    if len(train_idx) == 0:
+        raise ValueError(
+            f"{data_cfg.path}: no training window of {data_cfg.num_frames} frames (frame_step {data_cfg.frame_step}) "
+            f"in the {len(train_eps)} training episodes; lower data.num_frames"
+        )
+    val_windows = ClipWindows(episodes, data_cfg.num_frames, data_cfg.frame_step, data_cfg.action_agg,
+                              features=cache, stride=data_cfg.val_stride or data_cfg.num_frames, stats=stats)
+    val_idx = windows_of(val_windows, val_eps, cfg.val_max_windows)
+    val_loader = DataLoader(WindowSubset(val_windows, val_idx), batch_size=cfg.batch_size, num_workers=0)
+
+    loss_cfg = cfg.loss
+    if loss_cfg.context + loss_cfg.rollout_steps > data_cfg.num_frames:
+        raise ValueError(
+            f"loss.context + loss.rollout_steps = {loss_cfg.context + loss_cfg.rollout_steps} exceeds "
+            f"data.num_frames = {data_cfg.num_frames}"
+        )
+    grid = enc["image_size"] // enc["patch_size"]
+    if cache.num_tokens != grid * grid:
+        raise ValueError(f"{cache.cache_dir}: {cache.num_tokens} tokens per frame, expected {grid}x{grid}")
+    predictor_config = predictor_config_from(cfg, cache.embed_dim, grid, stats)
+    if state is not None and state["predictor_config"] != predictor_config:
+        raise ValueError(
+            f"{ckpt_path} holds a predictor built with {state['predictor_config']}, this config builds "
+            f"{predictor_config}; use a new run_dir or resume=false"
+        )
+
+    torch.manual_seed(cfg.seed)
+    predictor = ActionConditionedPredictor(**predictor_config)
+    objective = ACObjective(predictor, loss_cfg).to(device)
+    model = DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None) \
+        if dist.enabled else objective
+    optimizer = torch.optim.AdamW(
+        param_groups(predictor), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), eps=cfg.optim.eps,
+        fused=device.type == "cuda",
+    )
+    sampler = SeededSampler(len(train_idx), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
+    batches = Batches(WindowSubset(windows, train_idx), sampler, cfg, None, device)
+
+    step = 0
+    if state is not None:
+        predictor.load_state_dict(state["predictor"])
+        optimizer.load_state_dict(state["optimizer"])
+        set_rng_state(state["rng"])
+        step = int(state["step"])
+        if dist.is_main:
+            print(f"resumed from {ckpt_path} at step {step}")
+    elif dist.is_main:
+        print(
+            f"train_ac: {len(train_eps)} training / {len(val_eps)} held-out episodes, {len(train_idx)} windows; "
+            f"features {cache.cache_dir} ({cache.num_tokens} tokens x {cache.embed_dim}); predictor "
+            f"{sum(p.numel() for p in predictor.parameters()) / 1e6:.2f}M parameters"
+        )
+
+    def checkpoint() -> dict[str, Any]:
+        return {
+            "step": step,
+            "predictor": predictor.state_dict(),
+            "predictor_config": predictor_config,
+            "action_stats": stats.state_dict(),
+            "encoder_checkpoint": enc["encoder_checkpoint"],
+            "encoder_which": enc["encoder_which"],
+            "fingerprint": enc["fingerprint"],
+            "image_size": enc["image_size"],
+            "feature_cache": str(cache.cache_dir),
+            "split": {"train": train_eps, "val": val_eps},
+            "optimizer": optimizer.state_dict(),
+            "rng": rng_state(),
+            "config": OmegaConf.to_container(cfg, resolve=True),
+        }
+
+    logger = MetricsLogger(run_dir, enabled=dist.is_main)
+    losses: list[float] = []
+    val_history: list[dict[str, float]] = []
+    progress = tqdm(total=cfg.steps, initial=step, desc="train_ac", disable=not dist.is_main, dynamic_ncols=True)
+    data_iter = batches.from_batch(step)
+    last_step = min(cfg.steps, cfg.stop_after or cfg.steps)
+    while step < last_step:
+        t0 = time.perf_counter()
+        scheduled = apply_schedules(optimizer, step, cfg)
+        batch = next(data_iter)
+        data_wait = time.perf_counter() - t0
+        inputs = [batch[k].to(device, non_blocking=True) for k in ("features", "actions", "states")]
+        with autocast_context(cfg.precision, device):
+            loss, parts = model(*inputs)
+        loss.backward()
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower optim.lr or check the data")
+        grad_norm = torch.nn.utils.clip_grad_norm_(predictor.parameters(), cfg.optim.grad_clip or float("inf"))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+
+        loss_value = all_reduce_mean(loss.detach()).item()
+        losses.append(loss_value)
+        progress.update(1)
+        progress.set_postfix(loss=f"{loss_value:.4f}")
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            elapsed = time.perf_counter() - t0
+            logger.log(step, {
+                "loss": loss_value, **{f"loss_{k}": all_reduce_mean(v).item() for k, v in parts.items()},
+                "grad_norm": grad_norm.item(), "windows_per_s": cfg.batch_size * dist.world_size / elapsed,
+                "data_wait_fraction": data_wait / elapsed, **scheduled,
+            })
+        if dist.is_main and len(val_idx) and (step % cfg.val_every == 0 or step == last_step):
+            val = validate(objective, val_loader, device, cfg.precision)
+            logger.log(step, val)
+            val_history.append({"step": step, **val})
+            progress.write(f"step {step}: val_loss {val['val_loss']:.4f}")
+        if dist.is_main and (step % cfg.ckpt_every == 0 or step == last_step):
+            save_atomic(checkpoint(), run_dir / "latest.pt")
+    progress.close()
+    logger.close()
+    return {
+        "steps": step, "losses": losses, "val": val_history, "run_dir": str(run_dir),
+        "feature_cache": str(cache.cache_dir), "cache_build": enc["build"],
+        "split": {"train": train_eps, "val": val_eps},
+    }
+
+
+__all__ = ["ACObjective", "EpisodeSubset", "WindowSubset", "open_dataset", "prepare_features", "split_episodes",
+           "train_ac", "validate", "windows_of"]

@@ -1,0 +1,164 @@
+"""A trained V-JEPA 2-AC world model behind the planners' `planning.world_model.WorldModel` interface.
+
+``encode`` turns observations into the features the predictor was trained on — each frame resized with
+`vjepa.data.transforms.to_model_input` and encoded as a one-frame clip by the frozen encoder, exactly as
+`vjepa.data.ac_dataset.FeatureCache` does, then layer-normalised (the predictor's feature space). ``rollout``
+takes states and actions in env units, normalises them with the training `ActionStats` and runs the predictor's
+KV-cached rollout. One predicted step spans ``frame_step`` env steps (the training windows' frame step).
+
+    wm = load_world_model("runs/train_ac/latest.pt")
+    z = wm.encode(frames)                                   # uint8 (B, H, W, 3) -> (B, N, D)
+    futures = wm.rollout(z[-1:], state[None], actions)      # actions (K, H, A) -> (K, H, N, D)
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vjepa.data.ac_dataset import ActionStats, fingerprint
+from vjepa.data.transforms import to_model_input
+from vjepa.inference import load_encoder
+from vjepa.models.ac_predictor import ActionConditionedPredictor
+from vjepa.train.checkpoint import load_checkpoint
+
+
+class JEPAWorldModel(nn.Module):
+    """Frozen encoder + action-conditioned predictor + action/state statistics + the encoder's image size."""
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        predictor: ActionConditionedPredictor,
+        stats: ActionStats,
+        image_size: int,
+        encode_batch_size: int = 64,
+    ) -> None:
+        super().__init__()
+        if len(stats.action_mean) != predictor.action_dim or len(stats.state_mean) != predictor.state_dim:
+            raise ValueError(
+                f"action/state statistics of dims ({len(stats.action_mean)}, {len(stats.state_mean)}) do not match "
+                f"the predictor's action_dim={predictor.action_dim}, state_dim={predictor.state_dim}"
+            )
+        self.encoder = encoder.eval().requires_grad_(False)
+        self.predictor = predictor.eval().requires_grad_(False)  # gradients still reach the actions
+        self.stats = stats
+        self.image_size = int(image_size)
+        self.encode_batch_size = int(encode_batch_size)
+        self.action_dim: int = predictor.action_dim
+        self.state_dim: int = predictor.state_dim
+        self.frame_step: int = int(stats.frame_step)
+        for name in ("action_mean", "action_std", "state_mean", "state_std"):
+            self.register_buffer(name, torch.as_tensor(np.asarray(getattr(stats, name), np.float32)), persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.action_mean.device
+
+    def encode(self, frames: Tensor | np.ndarray) -> Tensor:
+        """uint8 images (B, H, W, 3), any size (centre square, resized to ``image_size``) -> layer-normalised
+        features (B, N, D), under inference mode."""
+        frames = torch.as_tensor(frames)
+        if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"frames: expected uint8 images (B, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
+        out = []
+        with torch.inference_mode():
+            for chunk in frames.split(self.encode_batch_size):
+                features = self.encoder(to_model_input(chunk.to(self.device)[:, None], self.image_size))
+                out.append(F.layer_norm(features, (features.shape[-1],)))
+        return torch.cat(out)
+
+    def normalize_actions(self, actions: Tensor) -> Tensor:
+        return (actions - self.action_mean) / self.action_std
+
+    def normalize_states(self, states: Tensor) -> Tensor:
+        return (states - self.state_mean) / self.state_std
+
+    def rollout(
+        self,
+        context_features: Tensor,
+        context_states: Tensor,
+        actions: Tensor,
+        context_actions: Tensor | None = None,
+    ) -> Tensor:
+        """Context features (Tc, N, D) from ``encode`` and states (Tc, S) in env units, shared by K candidate
+        action sequences (K, H, A) in env units -> predicted features (K, H, N, D) of the next H steps.
+
+        A context of Tc > 1 frames also needs the env-unit actions between them, ``context_actions`` (Tc-1, A).
+        Differentiable with respect to ``actions`` when grad is enabled (gradient planners)."""
+        a = self.action_dim
+        if actions.ndim != 3 or actions.shape[-1] != a:
+            raise ValueError(
+                f"actions: expected (K, H, A) with A = action_dim = {a} (the world model's action dimension), "
+                f"got shape {tuple(actions.shape)}"
+            )
+        if context_states.ndim != 2 or context_states.shape[-1] != self.state_dim:
+            raise ValueError(
+                f"context_states: expected (Tc, S) with S = state_dim = {self.state_dim}, got shape "
+                f"{tuple(context_states.shape)}"
+            )
+        if context_features.ndim != 3 or context_features.shape[0] != context_states.shape[0]:
+            raise ValueError(
+                f"context_features: expected (Tc, N, D) with Tc = {context_states.shape[0]} (as context_states), "
+                f"got shape {tuple(context_features.shape)}"
+            )
+        tc = context_features.shape[0]
+        if tc > 1 and context_actions is None:
+            raise ValueError(
+                f"a context of Tc={tc} frames needs context_actions (Tc-1, A) = ({tc - 1}, {a}), the actions taken "
+                "between them; pass them, or only the last frame (context_features[-1:], context_states[-1:])"
+            )
+        if context_actions is not None and (context_actions.ndim != 2 or context_actions.shape[-1] != a):
+            raise ValueError(f"context_actions: expected (Tc-1, A={a}), got shape {tuple(context_actions.shape)}")
+        device, dtype = self.device, torch.float32
+        states = self.normalize_states(context_states.to(device, dtype))
+        actions = self.normalize_actions(actions.to(device, dtype))
+        if context_actions is not None:
+            context_actions = self.normalize_actions(context_actions.to(device, dtype))
+        return self.predictor.rollout(context_features.to(device, dtype), states, actions, context_actions)
+
+
+def load_world_model(
+    ac_checkpoint: str | Path,
+    device: str | torch.device = "cpu",
+    encoder_checkpoint: str | Path | None = None,
+) -> JEPAWorldModel:
+    """The world model of a `vjepa-train-ac` checkpoint: its predictor and action statistics, and the frozen
+    encoder from the checkpoint's ``encoder_checkpoint`` (or ``encoder_checkpoint`` given here). Warns if that
+    encoder's weights differ from the ones the predictor was trained on (fingerprint)."""
+    state = load_checkpoint(ac_checkpoint, map_location="cpu")
+    need = ("predictor", "predictor_config", "action_stats", "encoder_checkpoint", "fingerprint", "image_size")
+    missing = [k for k in need if k not in state]
+    if missing:
+        raise KeyError(f"{ac_checkpoint} lacks {missing}; is it a vjepa-train-ac checkpoint?")
+    enc_path = Path(encoder_checkpoint or state["encoder_checkpoint"])
+    if not enc_path.is_file():
+        raise FileNotFoundError(
+            f"encoder checkpoint {enc_path} (recorded in {ac_checkpoint}) not found; "
+            "pass load_world_model(..., encoder_checkpoint=PATH)"
+        )
+    encoder, _ = load_encoder(enc_path, which=state.get("encoder_which", "target_encoder"), device=device)
+    found = fingerprint(encoder)
+    if found != state["fingerprint"]:
+        warnings.warn(
+            f"encoder {enc_path} changed since the predictor in {ac_checkpoint} was trained (fingerprint "
+            f"{found[:12]} != {str(state['fingerprint'])[:12]}); its features may not match the predictor's",
+            stacklevel=2,
+        )
+    predictor = ActionConditionedPredictor(**state["predictor_config"])
+    predictor.load_state_dict(state["predictor"])
+    if encoder.embed_dim != predictor.embed_dim:
+        raise ValueError(
+            f"encoder {enc_path} gives {encoder.embed_dim}-d features, the predictor in {ac_checkpoint} expects "
+            f"{predictor.embed_dim}"
+        )
+    stats = ActionStats.from_state_dict(state["action_stats"])
+    return JEPAWorldModel(encoder, predictor, stats, state["image_size"]).to(device)
+
+
+__all__ = ["JEPAWorldModel", "load_world_model"]
