@@ -95,6 +95,15 @@ class PositionalEncoding(nn.Module):
         return self.rotary(grid_coords(grid).to(idx.device)[idx])
 
 
+def block_diagonal_mask(lengths: list[int], device: torch.device | None = None) -> Tensor:
+    """Boolean (L, L) attention mask, L = sum(lengths), letting each of the consecutive segments of ``lengths``
+    tokens attend only within itself: several sequences packed into one pass, computed as if apart."""
+    segment = torch.arange(len(lengths), device=device).repeat_interleave(
+        torch.tensor(lengths, device=device), output_size=sum(lengths)
+    )
+    return segment[:, None] == segment[None, :]
+
+
 def all_tokens(batch: int, grid: Grid, device: torch.device) -> Tensor:
     """Indices of every token of ``grid`` for each of ``batch`` samples, (B, t*h*w)."""
     n = grid[0] * grid[1] * grid[2]
@@ -143,8 +152,11 @@ class VisionTransformer(nn.Module):
     def grid(self, clips: Tensor) -> Grid:
         return self.patch_embed.grid(clips)
 
-    def forward(self, clips: Tensor, token_idx: Tensor | None = None) -> Tensor:
-        """clips (B, C, T, H, W), token_idx (B, K) or None -> features (B, K or t*h*w, D)."""
+    def forward(self, clips: Tensor, token_idx: Tensor | None = None, attn_mask: Tensor | None = None) -> Tensor:
+        """clips (B, C, T, H, W), token_idx (B, K) or None -> features (B, K or t*h*w, D).
+
+        ``attn_mask`` (K, K), True = may attend, restricts attention, e.g. to keep several contexts packed in one
+        sequence apart (see ``block_diagonal_mask``)."""
         grid = self.grid(clips)
         x = self.patch_embed(clips, token_idx)
         if token_idx is None:
@@ -152,7 +164,7 @@ class VisionTransformer(nn.Module):
         pos = self.pos.additive(grid, token_idx, x.dtype)
         if pos is not None:
             x = x + pos
-        x = run_blocks(self.blocks, x, self.pos.rope(grid, token_idx), checkpoint=self.grad_checkpointing)
+        x = run_blocks(self.blocks, x, self.pos.rope(grid, token_idx), attn_mask, checkpoint=self.grad_checkpointing)
         return self.norm(x)
 
 

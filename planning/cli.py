@@ -1,0 +1,315 @@
+"""`vjepa-plan`: plan to goal images with a trained world model in a gymnasium env (configs/plan.yaml).
+
+    vjepa-plan world_model=runs/train_ac/latest.pt                          # CEM on the wall env, 20 episodes
+    vjepa-plan world_model=runs/train_ac/latest.pt planner=random           # the baseline
+    vjepa-plan world_model=... planner=mppi env=reacher episodes=50 run_dir=runs/plan/reacher_mppi
+
+Each of ``episodes`` seeded episodes (env seeds ``seed``, ``seed + 1``, ...) starts from the env's reset; the goal
+image is the state ``env.goal_steps`` steps of the env's exploration policy later (`envs.GoalImageWrapper`). The
+planner sees the observation, the proprio state and the goal image; the episode gets ``env.max_steps`` env steps.
+Writes ``results.csv`` (one row per episode), ``summary.json``, ``config.yaml`` and the first ``save_videos``
+episodes' videos (observation | goal | trajectory) into ``run_dir``.
+
+A world model trained with ``data.frame_step = k`` predicts k env steps per action: with ``action_agg: sum``
+one planner action is a per-step action held for k env steps (the model sees their sum), with ``stack`` it is
+k per-step actions in a row (see `ActionBlockEnv` / `BlockWorldModel`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import hydra
+import numpy as np
+import torch
+from gymnasium import spaces
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+
+import envs  # noqa: F401  (registers the toolkit's envs)
+from envs.goal_wrapper import GoalImageWrapper
+from planning.evaluate import evaluate
+from planning.energies import goal_energy
+from planning.planners import PLANNERS
+from planning.probe import StateProbe, StateRollout, make_probe_energy
+from planning.world_model import WorldModel
+
+ENV_KEYS = ("id", "kwargs", "goal_steps", "goal_policy", "max_steps", "replan_every", "success_threshold")
+
+
+# ------------------------------------------------------------------------------------------------ adapters
+class ActionBlockEnv(gym.Wrapper):
+    """One action = ``k`` env steps: ``mode="repeat"`` holds a per-step action for k steps (same action space),
+    ``mode="stack"`` takes k per-step actions concatenated (action space tiled k times) and runs them in order.
+
+    Returns the last step's observation and info, the summed reward; stops early when the episode ends.
+    """
+
+    def __init__(self, env: gym.Env, k: int, mode: str = "repeat") -> None:
+        super().__init__(env)
+        if k < 1:
+            raise ValueError(f"action block length must be >= 1, got {k}")
+        if mode not in ("repeat", "stack"):
+            raise ValueError(f"mode must be 'repeat' or 'stack', got {mode!r}")
+        self.k, self.mode = int(k), mode
+        space = env.action_space
+        if mode == "stack" and k > 1:
+            self.action_space = spaces.Box(np.tile(space.low, k), np.tile(space.high, k), dtype=space.dtype)
+        self.metadata = {**env.metadata, "render_fps": env.metadata.get("render_fps", 10) / self.k}
+
+    def step(self, action: Any):
+        action = np.asarray(action)
+        chunks = [action] * self.k if self.mode == "repeat" else np.split(action, self.k)
+        total = 0.0
+        for chunk in chunks:
+            obs, reward, terminated, truncated, info = self.env.step(chunk.astype(self.env.action_space.dtype))
+            total += float(reward)
+            if terminated or truncated:
+                break
+        return obs, total, terminated, truncated, info
+
+
+class BlockWorldModel:
+    """A world model whose one step spans ``k`` env steps, seen by planners in per-step action units:
+    ``mode="repeat"`` (a model trained with ``action_agg: sum``) rolls out ``k * action`` (the sum of the k held
+    actions); ``mode="stack"`` passes the k stacked actions through unchanged."""
+
+    def __init__(self, world_model: WorldModel, k: int, mode: str = "repeat") -> None:
+        self.world_model, self.k, self.mode = world_model, int(k), mode
+        self.action_dim = world_model.action_dim
+
+    def encode(self, frames: Tensor) -> Tensor:
+        return self.world_model.encode(frames)
+
+    def rollout(self, context_features: Tensor, context_states: Tensor, actions: Tensor) -> Tensor:
+        if self.mode == "repeat":
+            actions = actions * self.k
+        return self.world_model.rollout(context_features, context_states, actions)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.world_model, name)
+
+
+# ------------------------------------------------------------------------------------------------ env
+def _env_error(env_cfg: Any, message: str) -> ValueError:
+    return ValueError(f"env config {dict(env_cfg) if env_cfg is not None else None}: {message}")
+
+
+def check_env_config(env_cfg: DictConfig | dict) -> dict:
+    """A plain dict of the env config with every key checked (clear errors instead of deep tracebacks)."""
+    if isinstance(env_cfg, DictConfig):
+        missing = [k for k in env_cfg.keys() if OmegaConf.is_missing(env_cfg, k)]
+        if missing:
+            raise ValueError(f"env config: {missing} must be set (e.g. env.id=vjepa/Wall-v0)")
+        env_cfg = OmegaConf.to_container(env_cfg, resolve=True)
+    if not isinstance(env_cfg, dict):
+        raise ValueError(f"env config must be a mapping with keys {ENV_KEYS}, got {type(env_cfg).__name__}")
+    cfg = dict(env_cfg)
+    unknown = sorted(set(cfg) - set(ENV_KEYS) - {"name"})
+    if unknown:
+        raise _env_error(env_cfg, f"unknown keys {unknown}; allowed: {sorted(ENV_KEYS)}")
+    env_id = cfg.get("id")
+    if not env_id or not isinstance(env_id, str):
+        raise _env_error(env_cfg, "env.id must name a registered gymnasium env, e.g. vjepa/Wall-v0")
+    if env_id not in gym.registry:
+        known = sorted(k for k in gym.registry if k.startswith("vjepa/")) + ["Pendulum-v1", "..."]
+        raise _env_error(env_cfg, f"env.id {env_id!r} is not a registered gymnasium env (known: {known})")
+    cfg["kwargs"] = dict(cfg.get("kwargs") or {})
+    for key, low in (("goal_steps", 1), ("max_steps", 1), ("replan_every", 1)):
+        value = cfg.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise _env_error(env_cfg, f"env.{key} must be an integer >= {low}, got {value!r}")
+    threshold = cfg.get("success_threshold")
+    if threshold is not None and (not isinstance(threshold, (int, float)) or threshold <= 0):
+        raise _env_error(env_cfg, f"env.success_threshold must be a positive number or null, got {threshold!r}")
+    cfg.setdefault("goal_policy", None)
+    return cfg
+
+
+def make_env(env_cfg: DictConfig | dict, block: int = 1, mode: str = "repeat") -> gym.Env:
+    """The goal-image env of an env config, with actions of ``block`` env steps (see `ActionBlockEnv`)."""
+    cfg = check_env_config(env_cfg)
+    try:
+        env = gym.make(cfg["id"], render_mode="rgb_array", **cfg["kwargs"])
+    except TypeError as e:
+        raise ValueError(f"env.kwargs {cfg['kwargs']} are not accepted by {cfg['id']}: {e}") from e
+    if not isinstance(env.action_space, spaces.Box) or len(env.action_space.shape) != 1:
+        raise ValueError(f"{cfg['id']}: planning needs a 1-D Box action space, got {env.action_space}")
+    env = GoalImageWrapper(env, cfg["goal_steps"], cfg["goal_policy"], cfg["success_threshold"])
+    if env.success_threshold is None:
+        raise ValueError(f"{cfg['id']} has no success threshold of its own: set env.success_threshold")
+    return ActionBlockEnv(env, block, mode) if block > 1 else env
+
+
+def world_model_blocks(world_model: Any) -> tuple[int, str]:
+    """(env steps per model step, "repeat" | "stack") of a world model (1, "repeat" without ``frame_step``)."""
+    k = int(getattr(world_model, "frame_step", 1) or 1)
+    stats = getattr(world_model, "stats", None)
+    agg = getattr(stats, "action_agg", "sum")
+    return k, ("stack" if agg == "stack" and k > 1 else "repeat")
+
+
+def check_compatible(env: gym.Env, world_model: Any, env_id: str = "", source: str = "") -> None:
+    """Clear errors when the env's actions (or proprio) do not fit the world model's."""
+    name = env_id or getattr(env.unwrapped.spec, "id", type(env.unwrapped).__name__)
+    where = f" ({source})" if source else ""
+    (env_dim,) = env.action_space.shape
+    if env_dim != world_model.action_dim:
+        raise ValueError(
+            f"action dimension mismatch: env {name} takes {env_dim}-D actions per planner step, the world "
+            f"model{where} was trained on {world_model.action_dim}-D actions; plan in the env it was trained on "
+            f"(env=...), or train a world model on data from {name}"
+        )
+    state_dim = getattr(world_model, "state_dim", None)
+    proprio = env.observation_space["proprio"] if isinstance(env.observation_space, spaces.Dict) else None
+    if state_dim is not None and proprio is not None and proprio.shape != (state_dim,):
+        raise ValueError(
+            f"state dimension mismatch: env {name} has proprio of shape {proprio.shape}, the world model{where} "
+            f"expects {state_dim}-D states"
+        )
+
+
+# ------------------------------------------------------------------------------------------------ run
+def _planner_kwargs(cfg: DictConfig, env: gym.Env) -> tuple[str, dict]:
+    planner = OmegaConf.to_container(cfg.planner, resolve=True)
+    name = planner.pop("name", None)
+    if name not in PLANNERS:
+        raise ValueError(f"planner.name must be one of {sorted(PLANNERS)}, got {name!r}")
+    space = env.action_space
+    planner.setdefault("action_low", space.low.tolist())
+    planner.setdefault("action_high", space.high.tolist())
+    planner.setdefault("seed", int(cfg.seed))
+    return name, planner
+
+
+ENERGY_KEYS = ("metric", "reduce_tokens", "steps", "probe_weight", "state_weight")
+
+
+def make_energy(cfg: DictConfig, world_model_path: Path, source: StateRollout | None = None) -> tuple[Any, str]:
+    """The planning energy of ``cfg.energy`` and its description: `goal_energy` on features, plus, with a state
+    probe (`planning.probe`), ``probe_weight`` times the distance between the probe's reading of the last
+    predicted features and of the goal, and ``state_weight`` times the distance between the predictor's own
+    predicted state (from ``source``, a `StateRollout`) and the probe's reading of the goal."""
+    energy = OmegaConf.to_container(cfg.energy, resolve=True)
+    unknown = sorted(set(energy) - set(ENERGY_KEYS))
+    if unknown:
+        raise ValueError(f"energy: unknown keys {unknown}; allowed: {list(ENERGY_KEYS)}")
+    weight = float(energy.pop("probe_weight", 0.0) or 0.0)
+    state_weight = float(energy.pop("state_weight", 0.0) or 0.0)
+    goal_energy(torch.zeros(1, 1, 1, 1), torch.zeros(1, 1), **energy)  # bad values fail here, named
+    steps = "mean over the predicted steps" if energy.get("steps") == "all" else "last predicted step"
+    text = f"{energy.get('metric', 'l1')} feature distance ({steps})"
+    if weight <= 0 and state_weight <= 0:
+        return partial(goal_energy, **energy), text
+    path = Path(cfg.get("probe") or world_model_path.with_name("probe.pt"))
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"energy.probe_weight / state_weight need a state probe: {path} not found; fit one with "
+            f"python -m planning.probe world_model={world_model_path} data=DATA, or pass probe=PATH"
+        )
+    if state_weight > 0 and source is None:
+        raise ValueError("energy.state_weight > 0 needs the world model's predicted states (a StateRollout)")
+    if weight > 0:
+        text += f" + {weight:g} x probe(predicted features) distance"
+    if state_weight > 0:
+        text += f" + {state_weight:g} x predicted-state distance"
+    probe = StateProbe.load(path)
+    return make_probe_energy(probe, weight, state_weight, source, **energy), f"{text} to probe(goal) ({path})"
+
+
+def energy_for(cfg: DictConfig, world_model_path: Path, model: Any) -> tuple[Any, str, Any]:
+    """(energy, its description, the model planners should roll out): a `StateRollout` around ``model`` when the
+    energy reads predicted states (``energy.state_weight > 0``), else ``model`` itself."""
+    source = StateRollout(model) if float(cfg.energy.get("state_weight", 0.0) or 0.0) > 0 else None
+    energy, text = make_energy(cfg, world_model_path, source)
+    return energy, text, source or model
+
+
+def plan(cfg: DictConfig) -> dict:
+    """Evaluate the configured planner with the configured world model; returns the summary (also written)."""
+    from vjepa.world_model import load_world_model  # heavy import, only when a model is loaded
+
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    env_cfg = check_env_config(cfg.env)
+    if not cfg.get("world_model") or OmegaConf.is_missing(cfg, "world_model"):
+        raise ValueError("world_model must be set: world_model=runs/train_ac/latest.pt (a vjepa-train-ac checkpoint)")
+    path = Path(cfg.world_model)
+    if not path.is_file():
+        raise FileNotFoundError(f"world_model {path}: no such file (a vjepa-train-ac checkpoint)")
+    model = load_world_model(path, device=cfg.device, encoder_checkpoint=cfg.get("encoder"))
+    k, mode = world_model_blocks(model)
+    if env_cfg["kwargs"].get("image_size", "unset") is None:
+        env_cfg["kwargs"]["image_size"] = model.image_size
+    probe_env = make_env(env_cfg, k, mode)
+    check_compatible(probe_env, model, env_cfg["id"], str(path))
+    name, kwargs = _planner_kwargs(cfg, probe_env)
+    energy, energy_text, inner = energy_for(cfg, path, model)
+    fps = probe_env.metadata.get("render_fps", 10)
+    probe_env.close()
+    world_model = BlockWorldModel(inner, k, mode) if k > 1 else inner
+    horizon = int(kwargs.get("horizon", 5))
+    max_steps = math.ceil(env_cfg["max_steps"] / k)  # planner actions within the env-step budget
+    replan = int(env_cfg["replan_every"])
+    if replan > horizon:
+        raise ValueError(f"env.replan_every ({replan}) exceeds planner.horizon ({horizon}): nothing left to execute")
+
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    print(
+        f"plan: {name} on {env_cfg['id']} with {path} (one action = {k} env steps, {mode}); {cfg.episodes} "
+        f"episodes, budget {env_cfg['max_steps']} env steps = {max_steps} actions, horizon {horizon}, "
+        f"replan every {replan}; energy: {energy_text}"
+    )
+    start = time.perf_counter()
+    summary = evaluate(
+        lambda: make_env(env_cfg, k, mode),
+        world_model,
+        lambda wm: PLANNERS[name](wm, energy=energy, **kwargs),
+        episodes=int(cfg.episodes),
+        seed=int(cfg.seed),
+        max_steps=max_steps,
+        replan_every=replan,
+        context_frames=1,
+        out_dir=run_dir,
+        save_videos=int(cfg.save_videos),
+        video_format=cfg.video_format,
+        fps=max(1, round(fps)),
+    )
+    summary.update({
+        "planner": name,
+        "env": env_cfg["id"],
+        "world_model": str(path),
+        "action_block": k,
+        "env_steps_per_episode": env_cfg["max_steps"],
+        "energy": energy_text,
+        "mean_plan_time_per_env_step_s": summary["mean_plan_time_per_action_s"] / k,
+        "wall_time_s": time.perf_counter() - start,
+    })
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(format_summary(summary))
+    return summary
+
+
+def format_summary(s: dict) -> str:
+    return (
+        f"{s['planner']} on {s['env']}: success {s['success_rate']:.0%} of {s['episodes']} episodes, mean final "
+        f"distance {s['mean_goal_distance']:.3f}, planning {s['mean_plan_time_per_action_s']:.2f} s per action "
+        f"({s['action_block']} env steps), wall time {s['wall_time_s']:.0f} s"
+    )
+
+
+@hydra.main(config_path="pkg://configs", config_name="plan", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    plan(cfg)
+
+
+if __name__ == "__main__":
+    main()

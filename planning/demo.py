@@ -1,0 +1,223 @@
+"""`vjepa-demo`: the whole loop on a CPU in one command (configs/demo.yaml).
+
+    vjepa-demo                                   # runs/demo: collect -> pretrain -> train AC -> plan, ~15 min
+    vjepa-demo out=/tmp/demo planners=[cem,mppi,gradient,random] plan.episodes=50
+    vjepa-demo pretrain.steps=3000 train_ac.steps=4000 +pretrain.model.size=vit_small
+
+1. **collect** exploration episodes in the env (``python -m envs.collect``), with an mp4 per episode;
+2. **pretrain** a V-JEPA encoder on those videos (``vjepa-pretrain data=video_folder``);
+3. **train_ac**: an action-conditioned predictor on the frozen encoder's features (``vjepa-train-ac``), and, when
+   ``plan.energy.probe_weight`` or ``state_weight`` is > 0, a linear state probe on its features (`planning.probe`);
+4. **plan** to goal images with each planner in ``planners`` (``vjepa-plan``), ``random`` being the baseline;
+   then an energy-landscape picture of one episode (`planning.visualize`).
+
+The sections ``pretrain``, ``train_ac`` and ``plan`` of the config are merged into the stage's own config
+(configs/pretrain.yaml, train_ac.yaml, plan.yaml), so any of their keys can be set here (``+`` for keys the demo
+config does not list). Each stage skips itself when its output is complete (collect: ``meta.json``; training:
+``latest.pt`` at its last step; plan: ``summary.json``) and training resumes from ``latest.pt``, so rerunning the
+command resumes an interrupted demo. Everything lands under ``out``; ``out/demo_summary.json`` ends it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, OmegaConf
+
+from planning.cli import check_env_config, energy_for, format_summary, plan
+
+
+@contextlib.contextmanager
+def _hydra_ready() -> Iterator[None]:
+    """Hydra's compose API, initialised on the ``configs`` package unless it already is (inside hydra.main)."""
+    if GlobalHydra.instance().is_initialized():
+        yield
+    else:
+        with initialize_config_module(config_module="configs", version_base="1.3"):
+            yield
+
+
+def stage_config(name: str, groups: list[str], settings: Any, fixed: dict[str, Any]) -> DictConfig:
+    """Compose configs/<name>.yaml with group choices ``groups``, then merge the demo's ``settings`` section
+    (unknown keys are errors) and the values the demo fixes (paths)."""
+    with _hydra_ready():
+        cfg = compose(config_name=name, overrides=groups)
+    settings = OmegaConf.to_container(settings, resolve=True) if isinstance(settings, DictConfig) else settings
+    try:
+        cfg = OmegaConf.merge(cfg, settings or {})
+    except Exception as e:  # ConfigKeyError and friends: name the stage
+        raise ValueError(f"demo: {name} settings {settings} do not fit configs/{name}.yaml: {e}") from e
+    for key, value in fixed.items():
+        OmegaConf.update(cfg, key, value, merge=False)
+    return cfg
+
+
+def _plan_settings(cfg: DictConfig, planner: str) -> dict[str, Any]:
+    """The ``plan`` section plus ``planner_settings.<planner>`` merged into its ``planner`` key, with the demo's
+    env config (the one the data was collected in) under the plan section's own ``env`` settings."""
+    settings = OmegaConf.to_container(cfg.plan, resolve=True) or {}
+    settings["env"] = OmegaConf.to_container(OmegaConf.merge(cfg.env, settings.get("env", {})), resolve=True)
+    own = OmegaConf.select(cfg, f"planner_settings.{planner}")
+    if own:
+        settings["planner"] = {**settings.get("planner", {}), **OmegaConf.to_container(own, resolve=True)}
+    return settings
+
+
+def _checkpoint_step(path: Path) -> int:
+    if not path.is_file():
+        return -1
+    return int(torch.load(path, map_location="cpu", weights_only=False).get("step", -1))
+
+
+def _log(message: str) -> None:
+    print(f"[demo] {message}", flush=True)
+
+
+def run_demo(cfg: DictConfig) -> dict[str, Any]:
+    """Run (or resume) the demo's stages; returns its summary (also written to ``out/demo_summary.json``)."""
+    from envs.collect import collect
+    from vjepa.train.pretrain import pretrain
+    from vjepa.train.train_ac import train_ac
+
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    times: dict[str, float] = {}
+    skipped: list[str] = []  # stages whose output existed: their times come from the run that made them
+    start = time.perf_counter()
+
+    # the env config (the demo's env group, configs/env/<name>.yaml) both collects the data and is planned in
+    env_cfg = check_env_config(cfg.env)
+    image_size = int(env_cfg["kwargs"].get("image_size", 64))
+
+    # 1. collect
+    data = out / "data"
+    t0 = time.perf_counter()
+    if (data / "meta.json").is_file():
+        _log(f"collect: {data} exists, skipped")
+        skipped.append("collect_s")
+    else:
+        c = cfg.collect
+        _log(f"collect: {c.episodes} episodes x {c.length} frames of {env_cfg['id']} ({c.policy}) -> {data}")
+        collect(env_cfg["id"], data, int(c.episodes), int(c.length), str(c.policy), int(c.seed), image_size,
+                overwrite=True, videos=True)
+    times["collect_s"] = time.perf_counter() - t0
+
+    # 2. pretrain the encoder on the episodes' videos
+    pre_dir = out / "pretrain"
+    pre_cfg = stage_config("pretrain", ["data=video_folder"], cfg.pretrain, {
+        "data.path": str(data / "videos"), "run_dir": str(pre_dir)})
+    t0 = time.perf_counter()
+    if _checkpoint_step(pre_dir / "latest.pt") >= pre_cfg.steps:
+        _log(f"pretrain: {pre_dir / 'latest.pt'} complete, skipped")
+        skipped.append("pretrain_s")
+    else:
+        _log(f"pretrain: {pre_cfg.model.size} encoder, {pre_cfg.steps} steps -> {pre_dir}")
+        pretrain(pre_cfg)
+    times["pretrain_s"] = time.perf_counter() - t0
+
+    # 3. action-conditioned predictor on the frozen encoder
+    ac_dir = out / "train_ac"
+    ac_cfg = stage_config("train_ac", [], cfg.train_ac, {
+        "encoder": str(pre_dir / "latest.pt"), "data.path": str(data), "run_dir": str(ac_dir)})
+    t0 = time.perf_counter()
+    if _checkpoint_step(ac_dir / "latest.pt") >= ac_cfg.steps:
+        _log(f"train_ac: {ac_dir / 'latest.pt'} complete, skipped")
+        skipped.append("train_ac_s")
+    else:
+        _log(f"train_ac: predictor {dict(ac_cfg.ac)}, {ac_cfg.steps} steps, frame_step {ac_cfg.data.frame_step} "
+             f"-> {ac_dir}")
+        train_ac(ac_cfg)
+    times["train_ac_s"] = time.perf_counter() - t0
+
+    # 3b. a linear state probe on the world model's features, for a long-range planning energy
+    t0 = time.perf_counter()
+    probe_path = ac_dir / "probe.pt"
+    weights = [OmegaConf.select(cfg, f"plan.energy.{k}", default=0.0) or 0.0 for k in ("probe_weight", "state_weight")]
+    if max(float(w) for w in weights) > 0:
+        if probe_path.is_file():
+            _log(f"probe: {probe_path} exists, skipped")
+            skipped.append("probe_s")
+        else:
+            from planning.probe import fit_probe
+            from vjepa.world_model import load_world_model
+
+            probe, info = fit_probe(load_world_model(ac_dir / "latest.pt"), data, int(cfg.probe_frames))
+            probe.save(probe_path, **info)
+            _log(f"probe: fitted on {info['frames']} frames, held-out MAE per state dim "
+                 f"{[round(v, 4) for v in info['val_mae']]} -> {probe_path}")
+    times["probe_s"] = time.perf_counter() - t0
+
+    # 4. plan with each planner
+    results: dict[str, dict] = {}
+    for name in cfg.planners:
+        run_dir = out / "plan" / str(name)
+        plan_cfg = stage_config("plan", [f"planner={name}"], _plan_settings(cfg, name), {
+            "world_model": str(ac_dir / "latest.pt"), "run_dir": str(run_dir)})
+        t0 = time.perf_counter()
+        summary_path = run_dir / "summary.json"
+        if summary_path.is_file():
+            results[str(name)] = json.loads(summary_path.read_text())
+            _log(f"plan {name}: {summary_path} exists, skipped")
+            skipped.append(f"plan_{name}_s")
+        else:
+            results[str(name)] = plan(plan_cfg)
+        times[f"plan_{name}_s"] = time.perf_counter() - t0
+
+    if cfg.get("landscape") and cfg.planners:
+        t0 = time.perf_counter()
+        picture = out / "plan" / "landscape.png"
+        if picture.is_file():
+            skipped.append("landscape_s")
+        else:
+            from planning.visualize import landscape_figure
+            from vjepa.world_model import load_world_model
+
+            first = cfg.planners[0]
+            plan_cfg = stage_config("plan", [f"planner={first}"], _plan_settings(cfg, first), {})
+            model = load_world_model(ac_dir / "latest.pt")
+            energy, _, model = energy_for(plan_cfg, ac_dir / "latest.pt", model)
+            landscape_figure(model, plan_cfg.env, seed=int(plan_cfg.seed), horizon=int(plan_cfg.planner.horizon),
+                             energy=energy, out=picture)
+            _log(f"energy landscape of episode 0 -> {picture}")
+        times["landscape_s"] = time.perf_counter() - t0
+
+    times["total_s"] = time.perf_counter() - start
+    summary_path = out / "demo_summary.json"
+    previous = json.loads(summary_path.read_text()).get("times", {}) if summary_path.is_file() else {}
+    for key in skipped:
+        times[key] = previous.get(key, 0.0)
+    times["stages_s"] = sum(v for k, v in times.items() if k not in ("total_s", "stages_s"))
+    summary = {"out": str(out), "env": env_cfg["id"], "planners": results, "times": times, "skipped": skipped}
+    summary_path.write_text(json.dumps(summary, indent=2))
+    _log("results (success = final position within the env's threshold of the goal):")
+    for result in results.values():
+        print("  " + format_summary(result))
+    if results:
+        plan_cfg = stage_config("plan", [], _plan_settings(cfg, str(cfg.planners[0])), {})
+        energy = " ".join(f"energy.{k}={v}" for k, v in plan_cfg.energy.items())
+        _log(f"plan again: vjepa-plan world_model={ac_dir / 'latest.pt'} planner=NAME env={cfg.env.name} "
+             f"episodes={plan_cfg.episodes} seed={plan_cfg.seed} {energy} run_dir=DIR")
+    _log(f"this run {times['total_s'] / 60:.1f} min; all stages {times['stages_s'] / 60:.1f} min: "
+         + ", ".join(f"{k} {v:.0f}s" + (" (earlier)" if k in skipped else "") for k, v in times.items()
+                     if k not in ("total_s", "stages_s")))
+    return summary
+
+
+@hydra.main(config_path="pkg://configs", config_name="demo", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run_demo(cfg)
+
+
+if __name__ == "__main__":
+    main()

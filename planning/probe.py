@@ -1,0 +1,199 @@
+"""A linear state probe on world-model features, and the goal energy that uses it.
+
+The feature-space energy (`planning.energies.goal_energy`) only "sees" the goal once a prediction overlaps it:
+with small frozen-encoder patch features the L1 distance between two images of a small agent is nearly the same
+wherever the agent is, unless it is within about a patch of the goal (see `planning.visualize`). A ridge
+regression from features to the proprio state, fitted on the world model's own training episodes (frames and
+states, both already in the data), turns predicted and goal features into state estimates, whose distance is a
+long-range cost:
+
+    energy(pred, goal) = goal_energy(pred, goal) + weight * || probe(pred[:, -1]) - probe(goal) ||_2
+
+    python -m planning.probe world_model=runs/train_ac/latest.pt data=data/wall      # -> runs/train_ac/probe.pt
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from planning.energies import goal_energy
+
+
+class StateProbe(nn.Module):
+    """``state ≈ ((features.flatten() - mean) / std) @ weight + bias``: features (..., N, D) -> states (..., S)."""
+
+    def __init__(self, mean: Tensor, std: Tensor, weight: Tensor, bias: Tensor) -> None:
+        super().__init__()
+        for name, value in (("mean", mean), ("std", std), ("weight", weight), ("bias", bias)):
+            self.register_buffer(name, torch.as_tensor(value, dtype=torch.float32))
+
+    @property
+    def num_features(self) -> int:
+        return self.mean.numel()
+
+    def forward(self, features: Tensor) -> Tensor:
+        flat = features.float().flatten(-2)
+        if flat.shape[-1] != self.num_features:
+            raise ValueError(f"probe expects features with N*D = {self.num_features}, got {tuple(features.shape)}")
+        return ((flat - self.mean.to(flat.device)) / self.std.to(flat.device)) @ self.weight.to(flat.device) \
+            + self.bias.to(flat.device)
+
+    @classmethod
+    def fit(cls, features: Tensor, states: Tensor, ridge: float = 1e-2) -> StateProbe:
+        """Ridge regression on standardised flattened features (M, N, D) -> states (M, S); the penalty is
+        ``ridge * M`` (relative to the standardised features' Gram diagonal, which is M)."""
+        x = features.double().flatten(1)
+        y = states.double()
+        mean, std = x.mean(0), x.std(0)
+        std = std.clamp_min(max(float(std.mean()) * 1e-2, 1e-6))  # near-constant features must not blow up
+        x = (x - mean) / std
+        bias = y.mean(0)
+        gram = x.T @ x + ridge * len(x) * torch.eye(x.shape[1], dtype=x.dtype)
+        weight = torch.linalg.solve(gram, x.T @ (y - bias))
+        return cls(mean.float(), std.float(), weight.float(), bias.float())
+
+    def save(self, path: str | Path, **meta: Any) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"state_probe": {k: v.cpu() for k, v in self.state_dict().items()}, **meta}, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> StateProbe:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if "state_probe" not in state:
+            raise KeyError(f"{path} is not a state probe (python -m planning.probe writes them)")
+        return cls(**state["state_probe"])
+
+
+@torch.inference_mode()
+def fit_probe(world_model: Any, data: str | Path, max_frames: int = 4000, val_fraction: float = 0.2,
+              ridges: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0), seed: int = 0
+              ) -> tuple[StateProbe, dict[str, Any]]:
+    """Fit a probe on up to ``max_frames`` frames (evenly over the episodes) of a vjepa-episodes dataset, encoded
+    by ``world_model.encode``: the ridge penalty with the lowest held-out error (``val_fraction`` of the episodes)
+    is refitted on all frames. Returns the probe and ``frames``, ``ridge``, ``val_mae`` (per state dimension)."""
+    from vjepa.data.episodes import EpisodeDataset
+
+    episodes = EpisodeDataset(data)
+    order = np.random.default_rng(seed).permutation(len(episodes))
+    per = max(1, max_frames // max(len(episodes), 1))
+    frames, states = [], []
+    for i in order:
+        ep = episodes[int(i)]
+        pick = np.linspace(0, len(ep.frames) - 1, min(per, len(ep.frames))).round().astype(int)
+        frames.append(ep.frames[pick])
+        states.append(ep.states[pick])
+        if sum(len(f) for f in frames) >= max_frames:
+            break
+    features = world_model.encode(torch.from_numpy(np.concatenate(frames)))
+    states = torch.from_numpy(np.concatenate(states)).float()
+    n_val = int(len(features) * val_fraction)  # whole episodes: frames come episode by episode
+    best = (float("inf"), ridges[0], torch.zeros(states.shape[1]))
+    for ridge in ridges if n_val else ridges[:1]:
+        probe = StateProbe.fit(features[n_val:], states[n_val:], ridge)
+        err = (probe(features[:n_val]) - states[:n_val]).abs().mean(0) if n_val else best[2]
+        if float(err.mean()) < best[0]:
+            best = (float(err.mean()), ridge, err)
+    final = StateProbe.fit(features, states, best[1])
+    return final, {"frames": len(features), "ridge": best[1], "val_mae": best[2].tolist()}
+
+
+class StateRollout:
+    """A `JEPAWorldModel` whose ``rollout`` also keeps the predictor's predicted states (env units) of its last
+    call in ``last_states`` (K, H, S), for `probe_energy`'s ``state_weight`` term. (The WorldModel protocol's
+    rollout returns features only; this reads the predictor's KV-cached unroll, as its ``rollout`` does.)"""
+
+    def __init__(self, world_model: Any) -> None:
+        if not hasattr(world_model, "predictor") or not hasattr(world_model.predictor, "_unroll"):
+            raise TypeError(f"StateRollout needs a JEPAWorldModel, got {type(world_model).__name__}")
+        self.world_model = world_model
+        self.action_dim = world_model.action_dim
+        self.last_states: Tensor | None = None
+
+    def encode(self, frames: Tensor) -> Tensor:
+        return self.world_model.encode(frames)
+
+    def rollout(self, context_features: Tensor, context_states: Tensor, actions: Tensor) -> Tensor:
+        wm = self.world_model
+        if context_features.shape[0] != 1:
+            raise ValueError("StateRollout supports a one-frame context (context_frames=1)")
+        wm.rollout(context_features, context_states, actions[:1, :1])  # the model's own argument checks
+        device = wm.device
+        with torch.inference_mode(not torch.is_grad_enabled()):
+            states = wm.normalize_states(context_states.to(device, torch.float32))
+            acts = wm.normalize_actions(actions.to(device, torch.float32))
+            num = acts.shape[0]
+            features = context_features.to(device, torch.float32)[-1].expand(num, 1, -1, -1)
+            pred, pred_states = wm.predictor._unroll(None, features, states[-1].expand(num, 1, -1), acts, t0=0)
+        self.last_states = pred_states * wm.state_std + wm.state_mean
+        return pred
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.world_model, name)
+
+
+def probe_energy(pred: Tensor, goal: Tensor, probe: StateProbe, weight: float = 1.0, state_weight: float = 0.0,
+                 source: StateRollout | None = None, **feature_energy: Any) -> Tensor:
+    """Feature energy (``goal_energy`` with ``feature_energy`` kwargs) plus ``weight`` times the distance between
+    the probe's states of the predicted steps and of the goal, plus ``state_weight`` times the distance between
+    the predictor's own predicted states (``source.last_states``) and the probe's goal state: (K, H, N, D),
+    (N, D) -> (K,). Like the feature term, the state terms take the last predicted step (``steps="last"``) or
+    the mean over all of them (``steps="all"``: reach the goal early and stay there)."""
+    energy = goal_energy(pred, goal, **feature_energy)
+    last = feature_energy.get("steps", "last") == "last"
+    goal_state = probe(goal)
+
+    def distance(states: Tensor) -> Tensor:  # (K, H, S) -> (K,)
+        d = (states - goal_state).norm(dim=-1)
+        return d[:, -1] if last else d.mean(1)
+
+    if weight:
+        energy = energy + weight * distance(probe(pred))
+    if state_weight:
+        if source is None or source.last_states is None or len(source.last_states) != len(pred):
+            raise RuntimeError("state_weight needs the predicted states of this rollout (a StateRollout model)")
+        energy = energy + state_weight * distance(source.last_states)
+    return energy
+
+
+def without_rollout_states(energy: Any) -> Any:
+    """The energy for encoded images rather than rollouts: a `probe_energy` whose state term (predicted states)
+    becomes a probe term (the probe's reading of the image), anything else unchanged."""
+    if isinstance(energy, partial) and energy.func is probe_energy and energy.keywords.get("state_weight"):
+        kw = dict(energy.keywords)
+        kw["weight"] = kw.get("weight", 0.0) + kw.pop("state_weight")
+        return partial(probe_energy, **kw)
+    return energy
+
+
+def make_probe_energy(probe: StateProbe, weight: float, state_weight: float = 0.0, source: StateRollout | None = None,
+                      **feature_energy: Any) -> Any:
+    return partial(probe_energy, probe=probe, weight=weight, state_weight=state_weight, source=source,
+                   **feature_energy)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m planning.probe world_model=PATH data=DIR [out=<world_model dir>/probe.pt] [max_frames=4000]``"""
+    from omegaconf import OmegaConf
+
+    from vjepa.world_model import load_world_model
+
+    args = OmegaConf.from_dotlist(list(sys.argv[1:] if argv is None else argv))
+    if "world_model" not in args or "data" not in args:
+        raise SystemExit(main.__doc__)
+    model = load_world_model(args.world_model)
+    probe, info = fit_probe(model, args.data, int(args.get("max_frames", 4000)))
+    out = probe.save(args.get("out", Path(args.world_model).with_name("probe.pt")), **info)
+    print(f"state probe on {info['frames']} frames, held-out MAE per state dim {np.round(info['val_mae'], 4)} -> {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Pictures of what a planner optimises: energy landscapes of one goal-reaching episode.
+
+    python -m planning.visualize world_model=runs/train_ac/latest.pt out=landscape.png seed=0
+
+- `action_landscape`: the planning energy of every constant 2-D action held over the whole horizon (a grid over
+  the action box), next to the true distance to the goal after executing it in the env (for envs with a
+  settable state): where the two minima agree, the planner can find the goal.
+- `position_landscape` (wall env): the encoder-only energy between the goal image and the image of the agent at
+  each position of the arena — whether the representation's distance is a useful cost at all (a predicted-state
+  term reads the probe's state of the image instead).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from planning.cli import BlockWorldModel, check_env_config, energy_for, make_env, world_model_blocks
+from planning.energies import goal_energy
+from planning.probe import without_rollout_states
+
+
+def _energy_fn(energy: Callable | dict | None, drop_steps: bool = False) -> Callable:
+    """An energy function (pred (K, H, N, D), goal (N, D)) -> (K,): given, or `goal_energy` with these kwargs."""
+    if callable(energy):
+        return energy
+    kw = {k: v for k, v in (energy or {}).items() if not (drop_steps and k == "steps")}
+    return partial(goal_energy, **kw)
+
+
+def _start(env_cfg: dict, seed: int) -> tuple[Any, dict, dict]:
+    env = make_env(env_cfg)
+    obs, info = env.reset(seed=seed)
+    return env, obs, info
+
+
+@torch.inference_mode()
+def action_landscape(
+    world_model: Any,
+    env_cfg: dict,
+    seed: int = 0,
+    horizon: int = 5,
+    grid: int = 21,
+    energy: Callable | dict | None = None,
+) -> dict[str, np.ndarray]:
+    """Energies (grid, grid) of constant actions (a_x = columns, a_y = rows, both over [low, high]) held for
+    ``horizon`` world-model steps from the start of episode ``seed``; with ``true_distance`` (grid, grid), the
+    env's goal distance after the same actions (NaN where the env has no settable state). ``energy``: a planning
+    energy function, or `goal_energy` kwargs."""
+    env_cfg = check_env_config(env_cfg)
+    env, obs, info = _start(env_cfg, seed)
+    if env.action_space.shape != (2,):
+        raise ValueError(f"action_landscape needs 2-D actions, {env_cfg['id']} has {env.action_space.shape}")
+    k, mode = world_model_blocks(world_model)
+    model = BlockWorldModel(world_model, k, mode) if k > 1 else world_model
+    low, high = env.action_space.low, env.action_space.high
+    ax, ay = np.linspace(low[0], high[0], grid), np.linspace(low[1], high[1], grid)
+    actions = np.stack(np.meshgrid(ax, ay), -1).reshape(-1, 1, 2).repeat(horizon, 1)  # (G*G, H, 2), rows = a_y
+    feats = model.encode(torch.from_numpy(np.stack([obs["pixels"], info["goal_image"]])))
+    state = torch.from_numpy(np.asarray(obs["proprio"], np.float32))[None]
+    if mode == "stack":
+        raise ValueError("action_landscape supports world models with action_agg 'sum' (held actions) only")
+    energy_fn, energies = _energy_fn(energy), []
+    for chunk in torch.from_numpy(actions.astype(np.float32)).split(256):
+        energies.append(energy_fn(model.rollout(feats[:1], state, chunk), feats[1]))
+    result = {"energy": torch.cat(energies).reshape(grid, grid).numpy(), "action_x": ax, "action_y": ay,
+              "frame": obs["pixels"], "goal_image": info["goal_image"]}
+
+    unwrapped, true = env.unwrapped, np.full(grid * grid, np.nan)
+    goal_state = getattr(env, "goal_state", None)
+    if goal_state is not None and hasattr(unwrapped, "set_state") and hasattr(unwrapped, "state_distance"):
+        start = unwrapped.get_state()
+        for i, a in enumerate(actions[:, 0]):
+            unwrapped.set_state(start)
+            for _ in range(k * horizon):
+                unwrapped.step(a.astype(np.float32))
+            true[i] = unwrapped.state_distance(unwrapped.get_state(), goal_state)
+        unwrapped.set_state(start)
+    result["true_distance"] = true.reshape(grid, grid)
+    env.close()
+    return result
+
+
+@torch.inference_mode()
+def position_landscape(world_model: Any, env_cfg: dict, seed: int = 0, grid: int = 32,
+                       energy: Callable | dict | None = None) -> dict[str, np.ndarray]:
+    """Wall env: encoder energy (grid, grid) between the goal image and the image of the agent at each position
+    (rows = y from bottom to top, columns = x; NaN where the agent would overlap a wall)."""
+    env_cfg = check_env_config(env_cfg)
+    env, obs, info = _start(env_cfg, seed)
+    wall = env.unwrapped
+    if not hasattr(wall, "door_y") or not hasattr(wall, "_blocked"):
+        raise ValueError(f"position_landscape needs the wall env, got {env_cfg['id']}")
+    start, goal_state = wall.get_state(), env.goal_state
+    xs = np.linspace(wall.agent_radius, 1 - wall.agent_radius, grid)
+    frames, free = [], []
+    for y in xs:
+        for x in xs:
+            ok = not wall._blocked(np.array([x, y]))
+            free.append(ok)
+            if ok:
+                wall.set_state(np.array([x, y, wall.door_y]))
+                frames.append(wall.render())
+    wall.set_state(start)
+    goal = world_model.encode(torch.from_numpy(info["goal_image"])[None])[0]
+    feats = world_model.encode(torch.from_numpy(np.stack(frames)))
+    values = without_rollout_states(_energy_fn(energy, drop_steps=True))(feats[:, None], goal).numpy()
+    out = np.full(grid * grid, np.nan)
+    out[np.flatnonzero(free)] = values
+    env.close()
+    return {"energy": out.reshape(grid, grid), "xs": xs, "start": start[:2], "goal": goal_state[:2]}
+
+
+def landscape_figure(world_model: Any, env_cfg: Any, seed: int = 0, horizon: int = 5, out: str | Path = "landscape.png",
+                     grid: int = 21, energy: Callable | dict | None = None) -> Path:
+    """One PNG: start and goal images, the action landscape (model energy and true distance) and, for the wall
+    env, the position landscape of the encoder."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    env_cfg = check_env_config(env_cfg)
+    act = action_landscape(world_model, env_cfg, seed, horizon, grid, energy)
+    try:
+        pos = position_landscape(world_model, env_cfg, seed, 32, energy)
+    except ValueError:
+        pos = None
+    panels = 4 + (pos is not None)
+    fig, axes = plt.subplots(1, panels, figsize=(3.3 * panels, 3.4))
+    axes[0].imshow(act["frame"])
+    axes[0].set_title(f"start (episode seed {seed})")
+    axes[1].imshow(act["goal_image"])
+    axes[1].set_title("goal image")
+    extent = [act["action_x"][0], act["action_x"][-1], act["action_y"][0], act["action_y"][-1]]
+    for ax, key, title in ((axes[2], "energy", "model energy"), (axes[3], "true_distance", "true distance")):
+        values = act[key]
+        image = ax.imshow(values, origin="lower", extent=extent, cmap="viridis")
+        if np.isfinite(values).any():
+            r, c = np.unravel_index(np.nanargmin(values), values.shape)
+            ax.plot(act["action_x"][c], act["action_y"][r], "r*", ms=12)
+        ax.set_title(f"{title}\n(action held {horizon} steps)")
+        ax.set_xlabel("action x")
+        ax.set_ylabel("action y")
+        fig.colorbar(image, ax=ax, fraction=0.046)
+    if pos is not None:
+        ax = axes[4]
+        lim = [pos["xs"][0], pos["xs"][-1]] * 2
+        image = ax.imshow(pos["energy"], origin="lower", extent=lim, cmap="viridis")
+        ax.plot(*pos["start"], "wo", ms=7, label="start")
+        ax.plot(*pos["goal"], "r*", ms=12, label="goal")
+        ax.set_title("encoder energy vs goal\nby agent position")
+        ax.legend(loc="lower right", fontsize=7)
+        fig.colorbar(image, ax=ax, fraction=0.046)
+    for ax in axes[:2]:
+        ax.axis("off")
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m planning.visualize world_model=PATH [env=wall] [seed=0] [horizon=5] [out=landscape.png]
+    [probe_weight=0] [state_weight=0]`` (> 0: the probe energies, with probe.pt beside the world model)."""
+    from omegaconf import OmegaConf
+
+    from planning.demo import stage_config
+    from vjepa.world_model import load_world_model
+
+    args = OmegaConf.from_dotlist(list(sys.argv[1:] if argv is None else argv))
+    if "world_model" not in args:
+        raise SystemExit(main.__doc__)
+    settings = {"energy": {k: float(args.get(k, 0.0)) for k in ("probe_weight", "state_weight")}}
+    cfg = stage_config("plan", [f"env={args.get('env', 'wall')}"], settings, {"world_model": args.world_model})
+    model = load_world_model(args.world_model)
+    energy, _, model = energy_for(cfg, Path(args.world_model), model)
+    path = landscape_figure(model, cfg.env, int(args.get("seed", 0)), int(args.get("horizon", 5)),
+                            args.get("out", "landscape.png"), energy=energy)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""`vjepa-plan` and `vjepa-demo` end to end on tiny settings, action blocks, and clear config errors."""
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from planning.cli import ActionBlockEnv, BlockWorldModel, check_env_config, make_env, plan, world_model_blocks
+from planning.demo import run_demo, stage_config
+from planning.probe import StateProbe, StateRollout
+from tests.conftest import compose_config
+
+TINY_DEMO = [
+    "collect.episodes=6",
+    "collect.length=12",
+    "env.kwargs.image_size=32",
+    "planners=[cem,random]",
+    "+pretrain.model.size=vit_micro",
+    "+pretrain.model.patch_size=8",
+    "+pretrain.model.predictor={dim: 48, depth: 1, num_heads: 3}",
+    "pretrain.steps=2",
+    "pretrain.batch_size=2",
+    "pretrain.num_workers=0",
+    "pretrain.data.crop_size=32",
+    "pretrain.data.frames_per_clip=4",
+    "+pretrain.optim.warmup_steps=1",
+    "+pretrain.log_every=1",
+    "train_ac.steps=2",
+    "train_ac.batch_size=4",
+    "train_ac.data.num_frames=3",
+    "train_ac.data.frame_step=2",
+    "train_ac.loss.rollout_steps=1",
+    "+train_ac.ac={dim: 32, depth: 1, num_heads: 2}",
+    "+train_ac.optim.warmup_steps=1",
+    "+train_ac.log_every=1",
+    "plan.episodes=2",
+    "plan.energy.state_weight=1.0",
+    "probe_frames=40",
+    "plan.save_videos=1",
+    "+plan.env.max_steps=4",
+    "+plan.planner.horizon=2",
+]
+TINY_PLANNERS = {
+    "cem": ["planner.num_samples=8", "planner.num_elites=2", "planner.iterations=1"],
+    "mppi": ["planner.num_samples=8", "planner.iterations=1"],
+    "gradient": ["planner.iterations=1", "planner.num_restarts=2"],
+    "random": [],
+}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The tiny demo, run once: its output folder and summary."""
+    out = tmp_path_factory.mktemp("demo")
+    cem = [f"+planner_settings.cem.{o.split('.', 1)[1]}" for o in TINY_PLANNERS["cem"]]
+    cfg = compose_config("demo", [f"out={out}", *TINY_DEMO, *cem, "threads=1"])
+    return out, run_demo(cfg)
+
+
+def test_demo_runs_every_stage_and_writes_its_outputs(demo):
+    out, summary = demo
+    assert (out / "data" / "meta.json").is_file() and len(list((out / "data" / "videos").glob("*.mp4"))) == 6
+    assert (out / "pretrain" / "latest.pt").is_file() and (out / "train_ac" / "latest.pt").is_file()
+    for name in ("cem", "random"):
+        run = out / "plan" / name
+        rows = list(csv.DictReader(open(run / "results.csv")))
+        assert len(rows) == 2 and {"success", "goal_distance", "time_per_action_s"} <= set(rows[0])
+        assert json.loads((run / "summary.json").read_text())["episodes"] == 2
+        assert (run / "episode_000.mp4").is_file() and not (run / "episode_001.mp4").exists()
+        assert summary["planners"][name]["action_block"] == 2  # the AC model's frame_step
+    assert (out / "plan" / "landscape.png").is_file() and (out / "train_ac" / "probe.pt").is_file()
+    assert "predicted-state distance" in summary["planners"]["cem"]["energy"]
+    assert json.loads((out / "demo_summary.json").read_text())["planners"].keys() == {"cem", "random"}
+
+
+def test_demo_rerun_skips_finished_stages(demo, capsys):
+    out, _ = demo
+    cfg = compose_config("demo", [f"out={out}", *TINY_DEMO, "landscape=false"])
+    run_demo(cfg)
+    printed = capsys.readouterr().out
+    for stage in ("collect", "pretrain", "train_ac", "probe", "plan cem", "plan random"):
+        assert f"[demo] {stage}:" in printed and "skipped" in printed.split(f"[demo] {stage}:")[1].splitlines()[0]
+
+
+@pytest.mark.parametrize("name", ["mppi", "gradient"])
+def test_plan_runs_each_planner(demo, tmp_path, name):
+    out, _ = demo
+    cfg = compose_config("plan", [
+        f"planner={name}", f"world_model={out / 'train_ac' / 'latest.pt'}", f"run_dir={tmp_path}", "episodes=1",
+        "env.kwargs.image_size=32", "env.max_steps=2", "planner.horizon=2", "save_videos=0", *TINY_PLANNERS[name],
+        "energy.state_weight=1", "energy.probe_weight=0.5", "energy.steps=all",
+    ])
+    summary = plan(cfg)
+    assert summary["planner"] == name and 0.0 <= summary["success_rate"] <= 1.0
+    assert "0.5 x probe(predicted features) distance + 1 x predicted-state distance" in summary["energy"]
+    assert (tmp_path / "results.csv").is_file() and (tmp_path / "config.yaml").is_file()
+
+
+def test_plan_console_script(demo, tmp_path):
+    out, _ = demo
+    result = subprocess.run(
+        [sys.executable, "-m", "planning.cli", f"world_model={out / 'train_ac' / 'latest.pt'}", "planner=random",
+         f"run_dir={tmp_path}", "episodes=1", "env.max_steps=2", "env.kwargs.image_size=null", "save_videos=0"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "random on vjepa/Wall-v0: success" in result.stdout
+    assert json.loads((tmp_path / "summary.json").read_text())["episodes"] == 1
+
+
+def test_action_dimension_mismatch_is_a_clear_error(demo, tmp_path):
+    out, _ = demo
+    cfg = compose_config("plan", [
+        "env=pendulum", f"world_model={out / 'train_ac' / 'latest.pt'}", f"run_dir={tmp_path}", "episodes=1",
+    ])
+    with pytest.raises(ValueError, match=r"action dimension mismatch: env Pendulum-v1 takes 1-D actions .* 2-D"):
+        plan(cfg)
+
+
+def test_probe_energy_needs_a_probe(demo, tmp_path):
+    out, _ = demo
+    cfg = compose_config("plan", [f"world_model={out / 'train_ac' / 'latest.pt'}", f"run_dir={tmp_path}",
+                                  "energy.probe_weight=1", f"probe={tmp_path / 'none.pt'}"])
+    with pytest.raises(FileNotFoundError, match="need a state probe: .*none.pt not found; fit one with"):
+        plan(cfg)
+    cfg = compose_config("plan", [f"world_model={out / 'train_ac' / 'latest.pt'}", "+energy.colour=1"])
+    with pytest.raises(ValueError, match=r"energy: unknown keys \['colour'\]"):
+        plan(cfg)
+
+
+def test_state_probe_fits_a_linear_map_and_predicted_states_roll_out(demo, tmp_path):
+    torch.manual_seed(0)
+    features = torch.randn(400, 3, 4)
+    states = features.flatten(1) @ torch.randn(12, 2) + 0.5
+    probe = StateProbe.fit(features, states, ridge=1e-6)
+    torch.testing.assert_close(probe(features), states, atol=1e-3, rtol=1e-3)
+    probe = StateProbe.load(probe.save(tmp_path / "p.pt"))
+    torch.testing.assert_close(probe(features[:5]), states[:5], atol=1e-3, rtol=1e-3)
+    with pytest.raises(ValueError, match="N\\*D = 12"):
+        probe(torch.zeros(2, 2, 4))
+
+    out, _ = demo
+    from vjepa.world_model import load_world_model
+
+    model = load_world_model(out / "train_ac" / "latest.pt")
+    source = StateRollout(model)
+    feats = model.encode(torch.zeros(1, 32, 32, 3, dtype=torch.uint8))
+    actions = torch.rand(3, 2, 2) * 2 - 1
+    pred = source.rollout(feats, torch.tensor([[0.5, 0.5]]), actions)
+    torch.testing.assert_close(pred, model.rollout(feats, torch.tensor([[0.5, 0.5]]), actions))
+    assert source.last_states.shape == (3, 2, 2)
+    with pytest.raises(TypeError, match="needs a JEPAWorldModel"):
+        StateRollout(object())
+
+
+def test_missing_world_model_is_a_clear_error(tmp_path):
+    cfg = compose_config("plan", [f"run_dir={tmp_path}"])
+    with pytest.raises(ValueError, match="world_model must be set"):
+        plan(cfg)
+    cfg = compose_config("plan", [f"run_dir={tmp_path}", f"world_model={tmp_path / 'nope.pt'}"])
+    with pytest.raises(FileNotFoundError, match="nope.pt: no such file"):
+        plan(cfg)
+
+
+GOOD = {"id": "vjepa/Wall-v0", "kwargs": {"image_size": 32}, "goal_steps": 5, "max_steps": 10, "replan_every": 1,
+        "success_threshold": None}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"id": "vjepa/Nope-v0"}, "is not a registered gymnasium env"),
+    ({"id": None}, "env.id must name a registered gymnasium env"),
+    ({"max_steps": 0}, r"env.max_steps must be an integer >= 1, got 0"),
+    ({"goal_steps": 2.5}, r"env.goal_steps must be an integer >= 1"),
+    ({"success_threshold": -1}, "success_threshold must be a positive number or null"),
+    ({"colour": "red"}, r"unknown keys \['colour'\]"),
+])
+def test_env_config_errors_are_clear(change, message):
+    with pytest.raises(ValueError, match=message):
+        check_env_config({**GOOD, **change})
+
+
+def test_env_kwargs_and_threshold_errors_are_clear():
+    with pytest.raises(ValueError, match=r"env.kwargs \{'size': 3\} are not accepted by vjepa/Wall-v0"):
+        make_env({**GOOD, "kwargs": {"size": 3}})
+    with pytest.raises(ValueError, match="Pendulum-v1 has no success threshold of its own"):
+        make_env({**GOOD, "id": "Pendulum-v1", "kwargs": {}, "success_threshold": None})
+    cfg = OmegaConf.create({**GOOD, "id": "???"})
+    with pytest.raises(ValueError, match=r"\['id'\] must be set"):
+        check_env_config(cfg)
+
+
+def test_demo_settings_with_unknown_keys_are_errors():
+    with pytest.raises(ValueError, match="train_ac settings .* do not fit configs/train_ac.yaml"):
+        stage_config("train_ac", [], {"stepz": 3}, {})
+
+
+def test_action_blocks_repeat_and_stack():
+    env = make_env(GOOD, block=3, mode="repeat")
+    obs, _ = env.reset(seed=0)
+    start = obs["proprio"].copy()
+    obs, *_ = env.step(np.array([1.0, 0.0], np.float32))
+    assert env.action_space.shape == (2,) and env.metadata["render_fps"] == pytest.approx(10 / 3)
+    moved = obs["proprio"][0] - start[0]
+    assert moved == pytest.approx(3 * 0.05, abs=1e-6) or moved < 3 * 0.05  # a wall may stop it
+    stacked = ActionBlockEnv(make_env(GOOD), 2, "stack")
+    assert stacked.action_space.shape == (4,)
+    obs, _ = stacked.reset(seed=0)
+    start = obs["proprio"].copy()
+    obs, *_ = stacked.step(np.array([0.0, 0.0, 0.0, 0.0], np.float32))
+    np.testing.assert_allclose(obs["proprio"], start)
+
+    class Model:
+        action_dim, frame_step = 2, 3
+        stats = type("S", (), {"action_agg": "sum"})()
+
+        def rollout(self, f, s, a):
+            return a
+
+    assert world_model_blocks(Model()) == (3, "repeat")
+    wm = BlockWorldModel(Model(), 3)
+    assert torch.equal(wm.rollout(None, None, torch.ones(1, 2, 2)), torch.full((1, 2, 2), 3.0))
+    assert wm.frame_step == 3  # other attributes pass through
+
+
+def test_configs_compose():
+    for env in ("wall", "reacher", "pendulum"):
+        for planner in ("cem", "mppi", "gradient", "random"):
+            cfg = compose_config("plan", [f"env={env}", f"planner={planner}", "world_model=x.pt"])
+            check_env_config(cfg.env)
+            assert cfg.planner.name == planner and cfg.run_dir == f"runs/plan/{env}_{planner}"
+    demo = compose_config("demo", [])
+    assert OmegaConf.select(demo, "train_ac.data.frame_step") == 5 and demo.env.id == "vjepa/Wall-v0"
+    assert compose_config("demo", ["env=reacher"]).env.id == "vjepa/Reacher-v0"
