@@ -83,8 +83,9 @@ def ac_config(encoder: Path, data: Path, run_dir: Path, *overrides: str):
 
 @pytest.fixture(scope="module")
 def trained(encoder_ckpt, dots, workdir) -> dict:
-    """One 60-step run on the dot episodes, shared by the tests that need a trained checkpoint."""
-    return train_ac(ac_config(encoder_ckpt, dots, workdir / "run", "steps=60"))
+    """One 60-step run on the dot episodes, shared by the tests that need a trained checkpoint (V-JEPA 2-AC's
+    layer-normalised feature space; ``standardize`` is tested on its own below)."""
+    return train_ac(ac_config(encoder_ckpt, dots, workdir / "run", "steps=60", "feature_norm=layer"))
 
 
 def test_loss_decreases_and_checkpoint_holds_everything(trained, dots, encoder_ckpt):
@@ -145,6 +146,26 @@ def test_eval_reports_k_step_errors_and_both_baselines(trained, tmp_path, capsys
     assert json.loads((tmp_path / "eval.json").read_text())["feature_l1"] == results["feature_l1"]
     table = format_table(results)
     assert "copy-last" in table and "zero-action" in table and "k=3" in table
+
+
+def test_standardized_features_are_fitted_on_training_frames_and_used_by_the_world_model(encoder_ckpt, dots, workdir):
+    run = workdir / "run_standardize"
+    train_ac(ac_config(encoder_ckpt, dots, run, "steps=2", "feature_norm=standardize"))
+    state = load_checkpoint(run / "latest.pt")
+    assert state["feature_norm"]["mode"] == "standardize" and state["predictor_config"]["norm_output"] is False
+    cache = FeatureCache(state["feature_cache"])
+    train = torch.cat([torch.from_numpy(cache.get(e).astype(np.float32)) for e in state["split"]["train"]])
+    wm = load_world_model(run / "latest.pt")
+    z = wm.feature_norm(train)  # every (token, channel): zero mean, unit std over the training frames
+    torch.testing.assert_close(z.mean(0), torch.zeros(16, 96), atol=1e-3, rtol=0)
+    varying = state["feature_norm"]["std"] > 0.1 * state["feature_norm"]["std"].mean()  # others: floored std
+    torch.testing.assert_close(z.std(0, unbiased=False)[varying], torch.ones(int(varying.sum())), atol=1e-3, rtol=0)
+
+    from vjepa.data.episodes import EpisodeDataset
+
+    frames = torch.from_numpy(EpisodeDataset(dots)[0].frames[:4])
+    torch.testing.assert_close(wm.encode(frames), wm.feature_norm(torch.from_numpy(cache.get(0)[:4].astype(np.float32))),
+                               atol=0.05, rtol=0)  # float16 cache, amplified by 1/std
 
 
 def test_world_model_satisfies_the_planning_protocol(trained, dots):

@@ -2,7 +2,8 @@
 
 ``encode`` turns observations into the features the predictor was trained on — each frame resized with
 `vjepa.data.transforms.to_model_input` and encoded as a one-frame clip by the frozen encoder, exactly as
-`vjepa.data.ac_dataset.FeatureCache` does, then layer-normalised (the predictor's feature space). ``rollout``
+`vjepa.data.ac_dataset.FeatureCache` does, then normalised by the training `FeatureNorm` (the predictor's
+feature space). ``rollout``
 takes states and actions in env units, normalises them with the training `ActionStats` and runs the predictor's
 KV-cached rollout. One predicted step spans ``frame_step`` env steps (the training windows' frame step).
 
@@ -18,18 +19,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vjepa.data.ac_dataset import ActionStats, fingerprint
 from vjepa.data.transforms import to_model_input
 from vjepa.inference import load_encoder
 from vjepa.models.ac_predictor import ActionConditionedPredictor
+from vjepa.models.feature_norm import FeatureNorm
 from vjepa.train.checkpoint import load_checkpoint
 
 
 class JEPAWorldModel(nn.Module):
-    """Frozen encoder + action-conditioned predictor + action/state statistics + the encoder's image size."""
+    """Frozen encoder + action-conditioned predictor + action/state statistics + the predictor's feature
+    normalisation (None: layer norm) + the encoder's image size."""
 
     def __init__(
         self,
@@ -37,6 +39,7 @@ class JEPAWorldModel(nn.Module):
         predictor: ActionConditionedPredictor,
         stats: ActionStats,
         image_size: int,
+        feature_norm: FeatureNorm | None = None,
         encode_batch_size: int = 64,
     ) -> None:
         super().__init__()
@@ -48,6 +51,7 @@ class JEPAWorldModel(nn.Module):
         self.encoder = encoder.eval().requires_grad_(False)
         self.predictor = predictor.eval().requires_grad_(False)  # gradients still reach the actions
         self.stats = stats
+        self.feature_norm = feature_norm or FeatureNorm(predictor.tokens_per_frame, predictor.embed_dim, "layer")
         self.image_size = int(image_size)
         self.encode_batch_size = int(encode_batch_size)
         self.action_dim: int = predictor.action_dim
@@ -61,8 +65,8 @@ class JEPAWorldModel(nn.Module):
         return self.action_mean.device
 
     def encode(self, frames: Tensor | np.ndarray) -> Tensor:
-        """uint8 images (B, H, W, 3), any size (centre square, resized to ``image_size``) -> layer-normalised
-        features (B, N, D), under inference mode."""
+        """uint8 images (B, H, W, 3), any size (centre square, resized to ``image_size``) -> normalised
+        features (B, N, D) (``feature_norm``), under inference mode."""
         frames = torch.as_tensor(frames)
         if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"frames: expected uint8 images (B, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
@@ -70,7 +74,7 @@ class JEPAWorldModel(nn.Module):
         with torch.inference_mode():
             for chunk in frames.split(self.encode_batch_size):
                 features = self.encoder(to_model_input(chunk.to(self.device)[:, None], self.image_size))
-                out.append(F.layer_norm(features, (features.shape[-1],)))
+                out.append(self.feature_norm(features))
         return torch.cat(out)
 
     def normalize_actions(self, actions: Tensor) -> Tensor:
@@ -158,7 +162,8 @@ def load_world_model(
             f"{predictor.embed_dim}"
         )
     stats = ActionStats.from_state_dict(state["action_stats"])
-    return JEPAWorldModel(encoder, predictor, stats, state["image_size"]).to(device)
+    norm = FeatureNorm.from_checkpoint(state.get("feature_norm"), predictor.tokens_per_frame, predictor.embed_dim)
+    return JEPAWorldModel(encoder, predictor, stats, state["image_size"], norm).to(device)
 
 
 __all__ = ["JEPAWorldModel", "load_world_model"]

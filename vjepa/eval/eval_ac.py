@@ -2,7 +2,7 @@
 
 On windows of ``context + K`` steps from the episodes the checkpoint held out (the same split as training), the
 predictor rolls out K steps autoregressively from ``context`` ground-truth steps with the true actions, and its
-L1 error to the true (layer-normalised) features is reported for every k = 1..K, next to:
+L1 error to the true features (in the predictor's feature space, `FeatureNorm`) is reported for every k = 1..K, next to:
 
 - **copy-last**: predict that nothing changes (the last context frame's features), and
 - **zero-action**: the same predictor with every action zeroed in normalised units (= the mean action), which
@@ -24,13 +24,13 @@ from typing import Any
 import hydra
 import numpy as np
 import torch
-import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from vjepa.data.ac_dataset import ActionStats, ClipWindows
 from vjepa.models.ac_predictor import ActionConditionedPredictor
+from vjepa.models.feature_norm import FeatureNorm
 from vjepa.train.checkpoint import load_checkpoint
 from vjepa.train.train_ac import WindowSubset, open_dataset, prepare_features, windows_of
 
@@ -61,6 +61,9 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
     predictor.load_state_dict(state["predictor"])
     predictor.to(device).eval()
     stats = ActionStats.from_state_dict(state["action_stats"])
+    feature_norm = FeatureNorm.from_checkpoint(
+        state.get("feature_norm"), predictor.tokens_per_frame, predictor.embed_dim
+    ).to(device)
 
     data_cfg = dict(train_cfg["data"])
     if cfg.data_path:
@@ -105,7 +108,7 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
     loader = DataLoader(WindowSubset(windows, idx), batch_size=cfg.batch_size, num_workers=0)
     for batch in tqdm(loader, desc="eval_ac", leave=False):
         feats = batch["features"].to(device)
-        feats = F.layer_norm(feats, (feats.shape[-1],))
+        feats = feature_norm(feats)
         actions, states = batch["actions"].to(device), batch["states"].to(device)
         target = feats[:, context:]
         ctx_actions = actions[:, : length - 1]
@@ -135,6 +138,7 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
         "context": context,
         "horizon": horizon,
         "frame_step": int(data_cfg["frame_step"]),
+        "feature_norm": feature_norm.mode,
         "feature_l1": {name: (s / count).tolist() for name, s in sums.items()},
         "teacher_forced_l1": {name: s / count for name, s in tf_sums.items()},
         "state_l1": {name: (s / count).tolist() for name, s in state_sums.items()},
@@ -151,7 +155,8 @@ def format_table(results: dict[str, Any]) -> str:
     f, s = results["feature_l1"], results["state_l1"]
     lines = [
         f"{results['split']} split: {results['num_episodes']} episodes, {results['num_windows']} windows; "
-        f"{results['context']} context step(s); feature L1 on layer-normalised features (lower is better)",
+        f"{results['context']} context step(s); feature L1 in the predictor's feature space "
+        f"({results['feature_norm']}; lower is better)",
         "",
         "| step | predictor | copy-last | zero-action | predictor / copy-last | state L1 predictor | state L1 copy-last |",
         "|---|---|---|---|---|---|---|",

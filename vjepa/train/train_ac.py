@@ -4,12 +4,12 @@ Read top to bottom: load the frozen encoder (a `vjepa-pretrain` checkpoint), ope
 LeRobot), encode every frame once into a feature cache on disk (keyed by the encoder weights' fingerprint),
 split episodes into training and held-out ones, compute action/state statistics once (training episodes), build
 windows of ``num_frames`` steps over the cached features; then each step: schedules -> teacher-forcing +
-rollout loss on normalised actions/states and layer-normalised features -> backward -> clip -> AdamW; log,
+rollout loss on normalised actions/states and normalised features (`FeatureNorm`) -> backward -> clip -> AdamW; log,
 validate on the held-out episodes, checkpoint. One process or many (torchrun, gloo on CPU); a resumed run
 reproduces the losses of an uninterrupted one (the batch order derives from the step).
 
 The checkpoint (``run_dir/latest.pt``) is self-describing for `vjepa.world_model.load_world_model` and
-`vjepa-eval-ac`: predictor weights and constructor kwargs, action statistics, the encoder checkpoint path, which
+`vjepa-eval-ac`: predictor weights and constructor kwargs, action and feature statistics, the encoder checkpoint path, which
 encoder and its fingerprint, the image size, the episode split, the optimiser, step, RNG and the whole config.
 """
 
@@ -18,14 +18,13 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as torch_dist
-import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
@@ -37,6 +36,7 @@ from vjepa.data.sampler import SeededSampler
 from vjepa.inference import load_encoder
 from vjepa.models.ac_predictor import ActionConditionedPredictor, ac_loss
 from vjepa.models.factory import require
+from vjepa.models.feature_norm import FeatureNorm
 from vjepa.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_atomic, set_rng_state
 from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
 from vjepa.train.loop import Batches, apply_schedules, autocast_context, param_groups
@@ -107,6 +107,14 @@ def windows_of(windows: ClipWindows, episodes: Sequence[int], max_windows: int |
     return idx
 
 
+def training_frames(cache: FeatureCache, episodes: Sequence[int], max_frames: int) -> Iterator[Tensor]:
+    """Cached features (T_e, N, D) of ``episodes``, about ``max_frames`` frames in all, evenly spread in time."""
+    total = int(sum(cache.lengths[e] for e in episodes))
+    every = max(1, math.ceil(total / max(max_frames, 1)))
+    for e in episodes:
+        yield torch.from_numpy(cache.get(e)[::every].astype(np.float32))
+
+
 def default_cache_dir(data_path: Path, encoder_fingerprint: str, image_size: int, run_dir: Path) -> Path:
     """Beside the data (``<data>/.vjepa_features/<fingerprint>_<size>px``, shared by every run with that encoder),
     or ``<run_dir>/features`` when the data folder is not writable."""
@@ -161,11 +169,14 @@ def prepare_features(
 class ACObjective(nn.Module):
     """The predictor plus its loss, as one module so DDP sees a single forward:
     ``forward(features (B,T,N,D) raw cached, actions (B,T,A), states (B,T,S) normalised) -> (loss, parts)``;
-    features are layer-normalised here (the predictor's target space)."""
+    features are normalised here by ``feature_norm`` (the predictor's target space)."""
 
-    def __init__(self, predictor: ActionConditionedPredictor, loss_cfg: Mapping[str, Any]) -> None:
+    def __init__(
+        self, predictor: ActionConditionedPredictor, feature_norm: FeatureNorm, loss_cfg: Mapping[str, Any]
+    ) -> None:
         super().__init__()
         self.predictor = predictor
+        self.feature_norm = feature_norm
         self.loss_kwargs = {
             "context": int(loss_cfg.get("context", 1)),
             "steps": int(loss_cfg.get("rollout_steps", 2)),
@@ -176,13 +187,14 @@ class ACObjective(nn.Module):
         }
 
     def forward(self, features: Tensor, actions: Tensor, states: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        features = F.layer_norm(features, (features.shape[-1],))
+        features = self.feature_norm(features)
         return ac_loss(self.predictor, features, actions, states, **self.loss_kwargs)
 
 
 def predictor_config_from(cfg: DictConfig, embed_dim: int, grid: int, stats: ActionStats) -> dict[str, Any]:
     """ActionConditionedPredictor kwargs: the ``ac`` size preset plus what the data and the encoder fix."""
     ac = cfg.ac
+    norm_output = ac.get("norm_output")
     return {
         "embed_dim": int(embed_dim),
         "predictor_dim": int(require(ac, "dim", "ac")),
@@ -194,7 +206,7 @@ def predictor_config_from(cfg: DictConfig, embed_dim: int, grid: int, stats: Act
         "grid_hw": [int(grid), int(grid)],
         "max_steps": max(int(ac.get("max_steps", 64)), int(cfg.data.num_frames)),
         "pos_embed": str(ac.get("pos_embed", "rope")),
-        "norm_output": bool(ac.get("norm_output", True)),
+        "norm_output": bool(cfg.feature_norm == "layer" if norm_output is None else norm_output),
     }
 
 
@@ -266,6 +278,11 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
     else:
         train_eps, val_eps = split_episodes(len(episodes), float(data_cfg.val_fraction), int(cfg.seed))
         stats = ActionStats.from_episodes(EpisodeSubset(episodes, train_eps), data_cfg.frame_step, data_cfg.action_agg)
+    feature_norm = FeatureNorm(cache.num_tokens, cache.embed_dim, cfg.feature_norm)
+    if state is not None:
+        feature_norm = FeatureNorm.from_checkpoint(state.get("feature_norm"), cache.num_tokens, cache.embed_dim)
+    else:
+        feature_norm.fit(training_frames(cache, train_eps, int(cfg.feature_norm_frames)))
 
     windows = ClipWindows(episodes, data_cfg.num_frames, data_cfg.frame_step, data_cfg.action_agg,
                           features=cache, stride=data_cfg.stride, stats=stats)
@@ -298,7 +315,7 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
 
     torch.manual_seed(cfg.seed)
     predictor = ActionConditionedPredictor(**predictor_config)
-    objective = ACObjective(predictor, loss_cfg).to(device)
+    objective = ACObjective(predictor, feature_norm, loss_cfg).to(device)
     model = DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None) \
         if dist.enabled else objective
     optimizer = torch.optim.AdamW(
@@ -329,6 +346,7 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
             "predictor": predictor.state_dict(),
             "predictor_config": predictor_config,
             "action_stats": stats.state_dict(),
+            "feature_norm": feature_norm.to_checkpoint(),
             "encoder_checkpoint": enc["encoder_checkpoint"],
             "encoder_which": enc["encoder_which"],
             "fingerprint": enc["fingerprint"],
