@@ -52,7 +52,8 @@ def run_episode(
 
     The agent sees only obs["pixels"], obs["proprio"] and the goal image. The context holds the last
     `context_frames` observations (fewer at the start). `encode` receives CPU uint8 frames; states are moved
-    to the features' device. The planner is reset with `seed`, the env with `env.reset(seed=seed)`.
+    to the features' device. The planner is reset with `seed`, the env with `env.reset(seed=seed)`. Each plan is
+    told how many actions the episode has left, so that it scores no prediction beyond the episode's end.
     """
     if env.action_space.shape != (world_model.action_dim,):
         raise ValueError(
@@ -87,7 +88,7 @@ def run_episode(
             features.update(zip(new, world_model.encode(torch.from_numpy(np.stack([frames[i] for i in new])))))
         context_features = torch.stack([features[i] for i in window])  # (Tc, N, D)
         context_states = torch.from_numpy(np.stack([states[i] for i in window])).to(goal_features.device)
-        plan = planner.plan(context_features, goal_features, context_states)  # (H, A)
+        plan = planner.plan(context_features, goal_features, context_states, max_steps - len(actions))  # (H, A)
         plan_times.append(time.perf_counter() - start)
         energies.append(planner.last_energy)
 

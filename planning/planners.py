@@ -83,14 +83,25 @@ class Planner:
     def chunks(self, candidates: Tensor) -> tuple[Tensor, ...]:
         return candidates.split(self.candidate_chunk or len(candidates))
 
-    def candidate_energies(self, features: Tensor, states: Tensor, goal: Tensor, candidates: Tensor) -> Tensor:
-        """Candidates (K, H, A) -> energies (K,), one rollout call per chunk of candidates."""
+    def candidate_energies(
+        self, features: Tensor, states: Tensor, goal: Tensor, steps_left: int | None, candidates: Tensor
+    ) -> Tensor:
+        """Candidates (K, H, A) -> energies (K,), one rollout call per chunk of candidates; only the first
+        ``steps_left`` actions are rolled out and scored (the rest would never be executed)."""
         rollout = partial(self.world_model.rollout, features, states)
+        candidates = candidates[:, :steps_left]
         return torch.cat([self.energy(rollout(chunk), goal) for chunk in self.chunks(candidates)])
 
-    def plan(self, obs_features: Tensor, goal_features: Tensor, state: Tensor) -> Tensor:
-        """Context features (Tc, N, D), goal features (N, D), states (Tc, S) -> actions (H, A)."""
-        score = partial(self.candidate_energies, obs_features, state, goal_features)
+    def plan(
+        self, obs_features: Tensor, goal_features: Tensor, state: Tensor, steps_left: int | None = None
+    ) -> Tensor:
+        """Context features (Tc, N, D), goal features (N, D), states (Tc, S) -> actions (H, A).
+
+        ``steps_left``: actions the episode has left; with fewer than ``horizon``, the plan is scored at the
+        episode's end (a "last step" energy then asks to be at the goal by the deadline, not later)."""
+        if steps_left is not None and steps_left < 1:
+            raise ValueError(f"steps_left must be >= 1, got {steps_left}")
+        score = partial(self.candidate_energies, obs_features, state, goal_features, steps_left)
         actions = self._optimize(score, self.initial_mean().to(obs_features.device))
         with torch.inference_mode():
             self.last_energy = score(actions[None]).item()
@@ -167,9 +178,11 @@ class GradientPlanner(Planner):
         super().__init__(world_model, **kwargs)
         self.iterations, self.lr, self.num_restarts = iterations, lr, num_restarts
 
-    def plan(self, obs_features: Tensor, goal_features: Tensor, state: Tensor) -> Tensor:
+    def plan(
+        self, obs_features: Tensor, goal_features: Tensor, state: Tensor, steps_left: int | None = None
+    ) -> Tensor:
         # clones turn inference-mode tensors (from encode) into ones autograd may save for backward
-        return super().plan(obs_features.clone(), goal_features.clone(), state.clone())
+        return super().plan(obs_features.clone(), goal_features.clone(), state.clone(), steps_left)
 
     @torch.enable_grad()
     def _optimize(self, score: ScoreFn, mean: Tensor) -> Tensor:

@@ -275,3 +275,18 @@ def test_evaluate_writes_results_summary_and_video(tmp_path, video_format):
     video = iio.imread(tmp_path / f"episode_000.{video_format}", **plugin)
     assert video.shape == (7, 32, 96, 3)  # start + 6 steps; observation | goal | trajectory
     assert not (tmp_path / f"episode_001.{video_format}").exists()
+
+
+def test_a_plan_near_the_episode_end_is_scored_at_the_deadline():
+    """With 2 actions left, a last-step energy judges where the agent is after those 2 actions: the plan must
+    reach the goal with them instead of arriving at the end of its 5-step horizon."""
+    model, obs, _, state = toy_problem()
+    goal = model.features(model.position(obs[-1]) + torch.tensor([0.3, -0.3]))  # 2 full-speed steps away
+    recording = Recording(model)
+    planner = make_planner("cem", recording, horizon=5, seed=0, **SMALL["cem"])
+    actions = planner.plan(obs, goal, state, steps_left=2)
+    assert actions.shape == (5, 2) and {a.shape[1] for a in recording.seen} == {2}
+    reached = model.position(obs[-1]) + DT * actions[:2].sum(0)
+    assert torch.allclose(reached, model.position(obs[-1]) + torch.tensor([0.3, -0.3]), atol=0.05)
+    with pytest.raises(ValueError, match="steps_left"):
+        planner.plan(obs, goal, state, steps_left=0)
