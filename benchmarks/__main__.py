@@ -158,7 +158,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="--steps 3 --repeats 5 --video-clips 128 --pretrain-steps 15 (a few minutes on 2 cores)")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the encoders and predictor (for CUDA; on CPU it compiles for minutes)")
-    parser.add_argument("--fused-adamw", action="store_true", help="fused AdamW (the loop uses it on CUDA only)")
     parser.add_argument("--out", type=Path, default=None, help="output path without suffix")
     args = parser.parse_args(argv)
     if args.quick:
@@ -201,8 +200,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict]]:
     ceilings = {row["dtype"]: row["gflops"] for row in results["ceiling"]}
     if "pretrain" in args.only:
         results["pretrain"] = pretrain_step.run(
-            args.configs, args.precisions, args.steps, args.warmup, device, args.compile, args.threads, ceilings,
-            fused_adamw=args.fused_adamw,
+            args.configs, args.precisions, args.steps, args.warmup, device, args.compile, args.threads, ceilings
         )
         show("pretrain")
         print(f"official: tiny {OFFICIAL_CLIPS_PER_S['tiny']} and small {OFFICIAL_CLIPS_PER_S['small']} clips/s "

@@ -28,6 +28,7 @@ from vjepa.models import MaskPredictor, VisionTransformer
 from vjepa.train import jepa as jepa_module
 from vjepa.train.ema import ema_update
 from vjepa.train.jepa import JEPA
+from vjepa.train.loop import adamw
 
 
 @dataclass(frozen=True)
@@ -71,13 +72,13 @@ def build_jepa(cfg: PretrainConfig, grad_checkpointing: bool = False) -> JEPA:
     return JEPA(encoder, predictor, objective="jepa", loss="l1")
 
 
-def optimizer_for(jepa: JEPA, device: torch.device, fused: bool | None = None) -> torch.optim.Optimizer:
-    """AdamW as in the loop: weight decay on matrices only; fused on CUDA (the loop's choice) unless told."""
+def optimizer_for(jepa: JEPA) -> torch.optim.Optimizer:
+    """AdamW as in the loop: weight decay on matrices only, the loop's kernel choice (fused where torch has one)."""
     params = [p for p in jepa.parameters() if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2 and p.shape[0] > 1]
     no_decay = [p for p in params if not (p.ndim >= 2 and p.shape[0] > 1)]
     groups = [{"params": decay, "weight_decay": 0.04}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=1e-4, fused=device.type == "cuda" if fused is None else fused)
+    return adamw(groups, lr=1e-4)
 
 
 def mask_seed(step: int) -> int:
@@ -87,17 +88,14 @@ def mask_seed(step: int) -> int:
 class PretrainStep:
     """One training step on a fixed random batch; the masks of step i come from a generator seeded with i."""
 
-    def __init__(
-        self, cfg: PretrainConfig, device: torch.device, precision: str, compile: bool = False,
-        fused_adamw: bool | None = None,
-    ):
+    def __init__(self, cfg: PretrainConfig, device: torch.device, precision: str, compile: bool = False):
         torch.manual_seed(0)
         self.cfg, self.device, self.precision = cfg, device, precision
         self.jepa = build_jepa(cfg).to(device)
         if compile:
             for module in (self.jepa.encoder, self.jepa.target_encoder, self.jepa.predictor):
                 module.compile(dynamic=True)
-        self.optimizer = optimizer_for(self.jepa, device, fused_adamw)
+        self.optimizer = optimizer_for(self.jepa)
         self.clips = torch.randn(cfg.batch_size, 3, cfg.frames, cfg.size, cfg.size, device=device)
         self.masker = vjepa_masks(self.jepa.encoder.grid(self.clips))
 
@@ -143,15 +141,14 @@ def _rss_bytes() -> int:
 
 
 def run_case(
-    name: str, precision: str, steps: int, warmup: int, device: str, compile: bool, threads: int | None,
-    fused_adamw: bool = False,
+    name: str, precision: str, steps: int, warmup: int, device: str, compile: bool, threads: int | None
 ) -> dict:
     """Time one (config, precision) case in this process; returns one result row."""
     if threads:
         torch.set_num_threads(threads)
     dev = torch.device(device)
     cfg = CONFIGS[name]
-    step = PretrainStep(cfg, dev, precision, compile, fused_adamw or None)
+    step = PretrainStep(cfg, dev, precision, compile)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     rss_before = _rss_bytes()
@@ -166,7 +163,7 @@ def run_case(
     gflop = sum(flops) / len(flops) / 1e9
     return {
         "config": name,
-        "precision": precision + ("+compile" if compile else "") + ("+fused-adamw" if fused_adamw else ""),
+        "precision": precision + ("+compile" if compile else ""),
         "s_per_step": seconds,
         "cpu_s_per_step": median(cpu_times),
         "clips_per_s": cfg.batch_size / seconds,
@@ -202,13 +199,11 @@ def add_ratios(row: dict, ceilings: dict[str, float]) -> dict:
     return row
 
 
-def run(
-    configs, precisions, steps, warmup, device: torch.device, compile: bool, threads, ceilings, fused_adamw=False
-) -> list[dict]:
+def run(configs, precisions, steps, warmup, device: torch.device, compile: bool, threads, ceilings) -> list[dict]:
     rows = []
     for name in configs:
         for precision in precisions:
-            row = run_isolated(name, precision, steps, warmup, str(device), compile, threads, fused_adamw)
+            row = run_isolated(name, precision, steps, warmup, str(device), compile, threads)
             rows.append(add_ratios(row, ceilings))
     return rows
 
@@ -224,14 +219,13 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--compile", action="store_true")
-    parser.add_argument("--fused-adamw", action="store_true")
     args = parser.parse_args()
     device = pick_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     ceilings = {"fp32": matmul_ceiling(torch.float32, device), "bf16": matmul_ceiling(torch.bfloat16, device)}
     for row in run(args.configs.split(","), args.precisions.split(","), args.steps, args.warmup, device,
-                   args.compile, args.threads, ceilings, args.fused_adamw):
+                   args.compile, args.threads, ceilings):
         print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
 
 

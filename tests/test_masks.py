@@ -111,6 +111,16 @@ def test_same_generator_seed_same_masks():
     assert not all(a.shape == b.shape and torch.equal(a, b) for pa, pb in zip(first, other) for a, b in zip(pa, pb))
 
 
+def test_only_the_samples_left_without_context_are_redrawn():
+    """On a 4x4x4 grid, two 3x4 target blocks cover a whole frame for many samples: a batch of 256 must still
+    come out (redrawing the whole batch until every sample passes at once never would)."""
+    blocks = BlockSpec(num_blocks=2, spatial_scale=(0.7, 0.7), aspect_ratio=(0.75, 0.75))
+    masker = MultiBlockMasker((4, 4, 4), [MaskGroup(blocks)])
+    for seed in range(5):
+        ((context_idx, target_idx),) = masker(256, gen(seed))
+        assert context_idx.shape[0] == 256 and context_idx.shape[1] >= 4 and target_idx.shape[1] >= 1
+
+
 def test_too_small_context_raises_after_retries():
     everything = MultiBlockMasker((2, 4, 4), [MaskGroup(BlockSpec(1, (1.0, 1.0), aspect_ratio=(1.0, 1.0)))])
     with pytest.raises(RuntimeError, match="min_keep"):

@@ -1,5 +1,7 @@
-"""The pretraining loop end to end on tiny generated videos: learning, resuming, skipping bad files, DDP, images."""
+"""The pretraining loop end to end on tiny generated videos: learning, resuming, stopping on a non-finite loss,
+skipping bad files, DDP, images."""
 
+import itertools
 import os
 import subprocess
 import sys
@@ -10,6 +12,7 @@ import torch
 
 from vjepa.data import make_corrupt_files, make_moving_shapes
 from vjepa.train.checkpoint import load_checkpoint
+from vjepa.train.jepa import JEPA
 from vjepa.train.pretrain import pretrain
 
 
@@ -36,6 +39,20 @@ def test_resume_reproduces_an_uninterrupted_run(tiny_pretrain_config, tmp_path):
     rest = pretrain(tiny_pretrain_config("steps=8", f"run_dir={tmp_path / 'b'}"))["losses"]
     assert len(first) == 3 and len(rest) == 5
     torch.testing.assert_close(torch.tensor(first + rest), torch.tensor(uninterrupted), rtol=1e-5, atol=1e-6)
+
+
+def test_non_finite_loss_stops_the_run_at_the_next_read_back(tiny_pretrain_config, monkeypatch):
+    calls, forward = itertools.count(), JEPA.forward
+
+    def nan_from_step_2(self, *args):
+        loss, parts = forward(self, *args)
+        return (loss * float("nan") if next(calls) >= 2 else loss), parts
+
+    monkeypatch.setattr(JEPA, "forward", nan_from_step_2)
+    cfg = tiny_pretrain_config("steps=8", "log_every=4", "ckpt_every=2")
+    with pytest.raises(FloatingPointError, match="at step 2"):
+        pretrain(cfg)
+    assert load_checkpoint(Path(cfg.run_dir) / "latest.pt")["step"] == 2  # none written past the bad loss
 
 
 def test_corrupt_videos_are_skipped_not_fatal(tiny_pretrain_config, tmp_path):

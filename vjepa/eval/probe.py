@@ -2,7 +2,7 @@
 
 Encodes the first clip of every probe video with a frozen encoder, fits a ridge-regression probe on a training
 split, and reports on the held-out split: accuracy of the main shape's direction of motion (8 classes, chance
-12.5%) and R² of its velocity (vx, vy). The same probe is fitted on a randomly initialised encoder of the same
+12.5%), R² of its velocity (vx, vy) and R² of its position in the first frame (x0, y0). The same probe is fitted on a randomly initialised encoder of the same
 architecture as the baseline.
 
     vjepa-probe checkpoint=runs/pretrain/latest.pt
@@ -57,24 +57,29 @@ def r2_score(y: np.ndarray, pred: np.ndarray) -> float:
 
 
 def probe_scores(features: np.ndarray, labels: list[dict[str, str]], train_fraction: float = 0.7) -> dict[str, float]:
-    """Direction accuracy and velocity R² on the held-out split, with the ridge strength picked on a
-    validation part of the training split."""
+    """Direction accuracy, velocity R² and position R² on the held-out split, each with its ridge strength
+    picked on a validation part of the training split."""
     direction = np.array([int(row["direction"]) for row in labels])
     velocity = np.array([[float(row["vx"]), float(row["vy"])] for row in labels])
+    position = np.array([[float(row["x0"]), float(row["y0"])] for row in labels])
     n_train = int(len(labels) * train_fraction)
-    n_fit = int(n_train * 0.8)
-    onehot = np.eye(8)[direction]
-    targets = np.concatenate([onehot, velocity], axis=1)
+    fit, val, train, test = slice(0, int(n_train * 0.8)), slice(int(n_train * 0.8), n_train), slice(0, n_train), \
+        slice(n_train, None)
+    tasks = {
+        "direction_accuracy": (np.eye(8)[direction], lambda y, p: float((p.argmax(1) == y.argmax(1)).mean())),
+        "velocity_r2": (velocity, r2_score),
+        "position_r2": (position, r2_score),
+    }
+    alphas = [1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0]
+    results = {}
+    for name, (y, score) in tasks.items():
+        def held_out(fit_on: slice, test_on: slice, alpha: float) -> float:
+            return score(y[test_on], ridge_fit_predict(features[fit_on], y[fit_on], features[test_on], alpha))
 
-    def scores(fit: slice, test: slice, alpha: float) -> tuple[float, float]:
-        pred = ridge_fit_predict(features[fit], targets[fit], features[test], alpha)
-        accuracy = float((pred[:, :8].argmax(1) == direction[test]).mean())
-        return accuracy, r2_score(velocity[test], pred[:, 8:])
-
-    alphas = [1e-3, 1e-2, 1e-1, 1.0, 10.0]
-    best = max(alphas, key=lambda a: sum(scores(slice(0, n_fit), slice(n_fit, n_train), a)))
-    accuracy, r2 = scores(slice(0, n_train), slice(n_train, None), best)
-    return {"direction_accuracy": accuracy, "velocity_r2": r2, "ridge_alpha": best}
+        alpha = max(alphas, key=lambda a: held_out(fit, val, a))
+        results[name] = held_out(train, test, alpha)
+        results[name.rsplit("_", 1)[0] + "_ridge_alpha"] = alpha
+    return results
 
 
 def run_probe(cfg: DictConfig) -> dict[str, Any]:
@@ -104,10 +109,10 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(config_path="pkg://configs", config_name="probe", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     results = run_probe(cfg)
-    print(f"{'encoder':<12} {'direction acc':>14} {'velocity R²':>12}")
+    print(f"{'encoder':<12} {'direction acc':>14} {'velocity R²':>12} {'position R²':>12}")
     for name in ("pretrained", "random_init"):
         r = results[name]
-        print(f"{name:<12} {r['direction_accuracy']:>14.3f} {r['velocity_r2']:>12.3f}")
+        print(f"{name:<12} {r['direction_accuracy']:>14.3f} {r['velocity_r2']:>12.3f} {r['position_r2']:>12.3f}")
     out = Path(cfg.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

@@ -117,16 +117,25 @@ class MultiBlockMasker:
         return [self._sample_group(group, batch_size, generator) for group in self.groups]
 
     def _sample_group(self, group: MaskGroup, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        for _ in range(self.max_tries):  # a too-small context in any sample redraws the batch's block extents
-            target = _sample_blocks(group.targets, self.grid, batch_size, generator).flatten(1)
-            context = ~target
+        """Draw the batch's blocks; samples left with a context under ``min_keep`` tokens are redrawn (new block
+        extents, new positions) up to ``max_tries`` times, the others kept."""
+        context = torch.zeros(batch_size, self.num_tokens, dtype=torch.bool)
+        target = torch.zeros_like(context)
+        todo = torch.ones(batch_size, dtype=torch.bool)
+        for _ in range(self.max_tries):
+            drawn_target = _sample_blocks(group.targets, self.grid, batch_size, generator).flatten(1)
+            drawn_context = ~drawn_target
             if group.context is not None:
-                context &= _sample_blocks(group.context, self.grid, batch_size, generator).flatten(1)
-            if context.sum(dim=1).min() >= self.min_keep:
+                drawn_context &= _sample_blocks(group.context, self.grid, batch_size, generator).flatten(1)
+            accept = todo & (drawn_context.sum(dim=1) >= self.min_keep)
+            context[accept], target[accept] = drawn_context[accept], drawn_target[accept]
+            todo &= ~accept
+            if not todo.any():
                 return context, target
         raise RuntimeError(
-            f"no context of >= {self.min_keep} tokens for every sample in {self.max_tries} tries on grid {self.grid} "
-            f"with {group}; lower the target scale, the number of blocks or min_keep"
+            f"no context of >= {self.min_keep} tokens for {int(todo.sum())} of {batch_size} samples in "
+            f"{self.max_tries} tries on grid {self.grid} with {group}; lower the target scale, the number of blocks "
+            "or min_keep"
         )
 
     def __call__(self, batch_size: int, generator: torch.Generator) -> list[tuple[Tensor, Tensor]]:

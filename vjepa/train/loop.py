@@ -1,5 +1,5 @@
 """Pieces shared by the training loops (pretraining, action-conditioned fine-tuning): step-addressable batches
-for exact resume, AdamW parameter groups, step-indexed schedules applied to the optimiser, autocast."""
+for exact resume, AdamW (parameter groups, fused kernel), step-indexed schedules applied to the optimiser, autocast."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig
+from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 from torch.utils.data import DataLoader, Dataset
 
 from vjepa.data.sampler import SeededSampler
@@ -56,6 +57,15 @@ def param_groups(module: torch.nn.Module) -> list[dict[str, Any]]:
     return [{"params": decay, "wd_scale": 1.0}, {"params": no_decay, "wd_scale": 0.0}]
 
 
+def adamw(groups: list[dict[str, Any]], **hyper: Any) -> torch.optim.AdamW:
+    """AdamW with torch's fused kernel when it has one for every parameter (floating point on CUDA, and on CPU
+    from torch 2.4, where it is ~3x faster than the per-tensor loop); torch's default otherwise (foreach on CUDA,
+    the per-tensor loop on CPU, where foreach is slower)."""
+    devices = _get_fused_kernels_supported_devices()
+    fused = all(p.is_floating_point() and p.device.type in devices for group in groups for p in group["params"])
+    return torch.optim.AdamW(groups, fused=fused or None, **hyper)
+
+
 def apply_schedules(optimizer: torch.optim.Optimizer, step: int, cfg: DictConfig) -> dict[str, float]:
     """Set this step's learning rate and weight decay (``cfg.optim``, over ``cfg.steps``) on every group; returns
     them, plus the EMA momentum when ``cfg.optim.ema`` is set."""
@@ -85,4 +95,4 @@ def autocast_context(precision: str, device: torch.device):
     raise ValueError(f"precision must be auto, bf16 or fp32, got {precision!r}")
 
 
-__all__ = ["Batches", "apply_schedules", "autocast_context", "param_groups"]
+__all__ = ["Batches", "adamw", "apply_schedules", "autocast_context", "param_groups"]

@@ -2,7 +2,8 @@
 
 Read top to bottom: build the data (clips + per-sample masks), the models (encoder, predictor, EMA target
 encoder), the optimiser; resume if a checkpoint exists; then each step: schedules -> forward in latent space ->
-backward -> clip -> AdamW -> EMA; log, diagnose, checkpoint.
+backward -> clip -> AdamW -> EMA; log, diagnose, checkpoint. Losses stay on the device until a log or checkpoint
+step reads them back (one host sync, which also checks that they are finite), so that steps can queue up.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from vjepa.train.diagnostics import embedding_diagnostics
 from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
 from vjepa.train.ema import ema_update
 from vjepa.train.jepa import JEPA
-from vjepa.train.loop import Batches, apply_schedules, autocast_context, param_groups
+from vjepa.train.loop import Batches, adamw, apply_schedules, autocast_context, param_groups
 from vjepa.train.metrics import MetricsLogger
 
 
@@ -105,6 +106,16 @@ def restore(jepa: JEPA, optimizer, state: dict[str, Any]) -> int:
     return state["step"]
 
 
+def read_losses(pending: list[torch.Tensor], first_step: int) -> list[float]:
+    """The losses of steps ``first_step``, ``first_step + 1``, ... averaged over processes, read back in one host
+    sync; raises at the first one that is not finite."""
+    values = all_reduce_mean(torch.stack(pending)).tolist()
+    for i, value in enumerate(values):
+        if not math.isfinite(value):
+            raise FloatingPointError(f"loss became {value} at step {first_step + i}; lower optim.lr or check the data")
+    return values
+
+
 # ------------------------------------------------------------------------------------------- loop
 def pretrain(cfg: DictConfig) -> dict[str, Any]:
     """Run (or resume) pretraining as configured; returns a summary with the first and last losses."""
@@ -118,6 +129,8 @@ def pretrain(cfg: DictConfig) -> dict[str, Any]:
 def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
     run_dir = Path(cfg.run_dir)
     device = dist.device
+    if cfg.get("threads") is not None:
+        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
 
     dataset = build_dataset(cfg.data)
@@ -134,10 +147,7 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
     ).to(device)
     model = DistributedDataParallel(jepa, device_ids=[device.index] if device.type == "cuda" else None) \
         if dist.enabled else jepa
-    optimizer = torch.optim.AdamW(
-        param_groups(jepa), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), eps=cfg.optim.eps,
-        fused=device.type == "cuda",
-    )
+    optimizer = adamw(param_groups(jepa), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), eps=cfg.optim.eps)
 
     step = 0
     ckpt = latest_checkpoint(run_dir) if cfg.resume else None
@@ -148,14 +158,14 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
 
     logger = MetricsLogger(run_dir, enabled=dist.is_main)
     losses: list[float] = []
+    pending: list[torch.Tensor] = []  # losses of the steps since the last read-back, still on the device
     skipped_total = 0
     progress = tqdm(total=cfg.steps, initial=step, desc="pretrain", disable=not dist.is_main, dynamic_ncols=True)
     data_iter = batches.from_batch(step * cfg.grad_accum)
     last_step = min(cfg.steps, cfg.stop_after or cfg.steps)
+    since, since_step, data_wait = time.perf_counter(), step, 0.0  # throughput and data wait since the last log
     while step < last_step:
-        t0 = time.perf_counter()
         scheduled = apply_schedules(optimizer, step, cfg)
-        data_wait = 0.0
         for micro in range(cfg.grad_accum):
             t_data = time.perf_counter()
             batch = next(data_iter)
@@ -173,30 +183,34 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
                 with autocast_context(cfg.precision, device):
                     loss, parts = model(clips, masks, torch.Generator().manual_seed(cfg.seed * 1_000_003 + step))
                 (loss / cfg.grad_accum).backward()
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower optim.lr or check the data")
         grad_norm = torch.nn.utils.clip_grad_norm_(jepa.parameters(), cfg.optim.grad_clip or float("inf"))
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if jepa.target_encoder is not None:
             ema_update(jepa.target_encoder, jepa.encoder, scheduled["ema_momentum"])
+        pending.append(loss.detach())
         step += 1
-
-        loss_value = all_reduce_mean(loss.detach()).item()
-        losses.append(loss_value)
         progress.update(1)
-        progress.set_postfix(loss=f"{loss_value:.4f}")
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            elapsed = time.perf_counter() - t0
-            clips_per_s = cfg.batch_size * cfg.grad_accum * dist.world_size / elapsed
-            metrics = {"loss": loss_value, "grad_norm": grad_norm.item(), "clips_per_s": clips_per_s,
+
+        log = step % cfg.log_every == 0 or step == cfg.steps
+        checkpoint = step % cfg.ckpt_every == 0 or step == last_step
+        if log or checkpoint:  # never checkpoint past a non-finite loss
+            losses += read_losses(pending, step - len(pending))
+            pending.clear()
+        if log:
+            elapsed = time.perf_counter() - since
+            clips_per_s = (step - since_step) * cfg.batch_size * cfg.grad_accum * dist.world_size / elapsed
+            progress.set_postfix(loss=f"{losses[-1]:.4f}")
+            metrics = {"loss": losses[-1], "grad_norm": grad_norm.item(), "clips_per_s": clips_per_s,
                        "data_wait_fraction": data_wait / elapsed, "skipped_files": skipped_total, **scheduled}
             metrics.update({k: v.item() for k, v in parts.items() if k.startswith("loss_")})
             logger.log(step, metrics)
         if step % cfg.diag_every == 0 or step == cfg.steps:
             logger.log(step, embedding_diagnostics(parts["targets"]))
-        if dist.is_main and (step % cfg.ckpt_every == 0 or step == last_step):
+        if dist.is_main and checkpoint:
             save_atomic(checkpoint_state(jepa, optimizer, step, cfg), run_dir / "latest.pt")
+        if log:
+            since, since_step, data_wait = time.perf_counter(), step, 0.0
     progress.close()
     logger.close()
     return {"steps": step, "losses": losses, "skipped_files": skipped_total, "run_dir": str(run_dir)}

@@ -39,7 +39,7 @@ from vjepa.models.factory import require
 from vjepa.models.feature_norm import FeatureNorm
 from vjepa.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_atomic, set_rng_state
 from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
-from vjepa.train.loop import Batches, apply_schedules, autocast_context, param_groups
+from vjepa.train.loop import Batches, adamw, apply_schedules, autocast_context, param_groups
 from vjepa.train.metrics import MetricsLogger
 
 LEROBOT_KEYS = ("camera_key", "state_key", "action_key")
@@ -318,10 +318,7 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
     objective = ACObjective(predictor, feature_norm, loss_cfg).to(device)
     model = DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None) \
         if dist.enabled else objective
-    optimizer = torch.optim.AdamW(
-        param_groups(predictor), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), eps=cfg.optim.eps,
-        fused=device.type == "cuda",
-    )
+    optimizer = adamw(param_groups(predictor), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), eps=cfg.optim.eps)
     sampler = SeededSampler(len(train_idx), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
     batches = Batches(WindowSubset(windows, train_idx), sampler, cfg, None, device)
 
