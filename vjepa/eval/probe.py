@@ -2,7 +2,7 @@
 
 Encodes the first clip of every probe video with a frozen encoder, fits a ridge-regression probe on a training
 split, and reports on the held-out split: accuracy of the main shape's direction of motion (8 classes, chance
-12.5%), R² of its velocity (vx, vy) and R² of its position in the first frame (x0, y0). The same probe is fitted on a randomly initialised encoder of the same
+12.5%; the compass direction of the predicted velocity), R² of its velocity (vx, vy) and R² of its position in the first frame (x0, y0). The same probe is fitted on a randomly initialised encoder of the same
 architecture as the baseline.
 
     vjepa-probe checkpoint=runs/pretrain/latest.pt
@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from vjepa.data import VideoFolderDataset, VideoTransform
-from vjepa.data.synthetic import make_moving_shapes
+from vjepa.data.synthetic import direction_class, make_moving_shapes
 from vjepa.inference import encode, load_encoder
 from vjepa.models import VisionTransformer
 from vjepa.models.factory import build_encoder
@@ -56,17 +56,21 @@ def r2_score(y: np.ndarray, pred: np.ndarray) -> float:
     return float(1.0 - ((y - pred) ** 2).sum() / ((y - y.mean(0)) ** 2).sum())
 
 
+def direction_accuracy(velocity: np.ndarray, predicted: np.ndarray) -> float:
+    """Share of samples whose predicted velocity points in the same of 8 compass directions as the true one."""
+    return float(np.mean([direction_class(v) == direction_class(p) for v, p in zip(velocity, predicted)]))
+
+
 def probe_scores(features: np.ndarray, labels: list[dict[str, str]], train_fraction: float = 0.7) -> dict[str, float]:
     """Direction accuracy, velocity R² and position R² on the held-out split, each with its ridge strength
     picked on a validation part of the training split."""
-    direction = np.array([int(row["direction"]) for row in labels])
     velocity = np.array([[float(row["vx"]), float(row["vy"])] for row in labels])
     position = np.array([[float(row["x0"]), float(row["y0"])] for row in labels])
     n_train = int(len(labels) * train_fraction)
-    fit, val, train, test = slice(0, int(n_train * 0.8)), slice(int(n_train * 0.8), n_train), slice(0, n_train), \
-        slice(n_train, None)
-    tasks = {
-        "direction_accuracy": (np.eye(8)[direction], lambda y, p: float((p.argmax(1) == y.argmax(1)).mean())),
+    fit, val = slice(0, int(n_train * 0.8)), slice(int(n_train * 0.8), n_train)
+    train, test = slice(0, n_train), slice(n_train, None)
+    tasks = {  # direction: the compass class of the predicted velocity against the label's (direction_class)
+        "direction_accuracy": (velocity, direction_accuracy),
         "velocity_r2": (velocity, r2_score),
         "position_r2": (position, r2_score),
     }

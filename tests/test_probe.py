@@ -1,0 +1,40 @@
+"""The frozen-feature probe: its scores on features that do and do not hold the labels, and the CLI's run."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tests.conftest import compose_config
+from vjepa.data.synthetic import direction_class
+from vjepa.eval.probe import probe_scores, run_probe
+from vjepa.train.pretrain import pretrain
+
+
+def labels_of(rng: np.random.Generator, n: int) -> list[dict[str, str]]:
+    velocity = rng.normal(size=(n, 2))
+    return [
+        {"direction": str(direction_class(v)), "vx": str(v[0]), "vy": str(v[1]), "x0": str(x), "y0": str(y)}
+        for v, x, y in zip(velocity, rng.uniform(0, 64, n), rng.uniform(0, 64, n))
+    ]
+
+
+def test_probe_reads_labels_that_are_in_the_features_and_not_noise():
+    rng = np.random.default_rng(0)
+    labels = labels_of(rng, 300)
+    kinematics = np.array([[float(r[k]) for k in ("vx", "vy", "x0", "y0")] for r in labels]) / [1, 1, 64, 64]
+    informative = np.concatenate([kinematics @ rng.normal(size=(4, 64)), rng.normal(size=(300, 64))], axis=1)
+    good = probe_scores(informative, labels)
+    noise = probe_scores(rng.normal(size=(300, 128)), labels)
+    assert good["direction_accuracy"] > 0.7 and good["velocity_r2"] > 0.9 and good["position_r2"] > 0.9
+    assert noise["direction_accuracy"] < 0.3 and noise["velocity_r2"] < 0.1 and noise["position_r2"] < 0.1
+
+
+def test_probe_cli_compares_a_checkpoint_with_a_random_encoder(tiny_pretrain_config, tmp_path):
+    pretrain(tiny_pretrain_config("steps=2", "mask_figure=false"))
+    cfg = compose_config("probe", [f"checkpoint={tmp_path / 'run' / 'latest.pt'}", f"videos={tmp_path / 'probe'}",
+                                   "num_videos=20", f"output={tmp_path / 'probe.json'}"])
+    results = run_probe(cfg)
+    assert results["num_videos"] == 20
+    for encoder in ("pretrained", "random_init"):
+        assert set(results[encoder]) >= {"direction_accuracy", "velocity_r2", "position_r2"}
+        assert 0.0 <= results[encoder]["direction_accuracy"] <= 1.0
