@@ -13,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
-from envs.policies import POLICIES, make_policy, policy_rng
+from envs.policies import POLICIES, held_policy, make_policy, policy_rng
 from vjepa.data.decoders import write_video
 from vjepa.data.episodes import EpisodeWriter
 
@@ -28,6 +28,7 @@ def collect(
     image_size: int = 64,
     overwrite: bool = False,
     videos: bool = False,
+    hold: int = 1,
 ) -> Path:
     """Write ``num_episodes`` episodes of ``episode_length`` frames and return the dataset root.
 
@@ -35,17 +36,21 @@ def collect(
     ``image_size`` argument). ``states`` are the proprio observations (what a planner sees); each episode also
     stores ``env_state`` (T, D), the full ``get_state()``, for exact resets. ``policy`` is one of
     ``envs.policies.POLICIES``; "mixture" (door-seeking expert mixed with held random actions) covers both
-    rooms of the wall env far better than random actions. With ``videos``, each episode's frames are also
+    rooms of the wall env far better than random actions. ``hold`` > 1 queries the policy every ``hold`` steps
+    and repeats its action in between (aligned with the episode start), the action blocks of a planner over a
+    world model of frame step ``hold``. With ``videos``, each episode's frames are also
     written as ``<out_dir>/videos/episode_XXXXXX.mp4`` (H.264, near-lossless), a folder ``vjepa-pretrain
     data=video_folder data.path=<out_dir>/videos`` reads.
     """
+    if hold < 1:
+        raise ValueError(f"hold must be >= 1 env step, got {hold}")
     env = gym.make(env_id, image_size=image_size, max_episode_steps=episode_length)
     seeds = np.random.default_rng(seed).integers(2**31 - 1, size=num_episodes)
-    meta = {"policy": policy, "seed": seed, "episode_length": episode_length}
+    meta = {"policy": policy, "seed": seed, "episode_length": episode_length, "hold": hold}
     with EpisodeWriter(out_dir, env.metadata["render_fps"], env_id, overwrite=overwrite, **meta) as writer:
         for episode_seed in tqdm(seeds.tolist(), desc=f"collect {env_id}", unit="episode"):
             obs, _ = env.reset(seed=episode_seed)
-            act = make_policy(policy, env, policy_rng(episode_seed))
+            act = held_policy(make_policy(policy, env, policy_rng(episode_seed)), hold)
             frames, proprio, states, actions = [obs["pixels"]], [obs["proprio"]], [env.unwrapped.get_state()], []
             for _ in range(episode_length - 1):
                 actions.append(act())
@@ -73,10 +78,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
     parser.add_argument("--videos", action="store_true", help="also write <out>/videos/episode_XXXXXX.mp4")
+    parser.add_argument("--hold", type=int, default=1, help="query the policy every HOLD steps, repeat in between")
     args = parser.parse_args(argv)
     root = collect(
         args.env, args.out, args.episodes, args.length, args.policy, args.seed, args.image_size, args.overwrite,
-        args.videos,
+        args.videos, args.hold,
     )
     print(f"wrote {args.episodes} episodes to {root}")
 

@@ -56,6 +56,23 @@ def switching_policy(policies: Sequence[Policy], rng: np.random.Generator, max_r
     return act
 
 
+def held_policy(policy: Policy, hold: int) -> Policy:
+    """``policy`` queried every ``hold`` steps, its action repeated in between: the data then has the action
+    blocks a planner executes with a world model of frame step ``hold``."""
+    if hold < 1:
+        raise ValueError(f"hold must be >= 1, got {hold}")
+    action, step = None, 0
+
+    def act() -> np.ndarray:
+        nonlocal action, step
+        if step % hold == 0:
+            action = policy()
+        step += 1
+        return copy.copy(action)
+
+    return act
+
+
 def make_policy(name: str, env: gym.Env, rng: np.random.Generator) -> Policy:
     """Policy ``name`` (one of ``POLICIES``) for ``env``. "expert" is the env's scripted ``expert_policy``
     (e.g. the wall env's door-seeking explorer); "mixture" switches between it and "random_repeat"."""

@@ -108,9 +108,11 @@ def run_demo(cfg: DictConfig) -> dict[str, Any]:
         skipped.append("collect_s")
     else:
         c = cfg.collect
-        _log(f"collect: {c.episodes} episodes x {c.length} frames of {env_cfg['id']} ({c.policy}) -> {data}")
+        hold = int(c.get("hold") or cfg.train_ac.data.frame_step)
+        _log(f"collect: {c.episodes} episodes x {c.length} frames of {env_cfg['id']} ({c.policy}, actions held "
+             f"{hold} steps) -> {data}")
         collect(env_cfg["id"], data, int(c.episodes), int(c.length), str(c.policy), int(c.seed), image_size,
-                overwrite=True, videos=True)
+                overwrite=True, videos=True, hold=hold)
     times["collect_s"] = time.perf_counter() - t0
 
     # 2. pretrain the encoder on the episodes' videos

@@ -138,6 +138,17 @@ def test_collect_writes_a_readable_dataset(tmp_path):
     assert reacher[1].frames.shape == (5, 64, 64, 3) and reacher.state_dim == 4
 
 
+def test_collect_can_hold_actions_for_a_world_models_frame_step(tmp_path):
+    root = collect("vjepa/Wall-v0", tmp_path / "held", 2, episode_length=13, policy="random", image_size=32, hold=4)
+    data = EpisodeDataset(root)
+    assert data.meta["hold"] == 4
+    actions = data[1].actions[:-1]  # (12, 2): three blocks of one action each
+    blocks = actions.reshape(3, 4, 2)
+    assert (blocks == blocks[:, :1]).all() and not np.array_equal(blocks[0, 0], blocks[1, 0])
+    with pytest.raises(ValueError, match="hold"):
+        collect("vjepa/Wall-v0", tmp_path / "bad", 1, episode_length=5, hold=0)
+
+
 def fake_episode(length: int, action_dim: int = 2, state_dim: int = 3, size: int = 8):
     rng = np.random.default_rng(length)
     frames = rng.integers(0, 256, (length, size, size, 3), dtype=np.uint8)
