@@ -14,21 +14,27 @@ from benchmarks.common import median, pick_device, time_calls
 
 CPU_SIZES = (512, 1024, 2048)
 CUDA_SIZES = (4096, 8192)
+MAX_CALL_S = 0.5  # larger sizes are skipped once one call takes longer (bf16 emulated without AVX512: ~1 GFLOP/s)
 
 
-def matmul_gflops(n: int, dtype: torch.dtype, device: torch.device, repeats: int) -> float:
-    """Median GFLOP/s of an (n, n) @ (n, n) matmul."""
+def matmul_seconds(n: int, dtype: torch.dtype, device: torch.device, repeats: int) -> float:
+    """Median seconds of an (n, n) @ (n, n) matmul."""
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
     out = torch.empty(n, n, device=device, dtype=dtype)
-    times = time_calls(lambda _: torch.mm(a, b, out=out), repeats, warmup=2, device=device)
-    return 2 * n**3 / median(times) / 1e9
+    return median(time_calls(lambda _: torch.mm(a, b, out=out), repeats, warmup=2, device=device))
 
 
 def matmul_sizes(dtype: torch.dtype, device: torch.device, repeats: int = 10) -> dict[int, float]:
-    """Median GFLOP/s per square size."""
-    sizes = CUDA_SIZES if device.type == "cuda" else CPU_SIZES
-    return {n: matmul_gflops(n, dtype, device, repeats) for n in sizes}
+    """Median GFLOP/s per square size, smallest first; stops growing once one call takes over ``MAX_CALL_S``
+    (a dtype without a fast kernel would otherwise take minutes at the largest size)."""
+    gflops = {}
+    for n in CUDA_SIZES if device.type == "cuda" else CPU_SIZES:
+        seconds = matmul_seconds(n, dtype, device, repeats)
+        gflops[n] = 2 * n**3 / seconds / 1e9
+        if seconds > MAX_CALL_S:
+            break
+    return gflops
 
 
 def matmul_ceiling(dtype: torch.dtype, device: torch.device, repeats: int = 10) -> float:
