@@ -14,6 +14,7 @@ long-range cost:
 
 from __future__ import annotations
 
+import inspect
 import sys
 from functools import partial
 from pathlib import Path
@@ -107,13 +108,15 @@ def fit_probe(world_model: Any, data: str | Path, max_frames: int = 4000, val_fr
 
 
 class StateRollout:
-    """A `JEPAWorldModel` whose ``rollout`` also keeps the predictor's predicted states (env units) of its last
-    call in ``last_states`` (K, H, S), for `probe_energy`'s ``state_weight`` term. (The WorldModel protocol's
-    rollout returns features only; this reads the predictor's KV-cached unroll, as its ``rollout`` does.)"""
+    """A world model whose ``rollout`` also keeps its predicted states (env units) of the last call in
+    ``last_states`` (K, H, S), for `probe_energy`'s ``state_weight`` term. (The WorldModel protocol's rollout
+    returns features only; this asks a `JEPAWorldModel` for its ``return_states``.)"""
 
     def __init__(self, world_model: Any) -> None:
-        if not hasattr(world_model, "predictor") or not hasattr(world_model.predictor, "_unroll"):
-            raise TypeError(f"StateRollout needs a JEPAWorldModel, got {type(world_model).__name__}")
+        rollout = getattr(world_model, "rollout", None)
+        if rollout is None or "return_states" not in inspect.signature(rollout).parameters:
+            raise TypeError(f"StateRollout needs a world model with rollout(..., return_states), got "
+                            f"{type(world_model).__name__}")
         self.world_model = world_model
         self.action_dim = world_model.action_dim
         self.last_states: Tensor | None = None
@@ -122,18 +125,8 @@ class StateRollout:
         return self.world_model.encode(frames)
 
     def rollout(self, context_features: Tensor, context_states: Tensor, actions: Tensor) -> Tensor:
-        wm = self.world_model
-        if context_features.shape[0] != 1:
-            raise ValueError("StateRollout supports a one-frame context (context_frames=1)")
-        wm.rollout(context_features, context_states, actions[:1, :1])  # the model's own argument checks
-        device = wm.device
-        with torch.inference_mode(not torch.is_grad_enabled()):
-            states = wm.normalize_states(context_states.to(device, torch.float32))
-            acts = wm.normalize_actions(actions.to(device, torch.float32))
-            num = acts.shape[0]
-            features = context_features.to(device, torch.float32)[-1].expand(num, 1, -1, -1)
-            pred, pred_states = wm.predictor._unroll(None, features, states[-1].expand(num, 1, -1), acts, t0=0)
-        self.last_states = pred_states * wm.state_std + wm.state_mean
+        pred, self.last_states = self.world_model.rollout(context_features, context_states, actions,
+                                                          return_states=True)
         return pred
 
     def __getattr__(self, name: str) -> Any:

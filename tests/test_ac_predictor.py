@@ -64,9 +64,11 @@ def test_kv_cached_rollout_equals_full_recompute(pos_embed, context):
     candidates = torch.randn(5, 4, model.action_dim)
     args = (features[0], states[0], candidates, actions[0, : context - 1])
     with torch.no_grad():
-        cached = model.rollout(*args)
-        recomputed = model.rollout(*args, use_cache=False)
+        cached, cached_states = model.rollout(*args, return_states=True)
+        recomputed, recomputed_states = model.rollout(*args, use_cache=False, return_states=True)
     torch.testing.assert_close(cached, recomputed, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(cached_states, recomputed_states, atol=1e-5, rtol=1e-5)
+    assert cached_states.shape == (5, 4, model.state_dim)
     assert (cached[0] - cached[1]).abs().max() > 1e-3  # candidates differ
 
 

@@ -153,7 +153,7 @@ def test_state_probe_fits_a_linear_map_and_predicted_states_roll_out(demo, tmp_p
     pred = source.rollout(feats, torch.tensor([[0.5, 0.5]]), actions)
     torch.testing.assert_close(pred, model.rollout(feats, torch.tensor([[0.5, 0.5]]), actions))
     assert source.last_states.shape == (3, 2, 2)
-    with pytest.raises(TypeError, match="needs a JEPAWorldModel"):
+    with pytest.raises(TypeError, match="needs a world model with rollout"):
         StateRollout(object())
 
 

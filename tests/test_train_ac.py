@@ -187,6 +187,13 @@ def test_world_model_satisfies_the_planning_protocol(trained, dots):
     stats = wm.stats
     direct = wm.predictor.rollout(z[:1], stats.normalize_states(states), stats.normalize_actions(actions))
     torch.testing.assert_close(out, direct)
+    # the predicted states come back in env units: the predictor's normalised states, de-normalised
+    same, pred_states = wm.rollout(z[:1], states, actions, return_states=True)
+    _, direct_states = wm.predictor.rollout(
+        z[:1], stats.normalize_states(states), stats.normalize_actions(actions), return_states=True
+    )
+    torch.testing.assert_close(same, out)
+    torch.testing.assert_close(stats.normalize_states(pred_states), direct_states, atol=1e-5, rtol=1e-5)
     # a two-frame context needs the action between the frames
     two = wm.rollout(z[:2], torch.from_numpy(episode.states[:2]), actions, torch.from_numpy(episode.actions[:1]))
     assert two.shape == (6, 3, 16, 96)

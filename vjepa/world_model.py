@@ -89,9 +89,11 @@ class JEPAWorldModel(nn.Module):
         context_states: Tensor,
         actions: Tensor,
         context_actions: Tensor | None = None,
-    ) -> Tensor:
+        return_states: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
         """Context features (Tc, N, D) from ``encode`` and states (Tc, S) in env units, shared by K candidate
-        action sequences (K, H, A) in env units -> predicted features (K, H, N, D) of the next H steps.
+        action sequences (K, H, A) in env units -> predicted features (K, H, N, D) of the next H steps, and with
+        ``return_states`` the predicted states (K, H, S) in env units.
 
         A context of Tc > 1 frames also needs the env-unit actions between them, ``context_actions`` (Tc-1, A).
         Differentiable with respect to ``actions`` when grad is enabled (gradient planners)."""
@@ -124,7 +126,10 @@ class JEPAWorldModel(nn.Module):
         actions = self.normalize_actions(actions.to(device, dtype))
         if context_actions is not None:
             context_actions = self.normalize_actions(context_actions.to(device, dtype))
-        return self.predictor.rollout(context_features.to(device, dtype), states, actions, context_actions)
+        features, states = self.predictor.rollout(
+            context_features.to(device, dtype), states, actions, context_actions, return_states=True
+        )
+        return (features, states * self.state_std + self.state_mean) if return_states else features
 
 
 def load_world_model(

@@ -154,12 +154,14 @@ class ActionConditionedPredictor(nn.Module):
         context_actions: Tensor | None = None,
         *,
         use_cache: bool = True,
-    ) -> Tensor:
+        return_states: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
         """Roll K candidate action sequences forward from one shared context: the planners' inner loop.
 
         context_features (Tc,N,D), context_states (Tc,S); actions (K,H,A), action i applied at frame Tc-1+i
         (the context's last frame first); context_actions (Tc-1,A), the actions between context frames, needed
-        when Tc > 1 -> predicted features (K,H,N,D) of frames Tc..Tc+H-1, predicted states fed back.
+        when Tc > 1 -> predicted features (K,H,N,D) of frames Tc..Tc+H-1, predicted states fed back; with
+        ``return_states``, also those predicted states (K,H,S).
 
         With ``use_cache`` the context's first Tc-1 steps are encoded once (batch 1) and their keys/values
         expanded to K without copying; each step then computes only the new block's tokens. Without it, the
@@ -190,16 +192,17 @@ class ActionConditionedPredictor(nn.Module):
                     cache = [(k.expand(num, -1, -1, -1), v.expand(num, -1, -1, -1)) for k, v in cache]
                 last_features = context_features[-1].expand(num, 1, -1, -1)
                 last_state = context_states[-1].expand(num, 1, -1)
-                return self._unroll(cache, last_features, last_state, actions, t0=tc - 1)[0]
-
-            features = context_features.expand(num, -1, -1, -1)
-            states = context_states.expand(num, -1, -1)
-            all_actions = torch.cat([context_actions.expand(num, -1, -1), actions], dim=1)
-            for i in range(horizon):
-                pred_features, pred_states = self(features, all_actions[:, : tc + i], states)
-                features = torch.cat([features, pred_features[:, -1:]], dim=1)
-                states = torch.cat([states, pred_states[:, -1:]], dim=1)
-            return features[:, tc:]
+                features, states = self._unroll(cache, last_features, last_state, actions, t0=tc - 1)
+            else:
+                features = context_features.expand(num, -1, -1, -1)
+                states = context_states.expand(num, -1, -1)
+                all_actions = torch.cat([context_actions.expand(num, -1, -1), actions], dim=1)
+                for i in range(horizon):
+                    pred_features, pred_states = self(features, all_actions[:, : tc + i], states)
+                    features = torch.cat([features, pred_features[:, -1:]], dim=1)
+                    states = torch.cat([states, pred_states[:, -1:]], dim=1)
+                features, states = features[:, tc:], states[:, tc:]
+            return (features, states) if return_states else features
 
     def _sizes(self) -> dict[str, int]:
         return {"N": self.tokens_per_frame, "D": self.embed_dim, "A": self.action_dim, "S": self.state_dim}
