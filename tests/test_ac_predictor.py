@@ -140,7 +140,7 @@ def test_learns_action_conditioned_dynamics():
         optimizer.step()
     model.eval()
     trained = evaluate()
-    assert set(parts) == {"teacher_forcing", "rollout", "state"}
+    assert set(parts) == {"teacher_forcing", "rollout", "state", "rollout_state"}
     assert trained < 0.5 * initial, (initial, trained)
     assert evaluate(actions_scale=0.0) > 1.5 * trained  # the predictor uses the actions
 
@@ -150,11 +150,16 @@ def test_losses_combine_with_weights():
     features, actions, states = random_episodes(model, batch=2, steps=4)
     tf, state = teacher_forcing_loss(model, features, actions, states)
     tf_l2, _ = teacher_forcing_loss(model, features, actions, states, loss="l2")
-    ro = rollout_loss(model, features, actions, states, context=2, steps=2)
+    ro, ro_state = rollout_loss(model, features, actions, states, context=2, steps=2)
     weights = dict(teacher_forcing_weight=0.5, rollout_weight=2.0, state_weight=3.0)
     total, parts = ac_loss(model, features, actions, states, context=2, steps=2, **weights)
-    torch.testing.assert_close(total, 0.5 * tf + 2.0 * ro + 3.0 * state)
+    torch.testing.assert_close(total, 0.5 * tf + 2.0 * ro + 3.0 * (state + ro_state))
     torch.testing.assert_close(parts["rollout"], ro.detach())
+    torch.testing.assert_close(parts["rollout_state"], ro_state.detach())
+    # one rolled-out step from a two-step context is the teacher-forced prediction of step 2
+    _, one_state = rollout_loss(model, features[:, :3], actions[:, :3], states[:, :3], context=2, steps=1)
+    _, pred_states = model(features[:, :2], actions[:, :2], states[:, :2])
+    torch.testing.assert_close(one_state, F.l1_loss(pred_states[:, -1:], states[:, 2:3]))
     assert tf_l2 != tf and total.requires_grad
 
 

@@ -296,17 +296,19 @@ def rollout_loss(
     context: int = 1,
     steps: int = 2,
     loss: FeatureLoss = "l1",
-) -> Tensor:
+) -> tuple[Tensor, Tensor]:
     """From ``context`` ground-truth steps, predict ``steps`` steps autoregressively (predicted features and
     states fed back, gradients through them) and compare with features[:, context:context+steps], which are
-    layer-normalised encoder features. Shapes as in ``teacher_forcing_loss``."""
+    layer-normalised encoder features, and with the states there. Shapes as in ``teacher_forcing_loss``.
+    Returns (feature loss — L1 or L2 —, L1 loss of the rolled-out states): planners read k-step states too."""
     _, total = model.check_inputs(features, actions, states)
     if context < 1 or steps < 1 or context + steps > total:
         raise ValueError(
             f"rollout needs 1 <= context, 1 <= steps, context + steps <= T; got {context}, {steps}, T={total}"
         )
-    pred, _ = model.unroll(features[:, :context], actions[:, : context + steps - 1], states[:, :context])
-    return _distance(pred, features[:, context : context + steps], loss)
+    pred, pred_states = model.unroll(features[:, :context], actions[:, : context + steps - 1], states[:, :context])
+    target = slice(context, context + steps)
+    return _distance(pred, features[:, target], loss), F.l1_loss(pred_states, states[:, target])
 
 
 def ac_loss(
@@ -322,8 +324,11 @@ def ac_loss(
     rollout_weight: float = 1.0,
     state_weight: float = 1.0,
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """Weighted sum of the teacher-forcing, rollout and next-state losses -> (total, detached parts)."""
+    """Weighted sum of the teacher-forcing and rollout feature losses and of the state losses of both (the
+    teacher-forced next state and the rolled-out states, each weighted ``state_weight``) -> (total, detached
+    parts)."""
     tf, state = teacher_forcing_loss(model, features, actions, states, loss)
-    ro = rollout_loss(model, features, actions, states, context, steps, loss)
-    total = teacher_forcing_weight * tf + rollout_weight * ro + state_weight * state
-    return total, {"teacher_forcing": tf.detach(), "rollout": ro.detach(), "state": state.detach()}
+    ro, rollout_state = rollout_loss(model, features, actions, states, context, steps, loss)
+    total = teacher_forcing_weight * tf + rollout_weight * ro + state_weight * (state + rollout_state)
+    parts = {"teacher_forcing": tf, "rollout": ro, "state": state, "rollout_state": rollout_state}
+    return total, {name: value.detach() for name, value in parts.items()}
