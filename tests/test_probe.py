@@ -6,7 +6,7 @@ import numpy as np
 
 from tests.conftest import compose_config
 from vjepa.data.synthetic import direction_class
-from vjepa.eval.probe import probe_scores, run_probe
+from vjepa.eval.probe import probe_scores, ridge_predictions, run_probe
 from vjepa.train.pretrain import pretrain
 
 
@@ -27,6 +27,14 @@ def test_probe_reads_labels_that_are_in_the_features_and_not_noise():
     noise = probe_scores(rng.normal(size=(300, 128)), labels)
     assert good["direction_accuracy"] > 0.7 and good["velocity_r2"] > 0.9 and good["position_r2"] > 0.9
     assert noise["direction_accuracy"] < 0.3 and noise["velocity_r2"] < 0.1 and noise["position_r2"] < 0.1
+
+
+def test_ridge_strengths_span_interpolation_to_the_mean():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(20, 50)), rng.normal(size=(20, 2))
+    predictions = ridge_predictions(x, y, x, alphas=[1e-6, 1e6])
+    np.testing.assert_allclose(predictions[1e-6], y, atol=1e-3)  # more features than samples: fits the data
+    np.testing.assert_allclose(predictions[1e6], np.broadcast_to(y.mean(0), y.shape), atol=1e-3)
 
 
 def test_probe_cli_compares_a_checkpoint_with_a_random_encoder(tiny_pretrain_config, tmp_path):

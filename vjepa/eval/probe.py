@@ -1,9 +1,11 @@
 """Frozen-feature probe on generated moving-shape videos: do pretrained features encode the motion?
 
-Encodes the first clip of every probe video with a frozen encoder, fits a ridge-regression probe on a training
-split, and reports on the held-out split: accuracy of the main shape's direction of motion (8 classes, chance
-12.5%; the compass direction of the predicted velocity), R² of its velocity (vx, vy) and R² of its position in the first frame (x0, y0). The same probe is fitted on a randomly initialised encoder of the same
-architecture as the baseline.
+Encodes the first clip of every probe video with a frozen encoder (the EMA target encoder by default), fits a
+ridge-regression probe on the flattened patch features of a training split, and reports on the held-out split:
+accuracy of the main shape's direction of motion (8 classes, chance 12.5%; the compass direction of the predicted
+velocity), R² of its velocity (vx, vy) and R² of its position in the first frame (x0, y0). The same probe, with
+the same ridge-strength selection, is fitted on a randomly initialised encoder of the same architecture as the
+baseline.
 
     vjepa-probe checkpoint=runs/pretrain/latest.pt
 """
@@ -42,14 +44,21 @@ def clip_features(encoder: VisionTransformer, dataset: VideoFolderDataset, batch
     return np.concatenate(features)
 
 
-def ridge_fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, alpha: float) -> np.ndarray:
-    """Closed-form ridge regression in the dual (samples ≪ features), standardised features."""
+def ridge_predictions(
+    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, alphas: list[float]
+) -> dict[float, np.ndarray]:
+    """Closed-form ridge regression in the dual (samples ≪ features) on standardised features, for every ridge
+    strength in ``alphas`` from one eigendecomposition of the training kernel: {alpha: predictions on x_test}."""
     mean, std = x_train.mean(0), x_train.std(0) + 1e-6
     a, b = (x_train - mean) / std, (x_test - mean) / std
     y_mean = y_train.mean(0)
-    kernel = a @ a.T
-    weights = np.linalg.solve(kernel + alpha * len(a) * np.eye(len(a)), y_train - y_mean)
-    return b @ (a.T @ weights) + y_mean
+    eigenvalues, eigenvectors = np.linalg.eigh(a @ a.T)
+    projected = eigenvectors.T @ (y_train - y_mean)
+    test_kernel = b @ a.T
+    return {
+        alpha: test_kernel @ (eigenvectors @ (projected / (eigenvalues + alpha * len(a))[:, None])) + y_mean
+        for alpha in alphas
+    }
 
 
 def r2_score(y: np.ndarray, pred: np.ndarray) -> float:
@@ -64,31 +73,29 @@ def direction_accuracy(velocity: np.ndarray, predicted: np.ndarray) -> float:
 def probe_scores(features: np.ndarray, labels: list[dict[str, str]], train_fraction: float = 0.7) -> dict[str, float]:
     """Direction accuracy, velocity R² and position R² on the held-out split, each with its ridge strength
     picked on a validation part of the training split."""
-    velocity = np.array([[float(row["vx"]), float(row["vy"])] for row in labels])
-    position = np.array([[float(row["x0"]), float(row["y0"])] for row in labels])
+    targets = np.array([[float(row[key]) for key in ("vx", "vy", "x0", "y0")] for row in labels])
     n_train = int(len(labels) * train_fraction)
     fit, val = slice(0, int(n_train * 0.8)), slice(int(n_train * 0.8), n_train)
     train, test = slice(0, n_train), slice(n_train, None)
     tasks = {  # direction: the compass class of the predicted velocity against the label's (direction_class)
-        "direction_accuracy": (velocity, direction_accuracy),
-        "velocity_r2": (velocity, r2_score),
-        "position_r2": (position, r2_score),
+        "direction_accuracy": (slice(0, 2), direction_accuracy),
+        "velocity_r2": (slice(0, 2), r2_score),
+        "position_r2": (slice(2, 4), r2_score),
     }
     alphas = [1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0]
+    on_val = ridge_predictions(features[fit], targets[fit], features[val], alphas)
+    on_test = ridge_predictions(features[train], targets[train], features[test], alphas)
     results = {}
-    for name, (y, score) in tasks.items():
-        def held_out(fit_on: slice, test_on: slice, alpha: float) -> float:
-            return score(y[test_on], ridge_fit_predict(features[fit_on], y[fit_on], features[test_on], alpha))
-
-        alpha = max(alphas, key=lambda a: held_out(fit, val, a))
-        results[name] = held_out(train, test, alpha)
+    for name, (columns, score) in tasks.items():
+        alpha = max(alphas, key=lambda a: score(targets[val, columns], on_val[a][:, columns]))
+        results[name] = score(targets[test, columns], on_test[alpha][:, columns])
         results[name.rsplit("_", 1)[0] + "_ridge_alpha"] = alpha
     return results
 
 
 def run_probe(cfg: DictConfig) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
-    encoder, train_cfg = load_encoder(cfg.checkpoint)
+    encoder, train_cfg = load_encoder(cfg.checkpoint, which=cfg.encoder)
     data_cfg = train_cfg["data"]
     folder = Path(cfg.videos)
     if not (folder / "labels.csv").exists():
