@@ -6,14 +6,14 @@ import torch
 import torch.nn.functional as F
 
 from vjepa.models import ActionConditionedPredictor
-from vjepa.models.ac_predictor import ac_loss, rollout_loss, teacher_forcing_loss
+from vjepa.models.ac_predictor import FourierEmbed, ac_loss, rollout_loss, teacher_forcing_loss
 
 
-def tiny_model(pos_embed: str = "rope") -> ActionConditionedPredictor:
+def tiny_model(pos_embed: str = "rope", state_embed: str = "linear") -> ActionConditionedPredictor:
     torch.manual_seed(0)
     return ActionConditionedPredictor(
         embed_dim=24, predictor_dim=32, depth=2, num_heads=2, action_dim=3, state_dim=2, grid_hw=(2, 3),
-        pos_embed=pos_embed,
+        pos_embed=pos_embed, state_embed=state_embed,
     ).eval()
 
 
@@ -56,10 +56,10 @@ def test_block_causal(pos_embed, changed):
     assert (after - before).abs().amax(dim=(0, 2)).min() > 1e-3
 
 
-@pytest.mark.parametrize("pos_embed", ["rope", "learned"])
+@pytest.mark.parametrize("pos_embed,state_embed", [("rope", "linear"), ("learned", "linear"), ("rope", "fourier")])
 @pytest.mark.parametrize("context", [1, 3])
-def test_kv_cached_rollout_equals_full_recompute(pos_embed, context):
-    model = tiny_model(pos_embed)
+def test_kv_cached_rollout_equals_full_recompute(pos_embed, state_embed, context):
+    model = tiny_model(pos_embed, state_embed)
     features, actions, states = random_episodes(model, batch=1, steps=context)
     candidates = torch.randn(5, 4, model.action_dim)
     args = (features[0], states[0], candidates, actions[0, : context - 1])
@@ -143,6 +143,19 @@ def test_learns_action_conditioned_dynamics():
     assert set(parts) == {"teacher_forcing", "rollout", "state", "rollout_state"}
     assert trained < 0.5 * initial, (initial, trained)
     assert evaluate(actions_scale=0.0) > 1.5 * trained  # the predictor uses the actions
+
+
+def test_fourier_state_embedding_separates_nearby_states():
+    """Octave sin/cos features: two states 0.05 apart (normalised units) map to clearly different features, a
+    step a linear embedding cannot take; the embedding stays a function of the state alone."""
+    embed = FourierEmbed(in_dim=2, out_dim=8, octaves=6)
+    x = torch.tensor([[0.50, 0.0], [0.55, 0.0]])
+    angles = x[..., None] * embed.freqs
+    features = torch.cat([x, angles.flatten(-2).sin(), angles.flatten(-2).cos()], dim=-1)
+    torch.testing.assert_close(embed(x), embed.proj(features))
+    assert (features[0] - features[1]).abs().max() > 0.5  # the top octave, 8 pi, moves 0.4 pi over 0.05
+    with pytest.raises(ValueError, match="state_embed must be 'linear' or 'fourier'"):
+        tiny_model(state_embed="mlp")
 
 
 def test_losses_combine_with_weights():

@@ -29,6 +29,7 @@ from vjepa.models.blocks import Block, KeyValue, init_weights
 from vjepa.models.pos_embed import RotaryEmbedding3D, grid_coords
 
 ACPosEmbed = Literal["rope", "learned"]
+StateEmbed = Literal["linear", "fourier"]
 FeatureLoss = Literal["l1", "l2"]
 Cache = list[KeyValue]  # one (k, v) per layer, each (B, heads, tokens so far, head_dim)
 
@@ -57,6 +58,21 @@ def _check_shapes(sizes: dict[str, int], **tensors: tuple[Tensor, str]) -> dict[
     return sizes
 
 
+class FourierEmbed(nn.Module):
+    """``x (..., S) -> Linear([x, sin(f x), cos(f x)])`` with octave frequencies ``f = 2^k π/4`` (k < ``octaves``)
+    per input: normalised states of about unit scale become features in which sharp functions of the state — a
+    wall the agent stops at — are easy for the predictor to express (a plain linear embedding is smooth)."""
+
+    def __init__(self, in_dim: int, out_dim: int, octaves: int = 6) -> None:
+        super().__init__()
+        self.register_buffer("freqs", 2.0 ** torch.arange(octaves) * torch.pi / 4, persistent=False)
+        self.proj = nn.Linear(in_dim * (1 + 2 * octaves), out_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        angles = rearrange(x[..., None] * self.freqs, "... s f -> ... (s f)")
+        return self.proj(torch.cat([x, angles.sin(), angles.cos()], dim=-1))
+
+
 class ActionConditionedPredictor(nn.Module):
     """Block-causal transformer over [action, state, frame patches] blocks (V-JEPA 2-AC).
 
@@ -77,10 +93,13 @@ class ActionConditionedPredictor(nn.Module):
         max_steps: int = 64,
         pos_embed: ACPosEmbed = "rope",
         norm_output: bool = True,
+        state_embed: StateEmbed = "linear",
     ) -> None:
         super().__init__()
         if pos_embed not in ("rope", "learned"):
             raise ValueError(f"pos_embed must be 'rope' or 'learned', got {pos_embed!r}")
+        if state_embed not in ("linear", "fourier"):
+            raise ValueError(f"state_embed must be 'linear' or 'fourier', got {state_embed!r}")
         self.embed_dim = embed_dim
         self.action_dim = action_dim
         self.state_dim = state_dim
@@ -92,7 +111,9 @@ class ActionConditionedPredictor(nn.Module):
 
         self.feature_embed = nn.Linear(embed_dim, predictor_dim)
         self.action_embed = nn.Linear(action_dim, predictor_dim)
-        self.state_embed = nn.Linear(state_dim, predictor_dim)
+        self.state_embed = (
+            nn.Linear(state_dim, predictor_dim) if state_embed == "linear" else FourierEmbed(state_dim, predictor_dim)
+        )
         self.blocks = nn.ModuleList(Block(predictor_dim, num_heads, mlp_ratio) for _ in range(depth))
         self.norm = nn.LayerNorm(predictor_dim, eps=1e-6)
         self.feature_head = nn.Linear(predictor_dim, embed_dim)

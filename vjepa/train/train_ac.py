@@ -206,6 +206,7 @@ def predictor_config_from(cfg: DictConfig, embed_dim: int, grid: int, stats: Act
         "grid_hw": [int(grid), int(grid)],
         "max_steps": max(int(ac.get("max_steps", 64)), int(cfg.data.num_frames)),
         "pos_embed": str(ac.get("pos_embed", "rope")),
+        "state_embed": str(ac.get("state_embed", "linear")),
         "norm_output": bool(cfg.feature_norm == "layer" if norm_output is None else norm_output),
     }
 
