@@ -9,11 +9,11 @@ from vjepa.models import ActionConditionedPredictor
 from vjepa.models.ac_predictor import FourierEmbed, ac_loss, rollout_loss, teacher_forcing_loss
 
 
-def tiny_model(pos_embed: str = "rope", state_embed: str = "linear") -> ActionConditionedPredictor:
+def tiny_model(pos_embed: str = "rope", state_embed: str = "linear", **kwargs) -> ActionConditionedPredictor:
     torch.manual_seed(0)
     return ActionConditionedPredictor(
         embed_dim=24, predictor_dim=32, depth=2, num_heads=2, action_dim=3, state_dim=2, grid_hw=(2, 3),
-        pos_embed=pos_embed, state_embed=state_embed,
+        pos_embed=pos_embed, state_embed=state_embed, **kwargs,
     ).eval()
 
 
@@ -37,10 +37,10 @@ def test_forward_and_rollout_shapes(pos_embed):
     assert out.shape == (7, 3, 6, 24)
 
 
-@pytest.mark.parametrize("pos_embed", ["rope", "learned"])
+@pytest.mark.parametrize("pos_embed,condition_patches", [("rope", False), ("learned", False), ("learned", True)])
 @pytest.mark.parametrize("changed", ["features", "actions", "states"])
-def test_block_causal(pos_embed, changed):
-    model = tiny_model(pos_embed)
+def test_block_causal(pos_embed, condition_patches, changed):
+    model = tiny_model(pos_embed, condition_patches=condition_patches)
     inputs = dict(zip(["features", "actions", "states"], random_episodes(model)))
     before = torch.cat([p.flatten(2) for p in model(**inputs)], dim=2)  # (B, T, N*D + S) per step
 
@@ -56,10 +56,13 @@ def test_block_causal(pos_embed, changed):
     assert (after - before).abs().amax(dim=(0, 2)).min() > 1e-3
 
 
-@pytest.mark.parametrize("pos_embed,state_embed", [("rope", "linear"), ("learned", "linear"), ("rope", "fourier")])
+@pytest.mark.parametrize(
+    "pos_embed,state_embed,condition_patches",
+    [("rope", "linear", False), ("learned", "linear", False), ("rope", "fourier", False), ("learned", "fourier", True)],
+)
 @pytest.mark.parametrize("context", [1, 3])
-def test_kv_cached_rollout_equals_full_recompute(pos_embed, state_embed, context):
-    model = tiny_model(pos_embed, state_embed)
+def test_kv_cached_rollout_equals_full_recompute(pos_embed, state_embed, condition_patches, context):
+    model = tiny_model(pos_embed, state_embed, condition_patches=condition_patches)
     features, actions, states = random_episodes(model, batch=1, steps=context)
     candidates = torch.randn(5, 4, model.action_dim)
     args = (features[0], states[0], candidates, actions[0, : context - 1])

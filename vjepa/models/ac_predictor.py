@@ -94,6 +94,7 @@ class ActionConditionedPredictor(nn.Module):
         pos_embed: ACPosEmbed = "rope",
         norm_output: bool = True,
         state_embed: StateEmbed = "linear",
+        condition_patches: bool = False,
     ) -> None:
         super().__init__()
         if pos_embed not in ("rope", "learned"):
@@ -108,6 +109,7 @@ class ActionConditionedPredictor(nn.Module):
         self.block_len = 2 + self.tokens_per_frame
         self.max_steps = max_steps
         self.norm_output = norm_output
+        self.condition_patches = condition_patches
 
         self.feature_embed = nn.Linear(embed_dim, predictor_dim)
         self.action_embed = nn.Linear(action_dim, predictor_dim)
@@ -229,15 +231,14 @@ class ActionConditionedPredictor(nn.Module):
         return {"N": self.tokens_per_frame, "D": self.embed_dim, "A": self.action_dim, "S": self.state_dim}
 
     def _embed(self, features: Tensor, actions: Tensor, states: Tensor, t0: int) -> Tensor:
-        """Inputs of steps t0..t0+T-1 -> tokens (B, T*L, P), each step's block [action, state, patches]."""
-        x = torch.cat(
-            [
-                rearrange(self.action_embed(actions), "b t p -> b t 1 p"),
-                rearrange(self.state_embed(states), "b t p -> b t 1 p"),
-                self.feature_embed(features),
-            ],
-            dim=2,
-        )
+        """Inputs of steps t0..t0+T-1 -> tokens (B, T*L, P), each step's block [action, state, patches]; with
+        ``condition_patches`` the step's action and state embeddings are also added to each of its patches."""
+        action = rearrange(self.action_embed(actions), "b t p -> b t 1 p")
+        state = rearrange(self.state_embed(states), "b t p -> b t 1 p")
+        patches = self.feature_embed(features)
+        if self.condition_patches:
+            patches = patches + action + state
+        x = torch.cat([action, state, patches], dim=2)
         if self.time_embed is not None:
             x = x + self.time_embed[t0 : t0 + x.shape[1], None] + self.slot_embed
         return rearrange(x, "b t l p -> b (t l) p")

@@ -207,6 +207,7 @@ def predictor_config_from(cfg: DictConfig, embed_dim: int, grid: int, stats: Act
         "max_steps": max(int(ac.get("max_steps", 64)), int(cfg.data.num_frames)),
         "pos_embed": str(ac.get("pos_embed", "rope")),
         "state_embed": str(ac.get("state_embed", "linear")),
+        "condition_patches": bool(ac.get("condition_patches", False)),
         "norm_output": bool(cfg.feature_norm == "layer" if norm_output is None else norm_output),
     }
 
