@@ -54,8 +54,9 @@ COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("steps_per_s", "steps/s", ".0f"), ("vs_official", "vs official 405", ".2f"),
     ],
     "cem": [
-        ("planner", "planner", "s"), ("samples", "samples", "d"), ("iterations", "iterations", "d"),
-        ("horizon", "horizon", "d"), ("ms_per_plan", "ms/plan", ".2f"), ("us_per_iteration", "us/iteration", ".0f"),
+        ("planner", "planner", "s"), ("model", "world model", "s"), ("samples", "samples", "d"),
+        ("iterations", "iterations", "d"), ("horizon", "horizon", "d"), ("ms_per_plan", "ms/plan", ".2f"),
+        ("us_per_iteration", "us/iteration", ".0f"),
     ],
     "video": [("backend", "backend", "s"), ("workers", "workers", "d"), ("clips_per_s", "clips/s", ".1f")],
     "data_wait": [
@@ -69,7 +70,7 @@ TITLES = {
     "ceiling": "dense matmul ceiling",
     "pretrain": "pretraining step (masks + target enc + context enc + predictor + loss + backward + AdamW + EMA)",
     "ac": "AC predictor rollout, 64 candidates x 4 steps",
-    "cem": "CEM planning on LinearToyWorldModel (planner overhead)",
+    "cem": "CEM planning: overhead (LinearToyWorldModel) and time per action with the demo's world model",
     "video": "video loading (decode + crop + flip + masks), clips/s",
     "data_wait": "data wait in the default pretraining run",
     "targets": "targets",
@@ -119,8 +120,13 @@ def targets(results: dict[str, list[dict]]) -> list[dict]:
             f"{best['steps_per_s']:.0f} steps/s = {best['vs_official']:.1f}x ({best['path']}, {best['precision']})",
             best["vs_official"] >= ac.TARGET_SPEEDUP)
     if results.get("cem"):
-        ms = results["cem"][0]["ms_per_plan"]
-        add(f"CEM planner overhead <= {planner.TARGET_MS:.0f} ms/plan", f"{ms:.1f} ms", ms <= planner.TARGET_MS)
+        toy, demo = results["cem"]
+        add(f"CEM planner overhead <= {planner.TARGET_MS:.0f} ms/plan", f"{toy['ms_per_plan']:.1f} ms",
+            toy["ms_per_plan"] <= planner.TARGET_MS)
+        seconds = demo["ms_per_plan"] / 1e3
+        add(f"CEM with the demo world model <= {planner.TARGET_DEMO_S:.0f} s/action",
+            f"{seconds:.2f} s ({demo['samples']} samples x {demo['iterations']} iterations)",
+            seconds <= planner.TARGET_DEMO_S)
     if results.get("data_wait"):
         wait = results["data_wait"][0]["data_wait_fraction"]
         add(f"data wait < {video_loading.TARGET_DATA_WAIT:.0%} of step time", f"{wait:.1%}",

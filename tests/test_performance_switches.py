@@ -202,7 +202,10 @@ def test_benchmark_entry_point_runs_and_writes_csv_and_json(tmp_path):
     """`python -m benchmarks` wiring (sections, tables, files); the numbers themselves are not checked."""
     import json
 
+    from omegaconf import OmegaConf
+
     from benchmarks.__main__ import main
+    from benchmarks.planner import CONFIGS
 
     threads = torch.get_num_threads()
     try:
@@ -212,5 +215,10 @@ def test_benchmark_entry_point_runs_and_writes_csv_and_json(tmp_path):
     assert {"ceiling", "cem", "targets"} <= results.keys()
     assert results["cem"][0]["ms_per_plan"] > 0
     document = json.loads((tmp_path / "bench.json").read_text())
-    assert document["results"]["cem"][0]["samples"] == 300
+    toy, demo = document["results"]["cem"]
+    assert toy["samples"] == 300 and demo["model"] == "demo world model" and demo["ms_per_plan"] > 0
+    demo_cem = OmegaConf.merge(OmegaConf.load(CONFIGS / "planner" / "cem.yaml"),
+                               OmegaConf.load(CONFIGS / "demo.yaml").planner_settings.cem)
+    assert (demo["samples"], demo["iterations"]) == (demo_cem.num_samples, demo_cem.iterations)
+    assert [row["target"] for row in results["targets"]][-1].startswith("CEM with the demo world model")
     assert (tmp_path / "bench.csv").read_text().startswith("section,")

@@ -56,7 +56,7 @@ TINY_PLANNERS = {
 def demo(tmp_path_factory):
     """The tiny demo, run once: its output folder and summary."""
     out = tmp_path_factory.mktemp("demo")
-    cem = [f"+planner_settings.cem.{o.split('.', 1)[1]}" for o in TINY_PLANNERS["cem"]]
+    cem = [f"++planner_settings.cem.{o.split('.', 1)[1]}" for o in TINY_PLANNERS["cem"]]
     cfg = compose_config("demo", [f"out={out}", *TINY_DEMO, *cem, "threads=1"])
     return out, run_demo(cfg)
 

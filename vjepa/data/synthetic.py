@@ -85,8 +85,9 @@ def make_moving_shapes(
     size: int = 64,
     fps: int = 8,
     seed: int = 0,
+    max_shapes: int = 2,
 ) -> Path:
-    """Write `video_XXXXX.mp4` clips of 1-2 bouncing shapes, `labels.csv` and `labels.npz`; returns `out_dir`.
+    """Write `video_XXXXX.mp4` clips of 1 to ``max_shapes`` bouncing shapes, `labels.csv` and `labels.npz`; returns `out_dir`.
 
     labels.csv: file, direction (0..7, the main shape's initial velocity, see `direction_class`), vx, vy, x0, y0,
     shape, colour; rows in file (= VideoFolderDataset index) order. labels.npz: `centres` (N, T, 2) float32, the
@@ -97,7 +98,7 @@ def make_moving_shapes(
     rng = np.random.default_rng(seed)
     rows, centres = [], []
     for i in range(num_videos):
-        shapes = [random_shape(rng, size) for _ in range(rng.integers(1, 3))]
+        shapes = [random_shape(rng, size) for _ in range(rng.integers(1, max_shapes + 1))]
         main = shapes[0]
         name = f"video_{i:05d}.mp4"
         write_video(out_dir / name, render(shapes, num_frames, size, rng), fps)
