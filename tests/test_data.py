@@ -1,6 +1,7 @@
 """Data room: decoders, transforms, seeded sampler, folder datasets, synthetic data."""
 
 import csv
+import json
 import warnings
 
 import numpy as np
@@ -345,6 +346,19 @@ def test_moving_shapes_match_their_labels(shapes_dir):
         for t in (0, 15):  # the main shape is painted on top: its centre pixel has its colour
             x, y = centres[t].astype(int)
             assert np.abs(frames[t, y, x].astype(int) - COLOURS[row["colour"]]).max() < 40
+
+
+def test_single_shape_videos_show_only_the_labelled_shape(tmp_path):
+    folder = make_moving_shapes(tmp_path, num_videos=4, num_frames=2, size=64, seed=3, max_shapes=1)
+    assert json.loads((folder / "generator.json").read_text())["max_shapes"] == 1
+    with open(folder / "labels.csv") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        with open_video(folder / row["file"]) as video:
+            frame = video.get_frames([0])[0].astype(int)
+        bright = frame[frame.max(-1) > 150]  # backgrounds are dark (< 100), every shape colour has a channel > 200
+        labelled = np.abs(bright - COLOURS[row["colour"]]).max(-1) < 50
+        assert labelled.mean() > 0.8  # (codec blur at the edges aside) one shape, the labelled one
 
 
 def test_make_videos_cli(tmp_path, capsys):

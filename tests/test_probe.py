@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pytest
 
 from tests.conftest import compose_config
 from vjepa.data.synthetic import direction_class
@@ -43,6 +46,11 @@ def test_probe_cli_compares_a_checkpoint_with_a_random_encoder(tiny_pretrain_con
                                    "num_videos=20", f"output={tmp_path / 'probe.json'}"])
     results = run_probe(cfg)
     assert results["num_videos"] == 20
-    for encoder in ("pretrained", "random_init"):
+    for encoder in ("pretrained", "random_init", "raw_pixels"):
         assert set(results[encoder]) >= {"direction_accuracy", "velocity_r2", "position_r2"}
         assert 0.0 <= results[encoder]["direction_accuracy"] <= 1.0
+    assert json.loads((tmp_path / "probe" / "generator.json").read_text())["max_shapes"] == 1
+    other = compose_config("probe", [f"checkpoint={tmp_path / 'run' / 'latest.pt'}", f"videos={tmp_path / 'probe'}",
+                                     "num_videos=20", "max_shapes=2"])
+    with pytest.raises(ValueError, match="max_shapes"):  # an existing folder made otherwise is named, not reused
+        run_probe(other)

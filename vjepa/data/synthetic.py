@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,7 +92,9 @@ def make_moving_shapes(
 
     labels.csv: file, direction (0..7, the main shape's initial velocity, see `direction_class`), vx, vy, x0, y0,
     shape, colour; rows in file (= VideoFolderDataset index) order. labels.npz: `centres` (N, T, 2) float32, the
-    main shape's (x, y) per frame, and `direction` (N,).
+    main shape's (x, y) per frame, and `direction` (N,). generator.json: the arguments, so a reader can tell
+    whether an existing folder is the one it asks for. The main shape is the one drawn on top: with two shapes
+    nothing else tells it apart, so label-reading probes use ``max_shapes=1``.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +116,17 @@ def make_moving_shapes(
         centres=np.stack(centres).astype(np.float32),
         direction=np.array([row[1] for row in rows]),
     )
+    (out_dir / "generator.json").write_text(json.dumps(moving_shapes_settings(num_videos, num_frames, size, fps, seed,
+                                                                              max_shapes)))
     return out_dir
+
+
+def moving_shapes_settings(
+    num_videos: int, num_frames: int, size: int, fps: int, seed: int, max_shapes: int
+) -> dict[str, int]:
+    """The `make_moving_shapes` arguments as recorded in its folder's generator.json."""
+    return {"num_videos": num_videos, "num_frames": num_frames, "size": size, "fps": fps, "seed": seed,
+            "max_shapes": max_shapes}
 
 
 def make_shape_images(out_dir: str | Path, num_images: int = 64, size: int = 64, seed: int = 0) -> Path:

@@ -1,11 +1,12 @@
 """Frozen-feature probe on generated moving-shape videos: do pretrained features encode the motion?
 
-Encodes the first clip of every probe video with a frozen encoder (the EMA target encoder by default), fits a
+Generates labelled videos of one bouncing shape each (``max_shapes``), encodes the first clip of every probe video
+with a frozen encoder (the EMA target encoder by default), fits a
 ridge-regression probe on the flattened patch features of a training split, and reports on the held-out split:
 accuracy of the main shape's direction of motion (8 classes, chance 12.5%; the compass direction of the predicted
 velocity), R² of its velocity (vx, vy) and R² of its position in the first frame (x0, y0). The same probe, with
-the same ridge-strength selection, is fitted on a randomly initialised encoder of the same architecture as the
-baseline.
+the same ridge-strength selection, is fitted on a randomly initialised encoder of the same architecture and on the
+clips' raw pixels as baselines.
 
     vjepa-probe checkpoint=runs/pretrain/latest.pt
 """
@@ -24,7 +25,7 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from vjepa.data import VideoFolderDataset, VideoTransform
-from vjepa.data.synthetic import direction_class, make_moving_shapes
+from vjepa.data.synthetic import direction_class, make_moving_shapes, moving_shapes_settings
 from vjepa.inference import encode, load_encoder
 from vjepa.models import VisionTransformer
 from vjepa.models.factory import build_encoder
@@ -42,6 +43,11 @@ def clip_features(encoder: VisionTransformer, dataset: VideoFolderDataset, batch
         clips = torch.stack([dataset[i]["clip"] for i in range(start, min(start + batch_size, len(dataset)))])
         features.append(encode(encoder, clips).flatten(1).float().numpy())
     return np.concatenate(features)
+
+
+def clip_pixels(dataset: VideoFolderDataset) -> np.ndarray:
+    """The normalised pixels of the same clips, flattened: (num_videos, C * T * H * W), the no-encoder baseline."""
+    return np.stack([dataset[i]["clip"].flatten().numpy() for i in range(len(dataset))])
 
 
 def ridge_predictions(
@@ -98,9 +104,18 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
     encoder, train_cfg = load_encoder(cfg.checkpoint, which=cfg.encoder)
     data_cfg = train_cfg["data"]
     folder = Path(cfg.videos)
-    if not (folder / "labels.csv").exists():
-        make_moving_shapes(folder, num_videos=cfg.num_videos, num_frames=data_cfg["frames_per_clip"] *
-                           data_cfg["frame_step"], size=data_cfg["crop_size"], seed=cfg.seed)
+    settings = moving_shapes_settings(num_videos=cfg.num_videos, num_frames=data_cfg["frames_per_clip"] *
+                                      data_cfg["frame_step"], size=data_cfg["crop_size"], fps=8, seed=cfg.seed,
+                                      max_shapes=cfg.max_shapes)
+    recorded = folder / "generator.json"
+    if not recorded.is_file():
+        if folder.exists() and any(folder.iterdir()):
+            raise FileExistsError(f"videos={folder} is not empty and has no generator.json: the probe generates its "
+                                  "own labelled videos; point videos= at a new folder")
+        make_moving_shapes(folder, **settings)
+    elif (found := json.loads(recorded.read_text())) != settings:
+        raise ValueError(f"videos={folder} holds probe videos made with {found}, these settings ask for {settings}; "
+                         "point videos= at a new folder (or delete that one)")
     dataset = VideoFolderDataset(
         folder, frames_per_clip=data_cfg["frames_per_clip"], frame_step=data_cfg["frame_step"],
         transform=VideoTransform(size=data_cfg["crop_size"], train=False), random_start=False,
@@ -111,6 +126,7 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
     results = {
         "pretrained": probe_scores(clip_features(encoder, dataset), labels),
         "random_init": probe_scores(clip_features(random_encoder, dataset), labels),
+        "raw_pixels": probe_scores(clip_pixels(dataset), labels),
         "num_videos": len(dataset),
         "checkpoint": str(cfg.checkpoint),
     }
@@ -121,7 +137,7 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
 def main(cfg: DictConfig) -> None:
     results = run_probe(cfg)
     print(f"{'encoder':<12} {'direction acc':>14} {'velocity R²':>12} {'position R²':>12}")
-    for name in ("pretrained", "random_init"):
+    for name in ("pretrained", "random_init", "raw_pixels"):
         r = results[name]
         print(f"{name:<12} {r['direction_accuracy']:>14.3f} {r['velocity_r2']:>12.3f} {r['position_r2']:>12.3f}")
     out = Path(cfg.output)
