@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import compose_config
 from vjepa.data.synthetic import direction_class
 from vjepa.eval.probe import probe_scores, ridge_predictions, run_probe
+from vjepa.inference import load_encoder
 from vjepa.train.pretrain import pretrain
 
 
@@ -43,12 +44,16 @@ def test_ridge_strengths_span_interpolation_to_the_mean():
 def test_probe_cli_compares_a_checkpoint_with_a_random_encoder(tiny_pretrain_config, tmp_path):
     pretrain(tiny_pretrain_config("steps=2", "mask_figure=false"))
     cfg = compose_config("probe", [f"checkpoint={tmp_path / 'run' / 'latest.pt'}", f"videos={tmp_path / 'probe'}",
-                                   "num_videos=20", f"output={tmp_path / 'probe.json'}"])
+                                   "num_videos=20", "per_block=true", f"output={tmp_path / 'probe.json'}"])
     results = run_probe(cfg)
     assert results["num_videos"] == 20
     for encoder in ("pretrained", "random_init", "raw_pixels"):
         assert set(results[encoder]) >= {"direction_accuracy", "velocity_r2", "position_r2"}
         assert 0.0 <= results[encoder]["direction_accuracy"] <= 1.0
+    depth = len(load_encoder(cfg.checkpoint)[0].blocks)
+    for encoder, layers in results["per_block"].items():  # the last block = the output (the probe standardises)
+        assert list(layers) == ["embed"] + [f"block{i + 1}" for i in range(depth)]
+        np.testing.assert_allclose(layers[f"block{depth}"]["position_r2"], results[encoder]["position_r2"], atol=1e-4)
     assert json.loads((tmp_path / "probe" / "generator.json").read_text())["max_shapes"] == 1
     other = compose_config("probe", [f"checkpoint={tmp_path / 'run' / 'latest.pt'}", f"videos={tmp_path / 'probe'}",
                                      "num_videos=20", "max_shapes=2"])

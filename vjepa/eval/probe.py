@@ -21,6 +21,7 @@ from typing import Any
 import hydra
 import numpy as np
 import torch
+import torch.nn.functional as F
 from omegaconf import DictConfig
 from tqdm import tqdm
 
@@ -43,6 +44,27 @@ def clip_features(encoder: VisionTransformer, dataset: VideoFolderDataset, batch
         clips = torch.stack([dataset[i]["clip"] for i in range(start, min(start + batch_size, len(dataset)))])
         features.append(encode(encoder, clips).flatten(1).float().numpy())
     return np.concatenate(features)
+
+
+def block_features(encoder: VisionTransformer, dataset: VideoFolderDataset, batch_size: int = 16) -> dict[str, np.ndarray]:
+    """Layer-normalised output of the patch embedding and of every block for the same clips, flattened:
+    {"embed": (num_videos, N * D), "block1": ..., ...} — which layer holds what the probe reads."""
+    outputs: dict[str, list[torch.Tensor]] = {}
+
+    def keep(name: str):
+        def hook(module, inputs, output):
+            output = output[0] if isinstance(output, tuple) else output
+            outputs.setdefault(name, []).append(F.layer_norm(output, output.shape[-1:]).flatten(1))
+        return hook
+
+    modules = {"embed": encoder.patch_embed, **{f"block{i + 1}": b for i, b in enumerate(encoder.blocks)}}
+    handles = [module.register_forward_hook(keep(name)) for name, module in modules.items()]
+    try:
+        clip_features(encoder, dataset, batch_size)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: torch.cat(chunks).float().numpy() for name, chunks in outputs.items()}
 
 
 def clip_pixels(dataset: VideoFolderDataset) -> np.ndarray:
@@ -130,16 +152,22 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
         "num_videos": len(dataset),
         "checkpoint": str(cfg.checkpoint),
     }
+    if cfg.get("per_block"):
+        results["per_block"] = {
+            name: {layer: probe_scores(x, labels) for layer, x in block_features(model, dataset).items()}
+            for name, model in (("pretrained", encoder), ("random_init", random_encoder))
+        }
     return results
 
 
 @hydra.main(config_path="pkg://configs", config_name="probe", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     results = run_probe(cfg)
-    print(f"{'encoder':<12} {'direction acc':>14} {'velocity R²':>12} {'position R²':>12}")
-    for name in ("pretrained", "random_init", "raw_pixels"):
-        r = results[name]
-        print(f"{name:<12} {r['direction_accuracy']:>14.3f} {r['velocity_r2']:>12.3f} {r['position_r2']:>12.3f}")
+    print(f"{'encoder':<22} {'direction acc':>14} {'velocity R²':>12} {'position R²':>12}")
+    rows = [(name, results[name]) for name in ("pretrained", "random_init", "raw_pixels")]
+    rows += [(f"{name} {layer}", r) for name, layers in results.get("per_block", {}).items() for layer, r in layers.items()]
+    for name, r in rows:
+        print(f"{name:<22} {r['direction_accuracy']:>14.3f} {r['velocity_r2']:>12.3f} {r['position_r2']:>12.3f}")
     out = Path(cfg.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
