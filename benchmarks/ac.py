@@ -10,7 +10,7 @@ import time
 import torch
 
 from benchmarks.ac_rollout import time_once
-from benchmarks.common import OFFICIAL_AC_STEPS_PER_S, OFFICIAL_CEILING_GFLOPS, autocast, median, synchronize
+from benchmarks.common import OFFICIAL_AC_STEPS_PER_S, autocast, median, synchronize, vs_official
 from vjepa.models.ac_predictor import ActionConditionedPredictor
 
 TARGET_SPEEDUP = 3.0
@@ -65,7 +65,7 @@ def run(
             "horizon": horizon,
             "s_per_rollout": seconds,
             "steps_per_s": steps / seconds,
-            "vs_official": steps / seconds / ceilings["fp32"] / (OFFICIAL_AC_STEPS_PER_S / OFFICIAL_CEILING_GFLOPS),
+            "vs_official": vs_official(steps / seconds, OFFICIAL_AC_STEPS_PER_S, ceilings["fp32"]),
             "vs_official_raw": steps / seconds / OFFICIAL_AC_STEPS_PER_S,
         })
     return rows

@@ -21,6 +21,12 @@ OFFICIAL_AC_STEPS_PER_S = 405.0  # 64 candidates x 4 steps, recomputing the whol
 Row = dict[str, Any]
 
 
+def vs_official(rate: float, official_rate: float, fp32_ceiling_gflops: float) -> float:
+    """A throughput against the official figure, each divided by its machine's fp32 matmul ceiling (GFLOP/s), so
+    that machines of different speed compare."""
+    return rate / fp32_ceiling_gflops / (official_rate / OFFICIAL_CEILING_GFLOPS)
+
+
 def pick_device(name: str) -> torch.device:
     """'auto' -> cuda when present, else cpu."""
     if name == "auto":

@@ -55,8 +55,8 @@ def demo_world_model() -> tuple[JEPAWorldModel, DictConfig]:
     })
     stats = ActionStats(np.zeros(WALL_ACTION_DIM), np.ones(WALL_ACTION_DIM), np.zeros(WALL_STATE_DIM),
                         np.ones(WALL_STATE_DIM), frame_step=int(demo.train_ac.data.frame_step))
-    predictor = ActionConditionedPredictor(**predictor_config_from(ac_cfg, encoder.embed_dim, size // encoder.patch_embed.patch_size,
-                                                                   stats))
+    grid = size // encoder.patch_embed.patch_size
+    predictor = ActionConditionedPredictor(**predictor_config_from(ac_cfg, encoder.embed_dim, grid, stats))
     cem = OmegaConf.merge(OmegaConf.load(CONFIGS / "planner" / "cem.yaml"), demo.planner_settings.cem)
     return JEPAWorldModel(encoder, predictor, stats, size), cem
 

@@ -22,7 +22,15 @@ from unittest import mock
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.common import OFFICIAL_CEILING_GFLOPS, OFFICIAL_CLIPS_PER_S, autocast, median, pick_device, time_calls
+from benchmarks.common import (
+    OFFICIAL_CEILING_GFLOPS,
+    OFFICIAL_CLIPS_PER_S,
+    autocast,
+    median,
+    pick_device,
+    time_calls,
+    vs_official,
+)
 from vjepa.masks import vjepa_masks
 from vjepa.models import MaskPredictor, VisionTransformer
 from vjepa.train import jepa as jepa_module
@@ -189,13 +197,13 @@ def add_ratios(row: dict, ceilings: dict[str, float]) -> dict:
     dtype = "bf16" if row["precision"].startswith("bf16") else "fp32"
     row["of_ceiling"] = row["gflops"] / ceilings[dtype]
     row["clips_per_s_per_gflops"] = row["clips_per_s"] / ceilings["fp32"]
-    official = OFFICIAL_CLIPS_PER_S[row["config"]] / OFFICIAL_CEILING_GFLOPS
-    row["official_clips_per_s_per_gflops"] = official
-    row["vs_official"] = row["clips_per_s_per_gflops"] / official
+    official = OFFICIAL_CLIPS_PER_S[row["config"]]
+    row["official_clips_per_s_per_gflops"] = official / OFFICIAL_CEILING_GFLOPS
+    row["vs_official"] = vs_official(row["clips_per_s"], official, ceilings["fp32"])
     # With one thread, CPU time is the step time on a quiet machine: the same ratio, immune to other processes.
     if row["threads"] == 1 and row["cpu_s_per_step"] > 0:
         batch = CONFIGS[row["config"]].batch_size
-        row["vs_official_cpu_time"] = batch / row["cpu_s_per_step"] / ceilings["fp32"] / official
+        row["vs_official_cpu_time"] = vs_official(batch / row["cpu_s_per_step"], official, ceilings["fp32"])
     return row
 
 

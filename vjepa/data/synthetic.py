@@ -88,7 +88,8 @@ def make_moving_shapes(
     seed: int = 0,
     max_shapes: int = 2,
 ) -> Path:
-    """Write `video_XXXXX.mp4` clips of 1 to ``max_shapes`` bouncing shapes, `labels.csv` and `labels.npz`; returns `out_dir`.
+    """Write `video_XXXXX.mp4` clips of 1 to ``max_shapes`` bouncing shapes, `labels.csv`, `labels.npz` and
+    `generator.json`; returns `out_dir`.
 
     labels.csv: file, direction (0..7, the main shape's initial velocity, see `direction_class`), vx, vy, x0, y0,
     shape, colour; rows in file (= VideoFolderDataset index) order. labels.npz: `centres` (N, T, 2) float32, the

@@ -46,7 +46,9 @@ def clip_features(encoder: VisionTransformer, dataset: VideoFolderDataset, batch
     return np.concatenate(features)
 
 
-def block_features(encoder: VisionTransformer, dataset: VideoFolderDataset, batch_size: int = 16) -> dict[str, np.ndarray]:
+def block_features(
+    encoder: VisionTransformer, dataset: VideoFolderDataset, batch_size: int = 16
+) -> dict[str, np.ndarray]:
     """Layer-normalised output of the patch embedding and of every block for the same clips, flattened:
     {"embed": (num_videos, N * D), "block1": ..., ...} — which layer holds what the probe reads."""
     outputs: dict[str, list[torch.Tensor]] = {}
@@ -165,7 +167,8 @@ def main(cfg: DictConfig) -> None:
     results = run_probe(cfg)
     print(f"{'encoder':<22} {'direction acc':>14} {'velocity R²':>12} {'position R²':>12}")
     rows = [(name, results[name]) for name in ("pretrained", "random_init", "raw_pixels")]
-    rows += [(f"{name} {layer}", r) for name, layers in results.get("per_block", {}).items() for layer, r in layers.items()]
+    for name, layers in results.get("per_block", {}).items():
+        rows += [(f"{name} {layer}", r) for layer, r in layers.items()]
     for name, r in rows:
         print(f"{name:<22} {r['direction_accuracy']:>14.3f} {r['velocity_r2']:>12.3f} {r['position_r2']:>12.3f}")
     out = Path(cfg.output)
