@@ -1,5 +1,5 @@
 """One benchmark run: the machine's matmul ceiling, pretraining step throughput (tiny and small configs, fp32 and
-bf16), the AC-predictor rollout, CEM planner overhead and video loading, printed as tables beside the official
+bf16), attention kernels, the AC-predictor rollout, CEM planner overhead and video loading, printed as tables beside the official
 vjepa2 figures (REFERENCE.md) and written as CSV + JSON.
 
     python -m benchmarks                                   # everything, default settings
@@ -8,7 +8,7 @@ vjepa2 figures (REFERENCE.md) and written as CSV + JSON.
     python -m benchmarks --only pretrain --configs small --precisions fp32 --threads 1
     python -m benchmarks --device cuda --compile           # on a GPU: bf16 + torch.compile
 
-Sections: ceiling (always measured: the model numbers are normalised by it), pretrain, ac, cem, video. Results go
+Sections: ceiling (always measured: the model numbers are normalised by it), pretrain, attention, ac, cem, video. Results go
 to ``--out`` (a path without suffix: ``.csv`` and ``.json`` are written; default benchmarks/results/<timestamp>).
 """
 
@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from benchmarks import ac, ceiling, planner, pretrain_step, video_loading
+from benchmarks import ac, attention, ceiling, planner, pretrain_step, video_loading
 from benchmarks.common import (
     OFFICIAL_AC_STEPS_PER_S,
     OFFICIAL_CEILING_GFLOPS,
@@ -34,7 +34,7 @@ from benchmarks.common import (
     pick_device,
 )
 
-SECTIONS = ("pretrain", "ac", "cem", "video")
+SECTIONS = ("pretrain", "attention", "ac", "cem", "video")
 RESULTS = Path(__file__).parent / "results"
 
 # (key, header, format) per section
@@ -48,6 +48,10 @@ COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("clips_per_s_per_gflops", "clips/s per GFLOP/s", ".4f"),
         ("official_clips_per_s_per_gflops", "official", ".4f"), ("vs_official", "vs official", ".2f"),
         ("vs_official_cpu_time", "(CPU time)", ".2f"),
+    ],
+    "attention": [
+        ("shape", "shape", "s"), ("precision", "precision", "s"), ("pass", "pass", "s"), ("sdpa_ms", "SDPA ms", ".2f"),
+        ("toolkit_ms", "toolkit ms", ".2f"), ("speedup", "speed-up", ".2f"),
     ],
     "ac": [
         ("path", "path", "s"), ("precision", "precision", "s"), ("s_per_rollout", "s/rollout", ".4f"),
@@ -70,6 +74,7 @@ COLUMNS: dict[str, list[tuple[str, str, str]]] = {
 TITLES = {
     "ceiling": "dense matmul ceiling",
     "pretrain": "pretraining step (masks + target enc + context enc + predictor + loss + backward + AdamW + EMA)",
+    "attention": "attention: torch's SDPA vs the toolkit's attention (explicit for bf16 on CPU)",
     "ac": "AC predictor rollout, 64 candidates x 4 steps",
     "cem": "CEM planning: overhead (LinearToyWorldModel) and time per action with the demo's world model",
     "video": "video loading (decode + crop + flip + masks), clips/s",
@@ -213,6 +218,9 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict]]:
         show("pretrain")
         print(f"official: tiny {OFFICIAL_CLIPS_PER_S['tiny']} and small {OFFICIAL_CLIPS_PER_S['small']} clips/s "
               f"at a {OFFICIAL_CEILING_GFLOPS} GFLOP/s fp32 ceiling (CPU, 2 threads, fp32)")
+    if "attention" in args.only:
+        results["attention"] = attention.run(device, args.repeats, args.precisions)
+        show("attention")
     if "ac" in args.only:
         results["ac"] = ac.run(device, args.repeats, ceilings)
         show("ac")

@@ -1,6 +1,6 @@
 """The speed switches change speed, not results: bf16 autocast stays close to fp32, activation checkpointing and
 gradient accumulation give the gradients of the plain run, and the fast code paths (patch embedding as a matmul,
-RoPE as a complex multiply) compute the same function as the textbook formulas.
+RoPE as a complex multiply, explicit attention for bf16 on CPU) compute the same function as the textbook formulas.
 
 (Chunked CEM planning = unchunked for a fixed seed is tested in tests/test_planning.py.)"""
 
@@ -11,6 +11,7 @@ from einops import rearrange
 
 from tests.conftest import compose_config
 from vjepa.models import MaskPredictor, TubeletEmbed, VisionTransformer
+from vjepa.models.blocks import attention
 from vjepa.models.factory import build_encoder, build_predictor
 from vjepa.models.pos_embed import RotaryEmbedding3D, apply_rotary, grid_coords
 from vjepa.train import jepa as jepa_module
@@ -183,8 +184,31 @@ def test_complex_rope_equals_the_real_formula_with_gradients():
         torch.testing.assert_close(grad_fast, grad_slow, rtol=1e-6, atol=1e-6)
     odd = torch.randn(2, 2, 12, 17)[..., 1:]  # an odd storage offset falls back to a copy, same result
     torch.testing.assert_close(apply_rotary(odd, cos, sin), textbook(odd, cos, sin), rtol=1e-6, atol=1e-6)
-    half = torch.randn(2, 2, 12, 16, dtype=torch.bfloat16)  # bf16 takes the real formula
-    assert apply_rotary(half, cos, sin).dtype == torch.bfloat16
+    half = torch.randn(2, 2, 12, 16, dtype=torch.bfloat16)  # bf16 is rotated in fp32 and rounded once
+    rotated = apply_rotary(half, cos, sin)
+    assert rotated.dtype == torch.bfloat16
+    torch.testing.assert_close(rotated.float(), textbook(half.float(), cos, sin), rtol=2**-8, atol=1e-6)
+
+
+@pytest.mark.parametrize("mask", [None, "bool", "additive"])
+def test_bf16_attention_on_cpu_matches_fp32_sdpa_with_gradients(mask):
+    """bf16 on CPU takes two matmuls around a softmax instead of SDPA's slow kernel: the same attention, with
+    masks of both kinds (a block-causal one here), up to bf16 rounding, forward and backward."""
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 10, 16, requires_grad=True) for _ in range(3))
+    allowed = torch.ones(10, 10).tril().bool()
+    attn_mask = {None: None, "bool": allowed,
+                 "additive": torch.zeros(10, 10).masked_fill(~allowed, float("-inf"))}[mask]
+    reference = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+    low = [t.detach().bfloat16().requires_grad_() for t in (q, k, v)]
+    out = attention(*low, attn_mask)
+    assert out.dtype == torch.bfloat16
+    assert relative_error(out, reference) < 0.02
+    weight = torch.randn_like(reference)
+    reference_grads = torch.autograd.grad(reference, (q, k, v), weight)
+    low_grads = torch.autograd.grad(out, low, weight.bfloat16())
+    assert all(relative_error(g, r) < 0.03 for g, r in zip(low_grads, reference_grads))
+    torch.testing.assert_close(attention(q, k, v, attn_mask), reference)  # fp32 stays on SDPA
 
 
 def test_target_encoder_runs_without_autograd_and_targets_feed_the_loss():

@@ -1,6 +1,7 @@
 """Transformer building blocks shared by the encoder and both predictors: pre-norm blocks whose attention is
-``F.scaled_dot_product_attention`` (flash / memory-efficient kernels on CUDA, fused on CPU), with optional
-rotary position embedding, an optional attention mask and an optional key/value prefix (a KV cache)."""
+``F.scaled_dot_product_attention`` (flash / memory-efficient kernels on CUDA, fused on CPU in fp32; see
+``attention`` for bf16 on CPU), with optional rotary position embedding, an optional attention mask and an
+optional key/value prefix (a KV cache)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,25 @@ from vjepa.models.pos_embed import apply_rotary
 
 Rope = tuple[Tensor, Tensor]  # (cos, sin), each (B, 1, N, head_dim // 2)
 KeyValue = tuple[Tensor, Tensor]  # (k, v), each (B, heads, N, head_dim)
+
+EXPLICIT_MAX_KEYS = 2048  # longer key sequences keep SDPA's kernel, which never holds the (N, N_kv) scores
+
+
+def attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None = None) -> Tensor:
+    """softmax(q kᵀ / √d + mask) v for q (B, heads, N, d), k and v (B, heads, N_kv, d); ``attn_mask`` (N, N_kv)
+    boolean (True = may attend) or additive.
+
+    ``F.scaled_dot_product_attention`` everywhere except bf16/fp16 on CPU, where torch's fused CPU kernel is slow
+    (its backward above all): there two batched matmuls around torch's softmax (which accumulates in fp32) are
+    2x (392 tokens) to 6x (short sequences) faster forward + backward, and faster forward alone
+    (``python -m benchmarks.attention``), at the cost of holding the (N, N_kv) scores — hence only up to
+    ``EXPLICIT_MAX_KEYS`` keys."""
+    if q.device.type != "cpu" or q.dtype not in (torch.bfloat16, torch.float16) or k.shape[-2] > EXPLICIT_MAX_KEYS:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # (B, heads, N, N_kv)
+    if attn_mask is not None:
+        scores = scores.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool else scores + attn_mask
+    return scores.softmax(-1).to(v.dtype) @ v
 
 
 class Attention(nn.Module):
@@ -45,7 +65,7 @@ class Attention(nn.Module):
             (q, k), v = apply_rotary(qkv[:2], *rope), qkv[2]
         if past_kv is not None:
             k, v = torch.cat([past_kv[0], k], dim=2), torch.cat([past_kv[1], v], dim=2)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        out = attention(q, k, v, attn_mask)
         return self.proj(rearrange(out, "b h n d -> b n (h d)")), (k, v)
 
 
