@@ -1,4 +1,5 @@
-"""The pieces of the training loop: EMA teacher, SIGReg, schedules, atomic checkpoints, diagnostics."""
+"""The pieces of the training loop: EMA teacher, SIGReg, the dense (context-token) loss, schedules, atomic
+checkpoints, diagnostics."""
 
 import torch
 
@@ -7,8 +8,8 @@ from vjepa.train.checkpoint import load_checkpoint, save_atomic
 from vjepa.train.diagnostics import embedding_diagnostics
 from vjepa.train.ema import ema_update
 from vjepa.train.jepa import JEPA
-from vjepa.train.objectives import sigreg
-from vjepa.train.schedules import warmup_constant_decay, warmup_cosine
+from vjepa.train.objectives import context_token_weights, sigreg
+from vjepa.train.schedules import warmed_up, warmup_constant_decay, warmup_cosine
 
 
 def tiny_jepa(objective="jepa"):
@@ -42,6 +43,33 @@ def test_sigreg_objective_trains_without_a_teacher():
     assert jepa.target_encoder is None
     loss, parts = jepa(torch.randn(2, 3, 4, 32, 32), one_mask_group(), torch.Generator().manual_seed(0))
     assert loss > parts["loss_pred"] and parts["loss_sigreg"] > 0
+
+
+def test_context_tokens_are_weighted_by_their_distance_to_the_masked_region():
+    grid = (1, 1, 8)  # one row of 8 tokens; tokens 5..7 are masked
+    context_idx, target_idx = torch.tensor([[0, 1, 3, 4]]), torch.tensor([[5, 6, 7]])
+    weights = context_token_weights(context_idx, target_idx, grid)
+    torch.testing.assert_close(weights, torch.tensor([[5.0, 4.0, 2.0, 1.0]]).rsqrt())
+    grid = (2, 2, 2)  # distances are Euclidean over (t, h, w): token 7 = (1, 1, 1) is sqrt(3) from token 0
+    torch.testing.assert_close(context_token_weights(torch.tensor([[0]]), torch.tensor([[7]]), grid),
+                               torch.tensor([[3.0 ** -0.25]]))
+
+
+def test_dense_loss_adds_the_weighted_context_loss_and_trains_the_context_outputs():
+    clips, masks = torch.randn(2, 3, 4, 32, 32), one_mask_group()
+    plain = tiny_jepa()
+    plain_loss, plain_parts = plain(clips, masks)
+    assert "loss_context" not in plain_parts
+    dense = tiny_jepa()
+    dense.context_weight = 0.5
+    loss, parts = dense(clips, masks)
+    torch.testing.assert_close(parts["loss_pred"], plain_parts["loss_pred"])  # the same masked-token loss
+    torch.testing.assert_close(loss, plain_loss + 0.5 * parts["loss_context"])
+    assert parts["loss_context"] > 0
+    (grad_plain,) = torch.autograd.grad(plain_loss, plain.predictor.proj.weight)  # same weights (seed 0)
+    (grad_dense,) = torch.autograd.grad(loss, dense.predictor.proj.weight)
+    assert not torch.allclose(grad_plain, grad_dense)  # the context outputs are trained too
+    assert [warmed_up(s, 10, 0.5) for s in (0, 5, 10, 20)] == [0.0, 0.25, 0.5, 0.5] and warmed_up(0, 0, 0.5) == 0.5
 
 
 def test_sigreg_is_small_for_gaussian_and_large_for_collapsed_embeddings():

@@ -42,8 +42,12 @@ class MaskPredictor(nn.Module):
         self.apply(init_weights)
         nn.init.trunc_normal_(self.mask_token, std=0.02)
 
-    def forward(self, context: Tensor, context_idx: Tensor, target_idx: Tensor, grid: Grid) -> Tensor:
-        """context (B, Nc, D) at token indices context_idx (B, Nc); target_idx (B, Nt) -> (B, Nt, D)."""
+    def forward(
+        self, context: Tensor, context_idx: Tensor, target_idx: Tensor, grid: Grid, predict_context: bool = False
+    ) -> Tensor:
+        """context (B, Nc, D) at token indices context_idx (B, Nc); target_idx (B, Nt) -> (B, Nt, D). With
+        ``predict_context`` the outputs at the context positions come first, (B, Nc + Nt, D): what V-JEPA 2.1's
+        dense loss also scores."""
         if context.shape[:2] != context_idx.shape:
             raise ValueError(
                 f"context features {tuple(context.shape)} do not match context_idx {tuple(context_idx.shape)}"
@@ -57,4 +61,4 @@ class MaskPredictor(nn.Module):
         if pos is not None:
             x = x + pos
         x = run_blocks(self.blocks, x, self.pos.rope(grid, idx), checkpoint=self.grad_checkpointing)
-        return self.proj(self.norm(x[:, -num_targets:]))
+        return self.proj(self.norm(x if predict_context else x[:, -num_targets:]))

@@ -6,6 +6,10 @@
 With ``objective="jepa"`` the target encoder is an EMA copy of the encoder that never receives gradients
 (V-JEPA / I-JEPA). With ``objective="sigreg"`` there is no teacher: targets come from the encoder itself on the
 full clip, and SIGReg keeps the embeddings from collapsing (LeJEPA).
+
+With ``context_weight`` > 0 (V-JEPA 2.1's dense predictive loss) the predictor's outputs at the visible tokens are
+scored against the targets there too, each token weighted 1/√(distance to the nearest masked token), and added
+to the masked-token loss times ``context_weight`` (which the loop warms up).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from torch import Tensor, nn
 
 from vjepa.models import MaskPredictor, VisionTransformer, gather_tokens
 from vjepa.models.vit import block_diagonal_mask
-from vjepa.train.objectives import LossName, layer_norm_targets, prediction_loss, sigreg
+from vjepa.train.objectives import LossName, context_token_weights, layer_norm_targets, prediction_loss, sigreg
 
 Objective = Literal["jepa", "sigreg"]
 MaskPairs = list[tuple[Tensor, Tensor]]
@@ -45,6 +49,7 @@ class JEPA(nn.Module):
         loss: LossName = "l1",
         sigreg_weight: float = 0.05,
         sigreg_directions: int = 256,
+        context_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if objective not in ("jepa", "sigreg"):
@@ -55,6 +60,7 @@ class JEPA(nn.Module):
         self.loss = loss
         self.sigreg_weight = sigreg_weight
         self.sigreg_directions = sigreg_directions
+        self.context_weight = context_weight  # dense loss weight; the training loop may change it per step
         self.target_encoder = None
         if objective == "jepa":
             self.target_encoder = copy.deepcopy(encoder).requires_grad_(False)
@@ -87,15 +93,25 @@ class JEPA(nn.Module):
         grid = self.encoder.grid(clips)
         targets = self.targets(clips)
         contexts = self.contexts(clips, [context_idx for context_idx, _ in masks])
-        pred_loss = clips.new_zeros(())
+        dense = self.context_weight > 0
+        pred_loss, context_loss = clips.new_zeros(()), clips.new_zeros(())
         for context, (context_idx, target_idx) in zip(contexts, masks):
-            pred = self.predictor(context, context_idx, target_idx, grid)
-            target = gather_tokens(targets, target_idx)
-            pred_loss = pred_loss + prediction_loss(pred.float(), target.float(), self.loss)
+            pred = self.predictor(context, context_idx, target_idx, grid, predict_context=dense).float()
+            if dense:
+                context_pred, pred = pred.split([context_idx.shape[1], target_idx.shape[1]], dim=1)
+                weight = context_token_weights(context_idx, target_idx, grid)
+                target = gather_tokens(targets, context_idx).float()
+                context_loss = context_loss + prediction_loss(context_pred, target, self.loss, weight)
+            pred_loss = pred_loss + prediction_loss(pred, gather_tokens(targets, target_idx).float(), self.loss)
         pred_loss = pred_loss / len(masks)
         parts = {"loss_pred": pred_loss.detach(), "targets": targets.detach()}
-        if self.target_encoder is not None:
-            return pred_loss, parts
-        reg = sigreg(targets.flatten(0, 1), self.sigreg_directions, sigreg_generator)
-        parts["loss_sigreg"] = reg.detach()
-        return pred_loss + self.sigreg_weight * reg, parts
+        loss = pred_loss
+        if dense:
+            context_loss = context_loss / len(masks)
+            parts["loss_context"] = context_loss.detach()
+            loss = loss + self.context_weight * context_loss
+        if self.target_encoder is None:  # SIGReg in place of the teacher
+            reg = sigreg(targets.flatten(0, 1), self.sigreg_directions, sigreg_generator)
+            parts["loss_sigreg"] = reg.detach()
+            loss = loss + self.sigreg_weight * reg
+        return loss, parts

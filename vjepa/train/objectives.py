@@ -1,4 +1,5 @@
-"""Training objectives: the JEPA latent prediction loss and SIGReg (LeJEPA's isotropic-Gaussian regulariser)."""
+"""Training objectives: the JEPA latent prediction loss, V-JEPA 2.1's distance weights for its dense (context-token)
+loss, and SIGReg (LeJEPA's isotropic-Gaussian regulariser)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,32 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from vjepa.models.pos_embed import Grid, grid_coords
+
 LossName = Literal["l1", "l2"]
 
 
-def prediction_loss(pred: Tensor, target: Tensor, loss: LossName = "l1") -> Tensor:
-    """Mean L1 (V-JEPA) or squared L2 (I-JEPA) distance between predicted and target token features."""
+def prediction_loss(pred: Tensor, target: Tensor, loss: LossName = "l1", token_weight: Tensor | None = None) -> Tensor:
+    """Mean L1 (V-JEPA) or squared L2 (I-JEPA) distance between predicted and target token features (B, N, D);
+    with ``token_weight`` (B, N), each token's distance is scaled by its weight before the mean."""
     if pred.shape != target.shape:
         raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
     if loss == "l1":
-        return (pred - target).abs().mean()
-    if loss == "l2":
-        return (pred - target).pow(2).mean()
-    raise ValueError(f"loss must be 'l1' or 'l2', got {loss!r}")
+        distance = (pred - target).abs()
+    elif loss == "l2":
+        distance = (pred - target).pow(2)
+    else:
+        raise ValueError(f"loss must be 'l1' or 'l2', got {loss!r}")
+    return distance.mean() if token_weight is None else (distance.mean(-1) * token_weight).mean()
+
+
+def context_token_weights(context_idx: Tensor, target_idx: Tensor, grid: Grid) -> Tensor:
+    """V-JEPA 2.1's dense-loss weights, (B, Nc): 1/√d_min for each context token, d_min its Euclidean distance in
+    the (t, h, w) token grid to the nearest target (masked) token of its sample, so that visible tokens next to
+    the masked region count most."""
+    coords = grid_coords(grid).to(context_idx.device, torch.float32)  # (N, 3)
+    distance = torch.cdist(coords[context_idx], coords[target_idx])  # (B, Nc, Nt)
+    return distance.amin(-1).clamp_min(1.0).rsqrt()
 
 
 def sigreg(

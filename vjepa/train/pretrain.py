@@ -33,6 +33,7 @@ from vjepa.train.ema import ema_update
 from vjepa.train.jepa import JEPA
 from vjepa.train.loop import Batches, adamw, apply_schedules, autocast_context, param_groups
 from vjepa.train.metrics import MetricsLogger
+from vjepa.train.schedules import warmed_up
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -166,6 +167,9 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
     since, since_step, data_wait = time.perf_counter(), step, 0.0  # throughput and data wait since the last log
     while step < last_step:
         scheduled = apply_schedules(optimizer, step, cfg)
+        if cfg.context_loss.weight:
+            jepa.context_weight = scheduled["context_weight"] = warmed_up(
+                step, cfg.context_loss.warmup, cfg.context_loss.weight)
         for micro in range(cfg.grad_accum):
             t_data = time.perf_counter()
             batch = next(data_iter)

@@ -1,4 +1,4 @@
-"""Step-indexed schedules for learning rate, weight decay and EMA momentum.
+"""Step-indexed schedules for learning rate, weight decay, EMA momentum and loss weights.
 
 They are pure functions of the step, so a resumed run recomputes them exactly and needs no scheduler state.
 """
@@ -34,6 +34,11 @@ def warmup_constant_decay(
 def linear(step: int, total: int, start: float, end: float) -> float:
     """Linear ramp from ``start`` to ``end`` over ``total`` steps (EMA momentum, weight decay)."""
     return start + (end - start) * min(step / max(total, 1), 1.0)
+
+
+def warmed_up(step: int, warmup: int, value: float) -> float:
+    """``value``, ramped linearly from 0 over the first ``warmup`` steps (a loss weight's warm-up)."""
+    return value * min(step / warmup, 1.0) if warmup > 0 else value
 
 
 def learning_rate(
