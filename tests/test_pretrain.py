@@ -20,15 +20,18 @@ def mean(values):
     return sum(values) / len(values)
 
 
-def test_loss_decreases_on_moving_shapes(tiny_pretrain_config):
-    summary = pretrain(tiny_pretrain_config("steps=60", "optim.lr=2e-3"))
+@pytest.mark.parametrize("context_loss", ["context_loss.weight=0", "context_loss.warmup=0"])  # plain, dense
+def test_loss_decreases_on_moving_shapes(tiny_pretrain_config, context_loss):
+    summary = pretrain(tiny_pretrain_config("steps=60", "optim.lr=2e-3", context_loss))
     losses = summary["losses"]
     assert len(losses) == 60
     assert mean(losses[-10:]) < 0.7 * mean(losses[:10])
     run_dir = Path(summary["run_dir"])
     assert (run_dir / "latest.pt").is_file() and (run_dir / "masks.png").stat().st_size > 0
     metrics = (run_dir / "metrics.csv").read_text()
-    for name in ("loss", "lr", "ema_momentum", "clips_per_s", "effective_rank", "feature_std", "clip_cosine"):
+    names = ["loss", "lr", "ema_momentum", "clips_per_s", "effective_rank", "feature_std", "clip_cosine"]
+    dense = ["loss_pred", "loss_context", "context_weight"]
+    for name in names + (dense if context_loss.endswith("warmup=0") else []):
         assert f",{name}," in metrics
 
 
