@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from vjepa.train.precision import cpu_flags, cpuinfo
+
 # The official vjepa2 code on these machines (REFERENCE.md, "Performance anchors"): CPU, 2 threads, fp32.
 OFFICIAL_CEILING_GFLOPS = 164.5  # fp32 dense matmul ceiling measured beside the official figures
 OFFICIAL_CLIPS_PER_S = {"tiny": 62.0, "small": 2.45}
@@ -79,23 +81,6 @@ def cpu_model() -> str:
     except (OSError, subprocess.CalledProcessError):
         pass
     return platform.processor() or "unknown"
-
-
-def cpuinfo(key: str) -> str:
-    """The first value of ``key`` in /proc/cpuinfo ('' where there is none)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                name, _, value = line.partition(":")
-                if name.strip() == key:
-                    return value.strip()
-    except OSError:
-        pass
-    return ""
-
-
-def cpu_flags() -> set[str]:
-    return set(cpuinfo("flags").split())
 
 
 def load_average() -> tuple[float, float, float]:

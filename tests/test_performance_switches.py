@@ -15,6 +15,7 @@ from vjepa.models.blocks import attention
 from vjepa.models.factory import build_encoder, build_predictor
 from vjepa.models.pos_embed import RotaryEmbedding3D, apply_rotary, grid_coords
 from vjepa.train import jepa as jepa_module
+from vjepa.train import precision as precision_module
 from vjepa.train.jepa import JEPA
 
 
@@ -209,6 +210,17 @@ def test_bf16_attention_on_cpu_matches_fp32_sdpa_with_gradients(mask):
     low_grads = torch.autograd.grad(out, low, weight.bfloat16())
     assert all(relative_error(g, r) < 0.03 for g, r in zip(low_grads, reference_grads))
     torch.testing.assert_close(attention(q, k, v, attn_mask), reference)  # fp32 stays on SDPA
+
+
+def test_auto_precision_is_bf16_where_the_hardware_multiplies_bf16(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    for flags, expected in ((set(), "fp32"), ({"avx512_bf16"}, "bf16"), ({"amx_bf16", "avx2"}, "bf16")):
+        monkeypatch.setattr(precision_module, "cpu_flags", lambda flags=flags: frozenset(flags))
+        assert precision_module.resolve_precision("auto", cpu) == expected
+        assert precision_module.resolve_precision("fp32", cpu) == "fp32"  # an explicit choice stands
+    assert precision_module.resolve_precision("auto", cuda) == "bf16"
+    with pytest.raises(ValueError, match="'fp16'"):
+        precision_module.resolve_precision("fp16", cpu)
 
 
 def test_target_encoder_runs_without_autograd_and_targets_feed_the_loss():

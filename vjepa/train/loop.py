@@ -1,9 +1,8 @@
 """Pieces shared by the training loops (pretraining, action-conditioned fine-tuning): step-addressable batches
-for exact resume, AdamW (parameter groups, fused kernel), step-indexed schedules applied to the optimiser, autocast."""
+for exact resume, AdamW (parameter groups, fused kernel), step-indexed schedules applied to the optimiser (the precision is chosen in ``vjepa.train.precision``)."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -84,15 +83,4 @@ def apply_schedules(optimizer: torch.optim.Optimizer, step: int, cfg: DictConfig
     return scheduled
 
 
-def autocast_context(precision: str, device: torch.device):
-    """bf16 autocast when asked for (default on CUDA); fp32 otherwise."""
-    if precision == "auto":
-        precision = "bf16" if device.type == "cuda" else "fp32"
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    raise ValueError(f"precision must be auto, bf16 or fp32, got {precision!r}")
-
-
-__all__ = ["Batches", "adamw", "apply_schedules", "autocast_context", "param_groups"]
+__all__ = ["Batches", "adamw", "apply_schedules", "param_groups"]

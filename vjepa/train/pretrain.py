@@ -31,8 +31,9 @@ from vjepa.train.diagnostics import embedding_diagnostics
 from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
 from vjepa.train.ema import ema_update
 from vjepa.train.jepa import JEPA
-from vjepa.train.loop import Batches, adamw, apply_schedules, autocast_context, param_groups
+from vjepa.train.loop import Batches, adamw, apply_schedules, param_groups
 from vjepa.train.metrics import MetricsLogger
+from vjepa.train.precision import autocast_context, resolve_precision
 from vjepa.train.schedules import warmed_up
 
 
@@ -157,6 +158,8 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
         if dist.is_main:
             print(f"resumed from {ckpt} at step {step}")
 
+    if dist.is_main:
+        print(f"pretrain: precision {resolve_precision(cfg.precision, device)} (precision={cfg.precision})")
     logger = MetricsLogger(run_dir, enabled=dist.is_main)
     losses: list[float] = []
     pending: list[torch.Tensor] = []  # losses of the steps since the last read-back, still on the device

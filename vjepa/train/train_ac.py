@@ -39,8 +39,9 @@ from vjepa.models.factory import require
 from vjepa.models.feature_norm import FeatureNorm
 from vjepa.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_atomic, set_rng_state
 from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
-from vjepa.train.loop import Batches, adamw, apply_schedules, autocast_context, param_groups
+from vjepa.train.loop import Batches, adamw, apply_schedules, param_groups
 from vjepa.train.metrics import MetricsLogger
+from vjepa.train.precision import autocast_context, resolve_precision
 
 LEROBOT_KEYS = ("camera_key", "state_key", "action_key")
 
@@ -336,7 +337,8 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
         print(
             f"train_ac: {len(train_eps)} training / {len(val_eps)} held-out episodes, {len(train_idx)} windows; "
             f"features {cache.cache_dir} ({cache.num_tokens} tokens x {cache.embed_dim}); predictor "
-            f"{sum(p.numel() for p in predictor.parameters()) / 1e6:.2f}M parameters"
+            f"{sum(p.numel() for p in predictor.parameters()) / 1e6:.2f}M parameters; precision "
+            f"{resolve_precision(cfg.precision, device)} (precision={cfg.precision})"
         )
 
     def checkpoint() -> dict[str, Any]:
