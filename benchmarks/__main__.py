@@ -1,6 +1,6 @@
 """One benchmark run: the machine's matmul ceiling, pretraining step throughput (tiny and small configs, fp32 and
-bf16), attention kernels, the AC-predictor rollout, CEM planner overhead and video loading, printed as tables beside the official
-vjepa2 figures (REFERENCE.md) and written as CSV + JSON.
+bf16), attention kernels, the AC-predictor rollout, CEM planner overhead and video loading, printed as tables beside
+the official vjepa2 figures (REFERENCE.md) and written as CSV + JSON.
 
     python -m benchmarks                                   # everything, default settings
     python -m benchmarks --quick                           # 3 steps, 5 repeats: a few minutes on 2 CPU cores
@@ -8,8 +8,9 @@ vjepa2 figures (REFERENCE.md) and written as CSV + JSON.
     python -m benchmarks --only pretrain --configs small --precisions fp32 --threads 1
     python -m benchmarks --device cuda --compile           # on a GPU: bf16 + torch.compile
 
-Sections: ceiling (always measured: the model numbers are normalised by it), pretrain, attention, ac, cem, video. Results go
-to ``--out`` (a path without suffix: ``.csv`` and ``.json`` are written; default benchmarks/results/<timestamp>).
+Sections: ceiling (always measured: the model numbers are normalised by it), pretrain, attention, ac, cem, video.
+Results go to ``--out`` (a path without suffix: ``.csv`` and ``.json`` are written; default
+benchmarks/results/<timestamp>).
 """
 
 from __future__ import annotations

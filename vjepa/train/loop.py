@@ -1,5 +1,6 @@
 """Pieces shared by the training loops (pretraining, action-conditioned fine-tuning): step-addressable batches
-for exact resume, AdamW (parameter groups, fused kernel), step-indexed schedules applied to the optimiser (the precision is chosen in ``vjepa.train.precision``)."""
+for exact resume, AdamW (parameter groups, fused kernel), step-indexed schedules applied to the optimiser. (The
+precision they compute in is chosen in ``vjepa.train.precision``.)"""
 
 from __future__ import annotations
 
