@@ -48,9 +48,10 @@ def clip_features(encoder: VisionTransformer, dataset: VideoFolderDataset, batch
 
 def block_features(
     encoder: VisionTransformer, dataset: VideoFolderDataset, batch_size: int = 16
-) -> dict[str, np.ndarray]:
-    """Layer-normalised output of the patch embedding and of every block for the same clips, flattened:
-    {"embed": (num_videos, N * D), "block1": ..., ...} — which layer holds what the probe reads."""
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``clip_features`` and, from the same forward passes, the layer-normalised output of the patch embedding and
+    of every block, flattened: {"embed": (num_videos, N * D), "block1": ..., ...} — which layer holds what the
+    probe reads."""
     outputs: dict[str, list[torch.Tensor]] = {}
 
     def keep(name: str):
@@ -62,11 +63,11 @@ def block_features(
     modules = {"embed": encoder.patch_embed, **{f"block{i + 1}": b for i, b in enumerate(encoder.blocks)}}
     handles = [module.register_forward_hook(keep(name)) for name, module in modules.items()]
     try:
-        clip_features(encoder, dataset, batch_size)
+        features = clip_features(encoder, dataset, batch_size)
     finally:
         for handle in handles:
             handle.remove()
-    return {name: torch.cat(chunks).float().numpy() for name, chunks in outputs.items()}
+    return features, {name: torch.cat(chunks).float().numpy() for name, chunks in outputs.items()}
 
 
 def clip_pixels(dataset: VideoFolderDataset) -> np.ndarray:
@@ -147,18 +148,19 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
     by_file = read_labels(folder)
     labels = [by_file[Path(p).name] for p in dataset.paths]
     random_encoder = build_encoder(train_cfg["model"]).eval()
-    results = {
-        "pretrained": probe_scores(clip_features(encoder, dataset), labels),
-        "random_init": probe_scores(clip_features(random_encoder, dataset), labels),
-        "raw_pixels": probe_scores(clip_pixels(dataset), labels),
-        "num_videos": len(dataset),
-        "checkpoint": str(cfg.checkpoint),
-    }
-    if cfg.get("per_block"):
-        results["per_block"] = {
-            name: {layer: probe_scores(x, labels) for layer, x in block_features(model, dataset).items()}
-            for name, model in (("pretrained", encoder), ("random_init", random_encoder))
-        }
+    results: dict[str, Any] = {}
+    per_block: dict[str, dict[str, dict[str, float]]] = {}
+    for name, model in (("pretrained", encoder), ("random_init", random_encoder)):
+        if cfg.get("per_block"):  # one pass gives the output and every block's features
+            features, layers = block_features(model, dataset)
+            per_block[name] = {layer: probe_scores(x, labels) for layer, x in layers.items()}
+        else:
+            features = clip_features(model, dataset)
+        results[name] = probe_scores(features, labels)
+    results |= {"raw_pixels": probe_scores(clip_pixels(dataset), labels), "num_videos": len(dataset),
+                "checkpoint": str(cfg.checkpoint)}
+    if per_block:
+        results["per_block"] = per_block
     return results
 
 
