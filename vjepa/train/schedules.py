@@ -38,7 +38,7 @@ def linear(step: int, total: int, start: float, end: float) -> float:
 
 def warmed_up(step: int, warmup: int, value: float) -> float:
     """``value``, ramped linearly from 0 over the first ``warmup`` steps (a loss weight's warm-up)."""
-    return value * min(step / warmup, 1.0) if warmup > 0 else value
+    return linear(step, warmup, 0.0, value) if warmup > 0 else value
 
 
 def learning_rate(
