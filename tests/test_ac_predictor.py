@@ -37,10 +37,12 @@ def test_forward_and_rollout_shapes(pos_embed):
     assert out.shape == (7, 3, 6, 24)
 
 
-@pytest.mark.parametrize("pos_embed,condition_patches", [("rope", False), ("learned", False), ("learned", True)])
+@pytest.mark.parametrize(
+    "pos_embed,condition_patches,state_decoder", [("rope", False, 0), ("learned", False, 0), ("learned", True, 16)]
+)
 @pytest.mark.parametrize("changed", ["features", "actions", "states"])
-def test_block_causal(pos_embed, condition_patches, changed):
-    model = tiny_model(pos_embed, condition_patches=condition_patches)
+def test_block_causal(pos_embed, condition_patches, state_decoder, changed):
+    model = tiny_model(pos_embed, condition_patches=condition_patches, state_decoder=state_decoder)
     inputs = dict(zip(["features", "actions", "states"], random_episodes(model)))
     before = torch.cat([p.flatten(2) for p in model(**inputs)], dim=2)  # (B, T, N*D + S) per step
 
@@ -57,12 +59,13 @@ def test_block_causal(pos_embed, condition_patches, changed):
 
 
 @pytest.mark.parametrize(
-    "pos_embed,state_embed,condition_patches",
-    [("rope", "linear", False), ("learned", "linear", False), ("rope", "fourier", False), ("learned", "fourier", True)],
+    "pos_embed,state_embed,condition_patches,state_decoder",
+    [("rope", "linear", False, 0), ("learned", "linear", False, 0), ("rope", "fourier", False, 0),
+     ("learned", "fourier", True, 16)],
 )
 @pytest.mark.parametrize("context", [1, 3])
-def test_kv_cached_rollout_equals_full_recompute(pos_embed, state_embed, condition_patches, context):
-    model = tiny_model(pos_embed, state_embed, condition_patches=condition_patches)
+def test_kv_cached_rollout_equals_full_recompute(pos_embed, state_embed, condition_patches, state_decoder, context):
+    model = tiny_model(pos_embed, state_embed, condition_patches=condition_patches, state_decoder=state_decoder)
     features, actions, states = random_episodes(model, batch=1, steps=context)
     candidates = torch.randn(5, 4, model.action_dim)
     args = (features[0], states[0], candidates, actions[0, : context - 1])
@@ -146,6 +149,62 @@ def test_learns_action_conditioned_dynamics():
     assert set(parts) == {"teacher_forcing", "rollout", "state", "rollout_state"}
     assert trained < 0.5 * initial, (initial, trained)
     assert evaluate(actions_scale=0.0) > 1.5 * trained  # the predictor uses the actions
+
+
+def sharp_scene(batch: int, steps: int, bumps: torch.Tensor, gen: torch.Generator):
+    """A point moves by its actions in [-1, 1]^2; each patch feature is a narrow bump of the position around the
+    patch's centre times a fixed random vector: the frame is a sharp function of the state, as when a small agent
+    crosses a patch."""
+    centres, vectors = bumps[:, :2], bumps[:, 2:]  # (N, 2), (N, D)
+    start = torch.rand(batch, 1, 2, generator=gen) * 2 - 1
+    actions = torch.randn(batch, steps, 2, generator=gen) * 0.3
+    pos = (start + torch.cumsum(actions, dim=1) - actions).clamp(-1, 1)
+    weight = torch.exp(-(pos[:, :, None] - centres).square().sum(-1) / 0.2)  # (B, T, N)
+    return weight[..., None] * vectors, actions, pos
+
+
+def test_state_decoder_learns_a_frame_that_is_a_sharp_function_of_the_state():
+    gen = torch.Generator().manual_seed(0)
+    grid = torch.linspace(-0.75, 0.75, 3)
+    bumps = torch.cat([torch.cartesian_prod(grid, grid), 2 * torch.randn(9, 16, generator=gen)], dim=1)
+    held_out = sharp_scene(128, 3, bumps, gen)
+
+    def train(state_decoder: int) -> float:
+        torch.manual_seed(0)
+        model = ActionConditionedPredictor(
+            embed_dim=16, predictor_dim=32, depth=2, num_heads=2, action_dim=2, state_dim=2, grid_hw=(3, 3),
+            norm_output=False, state_embed="fourier", state_decoder=state_decoder,
+        )
+        optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+        data = torch.Generator().manual_seed(1)
+        for _ in range(150):
+            total, _ = ac_loss(model, *sharp_scene(32, 3, bumps, data), steps=2, state_weight=10.0,
+                               detach_feedback=True)
+            optimizer.zero_grad()
+            total.backward()
+            optimizer.step()
+        with torch.no_grad():
+            return teacher_forcing_loss(model.eval(), *held_out)[0].item()
+
+    without, with_decoder = train(0), train(64)
+    predict_zero = held_out[0][:, 1:].abs().mean().item()
+    assert with_decoder < 0.5 * min(without, predict_zero), (predict_zero, without, with_decoder)
+
+
+def test_detach_feedback_cuts_the_gradient_through_fed_back_features_only():
+    model = tiny_model().train()
+    features, actions, states = random_episodes(model, batch=2, steps=3)
+    for detach in (False, True):
+        head_outputs = []  # the feature head's output at step 1, then step 2
+        hook = model.feature_head.register_forward_hook(lambda module, inputs, out: head_outputs.append(out))
+        pred, _ = model.unroll(features[:, :1], actions, states[:, :1], detach_feedback=detach)
+        hook.remove()
+        step_2 = (pred[:, 1] * torch.randn_like(pred[:, 1])).sum()
+        (grad,) = torch.autograd.grad(step_2, head_outputs[0])
+        assert (grad.abs().sum() == 0) == detach  # step 2 reads step 1's prediction, with or without its gradient
+    with torch.no_grad():  # same values either way
+        torch.testing.assert_close(model.unroll(features[:, :1], actions, states[:, :1], detach_feedback=True),
+                                   model.unroll(features[:, :1], actions, states[:, :1]))
 
 
 def test_fourier_state_embedding_separates_nearby_states():

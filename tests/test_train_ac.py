@@ -149,10 +149,12 @@ def test_eval_reports_k_step_errors_and_both_baselines(trained, tmp_path, capsys
 
 
 def test_standardized_features_are_fitted_on_training_frames_and_used_by_the_world_model(encoder_ckpt, dots, workdir):
-    run = workdir / "run_standardize"
-    train_ac(ac_config(encoder_ckpt, dots, run, "steps=2", "feature_norm=standardize"))
+    run = workdir / "run_standardize"  # the demo's settings: a state decoder, rollout fed back without gradient
+    train_ac(ac_config(encoder_ckpt, dots, run, "steps=2", "feature_norm=standardize", "ac.state_decoder=32",
+                       "loss.rollout_detach=true"))
     state = load_checkpoint(run / "latest.pt")
     assert state["feature_norm"]["mode"] == "standardize" and state["predictor_config"]["norm_output"] is False
+    assert state["predictor_config"]["state_decoder"] == 32
     cache = FeatureCache(state["feature_cache"])
     train = torch.cat([torch.from_numpy(cache.get(e).astype(np.float32)) for e in state["split"]["train"]])
     wm = load_world_model(run / "latest.pt")

@@ -9,7 +9,8 @@ L1 error to the true features (in the predictor's feature space, `FeatureNorm`) 
   shows how much of its accuracy comes from the actions.
 
 A teacher-forced row (next-step prediction from the true history, averaged over every position of the window,
-as in the training loss) and the L1 error of the predicted proprioceptive state (env units) come with it.
+as in the training loss) and the L1 error of the predicted proprioceptive state (env units; predictor, copy-last
+and zero-action) come with it.
 
     vjepa-eval-ac checkpoint=runs/train_ac/latest.pt [horizon=4] [split=val]
 """
@@ -103,7 +104,7 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
 
     sums = {name: torch.zeros(horizon, dtype=torch.float64) for name in BASELINES}
     tf_sums = {name: 0.0 for name in BASELINES}
-    state_sums = {name: torch.zeros(horizon, dtype=torch.float64) for name in ("predictor", "copy_last")}
+    state_sums = {name: torch.zeros(horizon, dtype=torch.float64) for name in BASELINES}
     count = 0
     loader = DataLoader(WindowSubset(windows, idx), batch_size=cfg.batch_size, num_workers=0)
     for batch in tqdm(loader, desc="eval_ac", leave=False):
@@ -113,7 +114,7 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
         target = feats[:, context:]
         ctx_actions = actions[:, : length - 1]
         pred, pred_states = predictor.unroll(feats[:, :context], ctx_actions, states[:, :context])
-        zero, _ = predictor.unroll(feats[:, :context], torch.zeros_like(ctx_actions), states[:, :context])
+        zero, zero_states = predictor.unroll(feats[:, :context], torch.zeros_like(ctx_actions), states[:, :context])
         copy = feats[:, context - 1 : context].expand_as(target)
         for name, value in (("predictor", pred), ("copy_last", copy), ("zero_action", zero)):
             sums[name] += _l1(value, target).sum(0).double().cpu()
@@ -127,6 +128,7 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
         last_state = stats.denormalize_states(states[:, context - 1 : context]).expand_as(true_states)
         state_sums["predictor"] += _l1(stats.denormalize_states(pred_states), true_states).sum(0).double().cpu()
         state_sums["copy_last"] += _l1(last_state, true_states).sum(0).double().cpu()
+        state_sums["zero_action"] += _l1(stats.denormalize_states(zero_states), true_states).sum(0).double().cpu()
         count += len(feats)
 
     results: dict[str, Any] = {
@@ -158,16 +160,18 @@ def format_table(results: dict[str, Any]) -> str:
         f"{results['context']} context step(s); feature L1 in the predictor's feature space "
         f"({results['feature_norm']}; lower is better)",
         "",
-        "| step | predictor | copy-last | zero-action | predictor / copy-last | state L1 predictor | state L1 copy-last |",
-        "|---|---|---|---|---|---|---|",
+        "| step | predictor | copy-last | zero-action | predictor / copy-last | state L1 predictor | state L1 copy-last "
+        "| state L1 zero-action |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     tf = results["teacher_forced_l1"]
     lines.append(f"| teacher-forced | {tf['predictor']:.4f} | {tf['copy_last']:.4f} | {tf['zero_action']:.4f} | "
-                 f"{tf['predictor'] / max(tf['copy_last'], 1e-12):.2f} | | |")
+                 f"{tf['predictor'] / max(tf['copy_last'], 1e-12):.2f} | | | |")
     for k in range(results["horizon"]):
         lines.append(
             f"| k={k + 1} | {f['predictor'][k]:.4f} | {f['copy_last'][k]:.4f} | {f['zero_action'][k]:.4f} | "
-            f"{f['predictor'][k] / max(f['copy_last'][k], 1e-12):.2f} | {s['predictor'][k]:.4f} | {s['copy_last'][k]:.4f} |"
+            f"{f['predictor'][k] / max(f['copy_last'][k], 1e-12):.2f} | {s['predictor'][k]:.4f} | {s['copy_last'][k]:.4f} | "
+            f"{s['zero_action'][k]:.4f} |"
         )
     return "\n".join(lines)
 

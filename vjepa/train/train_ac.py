@@ -185,6 +185,7 @@ class ACObjective(nn.Module):
             "teacher_forcing_weight": float(loss_cfg.get("teacher_forcing_weight", 1.0)),
             "rollout_weight": float(loss_cfg.get("rollout_weight", 1.0)),
             "state_weight": float(loss_cfg.get("state_weight", 1.0)),
+            "detach_feedback": bool(loss_cfg.get("rollout_detach", False)),
         }
 
     def forward(self, features: Tensor, actions: Tensor, states: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
@@ -209,6 +210,7 @@ def predictor_config_from(cfg: DictConfig, embed_dim: int, grid: int, stats: Act
         "pos_embed": str(ac.get("pos_embed", "rope")),
         "state_embed": str(ac.get("state_embed", "linear")),
         "condition_patches": bool(ac.get("condition_patches", False)),
+        "state_decoder": int(ac.get("state_decoder") or 0),
         "norm_output": bool(cfg.feature_norm == "layer" if norm_output is None else norm_output),
     }
 
