@@ -6,7 +6,8 @@
 
 1. **collect** exploration episodes in the env (``python -m envs.collect``), with an mp4 per episode;
 2. **pretrain** a V-JEPA encoder on those videos (``vjepa-pretrain data=video_folder``);
-3. **train_ac**: an action-conditioned predictor on the frozen encoder's features (``vjepa-train-ac``), and, when
+3. **train_ac**: an action-conditioned predictor on the frozen encoder's features (``vjepa-train-ac``), its k-step
+   errors on the held-out episodes against the copy-last and zero-action baselines (``vjepa-eval-ac``), and, when
    ``plan.energy.probe_weight`` or ``state_weight`` is > 0, a linear state probe on its features (`planning.probe`);
 4. **plan** to goal images with each planner in ``planners`` (``vjepa-plan``), ``random`` being the baseline;
    then an energy-landscape picture of one episode (`planning.visualize`).
@@ -141,6 +142,19 @@ def run_demo(cfg: DictConfig) -> dict[str, Any]:
              f"-> {ac_dir}")
         train_ac(ac_cfg)
     times["train_ac_s"] = time.perf_counter() - t0
+
+    # 3a. its k-step errors on the held-out episodes against the two baselines
+    t0 = time.perf_counter()
+    eval_path = ac_dir / "eval_ac.json"
+    if eval_path.is_file():
+        _log(f"eval_ac: {eval_path} exists, skipped")
+        skipped.append("eval_ac_s")
+    else:
+        from vjepa.eval.eval_ac import evaluate_ac, format_table
+
+        results_ac = evaluate_ac(stage_config("eval_ac", [], {}, {"checkpoint": str(ac_dir / "latest.pt")}))
+        _log(f"eval_ac -> {eval_path}\n{format_table(results_ac)}")
+    times["eval_ac_s"] = time.perf_counter() - t0
 
     # 3b. a linear state probe on the world model's features, for a long-range planning energy
     t0 = time.perf_counter()

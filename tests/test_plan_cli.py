@@ -73,6 +73,8 @@ def test_demo_runs_every_stage_and_writes_its_outputs(demo):
         assert (run / "episode_000.mp4").is_file() and not (run / "episode_001.mp4").exists()
         assert summary["planners"][name]["action_block"] == 2  # the AC model's frame_step
     assert (out / "plan" / "landscape.png").is_file() and (out / "train_ac" / "probe.pt").is_file()
+    eval_ac = json.loads((out / "train_ac" / "eval_ac.json").read_text())  # k-step errors vs both baselines
+    assert set(eval_ac["feature_l1"]) == {"predictor", "copy_last", "zero_action"}
     assert "predicted-state distance" in summary["planners"]["cem"]["energy"]
     assert json.loads((out / "demo_summary.json").read_text())["planners"].keys() == {"cem", "random"}
 
@@ -82,7 +84,7 @@ def test_demo_rerun_skips_finished_stages(demo, capsys):
     cfg = compose_config("demo", [f"out={out}", *TINY_DEMO, "landscape=false"])
     run_demo(cfg)
     printed = capsys.readouterr().out
-    for stage in ("collect", "pretrain", "train_ac", "probe", "plan cem", "plan random"):
+    for stage in ("collect", "pretrain", "train_ac", "eval_ac", "probe", "plan cem", "plan random"):
         assert f"[demo] {stage}:" in printed and "skipped" in printed.split(f"[demo] {stage}:")[1].splitlines()[0]
 
 
