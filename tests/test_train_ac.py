@@ -17,7 +17,9 @@ from vjepa.data.episodes import EpisodeWriter
 from vjepa.data.lerobot import write_fake_lerobot_dataset
 from vjepa.train.checkpoint import load_checkpoint
 from vjepa.train.pretrain import pretrain
-from vjepa.train.train_ac import train_ac
+from vjepa.models import ActionConditionedPredictor
+from vjepa.models.feature_norm import FeatureNorm
+from vjepa.train.train_ac import ACObjective, train_ac
 from vjepa.world_model import JEPAWorldModel, load_world_model
 
 AC_TINY = [
@@ -149,9 +151,8 @@ def test_eval_reports_k_step_errors_and_both_baselines(trained, tmp_path, capsys
 
 
 def test_standardized_features_are_fitted_on_training_frames_and_used_by_the_world_model(encoder_ckpt, dots, workdir):
-    run = workdir / "run_standardize"  # the demo's settings: a state decoder, rollout fed back without gradient
-    train_ac(ac_config(encoder_ckpt, dots, run, "steps=2", "feature_norm=standardize", "ac.state_decoder=32",
-                       "loss.rollout_detach=true"))
+    run = workdir / "run_standardize"  # with a state decoder, as the demo
+    train_ac(ac_config(encoder_ckpt, dots, run, "steps=2", "feature_norm=standardize", "ac.state_decoder=32"))
     state = load_checkpoint(run / "latest.pt")
     assert state["feature_norm"]["mode"] == "standardize" and state["predictor_config"]["norm_output"] is False
     assert state["predictor_config"]["state_decoder"] == 32
@@ -168,6 +169,16 @@ def test_standardized_features_are_fitted_on_training_frames_and_used_by_the_wor
     frames = torch.from_numpy(EpisodeDataset(dots)[0].frames[:4])
     torch.testing.assert_close(wm.encode(frames), wm.feature_norm(torch.from_numpy(cache.get(0)[:4].astype(np.float32))),
                                atol=0.05, rtol=0)  # float16 cache, amplified by 1/std
+
+
+@pytest.mark.parametrize("state_decoder,rollout_detach,detached", [
+    (0, None, False), (32, None, True), (32, False, False), (0, True, True)])
+def test_rollout_is_fed_back_without_gradient_by_default_only_with_a_state_decoder(
+        state_decoder, rollout_detach, detached):
+    predictor = ActionConditionedPredictor(embed_dim=8, predictor_dim=16, depth=1, num_heads=2, action_dim=2,
+                                           state_dim=2, grid_hw=(2, 2), state_decoder=state_decoder)
+    objective = ACObjective(predictor, FeatureNorm(4, 8), {"rollout_detach": rollout_detach})
+    assert objective.loss_kwargs["detach_feedback"] is detached
 
 
 def test_world_model_satisfies_the_planning_protocol(trained, dots):

@@ -185,7 +185,10 @@ class ACObjective(nn.Module):
             "teacher_forcing_weight": float(loss_cfg.get("teacher_forcing_weight", 1.0)),
             "rollout_weight": float(loss_cfg.get("rollout_weight", 1.0)),
             "state_weight": float(loss_cfg.get("state_weight", 1.0)),
-            "detach_feedback": bool(loss_cfg.get("rollout_detach", False)),
+            "detach_feedback": bool(
+                predictor.state_decoder is not None if loss_cfg.get("rollout_detach") is None
+                else loss_cfg.get("rollout_detach")
+            ),
         }
 
     def forward(self, features: Tensor, actions: Tensor, states: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
