@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,42 +38,44 @@ def read_labels(folder: Path) -> dict[str, dict[str, str]]:
         return {row["file"]: row for row in csv.DictReader(f)}
 
 
-def clip_features(encoder: VisionTransformer, dataset: VideoFolderDataset, batch_size: int = 16) -> np.ndarray:
-    """Patch features of the first clip of every video, flattened: (num_videos, N * D)."""
-    features = []
-    for start in tqdm(range(0, len(dataset), batch_size), desc="encode", leave=False):
-        clips = torch.stack([dataset[i]["clip"] for i in range(start, min(start + batch_size, len(dataset)))])
-        features.append(encode(encoder, clips).flatten(1).float().numpy())
-    return np.concatenate(features)
-
-
-def block_features(
-    encoder: VisionTransformer, dataset: VideoFolderDataset, batch_size: int = 16
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """``clip_features`` and, from the same forward passes, the layer-normalised output of the patch embedding and
-    of every block, flattened: {"embed": (num_videos, N * D), "block1": ..., ...} — which layer holds what the
-    probe reads."""
-    outputs: dict[str, list[torch.Tensor]] = {}
+def batch_features(encoder: VisionTransformer, clips: torch.Tensor, per_block: bool = False) -> dict[str, torch.Tensor]:
+    """Flattened patch features of a batch of clips: {"output": (B, N * D)} and, with ``per_block``, from the same
+    forward pass the layer-normalised output of the patch embedding and of every block, {"embed": (B, N * D),
+    "block1": ..., ...} — which layer holds what the probe reads."""
+    outputs: dict[str, torch.Tensor] = {}
 
     def keep(name: str):
         def hook(module, inputs, output):
             output = output[0] if isinstance(output, tuple) else output
-            outputs.setdefault(name, []).append(F.layer_norm(output, output.shape[-1:]).flatten(1))
+            outputs[name] = F.layer_norm(output, output.shape[-1:]).flatten(1)
         return hook
 
     modules = {"embed": encoder.patch_embed, **{f"block{i + 1}": b for i, b in enumerate(encoder.blocks)}}
-    handles = [module.register_forward_hook(keep(name)) for name, module in modules.items()]
+    handles = [module.register_forward_hook(keep(name)) for name, module in modules.items()] if per_block else []
     try:
-        features = clip_features(encoder, dataset, batch_size)
+        outputs["output"] = encode(encoder, clips).flatten(1)
     finally:
         for handle in handles:
             handle.remove()
-    return features, {name: torch.cat(chunks).float().numpy() for name, chunks in outputs.items()}
+    return outputs
 
 
-def clip_pixels(dataset: VideoFolderDataset) -> np.ndarray:
-    """The normalised pixels of the same clips, flattened: (num_videos, C * T * H * W), the no-encoder baseline."""
-    return np.stack([dataset[i]["clip"].flatten().numpy() for i in range(len(dataset))])
+def probe_inputs(
+    encoders: Mapping[str, VisionTransformer], dataset: VideoFolderDataset, per_block: bool = False,
+    batch_size: int = 16,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Decode the first clip of every video once and compute what each probe reads: for every encoder its
+    features ({"output": (num_videos, N * D)} plus, with ``per_block``, every layer's), and the clips' normalised
+    pixels ({"raw_pixels": {"output": (num_videos, C * T * H * W)}}, the no-encoder baseline)."""
+    chunks: dict[str, dict[str, list[np.ndarray]]] = {}
+    for start in tqdm(range(0, len(dataset), batch_size), desc="encode", leave=False):
+        clips = torch.stack([dataset[i]["clip"] for i in range(start, min(start + batch_size, len(dataset)))])
+        batch = {name: batch_features(encoder, clips, per_block) for name, encoder in encoders.items()}
+        batch["raw_pixels"] = {"output": clips.flatten(1)}
+        for name, layers in batch.items():
+            for layer, x in layers.items():
+                chunks.setdefault(name, {}).setdefault(layer, []).append(x.float().numpy())
+    return {name: {layer: np.concatenate(x) for layer, x in layers.items()} for name, layers in chunks.items()}
 
 
 def ridge_predictions(
@@ -148,17 +151,11 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
     by_file = read_labels(folder)
     labels = [by_file[Path(p).name] for p in dataset.paths]
     random_encoder = build_encoder(train_cfg["model"]).eval()
-    results: dict[str, Any] = {}
-    per_block: dict[str, dict[str, dict[str, float]]] = {}
-    for name, model in (("pretrained", encoder), ("random_init", random_encoder)):
-        if cfg.get("per_block"):  # one pass gives the output and every block's features
-            features, layers = block_features(model, dataset)
-            per_block[name] = {layer: probe_scores(x, labels) for layer, x in layers.items()}
-        else:
-            features = clip_features(model, dataset)
-        results[name] = probe_scores(features, labels)
-    results |= {"raw_pixels": probe_scores(clip_pixels(dataset), labels), "num_videos": len(dataset),
-                "checkpoint": str(cfg.checkpoint)}
+    inputs = probe_inputs({"pretrained": encoder, "random_init": random_encoder}, dataset, bool(cfg.get("per_block")))
+    results: dict[str, Any] = {name: probe_scores(layers["output"], labels) for name, layers in inputs.items()}
+    results |= {"num_videos": len(dataset), "checkpoint": str(cfg.checkpoint)}
+    per_block = {name: {layer: probe_scores(x, labels) for layer, x in layers.items() if layer != "output"}
+                 for name, layers in inputs.items() if name != "raw_pixels" and len(layers) > 1}
     if per_block:
         results["per_block"] = per_block
     return results
