@@ -147,7 +147,18 @@ def test_eval_reports_k_step_errors_and_both_baselines(trained, tmp_path, capsys
     assert results["feature_l1"]["copy_last"][0] < results["feature_l1"]["copy_last"][2]  # drifts away
     assert json.loads((tmp_path / "eval.json").read_text())["feature_l1"] == results["feature_l1"]
     table = format_table(results)
-    assert "copy-last" in table and "zero-action" in table and "k=3" in table
+    assert "copy-last" in table and "zero-action" in table and "k=3" in table and "state-oracle" not in table
+
+
+def test_state_oracle_finds_the_training_frame_of_the_same_state(trained, tmp_path):
+    from vjepa.eval.eval_ac import evaluate_ac, format_table
+
+    cfg = compose_config("eval_ac", [f"checkpoint={Path(trained['run_dir']) / 'latest.pt'}", "split=train",
+                                     f"output={tmp_path / 'eval.json'}", "horizon=2", "oracle=true"])
+    results = evaluate_ac(cfg)
+    # every target frame is in the oracle's bank (all training frames): its nearest state is its own
+    assert results["feature_l1"]["state_oracle"] == [0.0, 0.0]
+    assert min(results["feature_l1"]["copy_last"]) > 0.01 and "state-oracle" in format_table(results)
 
 
 def test_standardized_features_are_fitted_on_training_frames_and_used_by_the_world_model(encoder_ckpt, dots, workdir):

@@ -12,6 +12,11 @@ A teacher-forced row (next-step prediction from the true history, averaged over 
 as in the training loss) and the L1 error of the predicted proprioceptive state (env units; predictor, copy-last
 and zero-action) come with it.
 
+With ``oracle=true``, a diagnostic column too: **state-oracle**, the features of the training frame whose
+proprioceptive state is nearest to the target's *true* state. It is not an agent (it reads the answer's state);
+it says how much of the features the state determines. Far below the predictor, the features are a function of
+the state that the predictor has not learnt, which ``ac.state_decoder`` is for.
+
     vjepa-eval-ac checkpoint=runs/train_ac/latest.pt [horizon=4] [split=val]
 """
 
@@ -29,7 +34,7 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vjepa.data.ac_dataset import ActionStats, ClipWindows
+from vjepa.data.ac_dataset import ActionStats, ClipWindows, FeatureCache, _lowdim
 from vjepa.models.ac_predictor import ActionConditionedPredictor
 from vjepa.models.feature_norm import FeatureNorm
 from vjepa.train.checkpoint import load_checkpoint
@@ -47,6 +52,26 @@ def _device(name: str) -> torch.device:
 def _l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-sample, per-step L1: (B, K, ...) -> (B, K)."""
     return (pred - target).abs().flatten(2).mean(-1)
+
+
+class StateOracle:
+    """Features of the training frame nearest in (normalised) proprioceptive state: ``(B, K, S) -> (B, K, N, D)``.
+    A bank of at most ``max_frames`` frames, evenly spread in time over ``episodes``."""
+
+    def __init__(self, episodes: Any, cache: FeatureCache, train_eps: list[int], stats: ActionStats,
+                 feature_norm: FeatureNorm, max_frames: int, device: torch.device) -> None:
+        total = int(sum(cache.lengths[e] for e in train_eps))
+        every = max(1, -(-total // max(max_frames, 1)))
+        states, features = [], []
+        for e in train_eps:
+            states.append(torch.from_numpy(_lowdim(episodes, e)[1][::every]))
+            features.append(torch.from_numpy(cache.get(e)[::every].astype(np.float32)))
+        self.states = stats.normalize_states(torch.cat(states)).to(device)  # (M, S)
+        self.features = feature_norm(torch.cat(features).to(device))  # (M, N, D)
+
+    def __call__(self, states: torch.Tensor) -> torch.Tensor:
+        nearest = torch.cdist(states.flatten(0, 1), self.states).argmin(-1)
+        return self.features[nearest].unflatten(0, states.shape[:2])
 
 
 @torch.inference_mode()
@@ -102,7 +127,12 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
     if len(idx) == 0:
         raise ValueError(f"no window of {length} steps in the {len(eval_eps)} {cfg.split} episodes; lower horizon")
 
-    sums = {name: torch.zeros(horizon, dtype=torch.float64) for name in BASELINES}
+    oracle = None
+    if cfg.get("oracle"):
+        oracle = StateOracle(episodes, cache, list(state["split"]["train"]), stats, feature_norm,
+                             int(cfg.get("oracle_frames") or 20000), device)
+    names = BASELINES + (("state_oracle",) if oracle else ())
+    sums = {name: torch.zeros(horizon, dtype=torch.float64) for name in names}
     tf_sums = {name: 0.0 for name in BASELINES}
     state_sums = {name: torch.zeros(horizon, dtype=torch.float64) for name in BASELINES}
     count = 0
@@ -118,6 +148,8 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
         copy = feats[:, context - 1 : context].expand_as(target)
         for name, value in (("predictor", pred), ("copy_last", copy), ("zero_action", zero)):
             sums[name] += _l1(value, target).sum(0).double().cpu()
+        if oracle:
+            sums["state_oracle"] += _l1(oracle(states[:, context:]), target).sum(0).double().cpu()
         # teacher forcing over every position of the window
         tf_pred, _ = predictor(feats[:, :-1], actions[:, :-1], states[:, :-1])
         tf_zero, _ = predictor(feats[:, :-1], torch.zeros_like(actions[:, :-1]), states[:, :-1])
@@ -153,26 +185,28 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
 
 
 def format_table(results: dict[str, Any]) -> str:
-    """Markdown table of the k-step feature L1 errors (and state L1) against the baselines."""
-    f, s = results["feature_l1"], results["state_l1"]
+    """Markdown table of the k-step feature L1 errors (and state L1) against the baselines (and the state oracle,
+    when evaluated)."""
+    f, s, tf = results["feature_l1"], results["state_l1"], results["teacher_forced_l1"]
+    feature_cols = [name for name in (*BASELINES, "state_oracle") if name in f]
+    header = [name.replace("_", "-") for name in feature_cols] + ["predictor / copy-last"]
+    header += [f"state L1 {name.replace('_', '-')}" for name in BASELINES]
     lines = [
         f"{results['split']} split: {results['num_episodes']} episodes, {results['num_windows']} windows; "
         f"{results['context']} context step(s); feature L1 in the predictor's feature space "
         f"({results['feature_norm']}; lower is better)",
         "",
-        "| step | predictor | copy-last | zero-action | predictor / copy-last | state L1 predictor | state L1 copy-last "
-        "| state L1 zero-action |",
-        "|---|---|---|---|---|---|---|---|",
+        "| step | " + " | ".join(header) + " |",
+        "|---" * (len(header) + 1) + "|",
     ]
-    tf = results["teacher_forced_l1"]
-    lines.append(f"| teacher-forced | {tf['predictor']:.4f} | {tf['copy_last']:.4f} | {tf['zero_action']:.4f} | "
-                 f"{tf['predictor'] / max(tf['copy_last'], 1e-12):.2f} | | | |")
+    teacher = [f"{tf[name]:.4f}" if name in tf else "" for name in feature_cols]
+    ratio = tf["predictor"] / max(tf["copy_last"], 1e-12)
+    lines.append("| teacher-forced | " + " | ".join([*teacher, f"{ratio:.2f}", *[""] * len(BASELINES)]) + " |")
     for k in range(results["horizon"]):
-        lines.append(
-            f"| k={k + 1} | {f['predictor'][k]:.4f} | {f['copy_last'][k]:.4f} | {f['zero_action'][k]:.4f} | "
-            f"{f['predictor'][k] / max(f['copy_last'][k], 1e-12):.2f} | {s['predictor'][k]:.4f} | {s['copy_last'][k]:.4f} | "
-            f"{s['zero_action'][k]:.4f} |"
-        )
+        row = [f"{f[name][k]:.4f}" for name in feature_cols]
+        row.append(f"{f['predictor'][k] / max(f['copy_last'][k], 1e-12):.2f}")
+        row += [f"{s[name][k]:.4f}" for name in BASELINES]
+        lines.append(f"| k={k + 1} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
