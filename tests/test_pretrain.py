@@ -88,6 +88,14 @@ def test_ijepa_images_are_the_single_frame_case(tmp_path):
     assert len(summary["losses"]) == 3
 
 
+def test_deep_self_supervision_trains(tiny_pretrain_config):
+    summary = pretrain(tiny_pretrain_config("model.levels=2", "steps=40", "optim.lr=2e-3", "context_loss.warmup=0"))
+    losses = summary["losses"]
+    assert mean(losses[-5:]) < 0.8 * mean(losses[:5])
+    state = load_checkpoint(Path(summary["run_dir"]) / "latest.pt")
+    assert state["config"]["model"]["levels"] == 2
+
+
 def test_sigreg_objective_runs(tiny_pretrain_config):
     summary = pretrain(tiny_pretrain_config("objective=sigreg", "steps=3"))
     assert all(torch.isfinite(torch.tensor(summary["losses"])))

@@ -1,9 +1,12 @@
 """The pieces of the training loop: EMA teacher, SIGReg, the dense (context-token) loss, schedules, atomic
 checkpoints, diagnostics."""
 
+import pytest
 import torch
+import torch.nn.functional as F
 
 from vjepa.models import MaskPredictor, VisionTransformer
+from vjepa.models.vit import deep_levels
 from vjepa.train.checkpoint import load_checkpoint, save_atomic
 from vjepa.train.diagnostics import embedding_diagnostics
 from vjepa.train.ema import ema_update
@@ -12,11 +15,11 @@ from vjepa.train.objectives import context_token_weights, sigreg
 from vjepa.train.schedules import warmed_up, warmup_constant_decay, warmup_cosine
 
 
-def tiny_jepa(objective="jepa"):
+def tiny_jepa(objective="jepa", levels=1, depth=2):
     torch.manual_seed(0)
-    encoder = VisionTransformer(embed_dim=48, depth=2, num_heads=3, patch_size=8, tubelet_size=2)
-    predictor = MaskPredictor(embed_dim=48, predictor_dim=24, depth=1, num_heads=3)
-    return JEPA(encoder, predictor, objective=objective)
+    encoder = VisionTransformer(embed_dim=48, depth=depth, num_heads=3, patch_size=8, tubelet_size=2)
+    predictor = MaskPredictor(embed_dim=48, predictor_dim=24, depth=1, num_heads=3, levels=levels)
+    return JEPA(encoder, predictor, objective=objective, levels=levels)
 
 
 def one_mask_group(batch=2):
@@ -70,6 +73,32 @@ def test_dense_loss_adds_the_weighted_context_loss_and_trains_the_context_output
     (grad_dense,) = torch.autograd.grad(loss, dense.predictor.proj.weight)
     assert not torch.allclose(grad_plain, grad_dense)  # the context outputs are trained too
     assert [warmed_up(s, 10, 0.5) for s in (0, 5, 10, 20)] == [0.0, 0.25, 0.5, 0.5] and warmed_up(0, 0, 0.5) == 0.5
+
+
+def test_deep_self_supervision_reads_and_predicts_several_encoder_levels():
+    assert deep_levels(12, 4) == (3, 6, 9, 12) and deep_levels(6, 4) == (2, 3, 4, 6) and deep_levels(6, 1) == (6,)
+    jepa = tiny_jepa(levels=3, depth=3)
+    clips, masks = torch.randn(2, 3, 4, 32, 32), one_mask_group()
+    encoder, levels = jepa.encoder, jepa.levels
+    assert levels == (1, 2, 3)
+    deep = encoder(clips, levels=levels)  # (B, N, 3 * D): after blocks 1, 2, 3
+    assert deep.shape == (2, 32, 3 * 48)
+    torch.testing.assert_close(deep[..., -48:], encoder(clips))  # the last level is the encoder's output
+    first = []
+    hook = encoder.blocks[0].register_forward_hook(lambda module, inputs, output: first.append(output[0]))
+    encoder(clips)
+    hook.remove()
+    torch.testing.assert_close(deep[..., :48], F.layer_norm(first[0], (48,)))  # an earlier level, layer-normalised
+    loss, parts = jepa(clips, masks)
+    loss.backward()
+    assert parts["targets"].shape == (2, 32, 48)  # diagnostics read the output level
+    assert jepa.predictor.embed[0].weight.grad.abs().sum() > 0  # the MLP fusing the context's levels is trained
+    with pytest.raises(ValueError, match="levels=2 but the predictor was built for 1"):
+        JEPA(encoder, MaskPredictor(embed_dim=48, predictor_dim=24, depth=1, num_heads=3), levels=2)
+    with pytest.raises(ValueError, match="needs the teacher"):
+        tiny_jepa("sigreg", levels=2)
+    with pytest.raises(ValueError, match="levels must increase"):
+        encoder(clips, levels=(2, 1, 3))
 
 
 def test_sigreg_is_small_for_gaussian_and_large_for_collapsed_embeddings():

@@ -31,7 +31,8 @@ def build_encoder(model_cfg: Mapping[str, Any]) -> VisionTransformer:
 
 
 def build_predictor(model_cfg: Mapping[str, Any], embed_dim: int) -> MaskPredictor:
-    """Mask predictor from ``model.predictor`` (dim, depth, num_heads)."""
+    """Mask predictor from ``model.predictor`` (dim, depth, num_heads) and ``model.levels`` (the encoder levels
+    it reads and predicts)."""
     pred_cfg = require(model_cfg, "predictor", "model")
     return MaskPredictor(
         embed_dim=embed_dim,
@@ -40,4 +41,5 @@ def build_predictor(model_cfg: Mapping[str, Any], embed_dim: int) -> MaskPredict
         num_heads=require(pred_cfg, "num_heads", "model.predictor"),
         pos_embed=model_cfg.get("pos_embed", "sincos"),
         grad_checkpointing=model_cfg.get("grad_checkpointing", False),
+        levels=int(model_cfg.get("levels") or 1),
     )

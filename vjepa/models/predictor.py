@@ -15,7 +15,9 @@ class MaskPredictor(nn.Module):
     """Context features (B, Nc, D) + one learnable mask token per target position -> predictions (B, Nt, D).
 
     Tokens carry their grid position explicitly (sin-cos added, or RoPE in attention), so context and mask
-    tokens are simply concatenated — no sorting by position is needed."""
+    tokens are simply concatenated — no sorting by position is needed. With ``levels`` > 1 (V-JEPA 2.1's deep
+    self-supervision) the context features are several encoder levels concatenated, (B, Nc, levels * D), fused
+    into the predictor's width by an MLP, and the predictions are of all levels, (B, Nt, levels * D)."""
 
     def __init__(
         self,
@@ -28,16 +30,20 @@ class MaskPredictor(nn.Module):
         qkv_bias: bool = True,
         pos_embed: PosEmbed = "sincos",
         grad_checkpointing: bool = False,
+        levels: int = 1,
     ) -> None:
         super().__init__()
-        self.embed = nn.Linear(embed_dim, predictor_dim)
+        self.levels = levels
+        self.embed = nn.Linear(embed_dim, predictor_dim) if levels == 1 else nn.Sequential(
+            nn.Linear(levels * embed_dim, predictor_dim), nn.GELU(), nn.Linear(predictor_dim, predictor_dim)
+        )
         self.mask_token = nn.Parameter(torch.zeros(1, 1, predictor_dim))
         self.pos = PositionalEncoding(pos_embed, predictor_dim, num_heads)
         self.blocks = nn.ModuleList(
             Block(predictor_dim, num_heads, mlp_ratio, qkv_bias) for _ in range(depth)
         )
         self.norm = nn.LayerNorm(predictor_dim, eps=1e-6)
-        self.proj = nn.Linear(predictor_dim, embed_dim)
+        self.proj = nn.Linear(predictor_dim, levels * embed_dim)
         self.grad_checkpointing = grad_checkpointing
         self.apply(init_weights)
         nn.init.trunc_normal_(self.mask_token, std=0.02)

@@ -7,6 +7,7 @@ added to the patch embeddings, or 3D rotary embedding inside every attention lay
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -104,6 +105,14 @@ def block_diagonal_mask(lengths: list[int], device: torch.device | None = None) 
     return segment[:, None] == segment[None, :]
 
 
+def deep_levels(depth: int, levels: int) -> tuple[int, ...]:
+    """``levels`` block counts evenly spaced up to ``depth`` (the output last), e.g. depth 12, 4 levels ->
+    (3, 6, 9, 12): where V-JEPA 2.1's deep self-supervision reads the encoder."""
+    if not 1 <= levels <= depth:
+        raise ValueError(f"levels must be between 1 and the encoder depth {depth}, got {levels}")
+    return tuple(sorted({round(depth * k / levels) for k in range(1, levels + 1)}))
+
+
 def all_tokens(batch: int, grid: Grid, device: torch.device) -> Tensor:
     """Indices of every token of ``grid`` for each of ``batch`` samples, (B, t*h*w)."""
     n = grid[0] * grid[1] * grid[2]
@@ -152,11 +161,16 @@ class VisionTransformer(nn.Module):
     def grid(self, clips: Tensor) -> Grid:
         return self.patch_embed.grid(clips)
 
-    def forward(self, clips: Tensor, token_idx: Tensor | None = None, attn_mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self, clips: Tensor, token_idx: Tensor | None = None, attn_mask: Tensor | None = None,
+        levels: Sequence[int] = (),
+    ) -> Tensor:
         """clips (B, C, T, H, W), token_idx (B, K) or None -> features (B, K or t*h*w, D).
 
         ``attn_mask`` (K, K), True = may attend, restricts attention, e.g. to keep several contexts packed in one
-        sequence apart (see ``block_diagonal_mask``)."""
+        sequence apart (see ``block_diagonal_mask``). ``levels`` (increasing block counts ending at the depth,
+        see ``deep_levels``): the features after each of those blocks, layer-normalised (the last by the final
+        norm), concatenated on channels -> (B, K, D * len(levels))."""
         grid = self.grid(clips)
         x = self.patch_embed(clips, token_idx)
         if token_idx is None:
@@ -164,8 +178,17 @@ class VisionTransformer(nn.Module):
         pos = self.pos.additive(grid, token_idx, x.dtype)
         if pos is not None:
             x = x + pos
-        x = run_blocks(self.blocks, x, self.pos.rope(grid, token_idx), attn_mask, checkpoint=self.grad_checkpointing)
-        return self.norm(x)
+        rope = self.pos.rope(grid, token_idx)
+        if not levels:
+            return self.norm(run_blocks(self.blocks, x, rope, attn_mask, checkpoint=self.grad_checkpointing))
+        if list(levels) != sorted(set(levels)) or levels[0] < 1 or levels[-1] != len(self.blocks):
+            raise ValueError(f"levels must increase from >= 1 to the depth {len(self.blocks)}, got {tuple(levels)}")
+        outputs, start = [], 0
+        for end in levels:
+            x = run_blocks(self.blocks[start:end], x, rope, attn_mask, checkpoint=self.grad_checkpointing)
+            outputs.append(self.norm(x) if end == len(self.blocks) else F.layer_norm(x, x.shape[-1:]))
+            start = end
+        return torch.cat(outputs, dim=-1)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,11 @@ full clip, and SIGReg keeps the embeddings from collapsing (LeJEPA).
 With ``context_weight`` > 0 (V-JEPA 2.1's dense predictive loss) the predictor's outputs at the visible tokens are
 scored against the targets there too, each token weighted 1/√(distance to the nearest masked token), and added
 to the masked-token loss times ``context_weight`` (which the loop warms up).
+
+With ``levels`` > 1 (V-JEPA 2.1's deep self-supervision) both encoders are read after ``levels`` evenly spaced
+blocks (`deep_levels`; the output last), concatenated on channels: the predictor fuses the context's levels and
+predicts the target encoder's at every level, each layer-normalised, the loss averaging over them. The encoder
+itself is unchanged: downstream code reads its output as before.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from vjepa.models import MaskPredictor, VisionTransformer, gather_tokens
-from vjepa.models.vit import block_diagonal_mask
+from vjepa.models.vit import block_diagonal_mask, deep_levels
 from vjepa.train.objectives import LossName, context_token_weights, layer_norm_targets, prediction_loss, sigreg
 
 Objective = Literal["jepa", "sigreg"]
@@ -50,10 +55,15 @@ class JEPA(nn.Module):
         sigreg_weight: float = 0.05,
         sigreg_directions: int = 256,
         context_weight: float = 0.0,
+        levels: int = 1,
     ) -> None:
         super().__init__()
         if objective not in ("jepa", "sigreg"):
             raise ValueError(f"objective must be 'jepa' or 'sigreg', got {objective!r}")
+        if levels != predictor.levels:
+            raise ValueError(f"levels={levels} but the predictor was built for {predictor.levels} (model.levels)")
+        if levels > 1 and objective == "sigreg":
+            raise ValueError("deep self-supervision (levels > 1) needs the teacher: objective='jepa'")
         self.encoder = encoder
         self.predictor = predictor
         self.objective = objective
@@ -61,16 +71,18 @@ class JEPA(nn.Module):
         self.sigreg_weight = sigreg_weight
         self.sigreg_directions = sigreg_directions
         self.context_weight = context_weight  # dense loss weight; the training loop may change it per step
+        self.levels = deep_levels(len(encoder.blocks), levels) if levels > 1 else ()  # block counts read
         self.target_encoder = None
         if objective == "jepa":
             self.target_encoder = copy.deepcopy(encoder).requires_grad_(False)
 
     def targets(self, clips: Tensor) -> Tensor:
-        """Layer-normalised features of every token, (B, N, D): the prediction targets."""
+        """Layer-normalised features of every token, (B, N, D) (levels * D with deep self-supervision): the
+        prediction targets."""
         if self.target_encoder is None:  # SIGReg: the encoder is its own teacher, gradients flow
             return self.encoder(clips)
         with torch.inference_mode():  # no autograd bookkeeping at all (cheaper than no_grad)
-            return layer_norm_targets(self.target_encoder(clips))
+            return layer_norm_targets(self.target_encoder(clips, levels=self.levels), max(len(self.levels), 1))
 
     def contexts(self, clips: Tensor, context_idx: list[Tensor]) -> list[Tensor]:
         """Context features per mask group, (B, Nc_g, D) each.
@@ -83,8 +95,9 @@ class JEPA(nn.Module):
         lengths = [idx.shape[1] for idx in context_idx]
         if len(lengths) > 1 and pack_contexts(lengths, self.encoder.embed_dim, clips.device):
             mask = block_diagonal_mask(lengths, clips.device)
-            return list(self.encoder(clips, torch.cat(context_idx, dim=1), attn_mask=mask).split(lengths, dim=1))
-        return [self.encoder(clips, idx) for idx in context_idx]
+            packed = self.encoder(clips, torch.cat(context_idx, dim=1), attn_mask=mask, levels=self.levels)
+            return list(packed.split(lengths, dim=1))
+        return [self.encoder(clips, idx, levels=self.levels) for idx in context_idx]
 
     def forward(
         self, clips: Tensor, masks: MaskPairs, sigreg_generator: torch.Generator | None = None
@@ -104,7 +117,7 @@ class JEPA(nn.Module):
                 context_loss = context_loss + prediction_loss(context_pred, target, self.loss, weight)
             pred_loss = pred_loss + prediction_loss(pred, gather_tokens(targets, target_idx).float(), self.loss)
         pred_loss = pred_loss / len(masks)
-        parts = {"loss_pred": pred_loss.detach(), "targets": targets.detach()}
+        parts = {"loss_pred": pred_loss.detach(), "targets": targets[..., -self.encoder.embed_dim :].detach()}
         loss = pred_loss
         if dense:
             context_loss = context_loss / len(masks)

@@ -63,6 +63,8 @@ def sigreg(
     return n * integral.mean()
 
 
-def layer_norm_targets(features: Tensor) -> Tensor:
-    """Targets are the target encoder's features, layer-normalised over channels (as in V-JEPA)."""
-    return F.layer_norm(features, features.shape[-1:])
+def layer_norm_targets(features: Tensor, levels: int = 1) -> Tensor:
+    """Targets are the target encoder's features, layer-normalised over channels (as in V-JEPA); with ``levels``
+    concatenated encoder levels (..., levels * D), each level on its own."""
+    x = features.unflatten(-1, (levels, -1))
+    return F.layer_norm(x, x.shape[-1:]).flatten(-2)
