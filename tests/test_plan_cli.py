@@ -79,6 +79,13 @@ def test_demo_runs_every_stage_and_writes_its_outputs(demo):
     assert json.loads((out / "demo_summary.json").read_text())["planners"].keys() == {"cem", "random"}
 
 
+@pytest.mark.parametrize("overrides,state_weight", [
+    ([], 1.0), (["env=reacher"], 0.0), (["env=reacher", "plan.energy.state_weight=0.5"], 0.5)])
+def test_demo_plans_with_each_envs_state_weight_unless_told_otherwise(overrides, state_weight):
+    cfg = compose_config("demo", overrides)
+    assert OmegaConf.select(cfg, "plan.energy.state_weight") == state_weight
+
+
 def test_demo_rerun_skips_finished_stages(demo, capsys):
     out, _ = demo
     cfg = compose_config("demo", [f"out={out}", *TINY_DEMO, "landscape=false"])
