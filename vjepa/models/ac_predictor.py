@@ -19,7 +19,8 @@ features, added to the feature head's output. Where the proprioceptive state fix
 point agent, a robot arm) the frame's features are a sharp function of it that a narrow transformer does not learn
 (on the demo's Wall data: no better than the per-token median after 8000 steps, while a nearest neighbour by state
 is 10x better); the decoder learns it in a few hundred steps. In training its input state is detached, so the
-feature loss does not pull the state prediction towards what is easy to decode.
+feature loss does not pull the state prediction towards what is easy to decode. Its last layer has
+``tokens_per_frame * embed_dim`` outputs: small for the demo's 16 x 192, large for a big encoder's grid.
 """
 
 from __future__ import annotations
