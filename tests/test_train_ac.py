@@ -146,6 +146,9 @@ def test_eval_reports_k_step_errors_and_both_baselines(trained, tmp_path, capsys
         assert len(results["feature_l1"][name]) == 3 and all(np.isfinite(results["feature_l1"][name]))
     assert results["feature_l1"]["copy_last"][0] < results["feature_l1"]["copy_last"][2]  # drifts away
     assert json.loads((tmp_path / "eval.json").read_text())["feature_l1"] == results["feature_l1"]
+    token_l1 = np.asarray(results["token_l1"]["predictor"])  # (K, N): the errors over the token grid, averaged
+    assert token_l1.shape == (3, 16) and np.allclose(token_l1.mean(1), results["feature_l1"]["predictor"])
+    assert (tmp_path / "eval.png").stat().st_size > 0  # and mapped in a figure
     table = format_table(results)
     assert "copy-last" in table and "zero-action" in table and "k=3" in table and "state-oracle" not in table
 

@@ -17,6 +17,9 @@ proprioceptive state is nearest to the target's *true* state. It is not an agent
 it says how much of the features the state determines. Far below the predictor, the features are a function of
 the state that the predictor has not learnt, which ``ac.state_decoder`` is for.
 
+``eval_ac.png`` beside the JSON maps the errors over the token grid (a row per predictor / baseline, a column per
+k): where in the frame each one is wrong.
+
     vjepa-eval-ac checkpoint=runs/train_ac/latest.pt [horizon=4] [split=val]
 """
 
@@ -52,6 +55,11 @@ def _device(name: str) -> torch.device:
 def _l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-sample, per-step L1: (B, K, ...) -> (B, K)."""
     return (pred - target).abs().flatten(2).mean(-1)
+
+
+def _token_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-step, per-token L1 summed over the batch: (B, K, N, D) -> (K, N)."""
+    return (pred - target).abs().mean(-1).sum(0)
 
 
 class StateOracle:
@@ -133,6 +141,7 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
                              int(cfg.get("oracle_frames") or 20000), device)
     names = BASELINES + (("state_oracle",) if oracle else ())
     sums = {name: torch.zeros(horizon, dtype=torch.float64) for name in names}
+    token_sums = {name: torch.zeros(horizon, predictor.tokens_per_frame, dtype=torch.float64) for name in names}
     tf_sums = {name: 0.0 for name in BASELINES}
     state_sums = {name: torch.zeros(horizon, dtype=torch.float64) for name in BASELINES}
     count = 0
@@ -146,10 +155,12 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
         pred, pred_states = predictor.unroll(feats[:, :context], ctx_actions, states[:, :context])
         zero, zero_states = predictor.unroll(feats[:, :context], torch.zeros_like(ctx_actions), states[:, :context])
         copy = feats[:, context - 1 : context].expand_as(target)
-        for name, value in (("predictor", pred), ("copy_last", copy), ("zero_action", zero)):
-            sums[name] += _l1(value, target).sum(0).double().cpu()
+        outputs = {"predictor": pred, "copy_last": copy, "zero_action": zero}
         if oracle:
-            sums["state_oracle"] += _l1(oracle(states[:, context:]), target).sum(0).double().cpu()
+            outputs["state_oracle"] = oracle(states[:, context:])
+        for name, value in outputs.items():
+            sums[name] += _l1(value, target).sum(0).double().cpu()
+            token_sums[name] += _token_l1(value, target).double().cpu()
         # teacher forcing over every position of the window
         tf_pred, _ = predictor(feats[:, :-1], actions[:, :-1], states[:, :-1])
         tf_zero, _ = predictor(feats[:, :-1], torch.zeros_like(actions[:, :-1]), states[:, :-1])
@@ -174,6 +185,8 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
         "frame_step": int(data_cfg["frame_step"]),
         "feature_norm": feature_norm.mode,
         "feature_l1": {name: (s / count).tolist() for name, s in sums.items()},
+        "token_l1": {name: (s / count).tolist() for name, s in token_sums.items()},  # (K, N) per name
+        "grid_hw": list(predictor.grid_hw),
         "teacher_forced_l1": {name: s / count for name, s in tf_sums.items()},
         "state_l1": {name: (s / count).tolist() for name, s in state_sums.items()},
     }
@@ -181,7 +194,33 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=1))
     results["output"] = str(output)
+    if cfg.get("figure", True):
+        results["figure"] = str(error_map_figure(results, output.with_suffix(".png")))
     return results
+
+
+def error_map_figure(results: dict[str, Any], path: str | Path) -> Path:
+    """PNG of the mean feature L1 of every token of the frame grid: a row per predictor / baseline, a column per
+    predicted step k, one colour scale for all."""
+    from matplotlib.figure import Figure
+
+    names = list(results["token_l1"])
+    maps = np.asarray([results["token_l1"][name] for name in names])  # (names, K, N)
+    maps = maps.reshape(*maps.shape[:2], *results["grid_hw"])
+    figure = Figure(figsize=(1.9 * maps.shape[1] + 1.2, 1.9 * len(names) + 0.5), layout="constrained")
+    axes = figure.subplots(len(names), maps.shape[1], squeeze=False)
+    for row, name, name_maps in zip(axes, names, maps):
+        row[0].set_ylabel(name.replace("_", "-"), fontsize=9)
+        for k, (ax, grid) in enumerate(zip(row, name_maps)):
+            image = ax.imshow(grid, vmin=0, vmax=float(maps.max()), cmap="magma")
+            ax.set_title(f"k={k + 1}: {results['feature_l1'][name][k]:.3f}", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    figure.colorbar(image, ax=axes, shrink=0.8, label="feature L1 per token")
+    figure.suptitle(f"{results['split']} split, {results['num_windows']} windows", fontsize=9)
+    path = Path(path)
+    figure.savefig(path, dpi=110)
+    return path
 
 
 def format_table(results: dict[str, Any]) -> str:
@@ -214,7 +253,7 @@ def format_table(results: dict[str, Any]) -> str:
 def main(cfg: DictConfig) -> None:
     results = evaluate_ac(cfg)
     print(format_table(results))
-    print(f"wrote {results['output']}")
+    print(f"wrote {results['output']}" + (f" and {results['figure']}" if "figure" in results else ""))
 
 
 if __name__ == "__main__":
