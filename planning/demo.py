@@ -215,6 +215,14 @@ def run_demo(cfg: DictConfig) -> dict[str, Any]:
         times[key] = previous.get(key, 0.0)
     times["stages_s"] = sum(v for k, v in times.items() if k not in ("total_s", "stages_s"))
     summary = {"out": str(out), "env": env_cfg["id"], "planners": results, "times": times, "skipped": skipped}
+    if eval_path.is_file():  # the world model's held-out k-step errors, next to the planners' results
+        evaluated = json.loads(eval_path.read_text())
+        summary["world_model"] = {key: evaluated[key] for key in ("feature_l1", "state_l1")}
+        f = evaluated["feature_l1"]
+        _log(f"world model, held-out feature L1 at k = 1..{len(f['predictor'])}: predictor "
+             + ", ".join(f"{v:.3f}" for v in f["predictor"]) + "; copy-last "
+             + ", ".join(f"{v:.3f}" for v in f["copy_last"]) + "; zero-action "
+             + ", ".join(f"{v:.3f}" for v in f["zero_action"]) + f" ({eval_path})")
     summary_path.write_text(json.dumps(summary, indent=2))
     _log("results (success = final position within the env's threshold of the goal):")
     for result in results.values():

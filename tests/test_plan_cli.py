@@ -75,6 +75,7 @@ def test_demo_runs_every_stage_and_writes_its_outputs(demo):
     assert (out / "plan" / "landscape.png").is_file() and (out / "train_ac" / "probe.pt").is_file()
     eval_ac = json.loads((out / "train_ac" / "eval_ac.json").read_text())  # k-step errors vs both baselines
     assert set(eval_ac["feature_l1"]) == {"predictor", "copy_last", "zero_action"}
+    assert summary["world_model"]["feature_l1"] == eval_ac["feature_l1"]
     assert "predicted-state distance" in summary["planners"]["cem"]["energy"]
     assert json.loads((out / "demo_summary.json").read_text())["planners"].keys() == {"cem", "random"}
 
