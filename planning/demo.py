@@ -219,10 +219,9 @@ def run_demo(cfg: DictConfig) -> dict[str, Any]:
         evaluated = json.loads(eval_path.read_text())
         summary["world_model"] = {key: evaluated[key] for key in ("feature_l1", "state_l1")}
         f = evaluated["feature_l1"]
-        _log(f"world model, held-out feature L1 at k = 1..{len(f['predictor'])}: predictor "
-             + ", ".join(f"{v:.3f}" for v in f["predictor"]) + "; copy-last "
-             + ", ".join(f"{v:.3f}" for v in f["copy_last"]) + "; zero-action "
-             + ", ".join(f"{v:.3f}" for v in f["zero_action"]) + f" ({eval_path})")
+        errors = "; ".join(f"{name.replace('_', '-')} " + ", ".join(f"{v:.3f}" for v in f[name])
+                           for name in ("predictor", "copy_last", "zero_action"))
+        _log(f"world model, held-out feature L1 at k = 1..{len(f['predictor'])}: {errors} ({eval_path})")
     summary_path.write_text(json.dumps(summary, indent=2))
     _log("results (success = final position within the env's threshold of the goal):")
     for result in results.values():

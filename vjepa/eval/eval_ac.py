@@ -41,7 +41,7 @@ from vjepa.data.ac_dataset import ActionStats, ClipWindows, FeatureCache, _lowdi
 from vjepa.models.ac_predictor import ActionConditionedPredictor
 from vjepa.models.feature_norm import FeatureNorm
 from vjepa.train.checkpoint import load_checkpoint
-from vjepa.train.train_ac import WindowSubset, open_dataset, prepare_features, windows_of
+from vjepa.train.train_ac import WindowSubset, open_dataset, prepare_features, spread_stride, windows_of
 
 BASELINES = ("predictor", "copy_last", "zero_action")
 
@@ -68,8 +68,7 @@ class StateOracle:
 
     def __init__(self, episodes: Any, cache: FeatureCache, train_eps: list[int], stats: ActionStats,
                  feature_norm: FeatureNorm, max_frames: int, device: torch.device) -> None:
-        total = int(sum(cache.lengths[e] for e in train_eps))
-        every = max(1, -(-total // max(max_frames, 1)))
+        every = spread_stride(cache, train_eps, max_frames)
         states, features = [], []
         for e in train_eps:
             states.append(torch.from_numpy(_lowdim(episodes, e)[1][::every]))
@@ -169,9 +168,10 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
         # proprioceptive state, env units
         true_states = stats.denormalize_states(states[:, context:])
         last_state = stats.denormalize_states(states[:, context - 1 : context]).expand_as(true_states)
-        state_sums["predictor"] += _l1(stats.denormalize_states(pred_states), true_states).sum(0).double().cpu()
-        state_sums["copy_last"] += _l1(last_state, true_states).sum(0).double().cpu()
-        state_sums["zero_action"] += _l1(stats.denormalize_states(zero_states), true_states).sum(0).double().cpu()
+        predicted = {"predictor": stats.denormalize_states(pred_states), "copy_last": last_state,
+                     "zero_action": stats.denormalize_states(zero_states)}
+        for name, value in predicted.items():
+            state_sums[name] += _l1(value, true_states).sum(0).double().cpu()
         count += len(feats)
 
     results: dict[str, Any] = {

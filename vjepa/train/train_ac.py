@@ -108,10 +108,15 @@ def windows_of(windows: ClipWindows, episodes: Sequence[int], max_windows: int |
     return idx
 
 
+def spread_stride(cache: FeatureCache, episodes: Sequence[int], max_frames: int) -> int:
+    """Every how many frames to keep so that ``episodes`` give about ``max_frames`` frames in all."""
+    total = int(sum(cache.lengths[e] for e in episodes))
+    return max(1, math.ceil(total / max(max_frames, 1)))
+
+
 def training_frames(cache: FeatureCache, episodes: Sequence[int], max_frames: int) -> Iterator[Tensor]:
     """Cached features (T_e, N, D) of ``episodes``, about ``max_frames`` frames in all, evenly spread in time."""
-    total = int(sum(cache.lengths[e] for e in episodes))
-    every = max(1, math.ceil(total / max(max_frames, 1)))
+    every = spread_stride(cache, episodes, max_frames)
     for e in episodes:
         yield torch.from_numpy(cache.get(e)[::every].astype(np.float32))
 
