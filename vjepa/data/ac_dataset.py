@@ -91,7 +91,7 @@ def _check_lengths(episodes: Any, i: int, n_frames: int, actions: np.ndarray, st
         )
 
 
-def _lowdim(episodes: Any, i: int) -> tuple[np.ndarray, np.ndarray]:
+def episode_lowdim(episodes: Any, i: int) -> tuple[np.ndarray, np.ndarray]:
     """(actions, states) of episode i, without decoding frames when the dataset can do that."""
     if hasattr(episodes, "lowdim"):
         actions, states = episodes.lowdim(i)
@@ -190,7 +190,7 @@ class ActionStats:
         acts, sts = _Moments(), _Moments()
         a_dim = s_dim = None
         for i in range(len(episodes)):
-            actions, states = _lowdim(episodes, i)
+            actions, states = episode_lowdim(episodes, i)
             if len(actions) != len(states):
                 raise ValueError(f"{_episode_name(episodes, i)}: {len(actions)} actions but {len(states)} states")
             a_dim, s_dim = actions.shape[1], states.shape[1]
@@ -329,13 +329,13 @@ class ClipWindows(Dataset):
         """Width of the item's actions: A for "sum", frame_step * A for "stack"."""
         base = getattr(self.episodes, "action_dim", None)
         if base is None:
-            base = _lowdim(self.episodes, int(self.index_episode[0]) if len(self) else 0)[0].shape[1]
+            base = episode_lowdim(self.episodes, int(self.index_episode[0]) if len(self) else 0)[0].shape[1]
         return int(base) * (self.frame_step if self.action_agg == "stack" else 1)
 
     def _lowdim_checked(self, e: int) -> tuple[np.ndarray, np.ndarray]:
         hit = self._lowdim_cache.get(e)
         if hit is None:
-            actions, states = _lowdim(self.episodes, e)
+            actions, states = episode_lowdim(self.episodes, e)
             _check_lengths(self.episodes, e, int(self.lengths[e]), actions, states)
             hit = self._lowdim_cache[e] = (actions, states)
         return hit

@@ -37,7 +37,7 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vjepa.data.ac_dataset import ActionStats, ClipWindows, FeatureCache, _lowdim
+from vjepa.data.ac_dataset import ActionStats, ClipWindows, FeatureCache, episode_lowdim
 from vjepa.models.ac_predictor import ActionConditionedPredictor
 from vjepa.models.feature_norm import FeatureNorm
 from vjepa.train.checkpoint import load_checkpoint
@@ -71,7 +71,7 @@ class StateOracle:
         every = spread_stride(cache, train_eps, max_frames)
         states, features = [], []
         for e in train_eps:
-            states.append(torch.from_numpy(_lowdim(episodes, e)[1][::every]))
+            states.append(torch.from_numpy(episode_lowdim(episodes, e)[1][::every]))
             features.append(torch.from_numpy(cache.get(e)[::every].astype(np.float32)))
         self.states = stats.normalize_states(torch.cat(states)).to(device)  # (M, S)
         self.features = feature_norm(torch.cat(features).to(device))  # (M, N, D)

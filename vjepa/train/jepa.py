@@ -11,10 +11,10 @@ With ``context_weight`` > 0 (V-JEPA 2.1's dense predictive loss) the predictor's
 scored against the targets there too, each token weighted 1/√(distance to the nearest masked token), and added
 to the masked-token loss times ``context_weight`` (which the loop warms up).
 
-With ``levels`` > 1 (V-JEPA 2.1's deep self-supervision) both encoders are read after ``levels`` evenly spaced
-blocks (`deep_levels`; the output last), concatenated on channels: the predictor fuses the context's levels and
-predicts the target encoder's at every level, each layer-normalised, the loss averaging over them. The encoder
-itself is unchanged: downstream code reads its output as before.
+With a predictor built for ``levels`` > 1 (V-JEPA 2.1's deep self-supervision, ``model.levels``) both encoders
+are read after ``levels`` evenly spaced blocks (`deep_levels`; the output last), concatenated on channels: the
+predictor fuses the context's levels and predicts the target encoder's at every level, each layer-normalised, the
+loss averaging over them. The encoder itself is unchanged: downstream code reads its output as before.
 """
 
 from __future__ import annotations
@@ -55,13 +55,11 @@ class JEPA(nn.Module):
         sigreg_weight: float = 0.05,
         sigreg_directions: int = 256,
         context_weight: float = 0.0,
-        levels: int = 1,
     ) -> None:
         super().__init__()
         if objective not in ("jepa", "sigreg"):
             raise ValueError(f"objective must be 'jepa' or 'sigreg', got {objective!r}")
-        if levels != predictor.levels:
-            raise ValueError(f"levels={levels} but the predictor was built for {predictor.levels} (model.levels)")
+        levels = predictor.levels  # the predictor was built to fuse (and predict) this many encoder levels
         if levels > 1 and objective == "sigreg":
             raise ValueError("deep self-supervision (levels > 1) needs the teacher: objective='jepa'")
         self.encoder = encoder

@@ -146,7 +146,6 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
     jepa = JEPA(
         encoder, predictor, objective=cfg.objective, loss=cfg.loss,
         sigreg_weight=cfg.sigreg.weight, sigreg_directions=cfg.sigreg.directions,
-        levels=int(cfg.model.get("levels") or 1),
     ).to(device)
     model = DistributedDataParallel(jepa, device_ids=[device.index] if device.type == "cuda" else None) \
         if dist.enabled else jepa

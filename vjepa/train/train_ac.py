@@ -31,7 +31,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from vjepa.data.ac_dataset import ActionStats, ClipWindows, FeatureCache, _lowdim, fingerprint, open_episodes
+from vjepa.data.ac_dataset import (
+    ActionStats, ClipWindows, FeatureCache, episode_lowdim, fingerprint, open_episodes,
+)
 from vjepa.data.sampler import SeededSampler
 from vjepa.inference import load_encoder
 from vjepa.models.ac_predictor import ActionConditionedPredictor, ac_loss
@@ -71,7 +73,7 @@ class EpisodeSubset:
         return self.episodes[self.indices[i]]
 
     def lowdim(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        return _lowdim(self.episodes, self.indices[i])
+        return episode_lowdim(self.episodes, self.indices[i])
 
 
 class WindowSubset(Dataset):
