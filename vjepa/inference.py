@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,30 +10,29 @@ from torch import Tensor
 
 from vjepa.models import VisionTransformer
 from vjepa.models.factory import build_encoder
+from vjepa.models.official import OFFICIAL_KEYS, load_official_encoder, official_encoder, strip_prefixes
 from vjepa.train.checkpoint import load_checkpoint
 
 WhichEncoder = Literal["target_encoder", "encoder"]
 
 
-def strip_prefixes(state_dict: Mapping[str, Tensor], prefixes: tuple[str, ...] = ("module.", "backbone.")) -> dict:
-    """Drop wrapper prefixes (DDP's ``module.``, official checkpoints' ``backbone.``) from parameter names."""
-    out = {}
-    for key, value in state_dict.items():
-        for prefix in prefixes:
-            while key.startswith(prefix):
-                key = key[len(prefix):]
-        out[key] = value
-    return out
-
-
 def load_encoder(
     checkpoint: str | Path, which: WhichEncoder = "target_encoder", device: str | torch.device = "cpu"
 ) -> tuple[VisionTransformer, dict[str, Any]]:
-    """Encoder (eval mode, frozen) and the run's config from a pretraining checkpoint.
+    """Encoder (eval mode, frozen) and the run's config from a pretraining checkpoint — or from V-JEPA 2's
+    released weights (an official ``.pt``, a Hugging Face folder or ``.safetensors`` file; see
+    `vjepa.models.official`), with a config in the same shape.
 
     ``which="target_encoder"`` (the EMA teacher, V-JEPA's choice for downstream use) falls back to the
     online encoder for runs trained without a teacher (SIGReg)."""
+    path = Path(checkpoint)
+    if path.is_dir() or path.suffix == ".safetensors":
+        encoder, config = load_official_encoder(path)
+        return encoder.to(device), config
     state = load_checkpoint(checkpoint, map_location="cpu")
+    if "config" not in state and any(key in state for key in OFFICIAL_KEYS):  # a facebookresearch/vjepa2 .pt
+        encoder, config = official_encoder(state, which=which, source=str(path.resolve()))
+        return encoder.to(device), config
     for key in ("config", "encoder"):
         if key not in state:
             raise KeyError(f"checkpoint {checkpoint} has no '{key}' entry; is it a vjepa-pretrain checkpoint?")

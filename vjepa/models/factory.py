@@ -17,7 +17,8 @@ def require(cfg: Mapping[str, Any], key: str, section: str) -> Any:
 
 
 def build_encoder(model_cfg: Mapping[str, Any]) -> VisionTransformer:
-    """Encoder from a model config: ``size`` preset (vit_tiny … vit_giant), patch/tubelet sizes, pos_embed."""
+    """Encoder from a model config: ``size`` preset (vit_micro … vit_gigantic), patch/tubelet sizes, ``pos_embed``
+    and, under RoPE, ``rope_style`` (``pairs``; ``vjepa2`` for V-JEPA 2's released weights)."""
     size = vit_size(require(model_cfg, "size", "model"))
     return VisionTransformer(
         patch_size=require(model_cfg, "patch_size", "model"),
@@ -25,7 +26,9 @@ def build_encoder(model_cfg: Mapping[str, Any]) -> VisionTransformer:
         embed_dim=size.embed_dim,
         depth=size.depth,
         num_heads=size.num_heads,
+        mlp_ratio=size.mlp_ratio,
         pos_embed=model_cfg.get("pos_embed", "sincos"),
+        rope_style=model_cfg.get("rope_style", "pairs"),
         grad_checkpointing=model_cfg.get("grad_checkpointing", False),
     )
 

@@ -8,11 +8,13 @@ computed for the grid at hand and cached, so one model serves any clip length an
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 import torch
 from torch import Tensor
 
 Grid = tuple[int, int, int]
+RopeStyle = Literal["pairs", "vjepa2"]
 
 
 @lru_cache(maxsize=32)
@@ -55,27 +57,37 @@ def sincos_3d(grid: Grid, dim: int, device: torch.device | None = None) -> Tenso
 class RotaryEmbedding3D(torch.nn.Module):
     """3D rotary position embedding (as in V-JEPA 2): the head dimension is split in three, one part per
     axis (t, h, w); each part rotates channel pairs by angles proportional to the token's coordinate on that
-    axis. Channels left over by the split are not rotated."""
+    axis. Channels left over by the split are not rotated.
 
-    def __init__(self, head_dim: int, base: float = 10000.0) -> None:
+    ``style="pairs"`` (the default) rotates each channel pair (2i, 2i+1) by one angle, frequency i of its part.
+    ``style="vjepa2"`` reproduces V-JEPA 2's released checkpoints: their expansion tiles the part's frequencies
+    instead of repeating each twice, so channel c of a part of P channels is scaled by frequency c mod P/2 and the
+    two channels of a pair turn by different angles (a known quirk the official code keeps for its weights). Load
+    those weights with this style; train new models with the default."""
+
+    def __init__(self, head_dim: int, base: float = 10000.0, style: RopeStyle = "pairs") -> None:
         super().__init__()
         if head_dim % 2:
             raise ValueError(f"RoPE needs an even head dimension, got {head_dim}")
+        if style not in ("pairs", "vjepa2"):
+            raise ValueError(f"rope_style must be 'pairs' or 'vjepa2', got {style!r}")
         self.head_dim = head_dim
         self.base = base
+        self.style = style
         self.axis_pairs = _axis_split(head_dim, 2)[0] // 2  # rotated channel pairs per axis
         self.register_buffer("inv_freq", _frequencies(self.axis_pairs, base).float(), persistent=False)
 
     def angles(self, coords: Tensor) -> Tensor:
-        """Rotation angle of every channel pair for tokens at ``coords`` (..., 3) -> (..., head_dim // 2)."""
-        angles = coords.to(self.inv_freq.dtype)[..., :, None] * self.inv_freq  # (..., 3, pairs)
-        angles = angles.flatten(-2)
-        pad = self.head_dim // 2 - angles.shape[-1]
-        return torch.nn.functional.pad(angles, (0, pad))
+        """Rotation angle of every channel pair for tokens at ``coords`` (..., 3) -> (..., head_dim // 2); under
+        ``style="vjepa2"`` of every channel -> (..., head_dim)."""
+        inv_freq = self.inv_freq.repeat(2) if self.style == "vjepa2" else self.inv_freq  # per channel: tiled
+        angles = (coords.to(inv_freq.dtype)[..., :, None] * inv_freq).flatten(-2)  # (..., 3 * len(inv_freq))
+        width = self.head_dim if self.style == "vjepa2" else self.head_dim // 2
+        return torch.nn.functional.pad(angles, (0, width - angles.shape[-1]))
 
     def forward(self, coords: Tensor) -> tuple[Tensor, Tensor]:
-        """(cos, sin) tables for tokens at ``coords`` (B, N, 3), each (B, 1, N, head_dim // 2), ready to
-        broadcast over heads in ``apply_rotary``."""
+        """(cos, sin) tables for tokens at ``coords`` (B, N, 3), each (B, 1, N, head_dim // 2) (``head_dim`` under
+        ``style="vjepa2"``), ready to broadcast over heads in ``apply_rotary``."""
         angles = self.angles(coords).unsqueeze(1)
         return angles.cos(), angles.sin()
 
@@ -87,8 +99,15 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     A channel pair (x1, x2) is the complex number x1 + i·x2 and the rotation one complex multiply by cos + i·sin:
     the same products and sums as the textbook real formula, in one kernel with no temporaries (several times
     faster on CPU). It runs in fp32 (fp64 for fp64 input), so bf16 queries and keys under autocast are rotated at
-    full precision and rounded once: 2-8x faster than the real formula in bf16 on CPU, and twice as accurate."""
+    full precision and rounded once: 2-8x faster than the real formula in bf16 on CPU, and twice as accurate.
+
+    Tables of one angle per *channel* (``head_dim`` wide: `RotaryEmbedding3D`'s ``style="vjepa2"``) take the real
+    formula, (x1, x2) -> (x1·cos₁ − x2·sin₁, x2·cos₂ + x1·sin₂), which is no complex multiply."""
     compute = torch.float64 if x.dtype == torch.float64 else torch.float32
+    if cos.shape[-1] == x.shape[-1]:
+        y = x.to(compute)
+        partner = torch.stack([-y[..., 1::2], y[..., 0::2]], dim=-1).flatten(-2)  # (-x2, x1) per pair
+        return (y * cos.to(compute) + partner * sin.to(compute)).to(x.dtype)
     pairs = x.to(compute).unflatten(-1, (-1, 2))
     if pairs.storage_offset() % 2 or any(stride % 2 for stride in pairs.stride()[:-1]):
         pairs = pairs.contiguous()  # view_as_complex needs whole (re, im) pairs

@@ -17,7 +17,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from vjepa.models.blocks import Block, init_weights, run_blocks
-from vjepa.models.pos_embed import Grid, RotaryEmbedding3D, grid_coords, sincos_3d
+from vjepa.models.pos_embed import Grid, RopeStyle, RotaryEmbedding3D, grid_coords, sincos_3d
 
 PosEmbed = Literal["sincos", "rope"]
 
@@ -74,13 +74,13 @@ def gather_tokens(x: Tensor, idx: Tensor) -> Tensor:
 class PositionalEncoding(nn.Module):
     """Either additive 3D sin-cos embeddings or 3D RoPE tables, for tokens at given grid indices."""
 
-    def __init__(self, kind: PosEmbed, dim: int, num_heads: int) -> None:
+    def __init__(self, kind: PosEmbed, dim: int, num_heads: int, rope_style: RopeStyle = "pairs") -> None:
         super().__init__()
         if kind not in ("sincos", "rope"):
             raise ValueError(f"pos_embed must be 'sincos' or 'rope', got {kind!r}")
         self.kind = kind
         self.dim = dim
-        self.rotary = RotaryEmbedding3D(dim // num_heads) if kind == "rope" else None
+        self.rotary = RotaryEmbedding3D(dim // num_heads, style=rope_style) if kind == "rope" else None
 
     def additive(self, grid: Grid, idx: Tensor, dtype: torch.dtype) -> Tensor | None:
         """Sin-cos embedding (B, K, D) of the tokens at ``idx`` (B, K), or None under RoPE."""
@@ -138,13 +138,14 @@ class VisionTransformer(nn.Module):
         mlp_ratio: float = 4.0,
         qkv_bias: bool = True,
         pos_embed: PosEmbed = "sincos",
+        rope_style: RopeStyle = "pairs",
         grad_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.patch_embed = TubeletEmbed(patch_size, tubelet_size, in_chans, embed_dim)
-        self.pos = PositionalEncoding(pos_embed, embed_dim, num_heads)
+        self.pos = PositionalEncoding(pos_embed, embed_dim, num_heads, rope_style)
         self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio, qkv_bias) for _ in range(depth))
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
         self.grad_checkpointing = grad_checkpointing
@@ -196,6 +197,7 @@ class ViTSize:
     embed_dim: int
     depth: int
     num_heads: int
+    mlp_ratio: float = 4.0
 
 
 VIT_SIZES: dict[str, ViTSize] = {
@@ -205,7 +207,8 @@ VIT_SIZES: dict[str, ViTSize] = {
     "vit_base": ViTSize(768, 12, 12),
     "vit_large": ViTSize(1024, 24, 16),
     "vit_huge": ViTSize(1280, 32, 16),
-    "vit_giant": ViTSize(1408, 40, 16),
+    "vit_giant": ViTSize(1408, 40, 22, 48 / 11),  # V-JEPA 2's ViT-g (MLP 6144 wide)
+    "vit_gigantic": ViTSize(1664, 48, 26, 64 / 13),  # V-JEPA 2.1's ViT-G (MLP 8192 wide)
 }
 
 

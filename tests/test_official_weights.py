@@ -1,0 +1,104 @@
+"""V-JEPA 2's released encoders load into the toolkit's VisionTransformer and compute what the reference computes:
+a small random `transformers` VJEPA2Model (built here, saved like a Hugging Face snapshot) is the reference."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from transformers import VJEPA2Config, VJEPA2Model
+
+from vjepa.data.synthetic import make_moving_shapes
+from vjepa.inference import load_encoder
+from vjepa.models.official import load_official_encoder
+from vjepa.models.pos_embed import RotaryEmbedding3D, grid_coords
+
+
+@pytest.fixture(scope="module")
+def hf_snapshot(tmp_path_factory):
+    """A 2-block VJEPA2Model, 96 wide, 3 heads of 32 channels (RoPE parts of 10 + 2 channels left unrotated),
+    on 48 px crops: its weights drawn large enough that attention, hence RoPE, shapes the output."""
+    torch.manual_seed(0)
+    config = VJEPA2Config(hidden_size=96, num_hidden_layers=2, num_attention_heads=3, crop_size=48, frames_per_clip=6,
+                          pred_hidden_size=48, pred_num_hidden_layers=1, pred_num_attention_heads=3)
+    model = VJEPA2Model(config).eval()
+    with torch.no_grad():
+        for name, p in model.encoder.named_parameters():
+            if "attention" in name and name.endswith("weight"):
+                p.normal_(0, 0.3)
+    folder = tmp_path_factory.mktemp("vjepa2-tiny")
+    model.save_pretrained(folder)
+    return model, folder
+
+
+def reference(model: VJEPA2Model, clips: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():  # transformers takes (B, T, C, H, W)
+        return model(pixel_values_videos=clips.transpose(1, 2), skip_predictor=True).last_hidden_state
+
+
+def test_hugging_face_encoder_gives_the_reference_features(hf_snapshot):
+    model, folder = hf_snapshot
+    encoder, config = load_official_encoder(folder)  # the snapshot folder: config.json + model.safetensors
+    assert (encoder.embed_dim, len(encoder.blocks), encoder.num_heads) == (96, 2, 3)
+    assert config["model"]["rope_style"] == "vjepa2" and config["data"]["crop_size"] == 48
+    clips = torch.randn(2, 3, 6, 48, 48)  # a (3, 3, 3) token grid
+    with torch.no_grad():
+        ours = encoder(clips)
+    torch.testing.assert_close(ours, reference(model, clips), rtol=1e-3, atol=1e-3)
+
+    # the same weights under the textbook pair rotation compute something else: the test sees the RoPE style
+    textbook, _ = load_official_encoder(folder)
+    textbook.pos.rotary.style = "pairs"
+    with torch.no_grad():
+        assert (textbook(clips) - ours).abs().max() > 0.1
+
+
+def test_official_pt_layout_loads_with_its_prefixes(hf_snapshot, tmp_path):
+    model, folder = hf_snapshot
+    encoder, _ = load_official_encoder(folder / "model.safetensors")
+    # facebookresearch/vjepa2 .pt: state dicts under names, "module.backbone." prefixes, a leftover pos_embed
+    official = {f"module.backbone.{k}": v for k, v in encoder.state_dict().items()}
+    official["module.backbone.pos_embed"] = torch.zeros(1, 27, 96)
+    torch.save({"encoder": official, "target_encoder": official, "epoch": 3}, tmp_path / "vitt.pt")
+
+    with pytest.raises(ValueError, match="pass num_heads"):  # 96 wide is no official size: heads unknown
+        load_official_encoder(tmp_path / "vitt.pt")
+    loaded, config = load_official_encoder(tmp_path / "vitt.pt", num_heads=3)
+    clips = torch.randn(1, 3, 6, 48, 48)
+    torch.testing.assert_close(loaded(clips), reference(model, clips), rtol=1e-3, atol=1e-3)
+    assert config["model"]["size"] is None and config["model"]["mlp_hidden"] == 384
+    with pytest.raises(KeyError, match="no ema_encoder entry"):
+        load_official_encoder(tmp_path / "vitt.pt", which="ema_encoder", num_heads=3)
+
+
+def test_load_encoder_takes_released_weights_where_it_takes_our_checkpoints(hf_snapshot):
+    model, folder = hf_snapshot
+    encoder, config = load_encoder(folder)  # what vjepa-extract / vjepa-probe / vjepa-train-ac call
+    clips = torch.randn(1, 3, 2, 48, 48)
+    torch.testing.assert_close(encoder(clips), reference(model, clips), rtol=1e-3, atol=1e-3)
+    assert set(config) >= {"model", "data"} and not any(p.requires_grad for p in encoder.parameters())
+
+
+def test_vjepa2_rope_style_tiles_frequencies_within_each_axis_part():
+    coords = grid_coords((2, 3, 4))[None]
+    pairs, tiled = RotaryEmbedding3D(32), RotaryEmbedding3D(32, style="vjepa2")
+    a_pairs, a_tiled = pairs.angles(coords), tiled.angles(coords)  # (1, N, 16) per pair, (1, N, 32) per channel
+    assert a_pairs.shape[-1] == 16 and a_tiled.shape[-1] == 32
+    part = 10  # channels per axis: 2 * ((32 // 3) // 2)
+    for axis in range(3):
+        per_channel = a_tiled[..., axis * part:(axis + 1) * part]
+        per_pair = a_pairs[..., axis * part // 2:(axis + 1) * part // 2]
+        torch.testing.assert_close(per_channel, per_pair.repeat(1, 1, 2))  # f0..f4, f0..f4
+    assert (a_tiled[..., 3 * part:] == 0).all()  # the 2 leftover channels are not rotated
+
+
+def test_extract_cli_encodes_a_video_folder_with_released_weights(hf_snapshot, tmp_path):
+    _, folder = hf_snapshot
+    videos = make_moving_shapes(tmp_path / "videos", num_videos=3, num_frames=12, size=48)
+    out = tmp_path / "features"
+    subprocess.run([sys.executable, "-m", "vjepa.cli.extract", f"checkpoint={folder}", f"input={videos}",
+                    f"output={out}", "pooled=true", "frames_per_clip=6", "frame_step=1"], check=True)
+    features = np.load(out / "features.npy")
+    assert features.shape == (3, 96) and np.isfinite(features).all()
+    assert len((out / "files.txt").read_text().split()) == 3

@@ -1,0 +1,155 @@
+"""V-JEPA 2's released encoders as this toolkit's `VisionTransformer`: from the official repository's ``.pt`` files
+or from Hugging Face ``VJEPA2Model`` checkpoints (a folder with ``config.json`` + ``model.safetensors``, or the
+safetensors file itself). Nothing is downloaded: point at files you have.
+
+    encoder, config = load_official_encoder("vitl.pt")                  # facebookresearch/vjepa2 torch.hub file
+    encoder, config = load_official_encoder("vjepa2-vitl-fpc64-256/")   # a Hugging Face snapshot
+
+The architecture is read off the weights (width, depth, patch, tubelet, MLP width, biases); the number of heads,
+which weights do not show, comes from ``config.json`` or, for ``.pt`` files, from the official sizes of that
+width (ViT-L/H 16, ViT-g 22, ViT-G 26) unless given. RoPE runs in ``rope_style="vjepa2"``, the expansion those
+weights were trained with. Inputs are clips (B, C, T, H, W) normalised with ImageNet's mean and std, as
+`vjepa.data.VideoTransform` makes them; outputs match the reference implementations (tested against
+``transformers``' ``VJEPA2Model``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from vjepa.models.vit import VIT_SIZES, VisionTransformer
+
+HEADS_BY_WIDTH = {384: 6, 768: 12, 1024: 16, 1280: 16, 1408: 22, 1664: 26}  # the official ViT-S/B/L/H/g/G
+OFFICIAL_KEYS = ("target_encoder", "ema_encoder", "encoder")  # .pt entries holding an encoder, preferred first
+HF_ENCODER = "encoder.layer."
+
+
+def _hf_to_toolkit(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Hugging Face ``VJEPA2Model`` names (any prefix before ``encoder.``) -> ours; query/key/value fused into
+    ``qkv`` in that order, as our attention splits it."""
+    first = next(k for k in state if HF_ENCODER in k)
+    prefix = first[: first.index(HF_ENCODER)]  # "" for VJEPA2Model, "vjepa2." for the classifier
+    src = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix + "encoder.")}
+    out = {
+        "patch_embed.proj.weight": src["encoder.embeddings.patch_embeddings.proj.weight"],
+        "patch_embed.proj.bias": src["encoder.embeddings.patch_embeddings.proj.bias"],
+        "norm.weight": src["encoder.layernorm.weight"],
+        "norm.bias": src["encoder.layernorm.bias"],
+    }
+    depth = 1 + max(int(m.group(1)) for k in src if (m := re.match(r"encoder\.layer\.(\d+)\.", k)))
+    for i in range(depth):
+        hf, ours = f"encoder.layer.{i}.", f"blocks.{i}."
+        for kind in ("weight", "bias"):
+            parts = [src.get(f"{hf}attention.{name}.{kind}") for name in ("query", "key", "value")]
+            if all(p is not None for p in parts):
+                out[f"{ours}attn.qkv.{kind}"] = torch.cat(parts)
+            for name, to in (("norm1", "norm1"), ("norm2", "norm2"), ("attention.proj", "attn.proj"),
+                             ("mlp.fc1", "mlp.fc1"), ("mlp.fc2", "mlp.fc2")):
+                out[f"{ours}{to}.{kind}"] = src[f"{hf}{name}.{kind}"]
+    return out
+
+
+def strip_prefixes(state_dict: Mapping[str, Tensor], prefixes: tuple[str, ...] = ("module.", "backbone.")) -> dict:
+    """Drop wrapper prefixes (DDP's ``module.``, official checkpoints' ``backbone.``) from parameter names."""
+    out = {}
+    for key, value in state_dict.items():
+        while key.startswith(prefixes):
+            key = key[len(next(p for p in prefixes if key.startswith(p))):]
+        out[key] = value
+    return out
+
+
+def _official_to_toolkit(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """facebookresearch/vjepa2 names, less their ``module.`` / ``backbone.`` prefixes, are ours; a ``pos_embed``
+    table that RoPE models still carry is dropped."""
+    out = strip_prefixes(state)
+    out.pop("pos_embed", None)
+    return out
+
+
+def encoder_from_state_dict(
+    state: Mapping[str, Tensor], num_heads: int | None = None, rope_style: str = "vjepa2"
+) -> tuple[VisionTransformer, dict[str, Any]]:
+    """An encoder (eval mode, frozen) holding ``state`` — our names, official ``.pt`` names or Hugging Face names
+    — and the model config that rebuilds it."""
+    weights = _hf_to_toolkit(state) if any(HF_ENCODER in k for k in state) else _official_to_toolkit(state)
+    if "patch_embed.proj.weight" not in weights:
+        raise KeyError(f"no 'patch_embed.proj.weight' among the weights (first keys: {list(state)[:5]}): not a "
+                       "V-JEPA encoder state dict")
+    embed_dim, in_chans, tubelet, patch, _ = weights["patch_embed.proj.weight"].shape
+    depth = 1 + max(int(m.group(1)) for k in weights if (m := re.match(r"blocks\.(\d+)\.", k)))
+    hidden = weights["blocks.0.mlp.fc1.weight"].shape[0]
+    if num_heads is None:
+        if embed_dim not in HEADS_BY_WIDTH:
+            raise ValueError(f"width {embed_dim} is not an official V-JEPA size; pass num_heads")
+        num_heads = HEADS_BY_WIDTH[embed_dim]
+    encoder = VisionTransformer(
+        patch_size=patch, tubelet_size=tubelet, in_chans=in_chans, embed_dim=embed_dim, depth=depth,
+        num_heads=num_heads, mlp_ratio=hidden / embed_dim, qkv_bias="blocks.0.attn.qkv.bias" in weights,
+        pos_embed="rope", rope_style=rope_style,
+    )
+    missing, unexpected = encoder.load_state_dict(weights, strict=False)
+    if missing or unexpected:
+        raise KeyError(f"weights do not fit a {depth}-block ViT {embed_dim} wide: missing {missing[:5]}, "
+                       f"unexpected {unexpected[:5]}")
+    size = next((name for name, s in VIT_SIZES.items() if (s.embed_dim, s.depth, s.num_heads) ==
+                 (embed_dim, depth, num_heads) and round(embed_dim * s.mlp_ratio) == hidden), None)
+    model_cfg = {"size": size, "embed_dim": embed_dim, "depth": depth, "num_heads": num_heads, "mlp_hidden": hidden,
+                 "patch_size": patch, "tubelet_size": tubelet, "pos_embed": "rope", "rope_style": rope_style}
+    return encoder.eval().requires_grad_(False), model_cfg
+
+
+def read_official_weights(path: str | Path) -> tuple[Mapping[str, Any], dict[str, Any]]:
+    """(checkpoint contents, Hugging Face config or {}) from a .pt / .safetensors file or a Hugging Face folder
+    (all its ``*.safetensors`` shards)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    folder = path if path.is_dir() else path.parent
+    config = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
+    if path.is_dir() or path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        files = sorted(path.glob("*.safetensors")) if path.is_dir() else [path]
+        if not files:
+            raise FileNotFoundError(f"{path} holds no *.safetensors file")
+        return {k: v for f in files for k, v in load_file(f).items()}, config
+    return torch.load(path, map_location="cpu", weights_only=True), {}
+
+
+def official_encoder(
+    contents: Mapping[str, Any], hf_config: Mapping[str, Any] | None = None, which: str | None = None,
+    num_heads: int | None = None, source: str = "",
+) -> tuple[VisionTransformer, dict[str, Any]]:
+    """The encoder in loaded checkpoint ``contents`` (an official .pt's entries, or a flat state dict) and a
+    config in the shape of our checkpoints' (``model``, and ``data`` at the resolution it was trained at:
+    Hugging Face's ``crop_size``, else 256).
+
+    ``which`` picks the entry of an official ``.pt`` (default: ``target_encoder``, else ``ema_encoder``, else
+    ``encoder``); ``num_heads`` overrides the head count the loader would assume."""
+    hf_config = hf_config or {}
+    state = contents
+    if any(isinstance(v, Mapping) for v in contents.values()):  # an official .pt: state dicts under names
+        key = which or next((k for k in OFFICIAL_KEYS if k in contents), None)
+        if key not in contents:
+            raise KeyError(f"{source or 'checkpoint'} has no {which or ' / '.join(OFFICIAL_KEYS)} entry; it has "
+                           f"{sorted(contents)}")
+        state = contents[key]
+    encoder, model_cfg = encoder_from_state_dict(state, num_heads or hf_config.get("num_attention_heads"))
+    data_cfg = {"crop_size": int(hf_config.get("crop_size", 256)), "frames_per_clip": 16, "frame_step": 4}
+    return encoder, {"model": model_cfg, "data": data_cfg, "source": source}
+
+
+def load_official_encoder(
+    path: str | Path, which: str | None = None, num_heads: int | None = None
+) -> tuple[VisionTransformer, dict[str, Any]]:
+    """A released V-JEPA 2 encoder (eval mode, frozen) and its config from ``path``: see `official_encoder`."""
+    contents, hf_config = read_official_weights(path)
+    return official_encoder(contents, hf_config, which, num_heads, source=str(Path(path).resolve()))
