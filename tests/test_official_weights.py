@@ -13,15 +13,17 @@ from vjepa.data.synthetic import make_moving_shapes
 from vjepa.inference import load_encoder
 from vjepa.models.official import load_official_encoder
 from vjepa.models.pos_embed import RotaryEmbedding3D, grid_coords
+from vjepa.train.pretrain import pretrain
 
 
 @pytest.fixture(scope="module")
 def hf_snapshot(tmp_path_factory):
-    """A 2-block VJEPA2Model, 96 wide, 3 heads of 32 channels (RoPE parts of 10 + 2 channels left unrotated),
-    on 48 px crops: its weights drawn large enough that attention, hence RoPE, shapes the output."""
+    """A VJEPA2Model of the tests' micro ViT (96 wide, 4 blocks, 3 heads of 32 channels: RoPE parts of 10, 2
+    channels left unrotated; patch 8) on 32 px crops, its attention weights drawn large enough that attention,
+    hence RoPE, shapes the output."""
     torch.manual_seed(0)
-    config = VJEPA2Config(hidden_size=96, num_hidden_layers=2, num_attention_heads=3, crop_size=48, frames_per_clip=6,
-                          pred_hidden_size=48, pred_num_hidden_layers=1, pred_num_attention_heads=3)
+    config = VJEPA2Config(hidden_size=96, num_hidden_layers=4, num_attention_heads=3, patch_size=8, crop_size=32,
+                          frames_per_clip=4, pred_hidden_size=48, pred_num_hidden_layers=1, pred_num_attention_heads=3)
     model = VJEPA2Model(config).eval()
     with torch.no_grad():
         for name, p in model.encoder.named_parameters():
@@ -40,9 +42,9 @@ def reference(model: VJEPA2Model, clips: torch.Tensor) -> torch.Tensor:
 def test_hugging_face_encoder_gives_the_reference_features(hf_snapshot):
     model, folder = hf_snapshot
     encoder, config = load_official_encoder(folder)  # the snapshot folder: config.json + model.safetensors
-    assert (encoder.embed_dim, len(encoder.blocks), encoder.num_heads) == (96, 2, 3)
-    assert config["model"]["rope_style"] == "vjepa2" and config["data"]["crop_size"] == 48
-    clips = torch.randn(2, 3, 6, 48, 48)  # a (3, 3, 3) token grid
+    assert (encoder.embed_dim, len(encoder.blocks), encoder.num_heads) == (96, 4, 3)
+    assert config["model"]["rope_style"] == "vjepa2" and config["data"]["crop_size"] == 32
+    clips = torch.randn(2, 3, 6, 32, 32)  # a (3, 4, 4) token grid
     with torch.no_grad():
         ours = encoder(clips)
     torch.testing.assert_close(ours, reference(model, clips), rtol=1e-3, atol=1e-3)
@@ -59,15 +61,15 @@ def test_official_pt_layout_loads_with_its_prefixes(hf_snapshot, tmp_path):
     encoder, _ = load_official_encoder(folder / "model.safetensors")
     # facebookresearch/vjepa2 .pt: state dicts under names, "module.backbone." prefixes, a leftover pos_embed
     official = {f"module.backbone.{k}": v for k, v in encoder.state_dict().items()}
-    official["module.backbone.pos_embed"] = torch.zeros(1, 27, 96)
+    official["module.backbone.pos_embed"] = torch.zeros(1, 32, 96)
     torch.save({"encoder": official, "target_encoder": official, "epoch": 3}, tmp_path / "vitt.pt")
 
     with pytest.raises(ValueError, match="pass num_heads"):  # 96 wide is no official size: heads unknown
         load_official_encoder(tmp_path / "vitt.pt")
     loaded, config = load_official_encoder(tmp_path / "vitt.pt", num_heads=3)
-    clips = torch.randn(1, 3, 6, 48, 48)
+    clips = torch.randn(1, 3, 4, 32, 32)
     torch.testing.assert_close(loaded(clips), reference(model, clips), rtol=1e-3, atol=1e-3)
-    assert config["model"]["size"] is None and config["model"]["mlp_hidden"] == 384
+    assert config["model"]["size"] == "vit_micro" and config["model"]["mlp_hidden"] == 384  # a preset of ours
     with pytest.raises(KeyError, match="no ema_encoder entry"):
         load_official_encoder(tmp_path / "vitt.pt", which="ema_encoder", num_heads=3)
 
@@ -75,7 +77,7 @@ def test_official_pt_layout_loads_with_its_prefixes(hf_snapshot, tmp_path):
 def test_load_encoder_takes_released_weights_where_it_takes_our_checkpoints(hf_snapshot):
     model, folder = hf_snapshot
     encoder, config = load_encoder(folder)  # what vjepa-extract / vjepa-probe / vjepa-train-ac call
-    clips = torch.randn(1, 3, 2, 48, 48)
+    clips = torch.randn(1, 3, 2, 32, 32)
     torch.testing.assert_close(encoder(clips), reference(model, clips), rtol=1e-3, atol=1e-3)
     assert set(config) >= {"model", "data"} and not any(p.requires_grad for p in encoder.parameters())
 
@@ -95,10 +97,24 @@ def test_vjepa2_rope_style_tiles_frequencies_within_each_axis_part():
 
 def test_extract_cli_encodes_a_video_folder_with_released_weights(hf_snapshot, tmp_path):
     _, folder = hf_snapshot
-    videos = make_moving_shapes(tmp_path / "videos", num_videos=3, num_frames=12, size=48)
+    videos = make_moving_shapes(tmp_path / "videos", num_videos=3, num_frames=12, size=32)
     out = tmp_path / "features"
     subprocess.run([sys.executable, "-m", "vjepa.cli.extract", f"checkpoint={folder}", f"input={videos}",
                     f"output={out}", "pooled=true", "frames_per_clip=6", "frame_step=1"], check=True)
     features = np.load(out / "features.npy")
     assert features.shape == (3, 96) and np.isfinite(features).all()
     assert len((out / "files.txt").read_text().split()) == 3
+
+
+def test_pretraining_starts_from_released_weights(hf_snapshot, tiny_pretrain_config):
+    _, folder = hf_snapshot
+    released, _ = load_official_encoder(folder)
+    with pytest.raises(ValueError, match="rope_style vjepa2 \\(config: pairs\\)"):  # positions must mean the same
+        pretrain(tiny_pretrain_config(f"init_encoder={folder}", "steps=1"))
+
+    cfg = tiny_pretrain_config(f"init_encoder={folder}", "model.rope_style=vjepa2", "steps=2", "optim.lr=1e-5")
+    summary = pretrain(cfg)
+    assert summary["steps"] == 2 and np.isfinite(summary["losses"]).all()
+    state = torch.load(f"{cfg.run_dir}/latest.pt", weights_only=False)
+    for name, weight in released.state_dict().items():  # two small steps from the released weights
+        torch.testing.assert_close(state["target_encoder"][name], weight, rtol=0, atol=1e-3)

@@ -162,6 +162,14 @@ class VisionTransformer(nn.Module):
     def grid(self, clips: Tensor) -> Grid:
         return self.patch_embed.grid(clips)
 
+    def architecture(self) -> dict[str, int | str]:
+        """What decides whether weights fit and mean the same: widths, depth, heads, tokenisation, positions."""
+        rotary = self.pos.rotary
+        return {"embed_dim": self.embed_dim, "depth": len(self.blocks), "num_heads": self.num_heads,
+                "mlp_hidden": self.blocks[0].mlp.fc1.out_features if len(self.blocks) else 0,
+                "patch_size": self.patch_size, "tubelet_size": self.tubelet_size, "pos_embed": self.pos.kind,
+                "rope_style": rotary.style if rotary is not None else "-"}
+
     def forward(
         self, clips: Tensor, token_idx: Tensor | None = None, attn_mask: Tensor | None = None,
         levels: Sequence[int] = (),

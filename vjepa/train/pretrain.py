@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from vjepa.data import ImageFolderDataset, SeededSampler, VideoFolderDataset, VideoTransform
 from vjepa.data.synthetic import make_moving_shapes, make_shape_images
+from vjepa.inference import load_encoder
 from vjepa.masks import MaskCollator, masker_from_config
 from vjepa.masks.visualize import save_mask_figure
 from vjepa.models.factory import build_encoder, build_predictor, require
@@ -98,6 +99,21 @@ def checkpoint_state(jepa: JEPA, optimizer, step: int, cfg: DictConfig) -> dict[
     }
 
 
+def init_encoder_from(jepa: JEPA, checkpoint: str | Path) -> None:
+    """Start the encoder and its EMA teacher from pretrained weights (``init_encoder``): a vjepa-pretrain
+    checkpoint's EMA encoder or V-JEPA 2's released encoder (see `vjepa.inference.load_encoder`). The model
+    config must build the same architecture, RoPE style included."""
+    pretrained, _ = load_encoder(checkpoint)
+    theirs, ours = pretrained.architecture(), jepa.encoder.architecture()
+    if theirs != ours:
+        differ = ", ".join(f"{k} {theirs[k]} (config: {ours[k]})" for k in ours if theirs[k] != ours[k])
+        raise ValueError(f"init_encoder={checkpoint} does not fit the configured encoder: {differ}; set the model "
+                         "config (model.size, patch_size, tubelet_size, pos_embed, rope_style) to match")
+    jepa.encoder.load_state_dict(pretrained.state_dict())
+    if jepa.target_encoder is not None:
+        jepa.target_encoder.load_state_dict(pretrained.state_dict())
+
+
 def restore(jepa: JEPA, optimizer, state: dict[str, Any]) -> int:
     jepa.encoder.load_state_dict(state["encoder"])
     jepa.predictor.load_state_dict(state["predictor"])
@@ -146,13 +162,18 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
     jepa = JEPA(
         encoder, predictor, objective=cfg.objective, loss=cfg.loss,
         sigreg_weight=cfg.sigreg.weight, sigreg_directions=cfg.sigreg.directions,
-    ).to(device)
+    )
+    ckpt = latest_checkpoint(run_dir) if cfg.resume else None
+    if cfg.get("init_encoder") and ckpt is None:  # a resumed run has its own weights
+        init_encoder_from(jepa, cfg.init_encoder)
+        if dist.is_main:
+            print(f"encoder initialised from {cfg.init_encoder}")
+    jepa.to(device)
     model = DistributedDataParallel(jepa, device_ids=[device.index] if device.type == "cuda" else None) \
         if dist.enabled else jepa
     optimizer = adamw(param_groups(jepa), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), eps=cfg.optim.eps)
 
     step = 0
-    ckpt = latest_checkpoint(run_dir) if cfg.resume else None
     if ckpt is not None:
         step = restore(jepa, optimizer, load_checkpoint(ckpt, map_location=device))
         if dist.is_main:
