@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
+from torch.utils.data import Dataset
 
 from vjepa.models import VisionTransformer
 from vjepa.models.factory import build_encoder
@@ -40,6 +42,16 @@ def load_encoder(
     encoder = build_encoder(state["config"]["model"])
     encoder.load_state_dict(strip_prefixes(weights))
     return encoder.to(device).eval().requires_grad_(False), state["config"]
+
+
+def clip_batches(dataset: Dataset, batch_size: int) -> Iterator[tuple[list[int], Tensor]]:
+    """(indices, clips (B, C, T, H, W)) over a folder dataset, in order; a video the dataset could not read (it
+    substituted another, ``skipped`` > 0) is left out, so every clip is the video its index names."""
+    for start in range(0, len(dataset), batch_size):
+        samples = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        samples = [s for s in samples if s["skipped"] == 0]
+        if samples:
+            yield [s["index"] for s in samples], torch.stack([s["clip"] for s in samples])
 
 
 @torch.inference_mode()

@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from vjepa.data import ImageFolderDataset, VideoFolderDataset, VideoTransform
-from vjepa.inference import encode, load_encoder
+from vjepa.inference import clip_batches, encode, load_encoder
 
 
 @hydra.main(config_path="pkg://configs", config_name="extract", version_base="1.3")
@@ -38,14 +38,9 @@ def main(cfg: DictConfig) -> None:
             random_start=False,
         )
     features, files = [], []
-    for start in tqdm(range(0, len(dataset), cfg.batch_size), desc="extract"):
-        samples = [dataset[i] for i in range(start, min(start + cfg.batch_size, len(dataset)))]
-        samples = [s for s in samples if s["skipped"] == 0]  # an unreadable file is left out, not replaced
-        if not samples:
-            continue
-        clips = torch.stack([s["clip"] for s in samples]).to(device)
-        features.append(encode(encoder, clips, pooled=cfg.pooled).float().cpu().numpy())
-        files += [str(dataset.paths[s["index"]]) for s in samples]
+    for indices, clips in tqdm(clip_batches(dataset, cfg.batch_size), desc="extract"):  # unreadable files left out
+        features.append(encode(encoder, clips.to(device), pooled=cfg.pooled).float().cpu().numpy())
+        files += [str(dataset.paths[i]) for i in indices]
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
     array = np.concatenate(features)

@@ -1,0 +1,68 @@
+"""The attentive probe: its pooling head, and the CLI classifying labelled generated videos from a checkpoint."""
+
+import json
+
+import pytest
+import torch
+
+from tests.conftest import compose_config
+from vjepa.data.synthetic import make_moving_shapes
+from vjepa.eval.attentive_probe import AttentiveClassifier, AttentivePooler, class_order, run_attentive_probe
+from vjepa.train.pretrain import pretrain
+
+
+def test_pooler_summarises_any_number_of_tokens_and_ignores_their_order():
+    pooler = AttentivePooler(dim=32, num_heads=4, num_queries=3)
+    features = torch.randn(2, 10, 32)
+    pooled = pooler(features)
+    assert pooled.shape == (2, 3, 32)
+    torch.testing.assert_close(pooler(features[:, torch.randperm(10)]), pooled)  # a set function of the tokens
+    assert pooler(torch.randn(2, 7, 32)).shape == (2, 3, 32)
+    assert AttentiveClassifier(dim=32, num_classes=5, num_heads=4)(features).shape == (2, 5)
+
+    placed = AttentivePooler(dim=32, num_heads=4, grid=(2, 5, 1))  # positions added: order now matters
+    placed.load_state_dict(pooler.state_dict() | {"queries": pooler.queries[:, :1]})
+    assert not torch.allclose(placed(features[:, torch.randperm(10)]), placed(features))
+    with pytest.raises(ValueError, match="features of 7 tokens, the pooler's grid has 10"):
+        placed(torch.randn(2, 7, 32))
+
+
+def test_classes_sort_numerically_then_by_name():
+    assert class_order(["10", "2", "2", "-1"]) == ["-1", "2", "10"]
+    assert class_order(["walk", "3", "run"]) == ["3", "run", "walk"]
+
+
+@pytest.fixture
+def checkpoint(tiny_pretrain_config):
+    cfg = tiny_pretrain_config("steps=2")
+    pretrain(cfg)
+    return f"{cfg.run_dir}/latest.pt"
+
+
+def test_cli_classifies_labelled_videos_from_a_checkpoint(checkpoint, tmp_path):
+    videos = make_moving_shapes(tmp_path / "videos", num_videos=24, num_frames=8, size=32, seed=3, max_shapes=1)
+    cfg = compose_config("attentive_probe", [
+        f"checkpoint={checkpoint}", f"videos={videos}", "label_column=direction", f"output={tmp_path / 'out'}",
+        "probe.epochs=40", "probe.batch_size=8", "probe.lr=3e-3", "probe.weight_decay=0.01", "val_fraction=0.25",
+    ])
+    summary = run_attentive_probe(cfg)
+    saved = json.loads((tmp_path / "out" / "attentive_probe.json").read_text())
+    assert saved == summary and (saved["num_train"], saved["num_val"]) == (18, 6)
+    assert set(saved["classes"]) <= {str(c) for c in range(8)} and saved["grid"] == [2, 4, 4]
+    for encoder in ("pretrained", "random_init"):  # the checkpoint's encoder and the same one re-initialised
+        for head in ("attentive", "mean_linear"):
+            assert 0.0 <= saved[encoder][head]["val_top1"] <= 1.0
+            assert saved[encoder][head]["train_top1"] > saved["chance_top1"]  # every head learns its training split
+    assert (tmp_path / "out" / "metrics.csv").read_text().count("pretrained/attentive/val_top1") == 40
+
+
+def test_a_video_without_a_label_is_named(checkpoint, tmp_path):
+    videos = make_moving_shapes(tmp_path / "videos", num_videos=3, num_frames=8, size=32)
+    (videos / "labels.csv").write_text("file,direction\nvideo_00000.mp4,1\n")
+    cfg = compose_config("attentive_probe", [f"checkpoint={checkpoint}", f"videos={videos}", "label_column=direction",
+                                             f"output={tmp_path / 'out'}", "random_baseline=false"])
+    with pytest.raises(KeyError, match="video_00001.mp4 has no row"):
+        run_attentive_probe(cfg)
+    cfg.label_column = "colour_name"
+    with pytest.raises(KeyError, match="needs columns 'file' and 'colour_name'"):
+        run_attentive_probe(cfg)
