@@ -11,7 +11,8 @@ from transformers import VJEPA2Config, VJEPA2Model
 
 from vjepa.data.synthetic import make_moving_shapes
 from vjepa.inference import load_encoder
-from vjepa.models.official import load_official_encoder
+from vjepa.models.official import load_official_encoder, load_official_predictor
+from vjepa.models.vit import gather_tokens
 from vjepa.models.pos_embed import RotaryEmbedding3D, grid_coords
 from vjepa.train.pretrain import pretrain
 
@@ -26,9 +27,10 @@ def hf_snapshot(tmp_path_factory):
                           frames_per_clip=4, pred_hidden_size=48, pred_num_hidden_layers=1, pred_num_attention_heads=3)
     model = VJEPA2Model(config).eval()
     with torch.no_grad():
-        for name, p in model.encoder.named_parameters():
+        for name, p in model.named_parameters():
             if "attention" in name and name.endswith("weight"):
                 p.normal_(0, 0.3)
+        model.predictor.embeddings.mask_tokens.normal_()  # zero-initialised: make each group's token distinct
     folder = tmp_path_factory.mktemp("vjepa2-tiny")
     model.save_pretrained(folder)
     return model, folder
@@ -82,6 +84,25 @@ def test_load_encoder_takes_released_weights_where_it_takes_our_checkpoints(hf_s
     assert set(config) >= {"model", "data"} and not any(p.requires_grad for p in encoder.parameters())
 
 
+def test_hugging_face_predictor_predicts_what_the_reference_predicts(hf_snapshot):
+    model, folder = hf_snapshot
+    encoder, _ = load_official_encoder(folder)
+    predictor, config = load_official_predictor(folder)
+    assert config == {"dim": 48, "depth": 1, "num_heads": 3, "num_mask_tokens": 10}
+    clips = torch.randn(2, 3, 4, 32, 32)  # a (2, 4, 4) grid of 32 tokens
+    context_idx = torch.stack([torch.arange(0, 32, 2), torch.arange(1, 32, 2)])  # (B, 16)
+    target_idx = torch.stack([torch.arange(1, 32, 3), torch.arange(0, 32, 3)[:11]])  # (B, 11), some not in context
+    with torch.no_grad():
+        reference_output = model(pixel_values_videos=clips.transpose(1, 2), context_mask=[context_idx],
+                                 target_mask=[target_idx])  # predicts with mask token 1
+        context = gather_tokens(encoder(clips), context_idx)
+        ours = predictor(context, context_idx, target_idx, encoder.grid(clips), mask_index=1)
+        other_token = predictor(context, context_idx, target_idx, encoder.grid(clips), mask_index=0)
+    reference = reference_output.predictor_output.last_hidden_state
+    torch.testing.assert_close(ours, reference, rtol=1e-3, atol=1e-3)
+    assert (other_token - reference).abs().max() > 1e-2  # the test sees which mask token is used
+
+
 def test_vjepa2_rope_style_tiles_frequencies_within_each_axis_part():
     coords = grid_coords((2, 3, 4))[None]
     pairs, tiled = RotaryEmbedding3D(32), RotaryEmbedding3D(32, style="vjepa2")
@@ -118,3 +139,16 @@ def test_pretraining_starts_from_released_weights(hf_snapshot, tiny_pretrain_con
     state = torch.load(f"{cfg.run_dir}/latest.pt", weights_only=False)
     for name, weight in released.state_dict().items():  # two small steps from the released weights
         torch.testing.assert_close(state["target_encoder"][name], weight, rtol=0, atol=1e-3)
+
+
+def test_pretraining_continues_with_the_released_predictor(hf_snapshot, tiny_pretrain_config):
+    _, folder = hf_snapshot
+    released, _ = load_official_predictor(folder)
+    with pytest.raises(ValueError, match="num_mask_tokens 10 \\(config: 1\\)"):
+        pretrain(tiny_pretrain_config(f"init_predictor={folder}", "model.rope_style=vjepa2", "steps=1"))
+    cfg = tiny_pretrain_config(f"init_encoder={folder}", f"init_predictor={folder}", "model.rope_style=vjepa2",
+                               "model.predictor.num_mask_tokens=10", "steps=2", "optim.lr=1e-5")
+    pretrain(cfg)
+    state = torch.load(f"{cfg.run_dir}/latest.pt", weights_only=False)
+    for name, weight in released.state_dict().items():
+        torch.testing.assert_close(state["predictor"][name], weight, rtol=0, atol=1e-3)

@@ -10,9 +10,11 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from vjepa.models import VisionTransformer
-from vjepa.models.factory import build_encoder
-from vjepa.models.official import OFFICIAL_KEYS, load_official_encoder, official_encoder, strip_prefixes
+from vjepa.models import MaskPredictor, VisionTransformer
+from vjepa.models.factory import build_encoder, build_predictor
+from vjepa.models.official import (
+    OFFICIAL_KEYS, load_official_encoder, load_official_predictor, official_encoder, strip_prefixes,
+)
 from vjepa.train.checkpoint import load_checkpoint
 
 WhichEncoder = Literal["target_encoder", "encoder"]
@@ -52,6 +54,21 @@ def clip_batches(dataset: Dataset, batch_size: int) -> Iterator[tuple[list[int],
         samples = [s for s in samples if s["skipped"] == 0]
         if samples:
             yield [s["index"] for s in samples], torch.stack([s["clip"] for s in samples])
+
+
+def load_predictor(checkpoint: str | Path) -> MaskPredictor:
+    """The mask predictor of a pretraining checkpoint, or of V-JEPA 2's released weights (an official ``.pt``'s
+    ``predictor``, a Hugging Face folder or ``.safetensors`` file)."""
+    path = Path(checkpoint)
+    state = None if path.is_dir() or path.suffix == ".safetensors" else load_checkpoint(path, map_location="cpu")
+    if state is None or "config" not in state:
+        return load_official_predictor(path)[0]
+    if "predictor" not in state:
+        raise KeyError(f"checkpoint {checkpoint} has no 'predictor' entry")
+    config = state["config"]["model"]
+    predictor = build_predictor(config, build_encoder(config).embed_dim)
+    predictor.load_state_dict(strip_prefixes(state["predictor"]))
+    return predictor
 
 
 @torch.inference_mode()

@@ -34,8 +34,8 @@ def build_encoder(model_cfg: Mapping[str, Any]) -> VisionTransformer:
 
 
 def build_predictor(model_cfg: Mapping[str, Any], embed_dim: int) -> MaskPredictor:
-    """Mask predictor from ``model.predictor`` (dim, depth, num_heads) and ``model.levels`` (the encoder levels
-    it reads and predicts)."""
+    """Mask predictor from ``model.predictor`` (dim, depth, num_heads, optional num_mask_tokens) and
+    ``model.levels`` (the encoder levels it reads and predicts); positions as the encoder's."""
     pred_cfg = require(model_cfg, "predictor", "model")
     return MaskPredictor(
         embed_dim=embed_dim,
@@ -43,6 +43,8 @@ def build_predictor(model_cfg: Mapping[str, Any], embed_dim: int) -> MaskPredict
         depth=require(pred_cfg, "depth", "model.predictor"),
         num_heads=require(pred_cfg, "num_heads", "model.predictor"),
         pos_embed=model_cfg.get("pos_embed", "sincos"),
+        rope_style=model_cfg.get("rope_style", "pairs"),
         grad_checkpointing=model_cfg.get("grad_checkpointing", False),
         levels=int(model_cfg.get("levels") or 1),
+        num_mask_tokens=int(pred_cfg.get("num_mask_tokens", 1)),
     )

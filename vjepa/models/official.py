@@ -24,35 +24,78 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from vjepa.models.predictor import MaskPredictor
 from vjepa.models.vit import VIT_SIZES, VisionTransformer
 
 HEADS_BY_WIDTH = {384: 6, 768: 12, 1024: 16, 1280: 16, 1408: 22, 1664: 26}  # the official ViT-S/B/L/H/g/G
+PREDICTOR_HEADS = 12  # every released V-JEPA 2 mask predictor: 384 wide, 12 blocks, 12 heads
 OFFICIAL_KEYS = ("target_encoder", "ema_encoder", "encoder")  # .pt entries holding an encoder, preferred first
 HF_ENCODER = "encoder.layer."
+BLOCK_NAMES = (("norm1", "norm1"), ("norm2", "norm2"), ("attention.proj", "attn.proj"), ("mlp.fc1", "mlp.fc1"),
+               ("mlp.fc2", "mlp.fc2"))  # Hugging Face -> ours, within a block
 
 
-def _hf_to_toolkit(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Hugging Face ``VJEPA2Model`` names (any prefix before ``encoder.``) -> ours; query/key/value fused into
-    ``qkv`` in that order, as our attention splits it."""
-    first = next(k for k in state if HF_ENCODER in k)
-    prefix = first[: first.index(HF_ENCODER)]  # "" for VJEPA2Model, "vjepa2." for the classifier
-    src = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix + "encoder.")}
-    out = {
-        "patch_embed.proj.weight": src["encoder.embeddings.patch_embeddings.proj.weight"],
-        "patch_embed.proj.bias": src["encoder.embeddings.patch_embeddings.proj.bias"],
-        "norm.weight": src["encoder.layernorm.weight"],
-        "norm.bias": src["encoder.layernorm.bias"],
-    }
-    depth = 1 + max(int(m.group(1)) for k in src if (m := re.match(r"encoder\.layer\.(\d+)\.", k)))
+def _hf_part(state: Mapping[str, Tensor], part: str) -> dict[str, Tensor]:
+    """The entries under ``part.`` ("encoder" or "predictor") of a Hugging Face state dict, whatever comes before
+    (``vjepa2.`` in the classifier), without that prefix."""
+    first = next((k for k in state if f"{part}.layer." in k), None)
+    if first is None:
+        raise KeyError(f"no '{part}.layer.*' weights among {list(state)[:5]}...")
+    prefix = first[: first.index(f"{part}.layer.")]
+    return {k[len(prefix) + len(part) + 1:]: v for k, v in state.items() if k.startswith(f"{prefix}{part}.")}
+
+
+def _hf_blocks(src: Mapping[str, Tensor], to: str) -> dict[str, Tensor]:
+    """Hugging Face ``layer.{i}`` blocks -> ours under ``to`` ("blocks"); query/key/value fused into ``qkv`` in
+    that order, as our attention splits it."""
+    out = {}
+    depth = 1 + max(int(m.group(1)) for k in src if (m := re.match(r"layer\.(\d+)\.", k)))
     for i in range(depth):
-        hf, ours = f"encoder.layer.{i}.", f"blocks.{i}."
+        hf, ours = f"layer.{i}.", f"{to}.{i}."
         for kind in ("weight", "bias"):
             parts = [src.get(f"{hf}attention.{name}.{kind}") for name in ("query", "key", "value")]
             if all(p is not None for p in parts):
                 out[f"{ours}attn.qkv.{kind}"] = torch.cat(parts)
-            for name, to in (("norm1", "norm1"), ("norm2", "norm2"), ("attention.proj", "attn.proj"),
-                             ("mlp.fc1", "mlp.fc1"), ("mlp.fc2", "mlp.fc2")):
-                out[f"{ours}{to}.{kind}"] = src[f"{hf}{name}.{kind}"]
+            for name, target in BLOCK_NAMES:
+                out[f"{ours}{target}.{kind}"] = src[f"{hf}{name}.{kind}"]
+    return out
+
+
+def _hf_to_toolkit(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Hugging Face ``VJEPA2Model`` encoder names -> ours."""
+    src = _hf_part(state, "encoder")
+    return {
+        "patch_embed.proj.weight": src["embeddings.patch_embeddings.proj.weight"],
+        "patch_embed.proj.bias": src["embeddings.patch_embeddings.proj.bias"],
+        "norm.weight": src["layernorm.weight"], "norm.bias": src["layernorm.bias"], **_hf_blocks(src, "blocks"),
+    }
+
+
+def _hf_predictor_to_toolkit(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Hugging Face ``VJEPA2Predictor`` names -> our `MaskPredictor`'s."""
+    src = _hf_part(state, "predictor")
+    return {
+        "embed.weight": src["embeddings.predictor_embeddings.weight"],
+        "embed.bias": src["embeddings.predictor_embeddings.bias"],
+        "mask_token": src["embeddings.mask_tokens"].flatten(1, 2),  # (n, 1, 1, P) -> (n, 1, P)
+        "norm.weight": src["layernorm.weight"], "norm.bias": src["layernorm.bias"],
+        "proj.weight": src["proj.weight"], "proj.bias": src["proj.bias"], **_hf_blocks(src, "blocks"),
+    }
+
+
+def _official_predictor_to_toolkit(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """facebookresearch/vjepa2 predictor names (``predictor_embed``, ``mask_tokens.{i}``, ``predictor_blocks``,
+    ``predictor_norm``, ``predictor_proj``) -> ours; a ``predictor_pos_embed`` table is dropped."""
+    src = strip_prefixes(state)
+    src.pop("predictor_pos_embed", None)
+    tokens = sorted((int(k.split(".")[1]), v) for k, v in src.items() if k.startswith("mask_tokens."))
+    out = {"mask_token": torch.cat([v.reshape(1, 1, -1) for _, v in tokens])} if tokens else {}
+    renames = (("predictor_embed.", "embed."), ("predictor_blocks.", "blocks."), ("predictor_norm.", "norm."),
+               ("predictor_proj.", "proj."))
+    for key, value in src.items():
+        for old, new in renames:
+            if key.startswith(old):
+                out[new + key[len(old):]] = value
     return out
 
 
@@ -153,3 +196,39 @@ def load_official_encoder(
     """A released V-JEPA 2 encoder (eval mode, frozen) and its config from ``path``: see `official_encoder`."""
     contents, hf_config = read_official_weights(path)
     return official_encoder(contents, hf_config, which, num_heads, source=str(Path(path).resolve()))
+
+
+def predictor_from_state_dict(
+    state: Mapping[str, Tensor], num_heads: int | None = None, rope_style: str = "vjepa2"
+) -> tuple[MaskPredictor, dict[str, Any]]:
+    """A `MaskPredictor` holding a released V-JEPA 2 mask predictor — Hugging Face names (a whole ``VJEPA2Model``
+    state dict will do) or an official ``.pt``'s ``predictor`` entry — and its ``model.predictor`` config."""
+    weights = (_hf_predictor_to_toolkit(state) if any("predictor.layer." in k for k in state)
+               else _official_predictor_to_toolkit(state))
+    if "embed.weight" not in weights or "mask_token" not in weights:
+        raise KeyError(f"no mask predictor among the weights (first keys: {list(state)[:5]})")
+    predictor_dim, embed_dim = weights["embed.weight"].shape
+    depth = 1 + max(int(m.group(1)) for k in weights if (m := re.match(r"blocks\.(\d+)\.", k)))
+    hidden = weights["blocks.0.mlp.fc1.weight"].shape[0]
+    num_heads = num_heads or PREDICTOR_HEADS
+    predictor = MaskPredictor(
+        embed_dim=embed_dim, predictor_dim=predictor_dim, depth=depth, num_heads=num_heads,
+        mlp_ratio=hidden / predictor_dim, qkv_bias="blocks.0.attn.qkv.bias" in weights, pos_embed="rope",
+        rope_style=rope_style, num_mask_tokens=len(weights["mask_token"]),
+    )
+    missing, unexpected = predictor.load_state_dict(weights, strict=False)
+    if missing or unexpected:
+        raise KeyError(f"weights do not fit a {depth}-block predictor {predictor_dim} wide: missing {missing[:5]}, "
+                       f"unexpected {unexpected[:5]}")
+    config = {"dim": predictor_dim, "depth": depth, "num_heads": num_heads,
+              "num_mask_tokens": len(weights["mask_token"])}
+    return predictor, config
+
+
+def load_official_predictor(path: str | Path, num_heads: int | None = None) -> tuple[MaskPredictor, dict[str, Any]]:
+    """The mask predictor of a released V-JEPA 2 checkpoint (an official ``.pt``'s ``predictor`` entry, or a
+    Hugging Face snapshot's ``predictor.*`` weights), e.g. to continue pretraining with it (``init_predictor``)."""
+    contents, hf_config = read_official_weights(path)
+    if isinstance(contents.get("predictor"), Mapping):
+        contents = contents["predictor"]
+    return predictor_from_state_dict(contents, num_heads or hf_config.get("pred_num_attention_heads"))

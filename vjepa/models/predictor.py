@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from vjepa.models.blocks import Block, init_weights, run_blocks
-from vjepa.models.pos_embed import Grid
+from vjepa.models.pos_embed import Grid, RopeStyle
 from vjepa.models.vit import PosEmbed, PositionalEncoding
 
 
@@ -29,16 +29,18 @@ class MaskPredictor(nn.Module):
         mlp_ratio: float = 4.0,
         qkv_bias: bool = True,
         pos_embed: PosEmbed = "sincos",
+        rope_style: RopeStyle = "pairs",
         grad_checkpointing: bool = False,
         levels: int = 1,
+        num_mask_tokens: int = 1,
     ) -> None:
         super().__init__()
         self.levels = levels
         self.embed = nn.Linear(embed_dim, predictor_dim) if levels == 1 else nn.Sequential(
             nn.Linear(levels * embed_dim, predictor_dim), nn.GELU(), nn.Linear(predictor_dim, predictor_dim)
         )
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, predictor_dim))
-        self.pos = PositionalEncoding(pos_embed, predictor_dim, num_heads)
+        self.mask_token = nn.Parameter(torch.zeros(num_mask_tokens, 1, predictor_dim))  # one per mask group kind
+        self.pos = PositionalEncoding(pos_embed, predictor_dim, num_heads, rope_style)
         self.blocks = nn.ModuleList(
             Block(predictor_dim, num_heads, mlp_ratio, qkv_bias) for _ in range(depth)
         )
@@ -48,19 +50,30 @@ class MaskPredictor(nn.Module):
         self.apply(init_weights)
         nn.init.trunc_normal_(self.mask_token, std=0.02)
 
+    def architecture(self) -> dict[str, int | str]:
+        """What decides whether weights fit and mean the same (as `VisionTransformer.architecture`)."""
+        rotary = self.pos.rotary
+        return {"embed_dim": self.proj.out_features // self.levels, "predictor_dim": self.norm.normalized_shape[0],
+                "depth": len(self.blocks), "num_heads": self.blocks[0].attn.num_heads if len(self.blocks) else 0,
+                "mlp_hidden": self.blocks[0].mlp.fc1.out_features if len(self.blocks) else 0,
+                "num_mask_tokens": len(self.mask_token), "levels": self.levels, "pos_embed": self.pos.kind,
+                "rope_style": rotary.style if rotary is not None else "-"}
+
     def forward(
-        self, context: Tensor, context_idx: Tensor, target_idx: Tensor, grid: Grid, predict_context: bool = False
+        self, context: Tensor, context_idx: Tensor, target_idx: Tensor, grid: Grid, predict_context: bool = False,
+        mask_index: int = 0,
     ) -> Tensor:
         """context (B, Nc, D) at token indices context_idx (B, Nc); target_idx (B, Nt) -> (B, Nt, D). With
         ``predict_context`` the outputs at the context positions come first, (B, Nc + Nt, D): what V-JEPA 2.1's
-        dense loss also scores."""
+        dense loss also scores. ``mask_index``: the mask group, whose mask token the targets start from (modulo
+        ``num_mask_tokens``; V-JEPA 2 learns one per group, 10 in its released predictors)."""
         if context.shape[:2] != context_idx.shape:
             raise ValueError(
                 f"context features {tuple(context.shape)} do not match context_idx {tuple(context_idx.shape)}"
             )
         batch, num_targets = target_idx.shape
         x = self.embed(context)
-        masks = self.mask_token.expand(batch, num_targets, -1).to(x.dtype)
+        masks = self.mask_token[mask_index % len(self.mask_token)].expand(batch, num_targets, -1).to(x.dtype)
         x = torch.cat([x, masks], dim=1)
         idx = torch.cat([context_idx, target_idx], dim=1)
         pos = self.pos.additive(grid, idx, x.dtype)

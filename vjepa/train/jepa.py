@@ -106,8 +106,9 @@ class JEPA(nn.Module):
         contexts = self.contexts(clips, [context_idx for context_idx, _ in masks])
         dense = self.context_weight > 0
         pred_loss, context_loss = clips.new_zeros(()), clips.new_zeros(())
-        for context, (context_idx, target_idx) in zip(contexts, masks):
-            pred = self.predictor(context, context_idx, target_idx, grid, predict_context=dense).float()
+        for group, (context, (context_idx, target_idx)) in enumerate(zip(contexts, masks)):
+            pred = self.predictor(context, context_idx, target_idx, grid, predict_context=dense, mask_index=group)
+            pred = pred.float()
             if dense:
                 context_pred, pred = pred.split([context_idx.shape[1], target_idx.shape[1]], dim=1)
                 weight = context_token_weights(context_idx, target_idx, grid)

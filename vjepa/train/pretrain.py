@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from vjepa.data import ImageFolderDataset, SeededSampler, VideoFolderDataset, VideoTransform
 from vjepa.data.synthetic import make_moving_shapes, make_shape_images
-from vjepa.inference import load_encoder
+from vjepa.inference import load_encoder, load_predictor
 from vjepa.masks import MaskCollator, masker_from_config
 from vjepa.masks.visualize import save_mask_figure
 from vjepa.models.factory import build_encoder, build_predictor, require
@@ -99,19 +99,32 @@ def checkpoint_state(jepa: JEPA, optimizer, step: int, cfg: DictConfig) -> dict[
     }
 
 
-def init_encoder_from(jepa: JEPA, checkpoint: str | Path) -> None:
-    """Start the encoder and its EMA teacher from pretrained weights (``init_encoder``): a vjepa-pretrain
-    checkpoint's EMA encoder or V-JEPA 2's released encoder (see `vjepa.inference.load_encoder`). The model
-    config must build the same architecture, RoPE style included."""
-    pretrained, _ = load_encoder(checkpoint)
-    theirs, ours = pretrained.architecture(), jepa.encoder.architecture()
+def check_fits(key: str, checkpoint: str | Path, theirs: dict[str, Any], ours: dict[str, Any]) -> None:
+    """Raise, naming every difference, unless pretrained weights (``theirs``) fit the configured network."""
     if theirs != ours:
         differ = ", ".join(f"{k} {theirs[k]} (config: {ours[k]})" for k in ours if theirs[k] != ours[k])
-        raise ValueError(f"init_encoder={checkpoint} does not fit the configured encoder: {differ}; set the model "
-                         "config (model.size, patch_size, tubelet_size, pos_embed, rope_style) to match")
-    jepa.encoder.load_state_dict(pretrained.state_dict())
-    if jepa.target_encoder is not None:
-        jepa.target_encoder.load_state_dict(pretrained.state_dict())
+        raise ValueError(f"{key}={checkpoint} does not fit the configured network: {differ}; set the model config "
+                         "(model.size, patch_size, tubelet_size, pos_embed, rope_style, predictor.*) to match")
+
+
+def init_from_pretrained(jepa: JEPA, cfg: DictConfig) -> list[str]:
+    """Start from pretrained weights: ``init_encoder`` sets the encoder and its EMA teacher (a vjepa-pretrain
+    checkpoint's EMA encoder or V-JEPA 2's released one, see `vjepa.inference.load_encoder`), ``init_predictor`` the
+    mask predictor. The model config must build the same networks, RoPE style included. Returns what was set."""
+    done = []
+    if cfg.get("init_encoder"):
+        pretrained, _ = load_encoder(cfg.init_encoder)
+        check_fits("init_encoder", cfg.init_encoder, pretrained.architecture(), jepa.encoder.architecture())
+        jepa.encoder.load_state_dict(pretrained.state_dict())
+        if jepa.target_encoder is not None:
+            jepa.target_encoder.load_state_dict(pretrained.state_dict())
+        done.append(f"encoder from {cfg.init_encoder}")
+    if cfg.get("init_predictor"):
+        pretrained = load_predictor(cfg.init_predictor)
+        check_fits("init_predictor", cfg.init_predictor, pretrained.architecture(), jepa.predictor.architecture())
+        jepa.predictor.load_state_dict(pretrained.state_dict())
+        done.append(f"predictor from {cfg.init_predictor}")
+    return done
 
 
 def restore(jepa: JEPA, optimizer, state: dict[str, Any]) -> int:
@@ -164,10 +177,10 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
         sigreg_weight=cfg.sigreg.weight, sigreg_directions=cfg.sigreg.directions,
     )
     ckpt = latest_checkpoint(run_dir) if cfg.resume else None
-    if cfg.get("init_encoder") and ckpt is None:  # a resumed run has its own weights
-        init_encoder_from(jepa, cfg.init_encoder)
-        if dist.is_main:
-            print(f"encoder initialised from {cfg.init_encoder}")
+    if ckpt is None:  # a resumed run has its own weights
+        for line in init_from_pretrained(jepa, cfg):
+            if dist.is_main:
+                print(f"initialised the {line}")
     jepa.to(device)
     model = DistributedDataParallel(jepa, device_ids=[device.index] if device.type == "cuda" else None) \
         if dist.enabled else jepa
