@@ -1,16 +1,18 @@
-"""V-JEPA 2's released encoders as this toolkit's `VisionTransformer`: from the official repository's ``.pt`` files
-or from Hugging Face ``VJEPA2Model`` checkpoints (a folder with ``config.json`` + ``model.safetensors``, or the
-safetensors file itself). Nothing is downloaded: point at files you have.
+"""V-JEPA 2's released encoders and mask predictors as this toolkit's `VisionTransformer` and `MaskPredictor`: from
+the official repository's ``.pt`` files or from Hugging Face ``VJEPA2Model`` checkpoints (a folder with
+``config.json`` + ``model.safetensors``, or the safetensors file itself). Nothing is downloaded: point at files
+you have.
 
     encoder, config = load_official_encoder("vitl.pt")                  # facebookresearch/vjepa2 torch.hub file
     encoder, config = load_official_encoder("vjepa2-vitl-fpc64-256/")   # a Hugging Face snapshot
+    predictor, predictor_config = load_official_predictor("vitl.pt")
 
 The architecture is read off the weights (width, depth, patch, tubelet, MLP width, biases); the number of heads,
 which weights do not show, comes from ``config.json`` or, for ``.pt`` files, from the official sizes of that
 width (ViT-L/H 16, ViT-g 22, ViT-G 26) unless given. RoPE runs in ``rope_style="vjepa2"``, the expansion those
 weights were trained with. Inputs are clips (B, C, T, H, W) normalised with ImageNet's mean and std, as
 `vjepa.data.VideoTransform` makes them; outputs match the reference implementations (tested against
-``transformers``' ``VJEPA2Model``).
+``transformers``' ``VJEPA2Model``, encoder and predictor).
 """
 
 from __future__ import annotations
