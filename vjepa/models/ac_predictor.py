@@ -21,6 +21,11 @@ point agent, a robot arm) the frame's features are a sharp function of it that a
 is 10x better); the decoder learns it in a few hundred steps. In training its input state is detached, so the
 feature loss does not pull the state prediction towards what is easy to decode. Its last layer has
 ``tokens_per_frame * embed_dim`` outputs: small for the demo's 16 x 192, large for a big encoder's grid.
+
+V-JEPA 2-AC's released predictor (`vjepa.models.official.load_official_ac_predictor`) runs here with
+``rope_style="vjepa2"`` (the RoPE expansion it was trained with) and ``state_update="add_action"``: it predicts no
+state; in rollouts the next state is the state plus the action, as its delta-pose actions mean (the official
+planner composes the rotation part exactly; the sum is its small-angle form).
 """
 
 from __future__ import annotations
@@ -34,11 +39,12 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from vjepa.models.blocks import Block, KeyValue, init_weights
-from vjepa.models.pos_embed import RotaryEmbedding3D, grid_coords
+from vjepa.models.pos_embed import RopeStyle, RotaryEmbedding3D, grid_coords
 
 ACPosEmbed = Literal["rope", "learned"]
 StateEmbed = Literal["linear", "fourier"]
 FeatureLoss = Literal["l1", "l2"]
+StateUpdate = Literal["predict", "add_action"]
 Cache = list[KeyValue]  # one (k, v) per layer, each (B, heads, tokens so far, head_dim)
 
 
@@ -104,12 +110,17 @@ class ActionConditionedPredictor(nn.Module):
         state_embed: StateEmbed = "linear",
         condition_patches: bool = False,
         state_decoder: int = 0,
+        rope_style: RopeStyle = "pairs",
+        state_update: StateUpdate = "predict",
     ) -> None:
         super().__init__()
         if pos_embed not in ("rope", "learned"):
             raise ValueError(f"pos_embed must be 'rope' or 'learned', got {pos_embed!r}")
         if state_embed not in ("linear", "fourier"):
             raise ValueError(f"state_embed must be 'linear' or 'fourier', got {state_embed!r}")
+        if state_update not in ("predict", "add_action") or (state_update == "add_action" and action_dim != state_dim):
+            raise ValueError(f"state_update must be 'predict' or 'add_action' (the latter with action_dim == state_dim, "
+                             f"got {action_dim} and {state_dim}), got {state_update!r}")
         self.embed_dim = embed_dim
         self.action_dim = action_dim
         self.state_dim = state_dim
@@ -128,7 +139,8 @@ class ActionConditionedPredictor(nn.Module):
         self.blocks = nn.ModuleList(Block(predictor_dim, num_heads, mlp_ratio) for _ in range(depth))
         self.norm = nn.LayerNorm(predictor_dim, eps=1e-6)
         self.feature_head = nn.Linear(predictor_dim, embed_dim)
-        self.state_head = nn.Linear(predictor_dim, state_dim)  # predicts the change of state
+        # the change of state: predicted, or the action itself (V-JEPA 2-AC's delta-pose actions; no parameters)
+        self.state_head = nn.Linear(predictor_dim, state_dim) if state_update == "predict" else None
         self.apply(init_weights)
         self.state_decoder = None
         if state_decoder > 0:  # next state -> features of all N tokens of the frame
@@ -147,7 +159,7 @@ class ActionConditionedPredictor(nn.Module):
             patches = grid_coords((max_steps, *self.grid_hw)).view(max_steps, self.tokens_per_frame, 3)
             cond = patches[:, :1] * torch.tensor([1, 0, 0])  # (t, 0, 0) for the action and state tokens
             coords = rearrange(torch.cat([cond, cond, patches], dim=1), "t l c -> 1 (t l) c")
-            cos, sin = RotaryEmbedding3D(predictor_dim // num_heads)(coords)  # each (1, 1, max_steps*L, hd/2)
+            cos, sin = RotaryEmbedding3D(predictor_dim // num_heads, style=rope_style)(coords)  # (1, 1, steps*L, -)
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
 
@@ -165,7 +177,7 @@ class ActionConditionedPredictor(nn.Module):
         (B,T,S) of steps 1..T, each from the inputs at steps <= t only."""
         self.check_inputs(features, actions, states)
         x, _ = self._transformer(self._embed(features, actions, states, t0=0), t0=0)
-        return self._heads(x, states)
+        return self._heads(x, states, actions)
 
     def unroll(
         self, features: Tensor, actions: Tensor, states: Tensor, detach_feedback: bool = False
@@ -279,11 +291,12 @@ class ActionConditionedPredictor(nn.Module):
             cache.append(kv)
         return x, cache
 
-    def _heads(self, x: Tensor, states: Tensor) -> tuple[Tensor, Tensor]:
-        """Block outputs (B, T*L, P) -> next-step features (B,T,N,D) and states (B,T,S)."""
+    def _heads(self, x: Tensor, states: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
+        """Block outputs (B, T*L, P) of steps with ``states`` and ``actions`` (B,T,S/A) -> next-step features
+        (B,T,N,D) and states (B,T,S)."""
         x = rearrange(self.norm(x), "b (t l) p -> b t l p", l=self.block_len)
         features = self.feature_head(x[:, :, 2:])
-        next_states = states + self.state_head(x[:, :, 1])
+        next_states = states + (self.state_head(x[:, :, 1]) if self.state_head is not None else actions)
         if self.state_decoder is not None:
             decoded = self.state_decoder(next_states.detach() if self.training else next_states)
             features = features + rearrange(decoded, "b t (n d) -> b t n d", n=self.tokens_per_frame)
@@ -307,7 +320,7 @@ class ActionConditionedPredictor(nn.Module):
         for i in range(actions.shape[1]):
             x = self._embed(features, actions[:, i : i + 1], states, t0 + i)
             x, cache = self._transformer(x, t0 + i, cache)
-            features, states = self._heads(x, states)
+            features, states = self._heads(x, states, actions[:, i : i + 1])
             pred_features.append(features)
             pred_states.append(states)
             if detach_feedback:

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from vjepa.models.ac_predictor import ActionConditionedPredictor
 from vjepa.models.predictor import MaskPredictor
 from vjepa.models.vit import VIT_SIZES, VisionTransformer
 
@@ -234,3 +235,47 @@ def load_official_predictor(path: str | Path, num_heads: int | None = None) -> t
     if isinstance(contents.get("predictor"), Mapping):
         contents = contents["predictor"]
     return predictor_from_state_dict(contents, num_heads or hf_config.get("pred_num_attention_heads"))
+
+
+AC_RENAMES = (("predictor_embed.", "feature_embed."), ("action_encoder.", "action_embed."),
+              ("state_encoder.", "state_embed."), ("predictor_blocks.", "blocks."), ("predictor_norm.", "norm."),
+              ("predictor_proj.", "feature_head."))  # facebookresearch/vjepa2's VisionTransformerPredictorAC -> ours
+
+
+def ac_predictor_from_state_dict(
+    state: Mapping[str, Tensor], num_heads: int = 16, grid_hw: tuple[int, int] = (16, 16), max_steps: int = 32,
+) -> ActionConditionedPredictor:
+    """Our `ActionConditionedPredictor` holding V-JEPA 2-AC's released predictor (the ``predictor`` entry of its
+    ``.pt``): widths, depth and action/state sizes read off the weights; ``num_heads`` (16 in the release),
+    ``grid_hw`` (16 x 16 tokens a frame at 256 px) and ``max_steps`` (32 frames of tubelet 2 at 64 frames) as it
+    was built. Its extrinsics encoder, unused by the released model, is dropped."""
+    src = strip_prefixes(state)
+    weights = {new + k[len(old):]: v for k, v in src.items() for old, new in AC_RENAMES if k.startswith(old)}
+    if "feature_embed.weight" not in weights or "action_embed.weight" not in weights:
+        raise KeyError(f"no V-JEPA 2-AC predictor among the weights (first keys: {list(state)[:5]})")
+    predictor_dim, embed_dim = weights["feature_embed.weight"].shape
+    depth = 1 + max(int(m.group(1)) for k in weights if (m := re.match(r"blocks\.(\d+)\.", k)))
+    predictor = ActionConditionedPredictor(
+        embed_dim=embed_dim, predictor_dim=predictor_dim, depth=depth, num_heads=num_heads,
+        mlp_ratio=weights["blocks.0.mlp.fc1.weight"].shape[0] / predictor_dim,
+        action_dim=weights["action_embed.weight"].shape[1], state_dim=weights["state_embed.weight"].shape[1],
+        grid_hw=grid_hw, max_steps=max_steps, pos_embed="rope", norm_output=True, state_embed="linear",
+        rope_style="vjepa2", state_update="add_action",
+    )
+    missing, unexpected = predictor.load_state_dict(weights, strict=False)
+    if missing or unexpected:
+        raise KeyError(f"weights do not fit a {depth}-block AC predictor {predictor_dim} wide: missing {missing[:5]}, "
+                       f"unexpected {unexpected[:5]}")
+    return predictor.eval()
+
+
+def load_official_ac_predictor(
+    path: str | Path, num_heads: int = 16, grid_hw: tuple[int, int] = (16, 16), max_steps: int = 32,
+) -> ActionConditionedPredictor:
+    """V-JEPA 2-AC's released action-conditioned predictor from its ``.pt`` (the ``predictor`` entry; the
+    ``encoder`` entry loads with `load_official_encoder`): see `ac_predictor_from_state_dict`. Roll it out with
+    ``predictor.rollout(context_features, context_states, actions)`` on layer-normalised encoder features."""
+    contents, _ = read_official_weights(path)
+    if isinstance(contents.get("predictor"), Mapping):
+        contents = contents["predictor"]
+    return ac_predictor_from_state_dict(contents, num_heads, grid_hw, max_steps)

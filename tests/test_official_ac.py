@@ -1,0 +1,106 @@
+"""V-JEPA 2-AC's released predictor in the toolkit's ActionConditionedPredictor. There is no reference package to
+run, so the reference here is the official predictor's forward pass written out step by step from its published
+code: embed, interleave [action, state, patches] per frame, block-causal attention with 3D RoPE in the release's
+tiled-frequency form (action and state tokens rotated in time only), final norm and projection of the patches."""
+
+import torch
+import torch.nn.functional as F
+
+from vjepa.models import ActionConditionedPredictor
+from vjepa.models.official import AC_RENAMES, load_official_ac_predictor
+
+HEADS, GRID, STEPS = 2, (2, 3), 3  # heads of 24 channels: RoPE parts of 8 (4 frequencies)
+
+
+def rotate(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """The release's rotation of one axis part x (..., N, P) by positions pos (N,): frequencies tiled, not paired."""
+    half = x.shape[-1] // 2
+    freq = pos[:, None] * (1.0 / 10000 ** (torch.arange(half) / half))  # (N, P/2)
+    cos, sin = freq.cos().repeat(1, 2), freq.sin().repeat(1, 2)  # (N, P): f0..f_{P/2-1}, f0..f_{P/2-1}
+    partner = torch.stack([-x[..., 1::2], x[..., 0::2]], dim=-1).flatten(-2)
+    return x * cos + partner * sin
+
+
+def reference_forward(w: dict, frames: torch.Tensor, actions: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+    """frames (B, T, N, D), actions (B, T, A), states (B, T, S) -> predicted frame tokens (B, T, N, D)."""
+    lin = lambda x, name: F.linear(x, w[f"{name}.weight"], w[f"{name}.bias"])  # noqa: E731
+    b, t, n, _ = frames.shape
+    x = torch.cat([lin(actions, "action_encoder")[:, :, None], lin(states, "state_encoder")[:, :, None],
+                   lin(frames, "predictor_embed")], dim=2).flatten(1, 2)  # (B, T*(2+N), P)
+    block = 2 + n
+    step = torch.arange(t).repeat_interleave(block)
+    allowed = step[:, None] >= step[None, :]
+    slot = torch.arange(t * block) % block  # 0 action, 1 state, 2.. patches
+    patch = (slot - 2).clamp(min=0)
+    pos_t, pos_h, pos_w = step.float(), (patch // GRID[1]).float(), (patch % GRID[1]).float()
+    is_patch = slot >= 2
+    head_dim = x.shape[-1] // HEADS
+    part = 2 * ((head_dim // 3) // 2)
+
+    def rope(q: torch.Tensor) -> torch.Tensor:  # q (B, heads, L, hd)
+        d = rotate(q[..., :part], pos_t)
+        h = torch.where(is_patch[:, None], rotate(q[..., part:2 * part], pos_h), q[..., part:2 * part])
+        wd = torch.where(is_patch[:, None], rotate(q[..., 2 * part:3 * part], pos_w), q[..., 2 * part:3 * part])
+        return torch.cat([d, h, wd, q[..., 3 * part:]], dim=-1)
+
+    depth = 1 + max(int(k.split(".")[1]) for k in w if k.startswith("predictor_blocks."))
+    for i in range(depth):
+        p = f"predictor_blocks.{i}."
+        y = F.layer_norm(x, x.shape[-1:], w[p + "norm1.weight"], w[p + "norm1.bias"], eps=1e-6)
+        q, k, v = lin(y, p + "attn.qkv").unflatten(-1, (3, HEADS, -1)).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(rope(q), rope(k), v, attn_mask=allowed)
+        x = x + lin(out.transpose(1, 2).flatten(2), p + "attn.proj")
+        y = F.layer_norm(x, x.shape[-1:], w[p + "norm2.weight"], w[p + "norm2.bias"], eps=1e-6)
+        x = x + lin(F.gelu(lin(y, p + "mlp.fc1")), p + "mlp.fc2")
+    x = x.unflatten(1, (t, block))[:, :, 2:]
+    x = F.layer_norm(x, x.shape[-1:], w["predictor_norm.weight"], w["predictor_norm.bias"], eps=1e-6)
+    return lin(x, "predictor_proj")
+
+
+def released_checkpoint(tmp_path) -> tuple[str, dict]:
+    """A small predictor in the release's .pt layout (names, prefixes, the unused extrinsics encoder)."""
+    torch.manual_seed(0)
+    model = ActionConditionedPredictor(embed_dim=24, predictor_dim=48, depth=2, num_heads=HEADS, action_dim=7,
+                                       state_dim=7, grid_hw=GRID, max_steps=8)
+    ours_to_theirs = {new: old for old, new in AC_RENAMES}
+    weights = {}
+    for name, value in model.state_dict().items():
+        if name.startswith("state_head."):
+            continue  # the release predicts no state
+        prefix = next(p for p in ours_to_theirs if name.startswith(p))
+        value = value.normal_(0, 0.3) if "attn.qkv.weight" in name else value
+        weights[ours_to_theirs[prefix] + name[len(prefix):]] = value
+    weights["extrinsics_encoder.weight"], weights["extrinsics_encoder.bias"] = torch.randn(48, 6), torch.zeros(48)
+    path = tmp_path / "vjepa2-ac.pt"
+    torch.save({"encoder": {}, "predictor": {f"module.backbone.{k}": v for k, v in weights.items()}}, path)
+    return str(path), weights
+
+
+def test_released_ac_predictor_computes_the_official_forward(tmp_path):
+    path, weights = released_checkpoint(tmp_path)
+    predictor = load_official_ac_predictor(path, num_heads=HEADS, grid_hw=GRID, max_steps=8)
+    frames = F.layer_norm(torch.randn(2, STEPS, 6, 24), (24,))
+    actions, states = torch.randn(2, STEPS, 7), torch.randn(2, STEPS, 7)
+    with torch.no_grad():
+        features, next_states = predictor(frames, actions, states)
+        reference = F.layer_norm(reference_forward(weights, frames, actions, states), (24,))  # fed back normalised
+    torch.testing.assert_close(features, reference, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(next_states, states + actions)  # no state head: the delta-pose action is added
+
+    paired = ActionConditionedPredictor(embed_dim=24, predictor_dim=48, depth=2, num_heads=HEADS, action_dim=7,
+                                        state_dim=7, grid_hw=GRID, max_steps=8, state_update="add_action")
+    paired.load_state_dict(predictor.state_dict())
+    with torch.no_grad():  # the textbook pair rotation computes something else: the test sees the RoPE form
+        assert (paired(frames, actions, states)[0] - features).abs().max() > 1e-2
+
+
+def test_released_ac_predictor_rolls_candidate_actions_out(tmp_path):
+    path, _ = released_checkpoint(tmp_path)
+    predictor = load_official_ac_predictor(path, num_heads=HEADS, grid_hw=GRID, max_steps=8)
+    context = F.layer_norm(torch.randn(1, 6, 24), (24,))
+    state, actions = torch.randn(1, 7), torch.randn(5, 4, 7)  # 5 candidates x 4 steps
+    features, states = predictor.rollout(context, state, actions, return_states=True)
+    assert features.shape == (5, 4, 6, 24)
+    torch.testing.assert_close(states, state + actions.cumsum(1))  # the state follows the actions
+    recomputed = predictor.rollout(context, state, actions, use_cache=False)
+    torch.testing.assert_close(features, recomputed, rtol=1e-4, atol=1e-4)
