@@ -3,11 +3,13 @@ run, so the reference here is the official predictor's forward pass written out 
 code: embed, interleave [action, state, patches] per frame, block-causal attention with 3D RoPE in the release's
 tiled-frequency form (action and state tokens rotated in time only), final norm and projection of the patches."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
-from vjepa.models import ActionConditionedPredictor
+from vjepa.models import ActionConditionedPredictor, VisionTransformer
 from vjepa.models.official import AC_RENAMES, load_official_ac_predictor
+from vjepa.world_model import load_world_model, official_world_model
 
 HEADS, GRID, STEPS = 2, (2, 3), 3  # heads of 24 channels: RoPE parts of 8 (4 frequencies)
 
@@ -104,3 +106,24 @@ def test_released_ac_predictor_rolls_candidate_actions_out(tmp_path):
     torch.testing.assert_close(states, state + actions.cumsum(1))  # the state follows the actions
     recomputed = predictor.rollout(context, state, actions, use_cache=False)
     torch.testing.assert_close(features, recomputed, rtol=1e-4, atol=1e-4)
+
+
+def test_released_world_model_loads_behind_the_planners_interface(tmp_path):
+    """A 2-AC-layout .pt (encoder + predictor, official names) -> `load_world_model`, as `vjepa-plan` calls it."""
+    _, predictor_weights = released_checkpoint(tmp_path)  # a predictor for 24-d features
+    encoder = VisionTransformer(embed_dim=24, depth=1, num_heads=2, patch_size=16, pos_embed="rope",
+                                rope_style="vjepa2")
+    torch.save({"encoder": {f"module.backbone.{k}": v for k, v in encoder.state_dict().items()},
+                "predictor": {f"module.backbone.{k}": v for k, v in predictor_weights.items()}}, tmp_path / "ac.pt")
+    with pytest.raises(ValueError, match="pass num_heads"):  # 24 wide: no official size, heads unknown
+        load_world_model(tmp_path / "ac.pt")
+    wm = official_world_model(tmp_path / "ac.pt", image_size=32, encoder_heads=2, predictor_heads=HEADS)
+    assert (wm.action_dim, wm.state_dim, wm.image_size) == (7, 7, 32)
+    frames = torch.randint(0, 256, (2, 48, 40, 3), dtype=torch.uint8)  # any size: centre square, resized
+    z = wm.encode(frames)
+    assert z.shape == (2, 4, 24)  # a 2 x 2 token grid of a 32-px frame
+    torch.testing.assert_close(z, F.layer_norm(z, (24,)))  # layer-normalised, as the release's planner feeds them
+    state, actions = torch.randn(7), torch.randn(3, 2, 7)
+    features, states = wm.rollout(z[-1:], state[None], actions, return_states=True)
+    assert features.shape == (3, 2, 4, 24)
+    torch.testing.assert_close(states, state + actions.cumsum(1))  # actions in the release's own units

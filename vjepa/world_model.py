@@ -15,7 +15,9 @@ KV-cached rollout. One predicted step spans ``frame_step`` env steps (the traini
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,6 +28,7 @@ from vjepa.data.transforms import to_model_input
 from vjepa.inference import load_encoder
 from vjepa.models.ac_predictor import ActionConditionedPredictor
 from vjepa.models.feature_norm import FeatureNorm
+from vjepa.models.official import OFFICIAL_KEYS, ac_predictor_from_state_dict, official_encoder
 from vjepa.train.checkpoint import load_checkpoint
 
 
@@ -139,8 +142,11 @@ def load_world_model(
 ) -> JEPAWorldModel:
     """The world model of a `vjepa-train-ac` checkpoint: its predictor and action statistics, and the frozen
     encoder from the checkpoint's ``encoder_checkpoint`` (or ``encoder_checkpoint`` given here). Warns if that
-    encoder's weights differ from the ones the predictor was trained on (fingerprint)."""
+    encoder's weights differ from the ones the predictor was trained on (fingerprint). V-JEPA 2-AC's released
+    ``.pt`` loads too (`official_world_model`, with its defaults)."""
     state = load_checkpoint(ac_checkpoint, map_location="cpu")
+    if "predictor_config" not in state and "predictor" in state and any(k in state for k in OFFICIAL_KEYS):
+        return official_world_model(state, device)
     need = ("predictor", "predictor_config", "action_stats", "encoder_checkpoint", "fingerprint", "image_size")
     missing = [k for k in need if k not in state]
     if missing:
@@ -171,4 +177,24 @@ def load_world_model(
     return JEPAWorldModel(encoder, predictor, stats, state["image_size"], norm).to(device)
 
 
-__all__ = ["JEPAWorldModel", "load_world_model"]
+def official_world_model(
+    checkpoint: str | Path | Mapping[str, Any], device: str | torch.device = "cpu", image_size: int = 256,
+    frame_step: int = 1, encoder_heads: int | None = None, predictor_heads: int = 16, max_steps: int = 32,
+) -> JEPAWorldModel:
+    """V-JEPA 2-AC's released world model (its ``.pt``, or its loaded contents): the ViT-g encoder, the
+    action-conditioned predictor (see `vjepa.models.official.load_official_ac_predictor`), actions and states in
+    its own units (7-D end-effector deltas and poses: no normalisation), features layer-normalised, frames at
+    ``image_size`` 256 as released; one predicted step per ``frame_step`` env steps of the caller's robot."""
+    contents = checkpoint if isinstance(checkpoint, Mapping) else load_checkpoint(checkpoint, map_location="cpu")
+    encoder, _ = official_encoder(contents, num_heads=encoder_heads, source=str(checkpoint)[:200])
+    side = image_size // encoder.patch_size
+    predictor = ac_predictor_from_state_dict(contents["predictor"], predictor_heads, (side, side), max_steps)
+    if predictor.embed_dim != encoder.embed_dim:
+        raise ValueError(f"the predictor expects {predictor.embed_dim}-d features, the encoder gives {encoder.embed_dim}")
+    a, s = predictor.action_dim, predictor.state_dim
+    stats = ActionStats(action_mean=np.zeros(a, np.float32), action_std=np.ones(a, np.float32),
+                        state_mean=np.zeros(s, np.float32), state_std=np.ones(s, np.float32), frame_step=frame_step)
+    return JEPAWorldModel(encoder, predictor, stats, image_size).to(device)
+
+
+__all__ = ["JEPAWorldModel", "load_world_model", "official_world_model"]
