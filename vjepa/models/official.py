@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from vjepa.models.ac_predictor import ActionConditionedPredictor
 from vjepa.models.predictor import MaskPredictor
@@ -36,6 +36,18 @@ OFFICIAL_KEYS = ("target_encoder", "ema_encoder", "encoder")  # .pt entries hold
 HF_ENCODER = "encoder.layer."
 BLOCK_NAMES = (("norm1", "norm1"), ("norm2", "norm2"), ("attention.proj", "attn.proj"), ("mlp.fc1", "mlp.fc1"),
                ("mlp.fc2", "mlp.fc2"))  # Hugging Face -> ours, within a block
+
+
+def _depth(weights: Mapping[str, Tensor], blocks: str = "blocks") -> int:
+    """Number of ``{blocks}.{i}.`` blocks among the weights."""
+    return 1 + max(int(m.group(1)) for k in weights if (m := re.match(rf"{blocks}\.(\d+)\.", k)))
+
+
+def _load_exactly(module: nn.Module, weights: Mapping[str, Tensor], what: str) -> None:
+    """Load ``weights`` into ``module``, raising with what is missing or left over unless they fit it exactly."""
+    missing, unexpected = module.load_state_dict(weights, strict=False)
+    if missing or unexpected:
+        raise KeyError(f"weights do not fit {what}: missing {missing[:5]}, unexpected {unexpected[:5]}")
 
 
 def _hf_part(state: Mapping[str, Tensor], part: str) -> dict[str, Tensor]:
@@ -52,7 +64,7 @@ def _hf_blocks(src: Mapping[str, Tensor], to: str) -> dict[str, Tensor]:
     """Hugging Face ``layer.{i}`` blocks -> ours under ``to`` ("blocks"); query/key/value fused into ``qkv`` in
     that order, as our attention splits it."""
     out = {}
-    depth = 1 + max(int(m.group(1)) for k in src if (m := re.match(r"layer\.(\d+)\.", k)))
+    depth = _depth(src, "layer")
     for i in range(depth):
         hf, ours = f"layer.{i}.", f"{to}.{i}."
         for kind in ("weight", "bias"):
@@ -130,7 +142,7 @@ def encoder_from_state_dict(
         raise KeyError(f"no 'patch_embed.proj.weight' among the weights (first keys: {list(state)[:5]}): not a "
                        "V-JEPA encoder state dict")
     embed_dim, in_chans, tubelet, patch, _ = weights["patch_embed.proj.weight"].shape
-    depth = 1 + max(int(m.group(1)) for k in weights if (m := re.match(r"blocks\.(\d+)\.", k)))
+    depth = _depth(weights)
     hidden = weights["blocks.0.mlp.fc1.weight"].shape[0]
     if num_heads is None:
         if embed_dim not in HEADS_BY_WIDTH:
@@ -141,10 +153,7 @@ def encoder_from_state_dict(
         num_heads=num_heads, mlp_ratio=hidden / embed_dim, qkv_bias="blocks.0.attn.qkv.bias" in weights,
         pos_embed="rope", rope_style=rope_style,
     )
-    missing, unexpected = encoder.load_state_dict(weights, strict=False)
-    if missing or unexpected:
-        raise KeyError(f"weights do not fit a {depth}-block ViT {embed_dim} wide: missing {missing[:5]}, "
-                       f"unexpected {unexpected[:5]}")
+    _load_exactly(encoder, weights, f"a {depth}-block ViT {embed_dim} wide")
     size = next((name for name, s in VIT_SIZES.items() if (s.embed_dim, s.depth, s.num_heads) ==
                  (embed_dim, depth, num_heads) and round(embed_dim * s.mlp_ratio) == hidden), None)
     model_cfg = {"size": size, "embed_dim": embed_dim, "depth": depth, "num_heads": num_heads, "mlp_hidden": hidden,
@@ -211,7 +220,7 @@ def predictor_from_state_dict(
     if "embed.weight" not in weights or "mask_token" not in weights:
         raise KeyError(f"no mask predictor among the weights (first keys: {list(state)[:5]})")
     predictor_dim, embed_dim = weights["embed.weight"].shape
-    depth = 1 + max(int(m.group(1)) for k in weights if (m := re.match(r"blocks\.(\d+)\.", k)))
+    depth = _depth(weights)
     hidden = weights["blocks.0.mlp.fc1.weight"].shape[0]
     num_heads = num_heads or PREDICTOR_HEADS
     predictor = MaskPredictor(
@@ -219,10 +228,7 @@ def predictor_from_state_dict(
         mlp_ratio=hidden / predictor_dim, qkv_bias="blocks.0.attn.qkv.bias" in weights, pos_embed="rope",
         rope_style=rope_style, num_mask_tokens=len(weights["mask_token"]),
     )
-    missing, unexpected = predictor.load_state_dict(weights, strict=False)
-    if missing or unexpected:
-        raise KeyError(f"weights do not fit a {depth}-block predictor {predictor_dim} wide: missing {missing[:5]}, "
-                       f"unexpected {unexpected[:5]}")
+    _load_exactly(predictor, weights, f"a {depth}-block predictor {predictor_dim} wide")
     config = {"dim": predictor_dim, "depth": depth, "num_heads": num_heads,
               "num_mask_tokens": len(weights["mask_token"])}
     return predictor, config
@@ -254,7 +260,7 @@ def ac_predictor_from_state_dict(
     if "feature_embed.weight" not in weights or "action_embed.weight" not in weights:
         raise KeyError(f"no V-JEPA 2-AC predictor among the weights (first keys: {list(state)[:5]})")
     predictor_dim, embed_dim = weights["feature_embed.weight"].shape
-    depth = 1 + max(int(m.group(1)) for k in weights if (m := re.match(r"blocks\.(\d+)\.", k)))
+    depth = _depth(weights)
     predictor = ActionConditionedPredictor(
         embed_dim=embed_dim, predictor_dim=predictor_dim, depth=depth, num_heads=num_heads,
         mlp_ratio=weights["blocks.0.mlp.fc1.weight"].shape[0] / predictor_dim,
@@ -262,10 +268,7 @@ def ac_predictor_from_state_dict(
         grid_hw=grid_hw, max_steps=max_steps, pos_embed="rope", norm_output=True, state_embed="linear",
         rope_style="vjepa2", state_update="add_action",
     )
-    missing, unexpected = predictor.load_state_dict(weights, strict=False)
-    if missing or unexpected:
-        raise KeyError(f"weights do not fit a {depth}-block AC predictor {predictor_dim} wide: missing {missing[:5]}, "
-                       f"unexpected {unexpected[:5]}")
+    _load_exactly(predictor, weights, f"a {depth}-block AC predictor {predictor_dim} wide")
     return predictor.eval()
 
 
