@@ -255,3 +255,34 @@ def test_lerobot_dataset(encoder_ckpt, tmp_path):
     assert wm.rollout(z, torch.zeros(1, 4), torch.zeros(5, 2, 3)).shape == (5, 2, 16, 96)
     with pytest.raises(ValueError, match="action_dim = 3"):
         wm.rollout(z, torch.zeros(1, 4), torch.zeros(5, 2, 2))
+
+
+def test_fine_tuning_starts_from_a_released_ac_predictor(encoder_ckpt, dots, tmp_path):
+    """V-JEPA 2-AC's release layout (names, prefixes, no state head), sized for this encoder and the dots' 2-D
+    actions and states: vjepa-train-ac fine-tunes it in the release's own units."""
+    from vjepa.models.official import AC_RENAMES
+
+    grid = 4  # the TINY encoder: 32 px, patch 8
+    release = ActionConditionedPredictor(embed_dim=96, predictor_dim=32, depth=2, num_heads=2, action_dim=2,
+                                         state_dim=2, grid_hw=(grid, grid), max_steps=16, rope_style="vjepa2",
+                                         state_update="add_action")
+    theirs = {new: old for old, new in AC_RENAMES}
+    weights = {}
+    for name, value in release.state_dict().items():
+        prefix = next(p for p in theirs if name.startswith(p))
+        weights[f"module.backbone.{theirs[prefix]}{name[len(prefix):]}"] = value
+    torch.save({"encoder": {}, "predictor": weights}, tmp_path / "vjepa2-ac.pt")
+    released = [f"init_predictor={tmp_path / 'vjepa2-ac.pt'}", "ac.state_update=add_action", "data.normalize=false",
+                "feature_norm=layer", "steps=2", "optim.lr=1e-6", "optim.start_lr=1e-6"]
+
+    with pytest.raises(ValueError, match="set ac.rope_style=vjepa2"):
+        train_ac(ac_config(encoder_ckpt, dots, tmp_path / "wrong", *released))
+    run = tmp_path / "run"
+    train_ac(ac_config(encoder_ckpt, dots, run, *released, "ac.rope_style=vjepa2"))
+    state = load_checkpoint(run / "latest.pt")
+    for name, value in release.state_dict().items():  # two tiny steps from the released weights
+        torch.testing.assert_close(state["predictor"][name], value, rtol=0, atol=1e-4)
+    stats = ActionStats.from_state_dict(state["action_stats"])
+    assert (stats.action_std == 1).all() and (stats.state_mean == 0).all()  # actions and states as they are
+    wm = load_world_model(run / "latest.pt")
+    assert wm.predictor.state_head is None and wm.predictor.rope_style == "vjepa2"

@@ -192,8 +192,7 @@ def official_world_model(
     if predictor.embed_dim != encoder.embed_dim:
         raise ValueError(f"the predictor expects {predictor.embed_dim}-d features, the encoder gives {encoder.embed_dim}")
     a, s = predictor.action_dim, predictor.state_dim
-    stats = ActionStats(action_mean=np.zeros(a, np.float32), action_std=np.ones(a, np.float32),
-                        state_mean=np.zeros(s, np.float32), state_std=np.ones(s, np.float32), frame_step=frame_step)
+    stats = ActionStats(np.zeros(a), np.ones(a), np.zeros(s), np.ones(s), frame_step=frame_step).unnormalised()
     return JEPAWorldModel(encoder, predictor, stats, image_size).to(device)
 
 

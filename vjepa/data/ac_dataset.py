@@ -20,7 +20,7 @@ import logging
 import os
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -225,6 +225,13 @@ class ActionStats:
         if x.shape[-1] != len(mean):
             raise ValueError(f"last dimension {x.shape[-1]} does not match the statistics' {len(mean)}")
         return x * s + m if inverse else (x - m) / s
+
+    def unnormalised(self) -> ActionStats:
+        """The same statistics with mean 0 and std 1: actions and states go in as they are (V-JEPA 2-AC's
+        released predictor takes them in their own units)."""
+        a, s = len(self.action_mean), len(self.state_mean)
+        return replace(self, action_mean=np.zeros(a, np.float32), action_std=np.ones(a, np.float32),
+                       state_mean=np.zeros(s, np.float32), state_std=np.ones(s, np.float32))
 
     def normalize_actions(self, x: Any) -> Any:
         return self._apply(x, self.action_mean, self.action_std, False)

@@ -130,6 +130,7 @@ class ActionConditionedPredictor(nn.Module):
         self.max_steps = max_steps
         self.norm_output = norm_output
         self.condition_patches = condition_patches
+        self.rope_style = rope_style if pos_embed == "rope" else "-"
 
         self.feature_embed = nn.Linear(embed_dim, predictor_dim)
         self.action_embed = nn.Linear(action_dim, predictor_dim)

@@ -248,6 +248,16 @@ AC_RENAMES = (("predictor_embed.", "feature_embed."), ("action_encoder.", "actio
               ("predictor_proj.", "feature_head."))  # facebookresearch/vjepa2's VisionTransformerPredictorAC -> ours
 
 
+def official_ac_weights(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """V-JEPA 2-AC predictor weights (its ``.pt``'s ``predictor`` entry) under our `ActionConditionedPredictor`'s
+    names; the unused extrinsics encoder is dropped."""
+    src = strip_prefixes(state)
+    weights = {new + k[len(old):]: v for k, v in src.items() for old, new in AC_RENAMES if k.startswith(old)}
+    if "feature_embed.weight" not in weights or "action_embed.weight" not in weights:
+        raise KeyError(f"no V-JEPA 2-AC predictor among the weights (first keys: {list(state)[:5]})")
+    return weights
+
+
 def ac_predictor_from_state_dict(
     state: Mapping[str, Tensor], num_heads: int = 16, grid_hw: tuple[int, int] = (16, 16), max_steps: int = 32,
 ) -> ActionConditionedPredictor:
@@ -255,10 +265,7 @@ def ac_predictor_from_state_dict(
     ``.pt``): widths, depth and action/state sizes read off the weights; ``num_heads`` (16 in the release),
     ``grid_hw`` (16 x 16 tokens a frame at 256 px) and ``max_steps`` (32 frames of tubelet 2 at 64 frames) as it
     was built. Its extrinsics encoder, unused by the released model, is dropped."""
-    src = strip_prefixes(state)
-    weights = {new + k[len(old):]: v for k, v in src.items() for old, new in AC_RENAMES if k.startswith(old)}
-    if "feature_embed.weight" not in weights or "action_embed.weight" not in weights:
-        raise KeyError(f"no V-JEPA 2-AC predictor among the weights (first keys: {list(state)[:5]})")
+    weights = official_ac_weights(state)
     predictor_dim, embed_dim = weights["feature_embed.weight"].shape
     depth = _depth(weights)
     predictor = ActionConditionedPredictor(

@@ -39,6 +39,7 @@ from vjepa.inference import load_encoder
 from vjepa.models.ac_predictor import ActionConditionedPredictor, ac_loss
 from vjepa.models.factory import require
 from vjepa.models.feature_norm import FeatureNorm
+from vjepa.models.official import official_ac_weights
 from vjepa.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_atomic, set_rng_state
 from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
 from vjepa.train.loop import Batches, adamw, apply_schedules, param_groups
@@ -203,10 +204,16 @@ class ACObjective(nn.Module):
         return ac_loss(self.predictor, features, actions, states, **self.loss_kwargs)
 
 
+RELEASE_OPTIONS = {"rope_style": "pairs", "state_update": "predict"}  # ac.* keys for V-JEPA 2-AC's weights: defaults
+
+
 def predictor_config_from(cfg: DictConfig, embed_dim: int, grid: int, stats: ActionStats) -> dict[str, Any]:
-    """ActionConditionedPredictor kwargs: the ``ac`` size preset plus what the data and the encoder fix."""
+    """ActionConditionedPredictor kwargs: the ``ac`` size preset plus what the data and the encoder fix. The
+    release-compatibility options (``rope_style``, ``state_update``) appear only when set, so checkpoints from
+    before them still resume."""
     ac = cfg.ac
     norm_output = ac.get("norm_output")
+    release = {key: str(ac.get(key, default)) for key, default in RELEASE_OPTIONS.items()}
     return {
         "embed_dim": int(embed_dim),
         "predictor_dim": int(require(ac, "dim", "ac")),
@@ -222,7 +229,27 @@ def predictor_config_from(cfg: DictConfig, embed_dim: int, grid: int, stats: Act
         "condition_patches": bool(ac.get("condition_patches", False)),
         "state_decoder": int(ac.get("state_decoder") or 0),
         "norm_output": bool(cfg.feature_norm == "layer" if norm_output is None else norm_output),
+        **{key: value for key, value in release.items() if value != RELEASE_OPTIONS[key]},
     }
+
+
+def init_ac_predictor(predictor: ActionConditionedPredictor, checkpoint: str | Path) -> None:
+    """Start ``predictor`` from ``init_predictor``: a vjepa-train-ac checkpoint's predictor, or V-JEPA 2-AC's
+    released one (its ``.pt``), to fine-tune on your robot logs. The ``ac`` config must build the same network
+    (for the release: ``ac.rope_style=vjepa2 ac.state_update=add_action``, and ``data.normalize=false``, as it
+    takes actions and states in their own units)."""
+    contents = load_checkpoint(checkpoint, map_location="cpu")
+    if "predictor_config" in contents:  # ours
+        weights = contents["predictor"]
+    else:
+        if predictor.rope_style != "vjepa2":
+            raise ValueError(f"init_predictor={checkpoint} holds V-JEPA 2-AC's released weights, trained with its "
+                             "RoPE expansion: set ac.rope_style=vjepa2")
+        weights = official_ac_weights(contents.get("predictor", contents))
+    try:
+        predictor.load_state_dict(weights)
+    except RuntimeError as error:
+        raise ValueError(f"init_predictor={checkpoint} does not fit the predictor ac.* builds: {error}") from error
 
 
 @torch.no_grad()
@@ -293,6 +320,8 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
     else:
         train_eps, val_eps = split_episodes(len(episodes), float(data_cfg.val_fraction), int(cfg.seed))
         stats = ActionStats.from_episodes(EpisodeSubset(episodes, train_eps), data_cfg.frame_step, data_cfg.action_agg)
+        if not data_cfg.get("normalize", True):  # actions and states in their own units
+            stats = stats.unnormalised()
     feature_norm = FeatureNorm(cache.num_tokens, cache.embed_dim, cfg.feature_norm)
     if state is not None:
         feature_norm = FeatureNorm.from_checkpoint(state.get("feature_norm"), cache.num_tokens, cache.embed_dim)
@@ -338,6 +367,8 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
     batches = Batches(WindowSubset(windows, train_idx), sampler, cfg, None, device)
 
     step = 0
+    if state is None and cfg.get("init_predictor"):
+        init_ac_predictor(predictor, cfg.init_predictor)
     if state is not None:
         predictor.load_state_dict(state["predictor"])
         optimizer.load_state_dict(state["optimizer"])
