@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from vjepa.models import ActionConditionedPredictor, VisionTransformer
 from vjepa.models.official import AC_RENAMES, load_official_ac_predictor
+from vjepa.inference import load_encoder
 from vjepa.world_model import load_world_model, official_world_model
 
 HEADS, GRID, STEPS = 2, (2, 3), 3  # heads of 24 channels: RoPE parts of 8 (4 frequencies)
@@ -127,3 +128,13 @@ def test_released_world_model_loads_behind_the_planners_interface(tmp_path):
     features, states = wm.rollout(z[-1:], state[None], actions, return_states=True)
     assert features.shape == (3, 2, 4, 24)
     torch.testing.assert_close(states, state + actions.cumsum(1))  # actions in the release's own units
+
+
+def test_load_encoder_takes_the_2ac_checkpoint_whose_only_encoder_is_encoder(tmp_path):
+    encoder = VisionTransformer(embed_dim=384, depth=1, num_heads=6, pos_embed="rope", rope_style="vjepa2")
+    torch.save({"encoder": {f"module.backbone.{k}": v for k, v in encoder.state_dict().items()}, "predictor": {}},
+               tmp_path / "ac.pt")
+    loaded, config = load_encoder(tmp_path / "ac.pt")  # asks for the target encoder, takes the only one there
+    assert loaded.num_heads == 6 and config["model"]["rope_style"] == "vjepa2"  # ViT-S width: 6 heads
+    clips = torch.randn(1, 3, 2, 32, 32)
+    torch.testing.assert_close(loaded(clips), encoder.eval()(clips))

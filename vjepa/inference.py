@@ -35,7 +35,8 @@ def load_encoder(
         return encoder.to(device), config
     state = load_checkpoint(checkpoint, map_location="cpu")
     if "config" not in state and any(key in state for key in OFFICIAL_KEYS):  # a facebookresearch/vjepa2 .pt
-        encoder, config = official_encoder(state, which=which, source=str(path.resolve()))
+        encoder, config = official_encoder(state, which=which if which in state else None,  # 2-AC: only "encoder"
+                                           source=str(path.resolve()))
         return encoder.to(device), config
     for key in ("config", "encoder"):
         if key not in state:
