@@ -34,8 +34,8 @@ from torch import Tensor
 
 import envs  # noqa: F401  (registers the toolkit's envs)
 from envs.goal_wrapper import GoalImageWrapper
-from planning.evaluate import evaluate
 from planning.energies import goal_energy
+from planning.evaluate import evaluate
 from planning.planners import PLANNERS
 from planning.probe import StateProbe, StateRollout, make_probe_energy
 from planning.world_model import WorldModel

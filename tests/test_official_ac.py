@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from vjepa.inference import load_encoder
 from vjepa.models import ActionConditionedPredictor, VisionTransformer
 from vjepa.models.official import AC_RENAMES, load_official_ac_predictor
-from vjepa.inference import load_encoder
 from vjepa.world_model import load_world_model, official_world_model
 
 HEADS, GRID, STEPS = 2, (2, 3), 3  # heads of 24 channels: RoPE parts of 8 (4 frequencies)

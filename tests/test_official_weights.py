@@ -12,8 +12,8 @@ from transformers import VJEPA2Config, VJEPA2Model
 from vjepa.data.synthetic import make_moving_shapes
 from vjepa.inference import load_encoder
 from vjepa.models.official import load_official_encoder, load_official_predictor
-from vjepa.models.vit import gather_tokens
 from vjepa.models.pos_embed import RotaryEmbedding3D, grid_coords
+from vjepa.models.vit import gather_tokens
 from vjepa.train.pretrain import pretrain
 
 

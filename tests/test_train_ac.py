@@ -15,10 +15,10 @@ from tests.conftest import TINY, compose_config
 from vjepa.data.ac_dataset import ActionStats, FeatureCache
 from vjepa.data.episodes import EpisodeWriter
 from vjepa.data.lerobot import write_fake_lerobot_dataset
-from vjepa.train.checkpoint import load_checkpoint
-from vjepa.train.pretrain import pretrain
 from vjepa.models import ActionConditionedPredictor
 from vjepa.models.feature_norm import FeatureNorm
+from vjepa.train.checkpoint import load_checkpoint
+from vjepa.train.pretrain import pretrain
 from vjepa.train.train_ac import ACObjective, train_ac
 from vjepa.world_model import JEPAWorldModel, load_world_model
 
@@ -181,8 +181,8 @@ def test_standardized_features_are_fitted_on_training_frames_and_used_by_the_wor
     from vjepa.data.episodes import EpisodeDataset
 
     frames = torch.from_numpy(EpisodeDataset(dots)[0].frames[:4])
-    torch.testing.assert_close(wm.encode(frames), wm.feature_norm(torch.from_numpy(cache.get(0)[:4].astype(np.float32))),
-                               atol=0.05, rtol=0)  # float16 cache, amplified by 1/std
+    cached = wm.feature_norm(torch.from_numpy(cache.get(0)[:4].astype(np.float32)))
+    torch.testing.assert_close(wm.encode(frames), cached, atol=0.05, rtol=0)  # float16 cache, amplified by 1/std
 
 
 @pytest.mark.parametrize("state_decoder,rollout_detach,detached", [

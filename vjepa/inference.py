@@ -13,7 +13,11 @@ from torch.utils.data import Dataset
 from vjepa.models import MaskPredictor, VisionTransformer
 from vjepa.models.factory import build_encoder, build_predictor
 from vjepa.models.official import (
-    OFFICIAL_KEYS, load_official_encoder, load_official_predictor, official_encoder, strip_prefixes,
+    OFFICIAL_KEYS,
+    load_official_encoder,
+    load_official_predictor,
+    official_encoder,
+    strip_prefixes,
 )
 from vjepa.train.checkpoint import load_checkpoint
 

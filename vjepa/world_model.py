@@ -190,7 +190,8 @@ def official_world_model(
     side = image_size // encoder.patch_size
     predictor = ac_predictor_from_state_dict(contents["predictor"], predictor_heads, (side, side), max_steps)
     if predictor.embed_dim != encoder.embed_dim:
-        raise ValueError(f"the predictor expects {predictor.embed_dim}-d features, the encoder gives {encoder.embed_dim}")
+        raise ValueError(f"the predictor expects {predictor.embed_dim}-d features, the encoder gives "
+                         f"{encoder.embed_dim}")
     a, s = predictor.action_dim, predictor.state_dim
     stats = ActionStats(np.zeros(a), np.ones(a), np.zeros(s), np.ones(s), frame_step=frame_step).unnormalised()
     return JEPAWorldModel(encoder, predictor, stats, image_size).to(device)

@@ -13,17 +13,17 @@ from pathlib import Path
 
 import hydra
 import numpy as np
-import torch
 from omegaconf import DictConfig
 from tqdm import tqdm
 
 from vjepa.data import ImageFolderDataset, VideoFolderDataset, VideoTransform
 from vjepa.inference import clip_batches, encode, load_encoder
+from vjepa.train.distributed import resolve_device
 
 
 @hydra.main(config_path="pkg://configs", config_name="extract", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else ("cpu" if cfg.device == "auto" else cfg.device)
+    device = resolve_device(cfg.device)
     encoder, train_cfg = load_encoder(cfg.checkpoint, which=cfg.which, device=device)
     data_cfg = train_cfg["data"]
     transform = VideoTransform(size=cfg.size or data_cfg["crop_size"], train=False)

@@ -56,15 +56,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="PNG path")
     parser.add_argument("--which", default="target_encoder", choices=["target_encoder", "encoder"])
     parser.add_argument("--frames", type=int, help="frames of the clip (default: as pretrained)")
+    parser.add_argument("--frame-step", type=int, help="keep every n-th frame (default: as pretrained)")
     parser.add_argument("--size", type=int, help="crop size (default: as pretrained)")
     parser.add_argument("--gif", action="store_true", help="also write <out>.gif: each frame beside its colours")
     args = parser.parse_args(argv)
 
     encoder, config = load_encoder(args.checkpoint, which=args.which)
     frames = args.frames or config["data"]["frames_per_clip"]
+    step = args.frame_step or config["data"].get("frame_step", 1)
     size = args.size or config["data"]["crop_size"]
     try:
-        clip = read_first_clip(args.video, frames, size)  # uint8 (T, S, S, 3)
+        clip = read_first_clip(args.video, frames * step, size)[::step]  # uint8 (T, S, S, 3)
     except ValueError as error:
         parser.error(str(error))
     clips = normalize(clip)[None]  # (1, C, T, S, S)

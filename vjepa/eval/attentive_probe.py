@@ -32,6 +32,7 @@ from vjepa.data import VideoFolderDataset, VideoTransform
 from vjepa.inference import clip_batches, encode, load_encoder
 from vjepa.models.blocks import MLP, attention, init_weights
 from vjepa.models.pos_embed import Grid, sincos_3d
+from vjepa.train.distributed import resolve_device
 from vjepa.train.metrics import MetricsLogger
 
 
@@ -181,8 +182,7 @@ def top1(head: nn.Module, features: Tensor, targets: Tensor, idx: Tensor, device
 
 def run_attentive_probe(cfg: DictConfig) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
-    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if cfg.device == "auto" else cfg.device)
+    device = resolve_device(cfg.device)
     encoder, train_cfg = load_encoder(cfg.checkpoint, which=cfg.which, device=device)
     data_cfg = train_cfg["data"]
     videos = Path(cfg.videos)

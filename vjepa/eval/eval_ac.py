@@ -41,15 +41,10 @@ from vjepa.data.ac_dataset import ActionStats, ClipWindows, FeatureCache, episod
 from vjepa.models.ac_predictor import ActionConditionedPredictor
 from vjepa.models.feature_norm import FeatureNorm
 from vjepa.train.checkpoint import load_checkpoint
+from vjepa.train.distributed import resolve_device
 from vjepa.train.train_ac import WindowSubset, open_dataset, prepare_features, spread_stride, windows_of
 
 BASELINES = ("predictor", "copy_last", "zero_action")
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def _l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -88,7 +83,7 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
     missing = [k for k in ("predictor", "predictor_config", "action_stats", "split", "config") if k not in state]
     if missing:
         raise KeyError(f"{cfg.checkpoint} lacks {missing}; is it a vjepa-train-ac checkpoint?")
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     train_cfg = state["config"]
     predictor = ActionConditionedPredictor(**state["predictor_config"])
     predictor.load_state_dict(state["predictor"])
@@ -111,7 +106,8 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
     if enc["fingerprint"] != state.get("fingerprint"):
         warnings.warn(
             f"the encoder {enc['encoder_checkpoint']} differs from the one the predictor was trained on "
-            f"(fingerprint {enc['fingerprint'][:12]} != {str(state.get('fingerprint'))[:12]}); errors are not comparable",
+            f"(fingerprint {enc['fingerprint'][:12]} != {str(state.get('fingerprint'))[:12]}); errors are not "
+            "comparable",
             stacklevel=2,
         )
 

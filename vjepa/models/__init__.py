@@ -4,4 +4,7 @@ from vjepa.models.ac_predictor import ActionConditionedPredictor
 from vjepa.models.predictor import MaskPredictor
 from vjepa.models.vit import VIT_SIZES, TubeletEmbed, VisionTransformer, gather_tokens, vit_size
 
-__all__ = ["ActionConditionedPredictor", "MaskPredictor", "TubeletEmbed", "VIT_SIZES", "VisionTransformer", "gather_tokens", "vit_size"]
+__all__ = [
+    "ActionConditionedPredictor", "MaskPredictor", "TubeletEmbed", "VIT_SIZES", "VisionTransformer", "gather_tokens",
+    "vit_size",
+]

@@ -119,8 +119,8 @@ class ActionConditionedPredictor(nn.Module):
         if state_embed not in ("linear", "fourier"):
             raise ValueError(f"state_embed must be 'linear' or 'fourier', got {state_embed!r}")
         if state_update not in ("predict", "add_action") or (state_update == "add_action" and action_dim != state_dim):
-            raise ValueError(f"state_update must be 'predict' or 'add_action' (the latter with action_dim == state_dim, "
-                             f"got {action_dim} and {state_dim}), got {state_update!r}")
+            raise ValueError(f"state_update must be 'predict' or 'add_action' (the latter with action_dim == "
+                             f"state_dim, got {action_dim} and {state_dim}), got {state_update!r}")
         self.embed_dim = embed_dim
         self.action_dim = action_dim
         self.state_dim = state_dim

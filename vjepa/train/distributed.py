@@ -25,13 +25,19 @@ class DistInfo:
         return self.world_size > 1
 
 
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; any other name as torch reads it."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def setup_distributed(device: str = "auto") -> DistInfo:
     """Read torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK) and join the process group if > 1 process."""
     rank = int(os.environ.get("RANK", 0))
     world_size = int(os.environ.get("WORLD_SIZE", 1))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device).type
     torch_device = torch.device(device, local_rank) if device == "cuda" else torch.device(device)
     if torch_device.type == "cuda":
         torch.cuda.set_device(torch_device)

@@ -9,8 +9,9 @@ validate on the held-out episodes, checkpoint. One process or many (torchrun, gl
 reproduces the losses of an uninterrupted one (the batch order derives from the step).
 
 The checkpoint (``run_dir/latest.pt``) is self-describing for `vjepa.world_model.load_world_model` and
-`vjepa-eval-ac`: predictor weights and constructor kwargs, action and feature statistics, the encoder checkpoint path, which
-encoder and its fingerprint, the image size, the episode split, the optimiser, step, RNG and the whole config.
+`vjepa-eval-ac`: predictor weights and constructor kwargs, action and feature statistics, the encoder checkpoint
+path, which encoder and its fingerprint, the image size, the episode split, the optimiser, step, RNG and the whole
+config.
 """
 
 from __future__ import annotations
@@ -32,7 +33,12 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from vjepa.data.ac_dataset import (
-    ActionStats, ClipWindows, FeatureCache, episode_lowdim, fingerprint, open_episodes,
+    ActionStats,
+    ClipWindows,
+    FeatureCache,
+    episode_lowdim,
+    fingerprint,
+    open_episodes,
 )
 from vjepa.data.sampler import SeededSampler
 from vjepa.inference import load_encoder
@@ -316,7 +322,9 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
         train_eps, val_eps = list(state["split"]["train"]), list(state["split"]["val"])
         stats = ActionStats.from_state_dict(state["action_stats"])
         if max(train_eps + val_eps) >= len(episodes):
-            raise ValueError(f"{ckpt_path}: its episode split does not fit the {len(episodes)} episodes of {data_cfg.path}")
+            raise ValueError(
+                f"{ckpt_path}: its episode split does not fit the {len(episodes)} episodes of {data_cfg.path}"
+            )
     else:
         train_eps, val_eps = split_episodes(len(episodes), float(data_cfg.val_fraction), int(cfg.seed))
         stats = ActionStats.from_episodes(EpisodeSubset(episodes, train_eps), data_cfg.frame_step, data_cfg.action_agg)
