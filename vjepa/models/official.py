@@ -32,7 +32,9 @@ from vjepa.models.vit import VIT_SIZES, VisionTransformer
 
 HEADS_BY_WIDTH = {384: 6, 768: 12, 1024: 16, 1280: 16, 1408: 22, 1664: 26}  # the official ViT-S/B/L/H/g/G
 PREDICTOR_HEADS = 12  # every released V-JEPA 2 mask predictor: 384 wide, 12 blocks, 12 heads
-OFFICIAL_KEYS = ("target_encoder", "ema_encoder", "encoder")  # .pt entries holding an encoder, preferred first
+# .pt entries holding a V-JEPA 2 encoder, preferred first. V-JEPA 2.1's encoders (its "ema_encoder" entries) are
+# built with other options (interpolate_rope, img_temporal_dim_size in its code) and are not read as V-JEPA 2's.
+OFFICIAL_KEYS = ("target_encoder", "encoder")
 HF_ENCODER = "encoder.layer."
 BLOCK_NAMES = (("norm1", "norm1"), ("norm2", "norm2"), ("attention.proj", "attn.proj"), ("mlp.fc1", "mlp.fc1"),
                ("mlp.fc2", "mlp.fc2"))  # Hugging Face -> ours, within a block
@@ -187,8 +189,8 @@ def official_encoder(
     config in the shape of our checkpoints' (``model``, and ``data`` at the resolution it was trained at:
     Hugging Face's ``crop_size``, else 256).
 
-    ``which`` picks the entry of an official ``.pt`` (default: ``target_encoder``, else ``ema_encoder``, else
-    ``encoder``); ``num_heads`` overrides the head count the loader would assume."""
+    ``which`` picks the entry of an official ``.pt`` (default: ``target_encoder``, else ``encoder``);
+    ``num_heads`` overrides the head count the loader would assume."""
     hf_config = hf_config or {}
     state = contents
     if any(isinstance(v, Mapping) for v in contents.values()):  # an official .pt: state dicts under names
