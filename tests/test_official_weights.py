@@ -103,6 +103,13 @@ def test_hugging_face_predictor_predicts_what_the_reference_predicts(hf_snapshot
     assert (other_token - reference).abs().max() > 1e-2  # the test sees which mask token is used
 
 
+def test_the_official_loader_refuses_the_toolkits_own_checkpoints(tiny_pretrain_config):
+    cfg = tiny_pretrain_config("steps=1")
+    pretrain(cfg)
+    with pytest.raises(ValueError, match="load it with vjepa.inference.load_encoder"):
+        load_official_encoder(f"{cfg.run_dir}/latest.pt")
+
+
 def test_vjepa2_rope_style_tiles_frequencies_within_each_axis_part():
     coords = grid_coords((2, 3, 4))[None]
     pairs, tiled = RotaryEmbedding3D(32), RotaryEmbedding3D(32, style="vjepa2")

@@ -192,6 +192,9 @@ def official_encoder(
     ``which`` picks the entry of an official ``.pt`` (default: ``target_encoder``, else ``encoder``);
     ``num_heads`` overrides the head count the loader would assume."""
     hf_config = hf_config or {}
+    if "config" in contents and "step" in contents:
+        raise ValueError(f"{source or 'checkpoint'} is one of this toolkit's checkpoints (its own RoPE style and "
+                         "config): load it with vjepa.inference.load_encoder")
     state = contents
     if any(isinstance(v, Mapping) for v in contents.values()):  # an official .pt: state dicts under names
         key = which or next((k for k in OFFICIAL_KEYS if k in contents), None)
