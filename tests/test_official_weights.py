@@ -11,7 +11,7 @@ from transformers import VJEPA2Config, VJEPA2Model
 
 from vjepa.data.synthetic import make_moving_shapes
 from vjepa.inference import load_encoder
-from vjepa.models.official import load_official_encoder, load_official_predictor
+from vjepa.models.official import encoder_from_state_dict, load_official_encoder, load_official_predictor
 from vjepa.models.pos_embed import RotaryEmbedding3D, grid_coords
 from vjepa.models.vit import gather_tokens
 from vjepa.train.pretrain import pretrain
@@ -101,6 +101,15 @@ def test_hugging_face_predictor_predicts_what_the_reference_predicts(hf_snapshot
     reference = reference_output.predictor_output.last_hidden_state
     torch.testing.assert_close(ours, reference, rtol=1e-3, atol=1e-3)
     assert (other_token - reference).abs().max() > 1e-2  # the test sees which mask token is used
+
+
+def test_a_classifier_snapshot_gives_its_backbone(hf_snapshot):
+    model, _ = hf_snapshot  # VJEPA2ForVideoClassification keeps the backbone under "vjepa2.", beside its head
+    state = {f"vjepa2.{k}": v for k, v in model.state_dict().items()} | {"classifier.weight": torch.zeros(5, 96)}
+    encoder, _ = encoder_from_state_dict(state, num_heads=3)
+    clips = torch.randn(1, 3, 4, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(encoder(clips), reference(model, clips), rtol=1e-3, atol=1e-3)
 
 
 def test_the_official_loader_refuses_the_toolkits_own_checkpoints(tiny_pretrain_config):
