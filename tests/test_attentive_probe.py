@@ -40,7 +40,7 @@ def checkpoint(tiny_pretrain_config):
 
 
 def test_cli_classifies_labelled_videos_from_a_checkpoint(checkpoint, tmp_path):
-    videos = make_moving_shapes(tmp_path / "videos", num_videos=24, num_frames=8, size=32, seed=3, max_shapes=1)
+    videos = make_moving_shapes(tmp_path / "labelled", num_videos=24, num_frames=8, size=32, seed=3, max_shapes=1)
     cfg = compose_config("attentive_probe", [
         f"checkpoint={checkpoint}", f"videos={videos}", "label_column=direction", f"output={tmp_path / 'out'}",
         "probe.epochs=40", "probe.batch_size=8", "probe.lr=3e-3", "probe.weight_decay=0.01", "val_fraction=0.25",
@@ -56,8 +56,18 @@ def test_cli_classifies_labelled_videos_from_a_checkpoint(checkpoint, tmp_path):
     assert (tmp_path / "out" / "metrics.csv").read_text().count("pretrained/attentive/val_top1") == 40
 
 
+def test_several_clips_per_video_are_encoded_apart_and_pooled_together(checkpoint, tmp_path):
+    videos = make_moving_shapes(tmp_path / "labelled", num_videos=6, num_frames=16, size=32, max_shapes=1)
+    cfg = compose_config("attentive_probe", [
+        f"checkpoint={checkpoint}", f"videos={videos}", "label_column=direction", f"output={tmp_path / 'out'}",
+        "clips_per_video=3", "probe.epochs=2", "random_baseline=false",
+    ])
+    summary = run_attentive_probe(cfg)
+    assert summary["grid"] == [3 * 2, 4, 4]  # three clips of a (2, 4, 4) grid, their tokens in time order
+
+
 def test_a_video_without_a_label_is_named(checkpoint, tmp_path):
-    videos = make_moving_shapes(tmp_path / "videos", num_videos=3, num_frames=8, size=32)
+    videos = make_moving_shapes(tmp_path / "labelled", num_videos=3, num_frames=8, size=32)
     (videos / "labels.csv").write_text("file,direction\nvideo_00000.mp4,1\n")
     cfg = compose_config("attentive_probe", [f"checkpoint={checkpoint}", f"videos={videos}", "label_column=direction",
                                              f"output={tmp_path / 'out'}", "random_baseline=false"])

@@ -367,3 +367,15 @@ def test_make_videos_cli(tmp_path, capsys):
     assert len(list((tmp_path / "v").glob("*.mp4"))) == 2 and (tmp_path / "v" / "labels.csv").exists()
     make_videos_main([str(tmp_path / "i"), "--num-videos", "3", "--size", "32", "--images"])
     assert len(list((tmp_path / "i").glob("*.png"))) == 3
+
+
+def test_evaluation_segments_are_evenly_spaced_clips(tmp_path):
+    videos = make_moving_shapes(tmp_path, num_videos=1, num_frames=20, size=32)
+    dataset = VideoFolderDataset(videos, frames_per_clip=4, frame_step=2, random_start=False, segments=3)
+    assert dataset[0]["clip"].shape == (12, 32, 32, 3)  # three 4-frame clips, one after the other (no transform)
+    generator = torch.Generator()
+    # 20 frames, a clip spans 7: starts 0, 6, 13 (the last possible), each clip 4 frames 2 apart
+    assert dataset.frame_indices(20, generator).tolist() == [0, 2, 4, 6, 6, 8, 10, 12, 13, 15, 17, 19]
+    assert dataset.frame_indices(5, generator).tolist() == [0, 2, 4, 1] * 3  # short: every segment loops the video
+    with pytest.raises(ValueError, match="segments must be >= 1, and 1 with random_start"):
+        VideoFolderDataset(videos, segments=2)

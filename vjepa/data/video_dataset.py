@@ -137,7 +137,9 @@ class VideoFolderDataset(ClipFolderDataset):
     """Clips of `frames_per_clip` frames, `frame_step` apart, from a random start in each video.
 
     Videos shorter than one clip are looped, padded with their last frame, or skipped (`short_video`). With
-    `random_start=False` every clip starts at the first frame (feature extraction, probes).
+    `random_start=False` every clip starts at the first frame (feature extraction, probes); with `segments` = S > 1
+    as well, S clips evenly spaced over the video are read one after the other, (C, S * frames_per_clip, H, W), for
+    evaluations that encode each segment apart (V-JEPA's multi-clip probe).
     """
 
     kind = "videos"
@@ -153,10 +155,13 @@ class VideoFolderDataset(ClipFolderDataset):
         max_resample: int = 20,
         extensions: Sequence[str] = VIDEO_EXTENSIONS,
         random_start: bool = True,
+        segments: int = 1,
     ):
         if short_video not in ("loop", "pad", "skip"):
             raise ValueError(f"short_video must be 'loop', 'pad' or 'skip', got {short_video!r}")
-        self.frames_per_clip, self.frame_step = frames_per_clip, frame_step
+        if segments < 1 or (segments > 1 and random_start):
+            raise ValueError(f"segments must be >= 1, and 1 with random_start (evaluation only), got {segments}")
+        self.frames_per_clip, self.frame_step, self.segments = frames_per_clip, frame_step, segments
         self.backend, self.short_video, self.random_start = backend, short_video, random_start
         super().__init__(root, extensions, transform, max_resample)
 
@@ -165,12 +170,17 @@ class VideoFolderDataset(ClipFolderDataset):
             return video.get_frames(self.frame_indices(len(video), generator))
 
     def frame_indices(self, num_frames: int, generator: torch.Generator) -> np.ndarray:
-        """Indices of one clip in a video of `num_frames` frames: random start, or from 0 for a short video."""
+        """Indices of one clip in a video of `num_frames` frames: random start, or from 0 for a short video; with
+        `segments`, those of each segment's clip, starts evenly spaced from the first frame to the last start."""
         offsets = np.arange(self.frames_per_clip) * self.frame_step
         span = int(offsets[-1]) + 1
         if num_frames >= span:
+            if self.segments > 1:
+                starts = np.linspace(0, num_frames - span, self.segments).round().astype(int)
+                return (starts[:, None] + offsets).reshape(-1)
             start = int(torch.randint(num_frames - span + 1, (), generator=generator)) if self.random_start else 0
             return offsets + start
         if self.short_video == "skip":
             raise SkipFile(f"{num_frames} frames, fewer than the {span} one clip spans")
-        return offsets % num_frames if self.short_video == "loop" else np.minimum(offsets, num_frames - 1)
+        clip = offsets % num_frames if self.short_video == "loop" else np.minimum(offsets, num_frames - 1)
+        return np.tile(clip, self.segments)

@@ -4,10 +4,11 @@ to the same training of a linear classifier on the mean-pooled features, the bas
 
     vjepa-attentive-probe checkpoint=runs/pretrain/latest.pt videos=/labelled/videos label_column=label
 
-``videos`` holds the clips and a ``labels.csv`` (``file`` plus ``label_column``; integer or named classes). The
-first clip of every video is encoded once (centre crop, no augmentation; features kept in memory as fp16:
-tokens x width x 2 bytes per video), a seeded ``val_fraction`` of the videos is held out, and both heads are
-trained with AdamW and a cosine schedule. Writes ``attentive_probe.json`` (top-1 per head, chance, classes) and
+``videos`` holds the clips and a ``labels.csv`` (``file`` plus ``label_column``; integer or named classes). Every
+video is encoded once — its first clip, or ``clips_per_video`` clips evenly spaced over it, each encoded apart and
+their tokens pooled together — with a centre crop and no augmentation (features kept in memory as fp16: tokens x
+width x 2 bytes per video); a seeded ``val_fraction`` of the videos is held out, and both heads are trained with
+AdamW and a cosine schedule. Writes ``attentive_probe.json`` (top-1 per head, chance, classes) and
 ``metrics.csv`` + TensorBoard curves to ``output``. The checkpoint may be V-JEPA 2's released weights too.
 """
 
@@ -24,6 +25,7 @@ import hydra
 import numpy as np
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from omegaconf import DictConfig
 from torch import Tensor, nn
 from tqdm import tqdm
@@ -117,9 +119,10 @@ def encode_labelled(
     encoders: dict[str, nn.Module], dataset: VideoFolderDataset, labels: dict[str, str], batch_size: int,
     device: torch.device,
 ) -> tuple[dict[str, Tensor], list[str]]:
-    """Each encoder's patch features (num_videos, N, D) in fp16 of the first clip of every readable video (decoded
-    once for all encoders), and the class of each. An unreadable video is left out; a video without a label is an
-    error naming it."""
+    """Each encoder's patch features (num_videos, N, D) in fp16 of every readable video (decoded once for all
+    encoders), and the class of each. With the dataset's ``segments`` = S, each video's S clips are encoded apart and
+    their tokens concatenated in time order (N = S x tokens per clip). An unreadable video is left out; a video
+    without a label is an error naming it."""
     features: dict[str, list[Tensor]] = {name: [] for name in encoders}
     classes = []
     batches = math.ceil(len(dataset) / batch_size)
@@ -128,8 +131,10 @@ def encode_labelled(
             if dataset.paths[i].name not in labels:
                 raise KeyError(f"video {dataset.paths[i]} has no row in the labels file")
             classes.append(labels[dataset.paths[i].name])
+        segments = rearrange(clips.to(device), "b c (s t) h w -> (b s) c t h w", s=dataset.segments)
         for name, encoder in encoders.items():
-            features[name].append(encode(encoder, clips.to(device)).to("cpu", torch.float16))
+            tokens = rearrange(encode(encoder, segments), "(b s) n d -> b (s n) d", s=dataset.segments)
+            features[name].append(tokens.to("cpu", torch.float16))
     if not classes:
         raise ValueError(f"no readable videos in {dataset.root}")
     return {name: torch.cat(chunks) for name, chunks in features.items()}, classes
@@ -191,6 +196,7 @@ def run_attentive_probe(cfg: DictConfig) -> dict[str, Any]:
         videos, frames_per_clip=cfg.frames_per_clip or data_cfg["frames_per_clip"],
         frame_step=cfg.frame_step or data_cfg["frame_step"],
         transform=VideoTransform(size=cfg.size or data_cfg["crop_size"], train=False), random_start=False,
+        segments=cfg.clips_per_video,
     )
     encoders = {"pretrained": encoder}
     if cfg.random_baseline:  # the same architecture, freshly initialised: what pretraining has to beat
@@ -198,7 +204,8 @@ def run_attentive_probe(cfg: DictConfig) -> dict[str, Any]:
     out = Path(cfg.output)
     logger = MetricsLogger(out)
     all_features, classes = encode_labelled(encoders, dataset, labels, cfg.batch_size, device)
-    grid = encoder.grid(dataset[0]["clip"][None])
+    t, h, w = encoder.grid(dataset[0]["clip"][None, :, : dataset.frames_per_clip])
+    grid = (cfg.clips_per_video * t, h, w)  # the clips' tokens one after the other in time
     names = class_order(classes)
     targets = torch.tensor([names.index(c) for c in classes])
     order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(cfg.seed))
