@@ -160,19 +160,20 @@ def train_head(
     progress = tqdm(range(hp.epochs), desc=name)
     for epoch in progress:
         head.train()
-        total, count = 0.0, 0
+        total = torch.zeros((), device=device)  # summed on the device: one read-back an epoch
         for batch in train_idx[torch.randperm(len(train_idx), generator=generator)].split(hp.batch_size):
             loss = F.cross_entropy(head(features[batch].to(device, torch.float32)), targets[batch].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
-            total, count = total + loss.item() * len(batch), count + len(batch)
+            total += loss.detach() * len(batch)
+        train_loss = total.item() / len(train_idx)
         scores = {"train_top1": top1(head, features, targets, train_idx, device),
                   "val_top1": top1(head, features, targets, val_idx, device)}
-        logger.log(epoch + 1, {f"{name}/train_loss": total / count, **{f"{name}/{k}": v for k, v in scores.items()}})
-        progress.set_postfix(loss=f"{total / count:.3f}", val=f"{scores['val_top1']:.3f}")
-    return {"train_loss": total / count, **scores}
+        logger.log(epoch + 1, {f"{name}/train_loss": train_loss, **{f"{name}/{k}": v for k, v in scores.items()}})
+        progress.set_postfix(loss=f"{train_loss:.3f}", val=f"{scores['val_top1']:.3f}")
+    return {"train_loss": train_loss, **scores}
 
 
 @torch.no_grad()
@@ -192,11 +193,11 @@ def run_attentive_probe(cfg: DictConfig) -> dict[str, Any]:
     data_cfg = train_cfg["data"]
     videos = Path(cfg.videos)
     labels = read_class_labels(Path(cfg.labels) if cfg.labels else videos / "labels.csv", cfg.label_column)
+    size = cfg.size or data_cfg["crop_size"]
     dataset = VideoFolderDataset(
         videos, frames_per_clip=cfg.frames_per_clip or data_cfg["frames_per_clip"],
-        frame_step=cfg.frame_step or data_cfg["frame_step"],
-        transform=VideoTransform(size=cfg.size or data_cfg["crop_size"], train=False), random_start=False,
-        segments=cfg.clips_per_video,
+        frame_step=cfg.frame_step or data_cfg["frame_step"], transform=VideoTransform(size=size, train=False),
+        random_start=False, segments=cfg.clips_per_video,
     )
     encoders = {"pretrained": encoder}
     if cfg.random_baseline:  # the same architecture, freshly initialised: what pretraining has to beat
@@ -204,7 +205,7 @@ def run_attentive_probe(cfg: DictConfig) -> dict[str, Any]:
     out = Path(cfg.output)
     logger = MetricsLogger(out)
     all_features, classes = encode_labelled(encoders, dataset, labels, cfg.batch_size, device)
-    t, h, w = encoder.grid(dataset[0]["clip"][None, :, : dataset.frames_per_clip])
+    t, h, w = encoder.grid(torch.empty(1, 3, dataset.frames_per_clip, size, size, device="meta"))  # one clip's
     grid = (cfg.clips_per_video * t, h, w)  # the clips' tokens one after the other in time
     names = class_order(classes)
     targets = torch.tensor([names.index(c) for c in classes])
