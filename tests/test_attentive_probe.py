@@ -44,6 +44,7 @@ def test_cli_classifies_labelled_videos_from_a_checkpoint(checkpoint, tmp_path):
     cfg = compose_config("attentive_probe", [
         f"checkpoint={checkpoint}", f"videos={videos}", "label_column=direction", f"output={tmp_path / 'out'}",
         "probe.epochs=40", "probe.batch_size=8", "probe.lr=3e-3", "probe.weight_decay=0.01", "val_fraction=0.25",
+        "repeats=2",
     ])
     summary = run_attentive_probe(cfg)
     saved = json.loads((tmp_path / "out" / "attentive_probe.json").read_text())
@@ -51,16 +52,18 @@ def test_cli_classifies_labelled_videos_from_a_checkpoint(checkpoint, tmp_path):
     assert set(saved["classes"]) <= {str(c) for c in range(8)} and saved["grid"] == [2, 4, 4]
     for encoder in ("pretrained", "random_init"):  # the checkpoint's encoder and the same one re-initialised
         for head in ("attentive", "mean_linear"):
-            assert 0.0 <= saved[encoder][head]["val_top1"] <= 1.0
-            assert saved[encoder][head]["train_top1"] > saved["chance_top1"]  # every head learns its training split
-    assert (tmp_path / "out" / "metrics.csv").read_text().count("pretrained/attentive/val_top1") == 40
+            result = saved[encoder][head]  # the mean over 2 splits, its spread, and each run
+            assert 0.0 <= result["val_top1"] <= 1.0 and len(result["runs"]) == 2
+            assert result["val_top1"] == pytest.approx(sum(r["val_top1"] for r in result["runs"]) / 2)
+            assert result["train_top1"] > saved["chance_top1"]  # every head learns its training split
+    assert (tmp_path / "out" / "metrics.csv").read_text().count("pretrained/attentive/run1/val_top1") == 40
 
 
 def test_several_clips_per_video_are_encoded_apart_and_pooled_together(checkpoint, tmp_path):
     videos = make_moving_shapes(tmp_path / "labelled", num_videos=6, num_frames=16, size=32, max_shapes=1)
     cfg = compose_config("attentive_probe", [
         f"checkpoint={checkpoint}", f"videos={videos}", "label_column=direction", f"output={tmp_path / 'out'}",
-        "clips_per_video=3", "probe.epochs=2", "random_baseline=false",
+        "clips_per_video=3", "probe.epochs=2", "random_baseline=false", "repeats=1",
     ])
     summary = run_attentive_probe(cfg)
     assert summary["grid"] == [3 * 2, 4, 4]  # three clips of a (2, 4, 4) grid, their tokens in time order

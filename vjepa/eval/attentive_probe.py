@@ -8,7 +8,8 @@ to the same training of a linear classifier on the mean-pooled features, the bas
 video is encoded once — its first clip, or ``clips_per_video`` clips evenly spaced over it, each encoded apart and
 their tokens pooled together — with a centre crop and no augmentation (features kept in memory as fp16: tokens x
 width x 2 bytes per video); a seeded ``val_fraction`` of the videos is held out, and both heads are trained with
-AdamW and a cosine schedule. Writes ``attentive_probe.json`` (top-1 per head, chance, classes) and
+AdamW and a cosine schedule, ``repeats`` times over new splits and initialisations (mean and std reported: on a
+small labelled set the probe's own spread can exceed the difference between two encoders). Writes ``attentive_probe.json`` (top-1 per head, chance, classes) and
 ``metrics.csv`` + TensorBoard curves to ``output``. The checkpoint may be V-JEPA 2's released weights too.
 """
 
@@ -209,30 +210,41 @@ def run_attentive_probe(cfg: DictConfig) -> dict[str, Any]:
     grid = (cfg.clips_per_video * t, h, w)  # the clips' tokens one after the other in time
     names = class_order(classes)
     targets = torch.tensor([names.index(c) for c in classes])
-    order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(cfg.seed))
-    n_val = int(round(len(order) * cfg.val_fraction))
-    val_idx, train_idx = order[:n_val], order[n_val:]
+    n_val = int(round(len(targets) * cfg.val_fraction))
     counts = np.bincount(targets.numpy(), minlength=len(names))
     summary: dict[str, Any] = {
         "checkpoint": str(cfg.checkpoint), "videos": str(videos), "label_column": cfg.label_column, "classes": names,
-        "num_train": len(train_idx), "num_val": len(val_idx), "grid": list(grid),
+        "num_train": len(targets) - n_val, "num_val": n_val, "grid": list(grid), "repeats": cfg.repeats,
         "chance_top1": float(counts.max() / counts.sum()),
     }
-    for which, features in all_features.items():
-        dim = features.shape[-1]
-        heads = {
-            "attentive": AttentiveClassifier(dim, len(names), cfg.probe.num_heads or encoder.num_heads,
-                                             cfg.probe.num_queries, grid=grid if cfg.probe.pos_embed else None),
-            "mean_linear": MeanPoolClassifier(dim, len(names)),
-        }
-        summary[which] = {name: train_head(head, features, targets, train_idx, val_idx, cfg.probe, cfg.seed, logger,
-                                           f"{which}/{name}", device) for name, head in heads.items()}
+    runs: dict[str, dict[str, list[dict[str, float]]]] = {which: {} for which in all_features}
+    for repeat in range(cfg.repeats):  # a new split and new heads each time: the probe's own spread
+        seed = cfg.seed + repeat
+        order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(seed))
+        val_idx, train_idx = order[:n_val], order[n_val:]
+        for which, features in all_features.items():
+            torch.manual_seed(seed)
+            dim = features.shape[-1]
+            heads = {
+                "attentive": AttentiveClassifier(dim, len(names), cfg.probe.num_heads or encoder.num_heads,
+                                                 cfg.probe.num_queries, grid=grid if cfg.probe.pos_embed else None),
+                "mean_linear": MeanPoolClassifier(dim, len(names)),
+            }
+            for name, head in heads.items():
+                result = train_head(head, features, targets, train_idx, val_idx, cfg.probe, seed, logger,
+                                    f"{which}/{name}/run{repeat}", device)
+                runs[which].setdefault(name, []).append(result)
     logger.close()
+    for which, by_head in runs.items():
+        summary[which] = {name: {**{k: float(np.mean([r[k] for r in results])) for k in results[0]},
+                                 "val_top1_std": float(np.std([r["val_top1"] for r in results])), "runs": results}
+                          for name, results in by_head.items()}
     out.mkdir(parents=True, exist_ok=True)
     (out / "attentive_probe.json").write_text(json.dumps(summary, indent=2))
     for which in encoders:
-        print(f"{which}: val top-1 attentive {summary[which]['attentive']['val_top1']:.3f}, mean-pooled linear "
-              f"{summary[which]['mean_linear']['val_top1']:.3f}")
+        parts = [f"{name} {summary[which][name]['val_top1']:.3f} ± {summary[which][name]['val_top1_std']:.3f}"
+                 for name in ("attentive", "mean_linear")]
+        print(f"{which}: val top-1 (mean ± std over {cfg.repeats} splits) " + ", ".join(parts))
     print(f"(majority class {summary['chance_top1']:.3f}); wrote {out / 'attentive_probe.json'}")
     return summary
 
