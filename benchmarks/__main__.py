@@ -8,7 +8,8 @@ the official vjepa2 figures (REFERENCE.md) and written as CSV + JSON.
     python -m benchmarks --only pretrain --configs small --precisions fp32 --threads 1
     python -m benchmarks --device cuda --compile           # on a GPU: bf16 + torch.compile
 
-Sections: ceiling (always measured: the model numbers are normalised by it), pretrain, attention, ac, cem, video.
+Sections: ceiling (always measured: the model numbers are normalised by it), pretrain, attention, ac, cem, video,
+encode (a frozen ViT-L/16 on one 16-frame 256-px clip: feature extraction with released weights).
 Results go to ``--out`` (a path without suffix: ``.csv`` and ``.json`` are written; default
 benchmarks/results/<timestamp>).
 """
@@ -25,7 +26,7 @@ from typing import Any
 
 import torch
 
-from benchmarks import ac, attention, ceiling, planner, pretrain_step, video_loading
+from benchmarks import ac, attention, ceiling, encode, planner, pretrain_step, video_loading
 from benchmarks.common import (
     OFFICIAL_AC_STEPS_PER_S,
     OFFICIAL_CEILING_GFLOPS,
@@ -35,7 +36,7 @@ from benchmarks.common import (
     pick_device,
 )
 
-SECTIONS = ("pretrain", "attention", "ac", "cem", "video")
+SECTIONS = ("pretrain", "attention", "ac", "cem", "video", "encode")
 RESULTS = Path(__file__).parent / "results"
 
 # (key, header, format) per section
@@ -65,6 +66,11 @@ COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("us_per_iteration", "us/iteration", ".0f"),
     ],
     "video": [("backend", "backend", "s"), ("workers", "workers", "d"), ("clips_per_s", "clips/s", ".1f")],
+    "encode": [
+        ("model", "encoder", "s"), ("precision", "precision", "s"), ("tokens", "tokens", "d"),
+        ("s_per_clip", "s/clip", ".2f"), ("gflop_per_clip", "GFLOP/clip", ".0f"), ("gflops", "GFLOP/s", ".1f"),
+        ("of_ceiling", "of own-dtype ceiling", ".0%"),
+    ],
     "data_wait": [
         ("steps", "steps", "d"), ("data_wait_fraction", "data wait (median)", ".1%"),
         ("data_wait_fraction_max", "data wait (max)", ".1%"), ("clips_per_s", "clips/s", ".1f"),
@@ -79,6 +85,7 @@ TITLES = {
     "ac": "AC predictor rollout, 64 candidates x 4 steps",
     "cem": "CEM planning: overhead (LinearToyWorldModel) and time per action with the demo's world model",
     "video": "video loading (decode + crop + flip + masks), clips/s",
+    "encode": "feature extraction at a released size (frozen ViT-L/16, one 16-frame 256-px clip)",
     "data_wait": "data wait in the default pretraining run",
     "targets": "targets",
 }
@@ -233,6 +240,9 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict]]:
         show("video")
         if results["data_wait"]:
             show("data_wait")
+    if "encode" in args.only:
+        results["encode"] = encode.run(device, args.precisions, ceilings)
+        show("encode")
     results["targets"] = targets(results)
     if results["targets"]:
         show("targets")

@@ -83,3 +83,13 @@ def test_sincos_table_is_distinct_per_token_and_rope_preserves_norms():
     c, s = rope(coords)
     r = apply_rotary(x.expand(1, 1, 4, 16), c, s)[0, 0]
     torch.testing.assert_close(r[0] @ r[1], r[2] @ r[3], rtol=1e-4, atol=1e-4)
+
+
+def test_cached_position_tables_stay_real_when_first_built_under_a_meta_device():
+    """FLOP counting builds models on the meta device; the cached tables must still serve real runs afterwards."""
+    with torch.device("meta"):
+        assert grid_coords((3, 5, 7)).device.type == "cpu"
+        VisionTransformer(embed_dim=48, depth=1, num_heads=3, patch_size=8, pos_embed="rope")(
+            torch.empty(1, 3, 6, 40, 56))
+    encoder = VisionTransformer(embed_dim=48, depth=1, num_heads=3, patch_size=8, pos_embed="rope")
+    assert encoder(torch.randn(1, 3, 6, 40, 56)).shape == (1, 3 * 5 * 7, 48)

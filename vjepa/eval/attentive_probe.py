@@ -9,8 +9,9 @@ video is encoded once — its first clip, or ``clips_per_video`` clips evenly sp
 their tokens pooled together — with a centre crop and no augmentation (features kept in memory as fp16: tokens x
 width x 2 bytes per video); a seeded ``val_fraction`` of the videos is held out, and both heads are trained with
 AdamW and a cosine schedule, ``repeats`` times over new splits and initialisations (mean and std reported: on a
-small labelled set the probe's own spread can exceed the difference between two encoders). Writes ``attentive_probe.json`` (top-1 per head, chance, classes) and
-``metrics.csv`` + TensorBoard curves to ``output``. The checkpoint may be V-JEPA 2's released weights too.
+small labelled set the probe's own spread can exceed the difference between two encoders). Writes
+``attentive_probe.json`` (top-1 per head, chance, classes) and ``metrics.csv`` + TensorBoard curves to
+``output``. The checkpoint may be V-JEPA 2's released weights too.
 """
 
 from __future__ import annotations

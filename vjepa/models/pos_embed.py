@@ -19,9 +19,12 @@ RopeStyle = Literal["pairs", "vjepa2"]
 
 @lru_cache(maxsize=32)
 def grid_coords(grid: Grid) -> Tensor:
-    """Integer (t, h, w) coordinates of every token of ``grid``, shape (t*h*w, 3), t-major order."""
+    """Integer (t, h, w) coordinates of every token of ``grid``, shape (t*h*w, 3), t-major order; on the CPU
+    whatever the default device (the table is cached, then moved where it is used)."""
     t, h, w = grid
-    ts, hs, ws = torch.meshgrid(torch.arange(t), torch.arange(h), torch.arange(w), indexing="ij")
+    cpu = torch.device("cpu")
+    ts, hs, ws = torch.meshgrid(torch.arange(t, device=cpu), torch.arange(h, device=cpu), torch.arange(w, device=cpu),
+                                indexing="ij")
     return torch.stack([ts, hs, ws], dim=-1).reshape(-1, 3)
 
 
@@ -33,8 +36,8 @@ def _axis_split(dim: int, granule: int) -> tuple[int, int, int]:
     return part, part, part
 
 
-def _frequencies(num: int, base: float = 10000.0) -> Tensor:
-    return 1.0 / base ** (torch.arange(num, dtype=torch.float64) / num)
+def _frequencies(num: int, base: float = 10000.0, device: torch.device | str | None = None) -> Tensor:
+    return 1.0 / base ** (torch.arange(num, dtype=torch.float64, device=device) / num)
 
 
 @lru_cache(maxsize=32)
@@ -42,7 +45,7 @@ def _sincos_table(grid: Grid, dim: int) -> Tensor:
     coords = grid_coords(grid).to(torch.float64)  # (N, 3)
     parts = []
     for axis, axis_dim in enumerate(_axis_split(dim, 2)):
-        angles = coords[:, axis, None] * _frequencies(axis_dim // 2)[None]  # (N, axis_dim/2)
+        angles = coords[:, axis, None] * _frequencies(axis_dim // 2, device="cpu")[None]  # (N, axis_dim/2), cached
         parts += [angles.sin(), angles.cos()]
     table = torch.cat(parts, dim=-1)
     pad = dim - table.shape[-1]
