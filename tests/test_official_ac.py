@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from vjepa.inference import load_encoder
 from vjepa.models import ActionConditionedPredictor, VisionTransformer
 from vjepa.models.official import AC_RENAMES, load_official_ac_predictor
+from vjepa.models.pose import apply_delta_pose
 from vjepa.world_model import load_world_model, official_world_model
 
 HEADS, GRID, STEPS = 2, (2, 3), 3  # heads of 24 channels: RoPE parts of 8 (4 frequencies)
@@ -88,10 +89,10 @@ def test_released_ac_predictor_computes_the_official_forward(tmp_path):
         features, next_states = predictor(frames, actions, states)
         reference = F.layer_norm(reference_forward(weights, frames, actions, states), (24,))  # fed back normalised
     torch.testing.assert_close(features, reference, rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(next_states, states + actions)  # no state head: the delta-pose action is added
+    torch.testing.assert_close(next_states, apply_delta_pose(states, actions))  # no state head: the planner's update
 
     paired = ActionConditionedPredictor(embed_dim=24, predictor_dim=48, depth=2, num_heads=HEADS, action_dim=7,
-                                        state_dim=7, grid_hw=GRID, max_steps=8, state_update="add_action")
+                                        state_dim=7, grid_hw=GRID, max_steps=8, state_update="delta_pose")
     paired.load_state_dict(predictor.state_dict())
     with torch.no_grad():  # the textbook pair rotation computes something else: the test sees the RoPE form
         assert (paired(frames, actions, states)[0] - features).abs().max() > 1e-2
@@ -104,7 +105,10 @@ def test_released_ac_predictor_rolls_candidate_actions_out(tmp_path):
     state, actions = torch.randn(1, 7), torch.randn(5, 4, 7)  # 5 candidates x 4 steps
     features, states = predictor.rollout(context, state, actions, return_states=True)
     assert features.shape == (5, 4, 6, 24)
-    torch.testing.assert_close(states, state + actions.cumsum(1))  # the state follows the actions
+    pose = state.expand(5, 7)
+    for step in range(4):  # the pose follows the actions, one planner update a step
+        pose = apply_delta_pose(pose, actions[:, step])
+        torch.testing.assert_close(states[:, step], pose)
     recomputed = predictor.rollout(context, state, actions, use_cache=False)
     torch.testing.assert_close(features, recomputed, rtol=1e-4, atol=1e-4)
 
@@ -127,7 +131,7 @@ def test_released_world_model_loads_behind_the_planners_interface(tmp_path):
     state, actions = torch.randn(7), torch.randn(3, 2, 7)
     features, states = wm.rollout(z[-1:], state[None], actions, return_states=True)
     assert features.shape == (3, 2, 4, 24)
-    torch.testing.assert_close(states, state + actions.cumsum(1))  # actions in the release's own units
+    torch.testing.assert_close(states[:, 0], apply_delta_pose(state.expand(3, 7), actions[:, 0]))  # its own units
 
 
 def test_load_encoder_takes_the_2ac_checkpoint_whose_only_encoder_is_encoder(tmp_path):

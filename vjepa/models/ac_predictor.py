@@ -23,9 +23,9 @@ feature loss does not pull the state prediction towards what is easy to decode. 
 ``tokens_per_frame * embed_dim`` outputs: small for the demo's 16 x 192, large for a big encoder's grid.
 
 V-JEPA 2-AC's released predictor (`vjepa.models.official.load_official_ac_predictor`) runs here with
-``rope_style="vjepa2"`` (the RoPE expansion it was trained with) and ``state_update="add_action"``: it predicts no
-state; in rollouts the next state is the state plus the action, as its delta-pose actions mean (the official
-planner composes the rotation part exactly; the sum is its small-angle form).
+``rope_style="vjepa2"`` (the RoPE expansion it was trained with) and ``state_update="delta_pose"``: it predicts no
+state; in rollouts the next pose follows from the action as its planner computes it (`vjepa.models.pose`: position
+and gripper added, the rotation change composed). ``state_update="add_action"`` adds the action to any state.
 """
 
 from __future__ import annotations
@@ -40,11 +40,12 @@ from torch import Tensor, nn
 
 from vjepa.models.blocks import Block, KeyValue, init_weights
 from vjepa.models.pos_embed import RopeStyle, RotaryEmbedding3D, grid_coords
+from vjepa.models.pose import apply_delta_pose
 
 ACPosEmbed = Literal["rope", "learned"]
 StateEmbed = Literal["linear", "fourier"]
 FeatureLoss = Literal["l1", "l2"]
-StateUpdate = Literal["predict", "add_action"]
+StateUpdate = Literal["predict", "add_action", "delta_pose"]
 Cache = list[KeyValue]  # one (k, v) per layer, each (B, heads, tokens so far, head_dim)
 
 
@@ -118,9 +119,12 @@ class ActionConditionedPredictor(nn.Module):
             raise ValueError(f"pos_embed must be 'rope' or 'learned', got {pos_embed!r}")
         if state_embed not in ("linear", "fourier"):
             raise ValueError(f"state_embed must be 'linear' or 'fourier', got {state_embed!r}")
-        if state_update not in ("predict", "add_action") or (state_update == "add_action" and action_dim != state_dim):
-            raise ValueError(f"state_update must be 'predict' or 'add_action' (the latter with action_dim == "
-                             f"state_dim, got {action_dim} and {state_dim}), got {state_update!r}")
+        needs = {"predict": None, "add_action": (action_dim, action_dim), "delta_pose": (7, 7)}
+        if state_update not in needs or needs[state_update] not in (None, (action_dim, state_dim)):
+            raise ValueError(f"state_update must be 'predict', 'add_action' (action_dim == state_dim) or 'delta_pose' "
+                             f"(7-D poses and actions); got {state_update!r} with action_dim {action_dim}, "
+                             f"state_dim {state_dim}")
+        self.state_update = state_update
         self.embed_dim = embed_dim
         self.action_dim = action_dim
         self.state_dim = state_dim
@@ -140,7 +144,7 @@ class ActionConditionedPredictor(nn.Module):
         self.blocks = nn.ModuleList(Block(predictor_dim, num_heads, mlp_ratio) for _ in range(depth))
         self.norm = nn.LayerNorm(predictor_dim, eps=1e-6)
         self.feature_head = nn.Linear(predictor_dim, embed_dim)
-        # the change of state: predicted, or the action itself (V-JEPA 2-AC's delta-pose actions; no parameters)
+        # the change of state: predicted, or given by the action (added, or as V-JEPA 2-AC's delta pose)
         self.state_head = nn.Linear(predictor_dim, state_dim) if state_update == "predict" else None
         self.apply(init_weights)
         self.state_decoder = None
@@ -297,7 +301,12 @@ class ActionConditionedPredictor(nn.Module):
         (B,T,N,D) and states (B,T,S)."""
         x = rearrange(self.norm(x), "b (t l) p -> b t l p", l=self.block_len)
         features = self.feature_head(x[:, :, 2:])
-        next_states = states + (self.state_head(x[:, :, 1]) if self.state_head is not None else actions)
+        if self.state_head is not None:
+            next_states = states + self.state_head(x[:, :, 1])
+        elif self.state_update == "delta_pose":
+            next_states = apply_delta_pose(states, actions)
+        else:
+            next_states = states + actions
         if self.state_decoder is not None:
             decoded = self.state_decoder(next_states.detach() if self.training else next_states)
             features = features + rearrange(decoded, "b t (n d) -> b t n d", n=self.tokens_per_frame)

@@ -265,20 +265,23 @@ def official_ac_weights(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
 
 def ac_predictor_from_state_dict(
     state: Mapping[str, Tensor], num_heads: int = 16, grid_hw: tuple[int, int] = (16, 16), max_steps: int = 32,
+    state_update: str | None = None,
 ) -> ActionConditionedPredictor:
     """Our `ActionConditionedPredictor` holding V-JEPA 2-AC's released predictor (the ``predictor`` entry of its
     ``.pt``): widths, depth and action/state sizes read off the weights; ``num_heads`` (16 in the release),
     ``grid_hw`` (16 x 16 tokens a frame at 256 px) and ``max_steps`` (32 frames of tubelet 2 at 64 frames) as it
-    was built. Its extrinsics encoder, unused by the released model, is dropped."""
+    was built. Its extrinsics encoder, unused by the released model, is dropped. The release predicts no state:
+    ``state_update`` (default: ``delta_pose`` for its 7-D poses, else ``add_action``) moves it along the actions."""
     weights = official_ac_weights(state)
     predictor_dim, embed_dim = weights["feature_embed.weight"].shape
     depth = _depth(weights)
+    action_dim, state_dim = weights["action_embed.weight"].shape[1], weights["state_embed.weight"].shape[1]
+    state_update = state_update or ("delta_pose" if action_dim == state_dim == 7 else "add_action")
     predictor = ActionConditionedPredictor(
         embed_dim=embed_dim, predictor_dim=predictor_dim, depth=depth, num_heads=num_heads,
         mlp_ratio=weights["blocks.0.mlp.fc1.weight"].shape[0] / predictor_dim,
-        action_dim=weights["action_embed.weight"].shape[1], state_dim=weights["state_embed.weight"].shape[1],
-        grid_hw=grid_hw, max_steps=max_steps, pos_embed="rope", norm_output=True, state_embed="linear",
-        rope_style="vjepa2", state_update="add_action",
+        action_dim=action_dim, state_dim=state_dim, grid_hw=grid_hw, max_steps=max_steps, pos_embed="rope",
+        norm_output=True, state_embed="linear", rope_style="vjepa2", state_update=state_update,
     )
     _load_exactly(predictor, weights, f"a {depth}-block AC predictor {predictor_dim} wide")
     return predictor.eval()

@@ -242,7 +242,7 @@ def predictor_config_from(cfg: DictConfig, embed_dim: int, grid: int, stats: Act
 def init_ac_predictor(predictor: ActionConditionedPredictor, checkpoint: str | Path) -> None:
     """Start ``predictor`` from ``init_predictor``: a vjepa-train-ac checkpoint's predictor, or V-JEPA 2-AC's
     released one (its ``.pt``), to fine-tune on your robot logs. The ``ac`` config must build the same network
-    (for the release: ``ac.rope_style=vjepa2 ac.state_update=add_action``, and ``data.normalize=false``, as it
+    (for the release: ``ac.rope_style=vjepa2 ac.state_update=delta_pose``, and ``data.normalize=false``, as it
     takes actions and states in their own units)."""
     contents = load_checkpoint(checkpoint, map_location="cpu")
     if "predictor_config" in contents:  # ours
