@@ -2,7 +2,7 @@
 
 Where things live:
 
-    vjepa.models      VisionTransformer (tubelet ViT), MaskPredictor, ActionConditionedPredictor, positions,
+    vjepa.models      VisionTransformer (tubelet ViT), MaskPredictor, ActionConditionedPredictor, positions, poses,
                       `official` (V-JEPA 2's released weights)
     vjepa.masks       3D multi-block masks (images: the single-frame case), the collator, mask pictures
     vjepa.data        decoders, video / image folders, transforms, seeded sampler, robot episodes, LeRobot
