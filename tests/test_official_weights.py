@@ -13,7 +13,7 @@ from vjepa.data.synthetic import make_moving_shapes
 from vjepa.inference import load_encoder
 from vjepa.models.official import encoder_from_state_dict, load_official_encoder, load_official_predictor
 from vjepa.models.pos_embed import RotaryEmbedding3D, grid_coords
-from vjepa.models.vit import gather_tokens
+from vjepa.models.vit import VisionTransformer, gather_tokens
 from vjepa.train.pretrain import pretrain
 
 
@@ -168,3 +168,16 @@ def test_pretraining_continues_with_the_released_predictor(hf_snapshot, tiny_pre
     state = torch.load(f"{cfg.run_dir}/latest.pt", weights_only=False)
     for name, weight in released.state_dict().items():
         torch.testing.assert_close(state["predictor"][name], weight, rtol=0, atol=1e-3)
+
+
+def test_the_probes_random_baseline_twins_a_released_encoder_of_no_preset_size():
+    from vjepa.eval.probe import random_twin
+
+    released = VisionTransformer(embed_dim=72, depth=1, num_heads=3, patch_size=8, pos_embed="rope",
+                                 rope_style="vjepa2")
+    config = {"size": None, "embed_dim": 72, "depth": 1, "num_heads": 3}  # what the loader reports for it
+    twin = random_twin(released, config)
+    assert twin.architecture() == released.architecture()
+    for name, weight in twin.state_dict().items():  # nothing of the released weights is left, the patch embedding
+        if weight.std() > 0:                        # included (norms and zero biases aside)
+            assert not torch.equal(weight, released.state_dict()[name]), name

@@ -16,7 +16,6 @@ small labelled set the probe's own spread can exceed the difference between two 
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 import math
@@ -34,7 +33,7 @@ from tqdm import tqdm
 
 from vjepa.data import VideoFolderDataset, VideoTransform
 from vjepa.inference import clip_batches, encode, load_encoder
-from vjepa.models.blocks import MLP, attention, init_weights
+from vjepa.models.blocks import MLP, attention, init_weights, reinitialized
 from vjepa.models.pos_embed import Grid, sincos_3d
 from vjepa.train.distributed import resolve_device
 from vjepa.train.metrics import MetricsLogger
@@ -203,7 +202,7 @@ def run_attentive_probe(cfg: DictConfig) -> dict[str, Any]:
     )
     encoders = {"pretrained": encoder}
     if cfg.random_baseline:  # the same architecture, freshly initialised: what pretraining has to beat
-        encoders["random_init"] = copy.deepcopy(encoder).apply(init_weights)
+        encoders["random_init"] = reinitialized(encoder)
     out = Path(cfg.output)
     logger = MetricsLogger(out)
     all_features, classes = encode_labelled(encoders, dataset, labels, cfg.batch_size, device)

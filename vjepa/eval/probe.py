@@ -30,6 +30,7 @@ from vjepa.data import VideoFolderDataset, VideoTransform
 from vjepa.data.synthetic import direction_class, make_moving_shapes, moving_shapes_settings
 from vjepa.inference import encode, load_encoder
 from vjepa.models import VisionTransformer
+from vjepa.models.blocks import reinitialized
 from vjepa.models.factory import build_encoder
 
 
@@ -127,6 +128,14 @@ def probe_scores(features: np.ndarray, labels: list[dict[str, str]], train_fract
     return results
 
 
+def random_twin(encoder: VisionTransformer, model_cfg: Mapping[str, Any]) -> VisionTransformer:
+    """The same architecture, randomly initialised (eval mode): built from the checkpoint's model config, or, for
+    released weights of no preset size, re-initialised from a copy of ``encoder``."""
+    if model_cfg.get("size") is not None:
+        return build_encoder(model_cfg).eval()
+    return reinitialized(encoder).requires_grad_(False).eval()
+
+
 def run_probe(cfg: DictConfig) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     encoder, train_cfg = load_encoder(cfg.checkpoint, which=cfg.encoder)
@@ -150,7 +159,7 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
     )
     by_file = read_labels(folder)
     labels = [by_file[Path(p).name] for p in dataset.paths]
-    random_encoder = build_encoder(train_cfg["model"]).eval()
+    random_encoder = random_twin(encoder, train_cfg["model"])
     inputs = probe_inputs({"pretrained": encoder, "random_init": random_encoder}, dataset, bool(cfg.get("per_block")))
     results: dict[str, Any] = {name: probe_scores(layers["output"], labels) for name, layers in inputs.items()}
     results |= {"num_videos": len(dataset), "checkpoint": str(cfg.checkpoint)}

@@ -5,6 +5,8 @@ optional key/value prefix (a KV cache)."""
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -113,6 +115,16 @@ def run_blocks(
         else:
             x = block(x, rope, attn_mask)[0]
     return x
+
+
+def reinitialized(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with fresh random weights, as a newly built one would have them (every layer's own
+    reset, then `init_weights`): the same architecture, nothing learned — the baseline of a probe."""
+    fresh = copy.deepcopy(model)
+    for module in fresh.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+    return fresh.apply(init_weights)
 
 
 def init_weights(module: nn.Module) -> None:
