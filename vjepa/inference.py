@@ -13,7 +13,8 @@ from torch.utils.data import Dataset
 from vjepa.models import MaskPredictor, VisionTransformer
 from vjepa.models.factory import build_encoder, build_predictor
 from vjepa.models.official import (
-    OFFICIAL_KEYS,
+    is_hugging_face,
+    is_official_checkpoint,
     load_official_encoder,
     load_official_predictor,
     official_encoder,
@@ -34,11 +35,11 @@ def load_encoder(
     ``which="target_encoder"`` (the EMA teacher, V-JEPA's choice for downstream use) falls back to the
     online encoder for runs trained without a teacher (SIGReg)."""
     path = Path(checkpoint)
-    if path.is_dir() or path.suffix == ".safetensors":
+    if is_hugging_face(path):
         encoder, config = load_official_encoder(path)
         return encoder.to(device), config
     state = load_checkpoint(checkpoint, map_location="cpu")
-    if "config" not in state and any(key in state for key in OFFICIAL_KEYS):  # a facebookresearch/vjepa2 .pt
+    if is_official_checkpoint(state):
         encoder, config = official_encoder(state, which=which if which in state else None,  # 2-AC: only "encoder"
                                            source=str(path.resolve()))
         return encoder.to(device), config
@@ -65,7 +66,7 @@ def load_predictor(checkpoint: str | Path) -> MaskPredictor:
     """The mask predictor of a pretraining checkpoint, or of V-JEPA 2's released weights (an official ``.pt``'s
     ``predictor``, a Hugging Face folder or ``.safetensors`` file)."""
     path = Path(checkpoint)
-    state = None if path.is_dir() or path.suffix == ".safetensors" else load_checkpoint(path, map_location="cpu")
+    state = None if is_hugging_face(path) else load_checkpoint(path, map_location="cpu")
     if state is None or "config" not in state:
         return load_official_predictor(path)[0]
     if "predictor" not in state:

@@ -28,7 +28,7 @@ from vjepa.data.transforms import to_model_input
 from vjepa.inference import load_encoder
 from vjepa.models.ac_predictor import ActionConditionedPredictor
 from vjepa.models.feature_norm import FeatureNorm
-from vjepa.models.official import OFFICIAL_KEYS, ac_predictor_from_state_dict, official_encoder
+from vjepa.models.official import ac_predictor_from_state_dict, is_official_checkpoint, official_encoder
 from vjepa.train.checkpoint import load_checkpoint
 
 
@@ -145,7 +145,7 @@ def load_world_model(
     encoder's weights differ from the ones the predictor was trained on (fingerprint). V-JEPA 2-AC's released
     ``.pt`` loads too (`official_world_model`, with its defaults)."""
     state = load_checkpoint(ac_checkpoint, map_location="cpu")
-    if "predictor_config" not in state and "predictor" in state and any(k in state for k in OFFICIAL_KEYS):
+    if is_official_checkpoint(state) and "predictor" in state:  # V-JEPA 2-AC's released .pt
         return official_world_model(state, device)
     need = ("predictor", "predictor_config", "action_stats", "encoder_checkpoint", "fingerprint", "image_size")
     missing = [k for k in need if k not in state]
@@ -193,7 +193,7 @@ def official_world_model(
         raise ValueError(f"the predictor expects {predictor.embed_dim}-d features, the encoder gives "
                          f"{encoder.embed_dim}")
     a, s = predictor.action_dim, predictor.state_dim
-    stats = ActionStats(np.zeros(a), np.ones(a), np.zeros(s), np.ones(s), frame_step=frame_step).unnormalised()
+    stats = ActionStats(np.zeros(a), np.ones(a), np.zeros(s), np.ones(s), frame_step=frame_step)  # no normalising
     return JEPAWorldModel(encoder, predictor, stats, image_size).to(device)
 
 

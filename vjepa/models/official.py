@@ -100,20 +100,27 @@ def _hf_predictor_to_toolkit(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     }
 
 
+PREDICTOR_RENAMES = (("predictor_embed.", "embed."), ("predictor_blocks.", "blocks."), ("predictor_norm.", "norm."),
+                     ("predictor_proj.", "proj."))  # facebookresearch/vjepa2's VisionTransformerPredictor -> ours
+AC_RENAMES = (("predictor_embed.", "feature_embed."), ("action_encoder.", "action_embed."),
+              ("state_encoder.", "state_embed."), ("predictor_blocks.", "blocks."), ("predictor_norm.", "norm."),
+              ("predictor_proj.", "feature_head."))  # facebookresearch/vjepa2's VisionTransformerPredictorAC -> ours
+
+
+def _renamed(state: Mapping[str, Tensor], renames: tuple[tuple[str, str], ...]) -> dict[str, Tensor]:
+    """The weights under the official prefixes of ``renames``, less wrapper prefixes, under our names; anything
+    else (position tables, unused encoders) is left out."""
+    src = strip_prefixes(state)
+    return {new + k[len(old):]: v for k, v in src.items() for old, new in renames if k.startswith(old)}
+
+
 def _official_predictor_to_toolkit(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """facebookresearch/vjepa2 predictor names (``predictor_embed``, ``mask_tokens.{i}``, ``predictor_blocks``,
-    ``predictor_norm``, ``predictor_proj``) -> ours; a ``predictor_pos_embed`` table is dropped."""
+    ``predictor_norm``, ``predictor_proj``) -> ours."""
     src = strip_prefixes(state)
-    src.pop("predictor_pos_embed", None)
     tokens = sorted((int(k.split(".")[1]), v) for k, v in src.items() if k.startswith("mask_tokens."))
     out = {"mask_token": torch.cat([v.reshape(1, 1, -1) for _, v in tokens])} if tokens else {}
-    renames = (("predictor_embed.", "embed."), ("predictor_blocks.", "blocks."), ("predictor_norm.", "norm."),
-               ("predictor_proj.", "proj."))
-    for key, value in src.items():
-        for old, new in renames:
-            if key.startswith(old):
-                out[new + key[len(old):]] = value
-    return out
+    return out | _renamed(src, PREDICTOR_RENAMES)
 
 
 def strip_prefixes(state_dict: Mapping[str, Tensor], prefixes: tuple[str, ...] = ("module.", "backbone.")) -> dict:
@@ -163,6 +170,16 @@ def encoder_from_state_dict(
     return encoder.eval().requires_grad_(False), model_cfg
 
 
+def is_hugging_face(path: Path) -> bool:
+    """A Hugging Face snapshot folder or ``.safetensors`` file (rather than a ``.pt`` checkpoint)."""
+    return path.is_dir() or path.suffix == ".safetensors"
+
+
+def is_official_checkpoint(contents: Mapping[str, Any]) -> bool:
+    """A loaded facebookresearch/vjepa2 ``.pt``: encoder entries, and none of this toolkit's run config."""
+    return "config" not in contents and any(key in contents for key in OFFICIAL_KEYS)
+
+
 def read_official_weights(path: str | Path) -> tuple[Mapping[str, Any], dict[str, Any]]:
     """(checkpoint contents, Hugging Face config or {}) from a .pt / .safetensors file or a Hugging Face folder
     (all its ``*.safetensors`` shards)."""
@@ -171,7 +188,7 @@ def read_official_weights(path: str | Path) -> tuple[Mapping[str, Any], dict[str
         raise FileNotFoundError(f"no checkpoint at {path}")
     folder = path if path.is_dir() else path.parent
     config = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
-    if path.is_dir() or path.suffix == ".safetensors":
+    if is_hugging_face(path):
         from safetensors.torch import load_file
 
         files = sorted(path.glob("*.safetensors")) if path.is_dir() else [path]
@@ -248,16 +265,10 @@ def load_official_predictor(path: str | Path, num_heads: int | None = None) -> t
     return predictor_from_state_dict(contents, num_heads or hf_config.get("pred_num_attention_heads"))
 
 
-AC_RENAMES = (("predictor_embed.", "feature_embed."), ("action_encoder.", "action_embed."),
-              ("state_encoder.", "state_embed."), ("predictor_blocks.", "blocks."), ("predictor_norm.", "norm."),
-              ("predictor_proj.", "feature_head."))  # facebookresearch/vjepa2's VisionTransformerPredictorAC -> ours
-
-
 def official_ac_weights(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """V-JEPA 2-AC predictor weights (its ``.pt``'s ``predictor`` entry) under our `ActionConditionedPredictor`'s
     names; the unused extrinsics encoder is dropped."""
-    src = strip_prefixes(state)
-    weights = {new + k[len(old):]: v for k, v in src.items() for old, new in AC_RENAMES if k.startswith(old)}
+    weights = _renamed(state, AC_RENAMES)
     if "feature_embed.weight" not in weights or "action_embed.weight" not in weights:
         raise KeyError(f"no V-JEPA 2-AC predictor among the weights (first keys: {list(state)[:5]})")
     return weights
