@@ -52,12 +52,10 @@ class MaskPredictor(nn.Module):
 
     def architecture(self) -> dict[str, int | str]:
         """What decides whether weights fit and mean the same (as `VisionTransformer.architecture`)."""
-        rotary = self.pos.rotary
         return {"embed_dim": self.proj.out_features // self.levels, "predictor_dim": self.norm.normalized_shape[0],
                 "depth": len(self.blocks), "num_heads": self.blocks[0].attn.num_heads if len(self.blocks) else 0,
                 "mlp_hidden": self.blocks[0].mlp.fc1.out_features if len(self.blocks) else 0,
-                "num_mask_tokens": len(self.mask_token), "levels": self.levels, "pos_embed": self.pos.kind,
-                "rope_style": rotary.style if rotary is not None else "-"}
+                "num_mask_tokens": len(self.mask_token), "levels": self.levels, **self.pos.architecture()}
 
     def forward(
         self, context: Tensor, context_idx: Tensor, target_idx: Tensor, grid: Grid, predict_context: bool = False,

@@ -82,6 +82,10 @@ class PositionalEncoding(nn.Module):
         self.dim = dim
         self.rotary = RotaryEmbedding3D(dim // num_heads, style=rope_style) if kind == "rope" else None
 
+    def architecture(self) -> dict[str, str]:
+        """How positions are encoded, which weights trained under it depend on: {"pos_embed", "rope_style"}."""
+        return {"pos_embed": self.kind, "rope_style": self.rotary.style if self.rotary is not None else "-"}
+
     def additive(self, grid: Grid, idx: Tensor, dtype: torch.dtype) -> Tensor | None:
         """Sin-cos embedding (B, K, D) of the tokens at ``idx`` (B, K), or None under RoPE."""
         if self.rotary is not None:
@@ -164,11 +168,9 @@ class VisionTransformer(nn.Module):
 
     def architecture(self) -> dict[str, int | str]:
         """What decides whether weights fit and mean the same: widths, depth, heads, tokenisation, positions."""
-        rotary = self.pos.rotary
         return {"embed_dim": self.embed_dim, "depth": len(self.blocks), "num_heads": self.num_heads,
                 "mlp_hidden": self.blocks[0].mlp.fc1.out_features if len(self.blocks) else 0,
-                "patch_size": self.patch_size, "tubelet_size": self.tubelet_size, "pos_embed": self.pos.kind,
-                "rope_style": rotary.style if rotary is not None else "-"}
+                "patch_size": self.patch_size, "tubelet_size": self.tubelet_size, **self.pos.architecture()}
 
     def forward(
         self, clips: Tensor, token_idx: Tensor | None = None, attn_mask: Tensor | None = None,
