@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from tqdm import tqdm
 
 from vjepa.data import VideoFolderDataset, VideoTransform
 from vjepa.data.synthetic import direction_class, make_moving_shapes, moving_shapes_settings
-from vjepa.inference import encode, load_encoder
+from vjepa.inference import clip_batches, encode, load_encoder
 from vjepa.models import VisionTransformer
 from vjepa.models.blocks import reinitialized
 from vjepa.models.factory import build_encoder
@@ -64,19 +65,24 @@ def batch_features(encoder: VisionTransformer, clips: torch.Tensor, per_block: b
 def probe_inputs(
     encoders: Mapping[str, VisionTransformer], dataset: VideoFolderDataset, per_block: bool = False,
     batch_size: int = 16,
-) -> dict[str, dict[str, np.ndarray]]:
-    """Decode the first clip of every video once and compute what each probe reads: for every encoder its
+) -> tuple[dict[str, dict[str, np.ndarray]], list[int]]:
+    """Decode the first clip of every readable video once and compute what each probe reads: for every encoder its
     features ({"output": (num_videos, N * D)} plus, with ``per_block``, every layer's), and the clips' normalised
-    pixels ({"raw_pixels": {"output": (num_videos, C * T * H * W)}}, the no-encoder baseline)."""
+    pixels ({"raw_pixels": {"output": (num_videos, C * T * H * W)}}, the no-encoder baseline); with the indices
+    of the videos they are of (`clip_batches`: an unreadable one is left out)."""
     chunks: dict[str, dict[str, list[np.ndarray]]] = {}
-    for start in tqdm(range(0, len(dataset), batch_size), desc="encode", leave=False):
-        clips = torch.stack([dataset[i]["clip"] for i in range(start, min(start + batch_size, len(dataset)))])
+    kept: list[int] = []
+    batches = tqdm(clip_batches(dataset, batch_size), desc="encode", leave=False,
+                   total=math.ceil(len(dataset) / batch_size))
+    for indices, clips in batches:
+        kept += indices
         batch = {name: batch_features(encoder, clips, per_block) for name, encoder in encoders.items()}
         batch["raw_pixels"] = {"output": clips.flatten(1)}
         for name, layers in batch.items():
             for layer, x in layers.items():
                 chunks.setdefault(name, {}).setdefault(layer, []).append(x.float().numpy())
-    return {name: {layer: np.concatenate(x) for layer, x in layers.items()} for name, layers in chunks.items()}
+    inputs = {name: {layer: np.concatenate(x) for layer, x in layers.items()} for name, layers in chunks.items()}
+    return inputs, kept
 
 
 def ridge_predictions(
@@ -158,11 +164,12 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
         transform=VideoTransform(size=data_cfg["crop_size"], train=False), random_start=False,
     )
     by_file = read_labels(folder)
-    labels = [by_file[Path(p).name] for p in dataset.paths]
     random_encoder = random_twin(encoder, train_cfg["model"])
-    inputs = probe_inputs({"pretrained": encoder, "random_init": random_encoder}, dataset, bool(cfg.get("per_block")))
+    inputs, kept = probe_inputs({"pretrained": encoder, "random_init": random_encoder}, dataset,
+                                bool(cfg.get("per_block")))
+    labels = [by_file[dataset.paths[i].name] for i in kept]
     results: dict[str, Any] = {name: probe_scores(layers["output"], labels) for name, layers in inputs.items()}
-    results |= {"num_videos": len(dataset), "checkpoint": str(cfg.checkpoint)}
+    results |= {"num_videos": len(kept), "checkpoint": str(cfg.checkpoint)}
     per_block = {name: {layer: probe_scores(x, labels) for layer, x in layers.items() if layer != "output"}
                  for name, layers in inputs.items() if name != "raw_pixels" and len(layers) > 1}
     if per_block:
