@@ -61,19 +61,27 @@ def reference_forward(w: dict, frames: torch.Tensor, actions: torch.Tensor, stat
     return lin(x, "predictor_proj")
 
 
+def release_layout(predictor: ActionConditionedPredictor) -> dict[str, torch.Tensor]:
+    """``predictor``'s weights under the release's names (no prefixes), as its ``.pt`` stores them; a state head,
+    which the release does not have, is left out."""
+    ours_to_theirs = {new: old for old, new in AC_RENAMES}
+    weights = {}
+    for name, value in predictor.state_dict().items():
+        prefix = next((p for p in ours_to_theirs if name.startswith(p)), None)
+        if prefix is not None:
+            weights[ours_to_theirs[prefix] + name[len(prefix):]] = value
+    return weights
+
+
 def released_checkpoint(tmp_path) -> tuple[str, dict]:
     """A small predictor in the release's .pt layout (names, prefixes, the unused extrinsics encoder)."""
     torch.manual_seed(0)
     model = ActionConditionedPredictor(embed_dim=24, predictor_dim=48, depth=2, num_heads=HEADS, action_dim=7,
                                        state_dim=7, grid_hw=GRID, max_steps=8)
-    ours_to_theirs = {new: old for old, new in AC_RENAMES}
-    weights = {}
-    for name, value in model.state_dict().items():
-        if name.startswith("state_head."):
-            continue  # the release predicts no state
-        prefix = next(p for p in ours_to_theirs if name.startswith(p))
-        value = value.normal_(0, 0.3) if "attn.qkv.weight" in name else value
-        weights[ours_to_theirs[prefix] + name[len(prefix):]] = value
+    with torch.no_grad():
+        for block in model.blocks:
+            block.attn.qkv.weight.normal_(0, 0.3)
+    weights = release_layout(model)
     weights["extrinsics_encoder.weight"], weights["extrinsics_encoder.bias"] = torch.randn(48, 6), torch.zeros(48)
     path = tmp_path / "vjepa2-ac.pt"
     torch.save({"encoder": {}, "predictor": {f"module.backbone.{k}": v for k, v in weights.items()}}, path)

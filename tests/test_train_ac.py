@@ -260,17 +260,13 @@ def test_lerobot_dataset(encoder_ckpt, tmp_path):
 def test_fine_tuning_starts_from_a_released_ac_predictor(encoder_ckpt, dots, tmp_path):
     """V-JEPA 2-AC's release layout (names, prefixes, no state head), sized for this encoder and the dots' 2-D
     actions and states: vjepa-train-ac fine-tunes it in the release's own units."""
-    from vjepa.models.official import AC_RENAMES
+    from tests.test_official_ac import release_layout
 
     grid = 4  # the TINY encoder: 32 px, patch 8
     release = ActionConditionedPredictor(embed_dim=96, predictor_dim=32, depth=2, num_heads=2, action_dim=2,
                                          state_dim=2, grid_hw=(grid, grid), max_steps=16, rope_style="vjepa2",
                                          state_update="add_action")
-    theirs = {new: old for old, new in AC_RENAMES}
-    weights = {}
-    for name, value in release.state_dict().items():
-        prefix = next(p for p in theirs if name.startswith(p))
-        weights[f"module.backbone.{theirs[prefix]}{name[len(prefix):]}"] = value
+    weights = {f"module.backbone.{k}": v for k, v in release_layout(release).items()}
     torch.save({"encoder": {}, "predictor": weights}, tmp_path / "vjepa2-ac.pt")
     released = [f"init_predictor={tmp_path / 'vjepa2-ac.pt'}", "ac.state_update=add_action", "data.normalize=false",
                 "feature_norm=layer", "steps=2", "optim.lr=1e-6", "optim.start_lr=1e-6"]
