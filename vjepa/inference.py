@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from vjepa.models import MaskPredictor, VisionTransformer
+from vjepa.models import MaskPredictor, VisionTransformer, vit_size
 from vjepa.models.factory import build_encoder, build_predictor
 from vjepa.models.official import (
     is_hugging_face,
@@ -72,7 +72,7 @@ def load_predictor(checkpoint: str | Path) -> MaskPredictor:
     if "predictor" not in state:
         raise KeyError(f"checkpoint {checkpoint} has no 'predictor' entry")
     config = state["config"]["model"]
-    predictor = build_predictor(config, build_encoder(config).embed_dim)
+    predictor = build_predictor(config, vit_size(config["size"]).embed_dim)  # the encoder's width, not the encoder
     predictor.load_state_dict(strip_prefixes(state["predictor"]))
     return predictor
 
