@@ -1,7 +1,7 @@
 """Attention kernels side by side: torch's ``F.scaled_dot_product_attention`` against the toolkit's
-``vjepa.models.blocks.attention`` (which keeps SDPA except for bf16/fp16 on CPU, where it takes two batched
-matmuls around a softmax), forward alone (target encoder, planning) and forward + backward (training), for the
-shapes the benchmark configs attend over.
+``vjepa.models.blocks.attention`` (which keeps SDPA except on CPU for short key sequences — any length up to 2048
+in bf16/fp16, up to 128 in fp32 — where it takes two batched matmuls around a softmax), forward alone (target
+encoder, planning) and forward + backward (training), for the shapes the benchmark configs attend over.
 
     python -m benchmarks.attention [--repeats 20] [--threads 1]
 """

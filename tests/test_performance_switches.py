@@ -192,24 +192,42 @@ def test_complex_rope_equals_the_real_formula_with_gradients():
 
 
 @pytest.mark.parametrize("mask", [None, "bool", "additive"])
-def test_bf16_attention_on_cpu_matches_fp32_sdpa_with_gradients(mask):
-    """bf16 on CPU takes two matmuls around a softmax instead of SDPA's slow kernel: the same attention, with
-    masks of both kinds (a block-causal one here), up to bf16 rounding, forward and backward."""
+def test_explicit_attention_on_cpu_matches_sdpa_with_gradients(mask):
+    """Short sequences on CPU take two matmuls around a softmax instead of SDPA's kernel: the same attention,
+    with masks of both kinds (a block-causal one here), forward and backward — to fp32 rounding in fp32, up to
+    bf16 rounding in bf16."""
     torch.manual_seed(0)
     q, k, v = (torch.randn(2, 3, 10, 16, requires_grad=True) for _ in range(3))
     allowed = torch.ones(10, 10).tril().bool()
     attn_mask = {None: None, "bool": allowed,
                  "additive": torch.zeros(10, 10).masked_fill(~allowed, float("-inf"))}[mask]
     reference = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+    weight = torch.randn_like(reference)
+    reference_grads = torch.autograd.grad(reference, (q, k, v), weight)
+
+    out = attention(q, k, v, attn_mask)
+    torch.testing.assert_close(out, reference)
+    for grad, expected in zip(torch.autograd.grad(out, (q, k, v), weight), reference_grads):
+        torch.testing.assert_close(grad, expected)
+
     low = [t.detach().bfloat16().requires_grad_() for t in (q, k, v)]
     out = attention(*low, attn_mask)
     assert out.dtype == torch.bfloat16
     assert relative_error(out, reference) < 0.02
-    weight = torch.randn_like(reference)
-    reference_grads = torch.autograd.grad(reference, (q, k, v), weight)
     low_grads = torch.autograd.grad(out, low, weight.bfloat16())
     assert all(relative_error(g, r) < 0.03 for g, r in zip(low_grads, reference_grads))
-    torch.testing.assert_close(attention(q, k, v, attn_mask), reference)  # fp32 stays on SDPA
+
+
+def test_attention_keeps_sdpa_where_its_kernel_is_faster(monkeypatch):
+    """Long fp32 sequences (and fp64, and long bf16 ones) go to SDPA's kernel, which never holds the scores."""
+    calls = []
+    sdpa = F.scaled_dot_product_attention
+    monkeypatch.setattr(F, "scaled_dot_product_attention", lambda *a, **kw: calls.append(a[0].dtype) or sdpa(*a, **kw))
+    for dtype, keys in ((torch.float32, 64), (torch.float32, 256), (torch.float64, 8), (torch.bfloat16, 256)):
+        q = torch.randn(1, 2, 4, 8, dtype=dtype)
+        kv = torch.randn(1, 2, keys, 8, dtype=dtype)
+        attention(q, kv, kv)
+    assert calls == [torch.float32, torch.float64]  # 256 fp32 keys and any fp64; short fp32 and bf16 go explicit
 
 
 def test_auto_precision_is_bf16_where_the_hardware_multiplies_bf16(monkeypatch):

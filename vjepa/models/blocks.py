@@ -1,6 +1,6 @@
 """Transformer building blocks shared by the encoder and both predictors: pre-norm blocks whose attention is
-``F.scaled_dot_product_attention`` (flash / memory-efficient kernels on CUDA, fused on CPU in fp32; see
-``attention`` for bf16 on CPU), with optional rotary position embedding, an optional attention mask and an
+``F.scaled_dot_product_attention`` (flash / memory-efficient kernels on CUDA, fused on CPU for long sequences;
+see ``attention`` for short ones), with optional rotary position embedding, an optional attention mask and an
 optional key/value prefix (a KV cache)."""
 
 from __future__ import annotations
@@ -18,23 +18,31 @@ Rope = tuple[Tensor, Tensor]  # (cos, sin), each (B, 1, N, head_dim // 2)
 KeyValue = tuple[Tensor, Tensor]  # (k, v), each (B, heads, N, head_dim)
 
 EXPLICIT_MAX_KEYS = 2048  # longer key sequences keep SDPA's kernel, which never holds the (N, N_kv) scores
+EXPLICIT_MAX_KEYS_FP32 = 128  # fp32 on CPU: explicit wins up to ~160 keys, SDPA's kernel from ~192
 
 
 def attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None = None) -> Tensor:
     """softmax(q kᵀ / √d + mask) v for q (B, heads, N, d), k and v (B, heads, N_kv, d); ``attn_mask`` (N, N_kv)
     boolean (True = may attend) or additive.
 
-    ``F.scaled_dot_product_attention`` everywhere except bf16/fp16 on CPU, where torch's fused CPU kernel is slow
-    (its backward above all): there two batched matmuls around torch's softmax (which accumulates in fp32) are
-    2x (392 tokens) to 6x (short sequences) faster forward + backward, and faster forward alone
-    (``python -m benchmarks.attention``), at the cost of holding the (N, N_kv) scores — hence only up to
-    ``EXPLICIT_MAX_KEYS`` keys."""
-    if q.device.type != "cpu" or q.dtype not in (torch.bfloat16, torch.float16) or k.shape[-2] > EXPLICIT_MAX_KEYS:
+    ``F.scaled_dot_product_attention`` everywhere except on CPU for short key sequences, where torch's fused CPU
+    kernel loses to two batched matmuls around torch's softmax (which accumulates in fp32): in bf16/fp16 up to
+    ``EXPLICIT_MAX_KEYS`` keys (2x at 392 tokens to 6x on short sequences, forward + backward: the fused
+    kernel's backward is slow), in fp32 up to ``EXPLICIT_MAX_KEYS_FP32`` (1.2-1.7x). ``python -m
+    benchmarks.attention`` measures both; the explicit path holds the (N, N_kv) scores, hence the limits."""
+    if q.device.type != "cpu" or k.shape[-2] > explicit_max_keys(q.dtype):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
     scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # (B, heads, N, N_kv)
     if attn_mask is not None:
         scores = scores.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool else scores + attn_mask
     return scores.softmax(-1).to(v.dtype) @ v
+
+
+def explicit_max_keys(dtype: torch.dtype) -> int:
+    """The longest key sequence for which `attention` on CPU takes explicit matmuls rather than SDPA."""
+    if dtype in (torch.bfloat16, torch.float16):
+        return EXPLICIT_MAX_KEYS
+    return EXPLICIT_MAX_KEYS_FP32 if dtype == torch.float32 else 0
 
 
 class Attention(nn.Module):
