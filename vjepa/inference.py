@@ -28,8 +28,8 @@ WhichEncoder = Literal["target_encoder", "encoder"]
 def load_encoder(
     checkpoint: str | Path, which: WhichEncoder = "target_encoder", device: str | torch.device = "cpu"
 ) -> tuple[VisionTransformer, dict[str, Any]]:
-    """Encoder (eval mode, frozen) and the run's config from a pretraining checkpoint — or from V-JEPA 2's
-    released weights (an official ``.pt``, a Hugging Face folder or ``.safetensors`` file; see
+    """Encoder (eval mode, frozen) and the run's config from a pretraining checkpoint — or from V-JEPA 2's or
+    2.1's released weights (an official ``.pt``, a Hugging Face folder or ``.safetensors`` file; see
     `vjepa.models.official`), with a config in the same shape.
 
     ``which="target_encoder"`` (the EMA teacher, V-JEPA's choice for downstream use) falls back to the

@@ -18,7 +18,8 @@ def require(cfg: Mapping[str, Any], key: str, section: str) -> Any:
 
 def build_encoder(model_cfg: Mapping[str, Any]) -> VisionTransformer:
     """Encoder from a model config: ``size`` preset (vit_micro … vit_gigantic), patch/tubelet sizes, ``pos_embed``
-    and, under RoPE, ``rope_style`` (``pairs``; ``vjepa2`` for V-JEPA 2's released weights)."""
+    and, under RoPE, ``rope_style`` (``pairs``; ``vjepa2`` for V-JEPA 2's released weights); V-JEPA 2.1's
+    ``rope_grid``, ``image_patch_embed`` and ``modality_embed`` where set."""
     size = vit_size(require(model_cfg, "size", "model"))
     return VisionTransformer(
         patch_size=require(model_cfg, "patch_size", "model"),
@@ -29,6 +30,9 @@ def build_encoder(model_cfg: Mapping[str, Any]) -> VisionTransformer:
         mlp_ratio=size.mlp_ratio,
         pos_embed=model_cfg.get("pos_embed", "sincos"),
         rope_style=model_cfg.get("rope_style", "pairs"),
+        rope_grid=model_cfg.get("rope_grid"),
+        image_patch_embed=model_cfg.get("image_patch_embed", False),
+        modality_embed=model_cfg.get("modality_embed", False),
         grad_checkpointing=model_cfg.get("grad_checkpointing", False),
     )
 

@@ -1,7 +1,7 @@
 """V-JEPA 2's released encoders and mask predictors as this toolkit's `VisionTransformer` and `MaskPredictor`: from
 the official repository's ``.pt`` files or from Hugging Face ``VJEPA2Model`` checkpoints (a folder with
-``config.json`` + ``model.safetensors``, or the safetensors file itself). Nothing is downloaded: point at files
-you have.
+``config.json`` + ``model.safetensors``, or the safetensors file itself); V-JEPA 2.1's released encoders from
+their ``.pt`` files too. Nothing is downloaded: point at files you have.
 
     encoder, config = load_official_encoder("vitl.pt")                  # facebookresearch/vjepa2 torch.hub file
     encoder, config = load_official_encoder("vjepa2-vitl-fpc64-256/")   # a Hugging Face snapshot
@@ -10,7 +10,11 @@ you have.
 The architecture is read off the weights (width, depth, patch, tubelet, MLP width, biases); the number of heads,
 which weights do not show, comes from ``config.json`` or, for ``.pt`` files, from the official sizes of that
 width (ViT-L/H 16, ViT-g 22, ViT-G 26) unless given. RoPE runs in ``rope_style="vjepa2"``, the expansion those
-weights were trained with. Inputs are clips (B, C, T, H, W) normalised with ImageNet's mean and std, as
+weights were trained with. V-JEPA 2.1's encoders (told apart by their ``norms_block`` weights) rotate channel pairs
+as ``rope_style="pairs"`` does, rescale RoPE's spatial positions onto the 16 x 16 grid of 256 px (``rope_grid``;
+its ``interpolate_rope``), embed images with a one-frame patch embedding and add a video / image vector to every
+token; their output norm is the last of their ``norms_block`` (the others serve its deep self-supervision and are
+not loaded). Inputs are clips (B, C, T, H, W) normalised with ImageNet's mean and std, as
 `vjepa.data.VideoTransform` makes them; outputs match the reference implementations (tested against
 ``transformers``' ``VJEPA2Model``, encoder and predictor).
 """
@@ -30,11 +34,10 @@ from vjepa.models.ac_predictor import ActionConditionedPredictor
 from vjepa.models.predictor import MaskPredictor
 from vjepa.models.vit import VIT_SIZES, VisionTransformer
 
-HEADS_BY_WIDTH = {384: 6, 768: 12, 1024: 16, 1280: 16, 1408: 22, 1664: 26}  # the official ViT-S/B/L/H/g/G
+HEADS_BY_WIDTH = {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16, 1408: 22, 1664: 26}  # official ViT-Ti/S/B/L/H/g/G
 PREDICTOR_HEADS = 12  # every released V-JEPA 2 mask predictor: 384 wide, 12 blocks, 12 heads
-# .pt entries holding a V-JEPA 2 encoder, preferred first. V-JEPA 2.1's encoders (its "ema_encoder" entries) are
-# built with other options (interpolate_rope, img_temporal_dim_size in its code) and are not read as V-JEPA 2's.
-OFFICIAL_KEYS = ("target_encoder", "encoder")
+OFFICIAL_KEYS = ("target_encoder", "ema_encoder", "encoder")  # .pt entries holding an encoder, preferred first
+RELEASE_21_ROPE_GRID = {14: 18, 16: 16}  # V-JEPA 2.1's pretrained grid by patch size (252 / 14, 256 / 16 px)
 HF_ENCODER = "encoder.layer."
 BLOCK_NAMES = (("norm1", "norm1"), ("norm2", "norm2"), ("attention.proj", "attn.proj"), ("mlp.fc1", "mlp.fc1"),
                ("mlp.fc2", "mlp.fc2"))  # Hugging Face -> ours, within a block
@@ -135,17 +138,34 @@ def strip_prefixes(state_dict: Mapping[str, Tensor], prefixes: tuple[str, ...] =
 
 def _official_to_toolkit(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """facebookresearch/vjepa2 names, less their ``module.`` / ``backbone.`` prefixes, are ours; a ``pos_embed``
-    table that RoPE models still carry is dropped."""
+    table that RoPE models still carry is dropped. V-JEPA 2.1's extras: the last of ``norms_block`` is the output
+    ``norm`` (the others are dropped), ``patch_embed_img`` the ``image_patch_embed``, ``video_mod_embed`` and
+    ``img_mod_embed`` the two rows of ``modality_embed``."""
     out = strip_prefixes(state)
     out.pop("pos_embed", None)
-    return out
+    norms = [k for k in out if k.startswith("norms_block.")]
+    if norms:
+        last = max(int(k.split(".")[1]) for k in norms)
+        out |= {f"norm.{k.rsplit('.', 1)[1]}": out[k] for k in norms if k.startswith(f"norms_block.{last}.")}
+        for k in norms:
+            del out[k]
+    if "video_mod_embed" in out:
+        video, image = out.pop("video_mod_embed"), out.pop("img_mod_embed")
+        out["modality_embed"] = torch.cat([video.reshape(1, -1), image.reshape(1, -1)])
+    return {k.replace("patch_embed_img.", "image_patch_embed."): v for k, v in out.items()}
+
+
+def is_release_21(state: Mapping[str, Tensor]) -> bool:
+    """Whether an official encoder state dict is V-JEPA 2.1's (its hierarchical ``norms_block`` norms)."""
+    return any(k.startswith("norms_block.") for k in strip_prefixes(state))
 
 
 def encoder_from_state_dict(
-    state: Mapping[str, Tensor], num_heads: int | None = None, rope_style: str = "vjepa2"
+    state: Mapping[str, Tensor], num_heads: int | None = None, rope_style: str | None = None
 ) -> tuple[VisionTransformer, dict[str, Any]]:
-    """An encoder (eval mode, frozen) holding ``state`` — our names, official ``.pt`` names or Hugging Face names
-    — and the model config that rebuilds it."""
+    """An encoder (eval mode, frozen) holding ``state`` — our names, official ``.pt`` names (V-JEPA 2 or 2.1) or
+    Hugging Face names — and the model config that rebuilds it. ``rope_style`` defaults to the release's."""
+    release_21 = is_release_21(state)
     weights = _hf_to_toolkit(state) if any(HF_ENCODER in k for k in state) else _official_to_toolkit(state)
     if "patch_embed.proj.weight" not in weights:
         raise KeyError(f"no 'patch_embed.proj.weight' among the weights (first keys: {list(state)[:5]}): not a "
@@ -157,16 +177,23 @@ def encoder_from_state_dict(
         if embed_dim not in HEADS_BY_WIDTH:
             raise ValueError(f"width {embed_dim} is not an official V-JEPA size; pass num_heads")
         num_heads = HEADS_BY_WIDTH[embed_dim]
+    release = {"rope_style": rope_style or ("pairs" if release_21 else "vjepa2")}
+    if release_21:
+        if patch not in RELEASE_21_ROPE_GRID:
+            raise ValueError(f"V-JEPA 2.1 encoder with {patch}-pixel patches: its RoPE grid is known only for "
+                             f"patches of {sorted(RELEASE_21_ROPE_GRID)}")
+        release |= {"rope_grid": RELEASE_21_ROPE_GRID[patch], "image_patch_embed": "image_patch_embed.proj.weight"
+                    in weights, "modality_embed": "modality_embed" in weights}
     encoder = VisionTransformer(
         patch_size=patch, tubelet_size=tubelet, in_chans=in_chans, embed_dim=embed_dim, depth=depth,
         num_heads=num_heads, mlp_ratio=hidden / embed_dim, qkv_bias="blocks.0.attn.qkv.bias" in weights,
-        pos_embed="rope", rope_style=rope_style,
+        pos_embed="rope", **release,
     )
     _load_exactly(encoder, weights, f"a {depth}-block ViT {embed_dim} wide")
     size = next((name for name, s in VIT_SIZES.items() if (s.embed_dim, s.depth, s.num_heads) ==
                  (embed_dim, depth, num_heads) and round(embed_dim * s.mlp_ratio) == hidden), None)
     model_cfg = {"size": size, "embed_dim": embed_dim, "depth": depth, "num_heads": num_heads, "mlp_hidden": hidden,
-                 "patch_size": patch, "tubelet_size": tubelet, "pos_embed": "rope", "rope_style": rope_style}
+                 "patch_size": patch, "tubelet_size": tubelet, "pos_embed": "rope", **release}
     return encoder.eval().requires_grad_(False), model_cfg
 
 
@@ -204,10 +231,10 @@ def official_encoder(
 ) -> tuple[VisionTransformer, dict[str, Any]]:
     """The encoder in loaded checkpoint ``contents`` (an official .pt's entries, or a flat state dict) and a
     config in the shape of our checkpoints' (``model``, and ``data`` at the resolution it was trained at:
-    Hugging Face's ``crop_size``, else 256).
+    Hugging Face's ``crop_size``, else 256; 384 for V-JEPA 2.1).
 
-    ``which`` picks the entry of an official ``.pt`` (default: ``target_encoder``, else ``encoder``);
-    ``num_heads`` overrides the head count the loader would assume."""
+    ``which`` picks the entry of an official ``.pt`` (default: ``target_encoder``, else ``ema_encoder``, else
+    ``encoder``); ``num_heads`` overrides the head count the loader would assume."""
     hf_config = hf_config or {}
     if "config" in contents and "step" in contents:
         raise ValueError(f"{source or 'checkpoint'} is one of this toolkit's checkpoints (its own RoPE style and "
@@ -220,7 +247,8 @@ def official_encoder(
                            f"{sorted(contents)}")
         state = contents[key]
     encoder, model_cfg = encoder_from_state_dict(state, num_heads or hf_config.get("num_attention_heads"))
-    data_cfg = {"crop_size": int(hf_config.get("crop_size", 256)), "frames_per_clip": 16, "frame_step": 4}
+    native = 384 if "rope_grid" in model_cfg else 256  # V-JEPA 2.1's released encoders are trained at 384 px
+    data_cfg = {"crop_size": int(hf_config.get("crop_size", native)), "frames_per_clip": 16, "frame_step": 4}
     return encoder, {"model": model_cfg, "data": data_cfg, "source": source}
 
 

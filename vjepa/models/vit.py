@@ -72,19 +72,30 @@ def gather_tokens(x: Tensor, idx: Tensor) -> Tensor:
 
 
 class PositionalEncoding(nn.Module):
-    """Either additive 3D sin-cos embeddings or 3D RoPE tables, for tokens at given grid indices."""
+    """Either additive 3D sin-cos embeddings or 3D RoPE tables, for tokens at given grid indices.
 
-    def __init__(self, kind: PosEmbed, dim: int, num_heads: int, rope_style: RopeStyle = "pairs") -> None:
+    ``rope_grid`` (V-JEPA 2.1's ``interpolate_rope``): RoPE's height and width positions are rescaled so that a
+    grid of any size spans the positions of a ``rope_grid`` x ``rope_grid`` one (h -> h (G - 1) / (grid_h - 1));
+    time is not rescaled."""
+
+    def __init__(
+        self, kind: PosEmbed, dim: int, num_heads: int, rope_style: RopeStyle = "pairs", rope_grid: int | None = None
+    ) -> None:
         super().__init__()
         if kind not in ("sincos", "rope"):
             raise ValueError(f"pos_embed must be 'sincos' or 'rope', got {kind!r}")
+        if rope_grid is not None and (kind != "rope" or rope_grid < 2):
+            raise ValueError(f"rope_grid needs pos_embed='rope' and at least 2 patches a side, got {rope_grid!r}")
         self.kind = kind
         self.dim = dim
+        self.rope_grid = rope_grid
         self.rotary = RotaryEmbedding3D(dim // num_heads, style=rope_style) if kind == "rope" else None
 
-    def architecture(self) -> dict[str, str]:
-        """How positions are encoded, which weights trained under it depend on: {"pos_embed", "rope_style"}."""
-        return {"pos_embed": self.kind, "rope_style": self.rotary.style if self.rotary is not None else "-"}
+    def architecture(self) -> dict[str, str | int | None]:
+        """How positions are encoded, which weights trained under it depend on: {"pos_embed", "rope_style",
+        "rope_grid"}."""
+        return {"pos_embed": self.kind, "rope_style": self.rotary.style if self.rotary is not None else "-",
+                "rope_grid": self.rope_grid}
 
     def additive(self, grid: Grid, idx: Tensor, dtype: torch.dtype) -> Tensor | None:
         """Sin-cos embedding (B, K, D) of the tokens at ``idx`` (B, K), or None under RoPE."""
@@ -97,7 +108,10 @@ class PositionalEncoding(nn.Module):
         """RoPE (cos, sin) tables for the tokens at ``idx`` (B, K), or None under sin-cos."""
         if self.rotary is None:
             return None
-        return self.rotary(grid_coords(grid).to(idx.device)[idx])
+        coords = grid_coords(grid)
+        if self.rope_grid is not None:  # (t, h, w) -> (t, h (G-1)/(grid_h-1), w (G-1)/(grid_w-1))
+            coords = coords * torch.tensor([1.0, *((self.rope_grid - 1) / max(n - 1, 1) for n in grid[1:])])
+        return self.rotary(coords.to(idx.device)[idx])
 
 
 def block_diagonal_mask(lengths: list[int], device: torch.device | None = None) -> Tensor:
@@ -128,6 +142,11 @@ class VisionTransformer(nn.Module):
 
     ``forward(clips, token_idx)`` encodes only the tokens at ``token_idx`` (B, K) — the context of a mask — and
     encodes all tokens when ``token_idx`` is None.
+
+    V-JEPA 2.1's options (for its released weights, `vjepa.models.official`): ``image_patch_embed`` gives images
+    (T = 1) a patch embedding of their own, one frame deep, instead of the frame repeated to fill a tubelet;
+    ``modality_embed`` adds a learned vector to every token, one for video and one for images; ``rope_grid``
+    rescales RoPE's spatial positions (see `PositionalEncoding`).
     """
 
     def __init__(
@@ -143,13 +162,18 @@ class VisionTransformer(nn.Module):
         qkv_bias: bool = True,
         pos_embed: PosEmbed = "sincos",
         rope_style: RopeStyle = "pairs",
+        rope_grid: int | None = None,
+        image_patch_embed: bool = False,
+        modality_embed: bool = False,
         grad_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.patch_embed = TubeletEmbed(patch_size, tubelet_size, in_chans, embed_dim)
-        self.pos = PositionalEncoding(pos_embed, embed_dim, num_heads, rope_style)
+        self.image_patch_embed = TubeletEmbed(patch_size, 1, in_chans, embed_dim) if image_patch_embed else None
+        self.modality_embed = nn.Parameter(torch.zeros(2, embed_dim)) if modality_embed else None  # video, image
+        self.pos = PositionalEncoding(pos_embed, embed_dim, num_heads, rope_style, rope_grid)
         self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio, qkv_bias) for _ in range(depth))
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
         self.grad_checkpointing = grad_checkpointing
@@ -170,7 +194,19 @@ class VisionTransformer(nn.Module):
         """What decides whether weights fit and mean the same: widths, depth, heads, tokenisation, positions."""
         return {"embed_dim": self.embed_dim, "depth": len(self.blocks), "num_heads": self.num_heads,
                 "mlp_hidden": self.blocks[0].mlp.fc1.out_features if len(self.blocks) else 0,
-                "patch_size": self.patch_size, "tubelet_size": self.tubelet_size, **self.pos.architecture()}
+                "patch_size": self.patch_size, "tubelet_size": self.tubelet_size,
+                "image_patch_embed": self.image_patch_embed is not None,
+                "modality_embed": self.modality_embed is not None,
+                **self.pos.architecture()}
+
+    def embed(self, clips: Tensor, token_idx: Tensor | None = None) -> Tensor:
+        """Patch embeddings (B, K or t*h*w, D) of the tokens at ``token_idx`` (all when None): images (T = 1)
+        through ``image_patch_embed`` where the model has one, plus the modality's vector where it has those."""
+        image = clips.shape[2] == 1 and self.image_patch_embed is not None
+        x = (self.image_patch_embed if image else self.patch_embed)(clips, token_idx)
+        if self.modality_embed is not None:
+            x = x + self.modality_embed[int(image)].to(x.dtype)
+        return x
 
     def forward(
         self, clips: Tensor, token_idx: Tensor | None = None, attn_mask: Tensor | None = None,
@@ -183,7 +219,7 @@ class VisionTransformer(nn.Module):
         see ``deep_levels``): the features after each of those blocks, layer-normalised (the last by the final
         norm), concatenated on channels -> (B, K, D * len(levels))."""
         grid = self.grid(clips)
-        x = self.patch_embed(clips, token_idx)
+        x = self.embed(clips, token_idx)
         if token_idx is None:
             token_idx = all_tokens(x.shape[0], grid, x.device)
         pos = self.pos.additive(grid, token_idx, x.dtype)

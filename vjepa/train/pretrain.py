@@ -104,13 +104,15 @@ def check_fits(key: str, checkpoint: str | Path, theirs: dict[str, Any], ours: d
     if theirs != ours:
         differ = ", ".join(f"{k} {theirs[k]} (config: {ours[k]})" for k in ours if theirs[k] != ours[k])
         raise ValueError(f"{key}={checkpoint} does not fit the configured network: {differ}; set the model config "
-                         "(model.size, patch_size, tubelet_size, pos_embed, rope_style, predictor.*) to match")
+                         "(model.size, patch_size, tubelet_size, pos_embed, rope_style, rope_grid, image_patch_embed, "
+                         "modality_embed, predictor.*) to match")
 
 
 def init_from_pretrained(jepa: JEPA, cfg: DictConfig) -> list[str]:
     """Start from pretrained weights: ``init_encoder`` sets the encoder and its EMA teacher (a vjepa-pretrain
-    checkpoint's EMA encoder or V-JEPA 2's released one, see `vjepa.inference.load_encoder`), ``init_predictor`` the
-    mask predictor. The model config must build the same networks, RoPE style included. Returns what was set."""
+    checkpoint's EMA encoder or V-JEPA 2's / 2.1's released one, see `vjepa.inference.load_encoder`),
+    ``init_predictor`` the mask predictor. The model config must build the same networks, RoPE style included.
+    Returns what was set."""
     done = []
     if cfg.get("init_encoder"):
         pretrained, _ = load_encoder(cfg.init_encoder)
