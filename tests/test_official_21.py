@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from vjepa.inference import load_encoder
 from vjepa.models.factory import build_encoder
 from vjepa.models.official import load_official_encoder
+from vjepa.train.pretrain import pretrain
 
 WIDTH, DEPTH, HEADS, PATCH, TUBELET = 192, 6, 3, 16, 2  # ViT-Ti (our vit_tiny); heads of 64 channels: RoPE parts of 20
 PRETRAINED_GRID = 16  # V-JEPA 2.1 hard-codes 256 px / 16 px patches as the grid its positions are rescaled onto
@@ -149,3 +150,17 @@ def test_rope_grid_rescales_only_the_spatial_positions():
     torch.testing.assert_close(cos[:, :, -1:], expected)
     with pytest.raises(ValueError, match="rope_grid needs pos_embed='rope'"):
         build_encoder({"size": "vit_micro", "patch_size": 16, "tubelet_size": 2, "rope_grid": 4})
+
+
+def test_pretraining_continues_from_a_released_21_encoder(release_21_pt, tiny_pretrain_config):
+    """init_encoder takes the 2.1 .pt once the model config builds its network; a config that does not is told
+    which keys differ."""
+    _, path = release_21_pt
+    size = ["model.size=vit_tiny", "model.patch_size=16", "data.generate.size=64", "data.crop_size=64", "steps=1"]
+    with pytest.raises(ValueError, match="rope_grid 16 \\(config: None\\)"):
+        pretrain(tiny_pretrain_config(f"init_encoder={path}", *size))
+    cfg = tiny_pretrain_config(f"init_encoder={path}", *size, "model.rope_grid=16", "model.image_patch_embed=true",
+                               "model.modality_embed=true")
+    pretrain(cfg)
+    encoder, _ = load_encoder(f"{cfg.run_dir}/latest.pt")
+    assert encoder.architecture()["rope_grid"] == PRETRAINED_GRID and encoder.modality_embed is not None
