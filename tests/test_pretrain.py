@@ -113,3 +113,16 @@ def test_two_process_ddp_step(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     state = load_checkpoint(tmp_path / "ddp" / "latest.pt")
     assert state["step"] == 2
+
+
+def test_setup_distributed_puts_each_process_on_its_gpu_unless_one_is_named(monkeypatch):
+    """"cuda" means this process's GPU (LOCAL_RANK); an explicit "cuda:1" is kept; "cpu" stays the CPU."""
+    from vjepa.train import distributed
+
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert distributed.setup_distributed("cuda").device == torch.device("cuda", 3)
+    assert distributed.setup_distributed("cuda:1").device == torch.device("cuda", 1)
+    assert distributed.setup_distributed("cpu").device == torch.device("cpu")
+    assert chosen == [torch.device("cuda", 3), torch.device("cuda", 1)]

@@ -37,8 +37,9 @@ def setup_distributed(device: str = "auto") -> DistInfo:
     rank = int(os.environ.get("RANK", 0))
     world_size = int(os.environ.get("WORLD_SIZE", 1))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    device = resolve_device(device).type
-    torch_device = torch.device(device, local_rank) if device == "cuda" else torch.device(device)
+    torch_device = resolve_device(device)
+    if torch_device == torch.device("cuda"):  # no index given: this process's GPU (an explicit "cuda:1" stands)
+        torch_device = torch.device("cuda", local_rank)
     if torch_device.type == "cuda":
         torch.cuda.set_device(torch_device)
     if world_size > 1 and not dist.is_initialized():
