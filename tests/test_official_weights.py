@@ -170,6 +170,30 @@ def test_pretraining_continues_with_the_released_predictor(hf_snapshot, tiny_pre
         torch.testing.assert_close(state["predictor"][name], weight, rtol=0, atol=1e-3)
 
 
+def test_load_predictor_reads_an_official_pt_once(tmp_path, monkeypatch):
+    """An official .pt's ``predictor`` entry (facebookresearch/vjepa2 names) loads through load_predictor, from
+    one read of the file (released .pt files hold encoder, target encoder and predictor: gigabytes)."""
+    from vjepa.inference import load_predictor
+    from vjepa.models import MaskPredictor
+    from vjepa.train import checkpoint as checkpoint_module
+
+    released = MaskPredictor(embed_dim=96, predictor_dim=96, depth=1, num_heads=12, pos_embed="rope",
+                             rope_style="vjepa2", num_mask_tokens=10)  # 12 heads: what a .pt's predictor is read with
+    names = {"embed.": "predictor_embed.", "blocks.": "predictor_blocks.", "norm.": "predictor_norm.",
+             "proj.": "predictor_proj."}
+    official = {f"module.{names[k.split('.')[0] + '.']}{k.split('.', 1)[1]}": v
+                for k, v in released.state_dict().items() if k != "mask_token"}
+    official |= {f"module.mask_tokens.{i}": token[None] for i, token in enumerate(released.mask_token)}
+    torch.save({"encoder": {}, "predictor": official, "epoch": 1}, tmp_path / "vitt.pt")
+    reads = []
+    load = checkpoint_module.torch.load
+    monkeypatch.setattr(checkpoint_module.torch, "load", lambda *a, **kw: reads.append(a[0]) or load(*a, **kw))
+    predictor = load_predictor(tmp_path / "vitt.pt")
+    assert len(reads) == 1
+    for name, weight in released.state_dict().items():
+        torch.testing.assert_close(predictor.state_dict()[name], weight)
+
+
 def test_the_probes_random_baseline_twins_a_released_encoder_of_no_preset_size():
     from vjepa.eval.probe import random_twin
 

@@ -18,6 +18,7 @@ from vjepa.models.official import (
     load_official_encoder,
     load_official_predictor,
     official_encoder,
+    official_predictor,
     strip_prefixes,
 )
 from vjepa.train.checkpoint import load_checkpoint
@@ -66,9 +67,11 @@ def load_predictor(checkpoint: str | Path) -> MaskPredictor:
     """The mask predictor of a pretraining checkpoint, or of V-JEPA 2's released weights (an official ``.pt``'s
     ``predictor``, a Hugging Face folder or ``.safetensors`` file)."""
     path = Path(checkpoint)
-    state = None if is_hugging_face(path) else load_checkpoint(path, map_location="cpu")
-    if state is None or "config" not in state:
+    if is_hugging_face(path):
         return load_official_predictor(path)[0]
+    state = load_checkpoint(path, map_location="cpu")
+    if "config" not in state:  # an official .pt, read once
+        return official_predictor(state)[0]
     if "predictor" not in state:
         raise KeyError(f"checkpoint {checkpoint} has no 'predictor' entry")
     config = state["config"]["model"]

@@ -288,9 +288,17 @@ def load_official_predictor(path: str | Path, num_heads: int | None = None) -> t
     """The mask predictor of a released V-JEPA 2 checkpoint (an official ``.pt``'s ``predictor`` entry, or a
     Hugging Face snapshot's ``predictor.*`` weights), e.g. to continue pretraining with it (``init_predictor``)."""
     contents, hf_config = read_official_weights(path)
+    return official_predictor(contents, hf_config, num_heads)
+
+
+def official_predictor(
+    contents: Mapping[str, Any], hf_config: Mapping[str, Any] | None = None, num_heads: int | None = None
+) -> tuple[MaskPredictor, dict[str, Any]]:
+    """The mask predictor in loaded checkpoint ``contents`` (an official .pt's entries, or a Hugging Face state
+    dict), as `load_official_predictor` reads it from a file."""
     if isinstance(contents.get("predictor"), Mapping):
         contents = contents["predictor"]
-    return predictor_from_state_dict(contents, num_heads or hf_config.get("pred_num_attention_heads"))
+    return predictor_from_state_dict(contents, num_heads or (hf_config or {}).get("pred_num_attention_heads"))
 
 
 def official_ac_weights(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
