@@ -88,7 +88,9 @@ def test_hugging_face_predictor_predicts_what_the_reference_predicts(hf_snapshot
     model, folder = hf_snapshot
     encoder, _ = load_official_encoder(folder)
     predictor, config = load_official_predictor(folder)
-    assert config == {"dim": 48, "depth": 1, "num_heads": 3, "num_mask_tokens": 10}
+    assert config["predictor"] == {"dim": 48, "depth": 1, "num_heads": 3, "num_mask_tokens": 10, "embed_hidden": None,
+                                   "context_proj": False}
+    assert (config["levels"], config["rope_style"], config["rope_grid"]) == (1, "vjepa2", None)
     clips = torch.randn(2, 3, 4, 32, 32)  # a (2, 4, 4) grid of 32 tokens
     context_idx = torch.stack([torch.arange(0, 32, 2), torch.arange(1, 32, 2)])  # (B, 16)
     target_idx = torch.stack([torch.arange(1, 32, 3), torch.arange(0, 32, 3)[:11]])  # (B, 11), some not in context

@@ -1,7 +1,7 @@
 """V-JEPA 2's released encoders and mask predictors as this toolkit's `VisionTransformer` and `MaskPredictor`: from
 the official repository's ``.pt`` files or from Hugging Face ``VJEPA2Model`` checkpoints (a folder with
-``config.json`` + ``model.safetensors``, or the safetensors file itself); V-JEPA 2.1's released encoders from
-their ``.pt`` files too. Nothing is downloaded: point at files you have.
+``config.json`` + ``model.safetensors``, or the safetensors file itself); V-JEPA 2.1's released encoders and mask
+predictors from their ``.pt`` files too. Nothing is downloaded: point at files you have.
 
     encoder, config = load_official_encoder("vitl.pt")                  # facebookresearch/vjepa2 torch.hub file
     encoder, config = load_official_encoder("vjepa2-vitl-fpc64-256/")   # a Hugging Face snapshot
@@ -13,10 +13,12 @@ width (ViT-L/H 16, ViT-g 22, ViT-G 26) unless given. RoPE runs in ``rope_style="
 weights were trained with. V-JEPA 2.1's encoders (told apart by their ``norms_block`` weights) rotate channel pairs
 as ``rope_style="pairs"`` does, rescale RoPE's spatial positions onto the 16 x 16 grid of 256 px (``rope_grid``;
 its ``interpolate_rope``), embed images with a one-frame patch embedding and add a video / image vector to every
-token; their output norm is the last of their ``norms_block`` (the others serve its deep self-supervision and are
-not loaded). Inputs are clips (B, C, T, H, W) normalised with ImageNet's mean and std, as
-`vjepa.data.VideoTransform` makes them; outputs match the reference implementations (tested against
-``transformers``' ``VJEPA2Model``, encoder and predictor).
+token; their output norm is the last of their ``norms_block``, the others the ``level_norms`` of its deep
+self-supervision. 2.1's predictors fuse four encoder levels and project context outputs apart
+(`predictor_from_state_dict`); their positions follow the release of the encoder beside them. Inputs are clips
+(B, C, T, H, W) normalised with ImageNet's mean and std, as `vjepa.data.VideoTransform` makes them; outputs match
+the reference implementations (tested against ``transformers``' ``VJEPA2Model``, encoder and predictor; against
+2.1's forward passes written out in the tests).
 """
 
 from __future__ import annotations
@@ -32,12 +34,14 @@ from torch import Tensor, nn
 
 from vjepa.models.ac_predictor import ActionConditionedPredictor
 from vjepa.models.predictor import MaskPredictor
-from vjepa.models.vit import VIT_SIZES, VisionTransformer
+from vjepa.models.vit import VIT_SIZES, VisionTransformer, deep_levels
 
 HEADS_BY_WIDTH = {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16, 1408: 22, 1664: 26}  # official ViT-Ti/S/B/L/H/g/G
 PREDICTOR_HEADS = 12  # every released V-JEPA 2 mask predictor: 384 wide, 12 blocks, 12 heads
 OFFICIAL_KEYS = ("target_encoder", "ema_encoder", "encoder")  # .pt entries holding an encoder, preferred first
 RELEASE_21_ROPE_GRID = {14: 18, 16: 16}  # V-JEPA 2.1's pretrained grid by patch size (252 / 14, 256 / 16 px)
+RELEASE_21_LEVELS = {12: (3, 6, 9, 12), 24: (6, 12, 18, 24), 40: (10, 20, 30, 40), 48: (12, 24, 38, 48)}  # by depth:
+# the blocks after which V-JEPA 2.1's deep self-supervision reads its encoders (its hierarchical_layers, plus one)
 HF_ENCODER = "encoder.layer."
 BLOCK_NAMES = (("norm1", "norm1"), ("norm2", "norm2"), ("attention.proj", "attn.proj"), ("mlp.fc1", "mlp.fc1"),
                ("mlp.fc2", "mlp.fc2"))  # Hugging Face -> ours, within a block
@@ -104,7 +108,8 @@ def _hf_predictor_to_toolkit(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
 
 
 PREDICTOR_RENAMES = (("predictor_embed.", "embed."), ("predictor_blocks.", "blocks."), ("predictor_norm.", "norm."),
-                     ("predictor_proj.", "proj."))  # facebookresearch/vjepa2's VisionTransformerPredictor -> ours
+                     ("predictor_proj.", "proj."), ("predictor_proj_context.", "context_proj."))
+# facebookresearch/vjepa2's VisionTransformerPredictor (V-JEPA 2 and 2.1) -> ours
 AC_RENAMES = (("predictor_embed.", "feature_embed."), ("action_encoder.", "action_embed."),
               ("state_encoder.", "state_embed."), ("predictor_blocks.", "blocks."), ("predictor_norm.", "norm."),
               ("predictor_proj.", "feature_head."))  # facebookresearch/vjepa2's VisionTransformerPredictorAC -> ours
@@ -117,13 +122,20 @@ def _renamed(state: Mapping[str, Tensor], renames: tuple[tuple[str, str], ...]) 
     return {new + k[len(old):]: v for k, v in src.items() for old, new in renames if k.startswith(old)}
 
 
+def _modality_rows(src: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """V-JEPA 2.1's ``video_mod_embed`` and ``img_mod_embed`` as the two rows of our ``modality_embed``."""
+    if "video_mod_embed" not in src:
+        return {}
+    return {"modality_embed": torch.cat([src["video_mod_embed"].reshape(1, -1), src["img_mod_embed"].reshape(1, -1)])}
+
+
 def _official_predictor_to_toolkit(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """facebookresearch/vjepa2 predictor names (``predictor_embed``, ``mask_tokens.{i}``, ``predictor_blocks``,
-    ``predictor_norm``, ``predictor_proj``) -> ours."""
+    ``predictor_norm``, ``predictor_proj``; V-JEPA 2.1's ``predictor_proj_context`` and modality vectors) -> ours."""
     src = strip_prefixes(state)
     tokens = sorted((int(k.split(".")[1]), v) for k, v in src.items() if k.startswith("mask_tokens."))
     out = {"mask_token": torch.cat([v.reshape(1, 1, -1) for _, v in tokens])} if tokens else {}
-    return out | _renamed(src, PREDICTOR_RENAMES)
+    return out | _modality_rows(src) | _renamed(src, PREDICTOR_RENAMES)
 
 
 def strip_prefixes(state_dict: Mapping[str, Tensor], prefixes: tuple[str, ...] = ("module.", "backbone.")) -> dict:
@@ -139,19 +151,17 @@ def strip_prefixes(state_dict: Mapping[str, Tensor], prefixes: tuple[str, ...] =
 def _official_to_toolkit(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """facebookresearch/vjepa2 names, less their ``module.`` / ``backbone.`` prefixes, are ours; a ``pos_embed``
     table that RoPE models still carry is dropped. V-JEPA 2.1's extras: the last of ``norms_block`` is the output
-    ``norm`` (the others are dropped), ``patch_embed_img`` the ``image_patch_embed``, ``video_mod_embed`` and
-    ``img_mod_embed`` the two rows of ``modality_embed``."""
-    out = strip_prefixes(state)
-    out.pop("pos_embed", None)
+    ``norm``, the others the ``level_norms``; ``patch_embed_img`` is the ``image_patch_embed``, ``video_mod_embed``
+    and ``img_mod_embed`` the two rows of ``modality_embed``."""
+    src = strip_prefixes(state)
+    out = {k: v for k, v in src.items() if k not in ("pos_embed", "video_mod_embed", "img_mod_embed")}
     norms = [k for k in out if k.startswith("norms_block.")]
     if norms:
         last = max(int(k.split(".")[1]) for k in norms)
-        out |= {f"norm.{k.rsplit('.', 1)[1]}": out[k] for k in norms if k.startswith(f"norms_block.{last}.")}
         for k in norms:
-            del out[k]
-    if "video_mod_embed" in out:
-        video, image = out.pop("video_mod_embed"), out.pop("img_mod_embed")
-        out["modality_embed"] = torch.cat([video.reshape(1, -1), image.reshape(1, -1)])
+            level, kind = k.split(".")[1:]
+            out[f"norm.{kind}" if int(level) == last else f"level_norms.{level}.{kind}"] = out.pop(k)
+    out |= _modality_rows(src)
     return {k.replace("patch_embed_img.", "image_patch_embed."): v for k, v in out.items()}
 
 
@@ -178,6 +188,7 @@ def encoder_from_state_dict(
             raise ValueError(f"width {embed_dim} is not an official V-JEPA size; pass num_heads")
         num_heads = HEADS_BY_WIDTH[embed_dim]
     release = {"rope_style": rope_style or ("pairs" if release_21 else "vjepa2")}
+    level_norms = len({k.split(".")[1] for k in weights if k.startswith("level_norms.")})
     if release_21:
         if patch not in RELEASE_21_ROPE_GRID:
             raise ValueError(f"V-JEPA 2.1 encoder with {patch}-pixel patches: its RoPE grid is known only for "
@@ -187,8 +198,12 @@ def encoder_from_state_dict(
     encoder = VisionTransformer(
         patch_size=patch, tubelet_size=tubelet, in_chans=in_chans, embed_dim=embed_dim, depth=depth,
         num_heads=num_heads, mlp_ratio=hidden / embed_dim, qkv_bias="blocks.0.attn.qkv.bias" in weights,
-        pos_embed="rope", **release,
+        pos_embed="rope", level_norms=level_norms, **release,
     )
+    if level_norms:  # the config that continues its deep self-supervision: levels where 2.1 read them
+        levels = RELEASE_21_LEVELS.get(depth, ())
+        levels = levels if len(levels) == level_norms + 1 else deep_levels(depth, level_norms + 1)
+        release |= {"levels": list(levels), "level_norms": True}
     _load_exactly(encoder, weights, f"a {depth}-block ViT {embed_dim} wide")
     size = next((name for name, s in VIT_SIZES.items() if (s.embed_dim, s.depth, s.num_heads) ==
                  (embed_dim, depth, num_heads) and round(embed_dim * s.mlp_ratio) == hidden), None)
@@ -261,32 +276,54 @@ def load_official_encoder(
 
 
 def predictor_from_state_dict(
-    state: Mapping[str, Tensor], num_heads: int | None = None, rope_style: str = "vjepa2"
+    state: Mapping[str, Tensor], num_heads: int | None = None, rope_style: str = "vjepa2", rope_grid: int | None = None
 ) -> tuple[MaskPredictor, dict[str, Any]]:
-    """A `MaskPredictor` holding a released V-JEPA 2 mask predictor — Hugging Face names (a whole ``VJEPA2Model``
-    state dict will do) or an official ``.pt``'s ``predictor`` entry — and its ``model.predictor`` config."""
+    """A `MaskPredictor` holding a released mask predictor — Hugging Face names (a whole ``VJEPA2Model`` state
+    dict will do) or an official ``.pt``'s ``predictor`` entry, V-JEPA 2's or 2.1's — and the model config keys
+    that build it: ``predictor`` (dim, depth, num_heads, num_mask_tokens, embed_hidden, context_proj), ``levels``,
+    ``modality_embed``, ``rope_style``, ``rope_grid``.
+
+    V-JEPA 2.1's predictor reads the encoder's four levels through an MLP levels x D -> D -> P (``embed_hidden``
+    = D), projects its outputs at the context tokens with ``predictor_proj_context`` (``context_proj``) and adds
+    modality vectors; all are read off the weights. One trained to predict a larger teacher's features
+    (distillation: outputs wider than levels x D) cannot continue with this toolkit's EMA teacher and is refused."""
     weights = (_hf_predictor_to_toolkit(state) if any("predictor.layer." in k for k in state)
                else _official_predictor_to_toolkit(state))
-    if "embed.weight" not in weights or "mask_token" not in weights:
+    if "mask_token" not in weights or not ({"embed.weight", "embed.0.weight"} & set(weights)):
         raise KeyError(f"no mask predictor among the weights (first keys: {list(state)[:5]})")
-    predictor_dim, embed_dim = weights["embed.weight"].shape
+    if "embed.weight" in weights:
+        predictor_dim, embed_dim = weights["embed.weight"].shape
+        levels, embed_hidden = 1, None
+    else:  # V-JEPA 2.1's deep self-supervision: levels x D -> D -> P
+        embed_hidden, fused = weights["embed.0.weight"].shape
+        predictor_dim, embed_dim, levels = weights["embed.2.weight"].shape[0], embed_hidden, fused // embed_hidden
+    outputs = weights["proj.weight"].shape[0]
+    if outputs != levels * embed_dim:
+        raise ValueError(f"the predictor's outputs are {outputs} wide, not its {levels} level(s) x {embed_dim} of the "
+                         "encoder it reads: it was trained to predict another (a teacher's) features, which "
+                         "pretraining here cannot continue")
     depth = _depth(weights)
     hidden = weights["blocks.0.mlp.fc1.weight"].shape[0]
     num_heads = num_heads or PREDICTOR_HEADS
+    options = {"levels": levels, "embed_hidden": embed_hidden, "context_proj": "context_proj.weight" in weights,
+               "modality_embed": "modality_embed" in weights}
     predictor = MaskPredictor(
         embed_dim=embed_dim, predictor_dim=predictor_dim, depth=depth, num_heads=num_heads,
         mlp_ratio=hidden / predictor_dim, qkv_bias="blocks.0.attn.qkv.bias" in weights, pos_embed="rope",
-        rope_style=rope_style, num_mask_tokens=len(weights["mask_token"]),
+        rope_style=rope_style, rope_grid=rope_grid, num_mask_tokens=len(weights["mask_token"]), **options,
     )
     _load_exactly(predictor, weights, f"a {depth}-block predictor {predictor_dim} wide")
-    config = {"dim": predictor_dim, "depth": depth, "num_heads": num_heads,
-              "num_mask_tokens": len(weights["mask_token"])}
+    config = {"predictor": {"dim": predictor_dim, "depth": depth, "num_heads": num_heads,
+                            "num_mask_tokens": len(weights["mask_token"]), "embed_hidden": embed_hidden,
+                            "context_proj": options["context_proj"]},
+              "levels": levels, "modality_embed": options["modality_embed"], "rope_style": rope_style,
+              "rope_grid": rope_grid}
     return predictor, config
 
 
 def load_official_predictor(path: str | Path, num_heads: int | None = None) -> tuple[MaskPredictor, dict[str, Any]]:
-    """The mask predictor of a released V-JEPA 2 checkpoint (an official ``.pt``'s ``predictor`` entry, or a
-    Hugging Face snapshot's ``predictor.*`` weights), e.g. to continue pretraining with it (``init_predictor``)."""
+    """The mask predictor of a released V-JEPA 2 or 2.1 checkpoint (an official ``.pt``'s ``predictor`` entry, or
+    a Hugging Face snapshot's ``predictor.*`` weights), e.g. to continue pretraining with it (``init_predictor``)."""
     contents, hf_config = read_official_weights(path)
     return official_predictor(contents, hf_config, num_heads)
 
@@ -295,10 +332,17 @@ def official_predictor(
     contents: Mapping[str, Any], hf_config: Mapping[str, Any] | None = None, num_heads: int | None = None
 ) -> tuple[MaskPredictor, dict[str, Any]]:
     """The mask predictor in loaded checkpoint ``contents`` (an official .pt's entries, or a Hugging Face state
-    dict), as `load_official_predictor` reads it from a file."""
+    dict), as `load_official_predictor` reads it from a file. Its positions follow the release of the encoder
+    beside it: V-JEPA 2.1's (channel pairs, RoPE grid by patch size) where that encoder is 2.1's."""
+    release = {}
+    encoder = next((contents[k] for k in OFFICIAL_KEYS if isinstance(contents.get(k), Mapping)), None)
+    if encoder is not None and is_release_21(encoder):
+        kernel = strip_prefixes(encoder)["patch_embed.proj.weight"]
+        release = {"rope_style": "pairs", "rope_grid": RELEASE_21_ROPE_GRID.get(kernel.shape[-1])}
     if isinstance(contents.get("predictor"), Mapping):
         contents = contents["predictor"]
-    return predictor_from_state_dict(contents, num_heads or (hf_config or {}).get("pred_num_attention_heads"))
+    return predictor_from_state_dict(contents, num_heads or (hf_config or {}).get("pred_num_attention_heads"),
+                                     **release)
 
 
 def official_ac_weights(state: Mapping[str, Tensor]) -> dict[str, Tensor]:

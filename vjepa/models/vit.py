@@ -146,7 +146,8 @@ class VisionTransformer(nn.Module):
     V-JEPA 2.1's options (for its released weights, `vjepa.models.official`): ``image_patch_embed`` gives images
     (T = 1) a patch embedding of their own, one frame deep, instead of the frame repeated to fill a tubelet;
     ``modality_embed`` adds a learned vector to every token, one for video and one for images; ``rope_grid``
-    rescales RoPE's spatial positions (see `PositionalEncoding`).
+    rescales RoPE's spatial positions (see `PositionalEncoding`); ``level_norms`` learned LayerNorms normalise the
+    earlier levels of deep self-supervision (its ``norms_block``; see ``forward``'s ``levels``).
     """
 
     def __init__(
@@ -165,6 +166,7 @@ class VisionTransformer(nn.Module):
         rope_grid: int | None = None,
         image_patch_embed: bool = False,
         modality_embed: bool = False,
+        level_norms: int = 0,
         grad_checkpointing: bool = False,
     ) -> None:
         super().__init__()
@@ -176,6 +178,7 @@ class VisionTransformer(nn.Module):
         self.pos = PositionalEncoding(pos_embed, embed_dim, num_heads, rope_style, rope_grid)
         self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio, qkv_bias) for _ in range(depth))
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        self.level_norms = nn.ModuleList(nn.LayerNorm(embed_dim, eps=1e-6) for _ in range(level_norms))
         self.grad_checkpointing = grad_checkpointing
         self.apply(init_weights)
 
@@ -196,13 +199,18 @@ class VisionTransformer(nn.Module):
                 "mlp_hidden": self.blocks[0].mlp.fc1.out_features if len(self.blocks) else 0,
                 "patch_size": self.patch_size, "tubelet_size": self.tubelet_size,
                 "image_patch_embed": self.image_patch_embed is not None,
-                "modality_embed": self.modality_embed is not None,
+                "modality_embed": self.modality_embed is not None, "level_norms": len(self.level_norms),
                 **self.pos.architecture()}
+
+    def is_image(self, clips: Tensor) -> bool:
+        """Whether ``clips`` (B, C, T, H, W) are images to this encoder: one frame, and a patch embedding (and
+        modality vector) of their own for images. Otherwise the frame fills a tubelet, as a video's would."""
+        return clips.shape[2] == 1 and self.image_patch_embed is not None
 
     def embed(self, clips: Tensor, token_idx: Tensor | None = None) -> Tensor:
         """Patch embeddings (B, K or t*h*w, D) of the tokens at ``token_idx`` (all when None): images (T = 1)
         through ``image_patch_embed`` where the model has one, plus the modality's vector where it has those."""
-        image = clips.shape[2] == 1 and self.image_patch_embed is not None
+        image = self.is_image(clips)
         x = (self.image_patch_embed if image else self.patch_embed)(clips, token_idx)
         if self.modality_embed is not None:
             x = x + self.modality_embed[int(image)].to(x.dtype)
@@ -217,7 +225,8 @@ class VisionTransformer(nn.Module):
         ``attn_mask`` (K, K), True = may attend, restricts attention, e.g. to keep several contexts packed in one
         sequence apart (see ``block_diagonal_mask``). ``levels`` (increasing block counts ending at the depth,
         see ``deep_levels``): the features after each of those blocks, layer-normalised (the last by the final
-        norm), concatenated on channels -> (B, K, D * len(levels))."""
+        norm, the others by ``level_norms`` where the model has them, else without a learned scale), concatenated
+        on channels -> (B, K, D * len(levels))."""
         grid = self.grid(clips)
         x = self.embed(clips, token_idx)
         if token_idx is None:
@@ -230,10 +239,16 @@ class VisionTransformer(nn.Module):
             return self.norm(run_blocks(self.blocks, x, rope, attn_mask, checkpoint=self.grad_checkpointing))
         if list(levels) != sorted(set(levels)) or levels[0] < 1 or levels[-1] != len(self.blocks):
             raise ValueError(f"levels must increase from >= 1 to the depth {len(self.blocks)}, got {tuple(levels)}")
+        if self.level_norms and len(self.level_norms) != len(levels) - 1:
+            raise ValueError(f"{len(levels)} levels {tuple(levels)} need {len(levels) - 1} level norms; the encoder "
+                             f"has {len(self.level_norms)}")
         outputs, start = [], 0
-        for end in levels:
+        for i, end in enumerate(levels):
             x = run_blocks(self.blocks[start:end], x, rope, attn_mask, checkpoint=self.grad_checkpointing)
-            outputs.append(self.norm(x) if end == len(self.blocks) else F.layer_norm(x, x.shape[-1:]))
+            if end == len(self.blocks):
+                outputs.append(self.norm(x))
+            else:
+                outputs.append(self.level_norms[i](x) if self.level_norms else F.layer_norm(x, x.shape[-1:]))
             start = end
         return torch.cat(outputs, dim=-1)
 

@@ -12,7 +12,8 @@ scored against the targets there too, each token weighted 1/√(distance to the 
 to the masked-token loss times ``context_weight`` (which the loop warms up).
 
 With a predictor built for ``levels`` > 1 (V-JEPA 2.1's deep self-supervision, ``model.levels``) both encoders
-are read after ``levels`` evenly spaced blocks (`deep_levels`; the output last), concatenated on channels: the
+are read after ``levels`` evenly spaced blocks (`deep_levels`, or the blocks ``level_blocks`` names; the output
+last), concatenated on channels: the
 predictor fuses the context's levels and predicts the target encoder's at every level, each layer-normalised, the
 loss averaging over them. The encoder itself is unchanged: downstream code reads its output as before.
 """
@@ -20,6 +21,7 @@ loss averaging over them. The encoder itself is unchanged: downstream code reads
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -55,6 +57,7 @@ class JEPA(nn.Module):
         sigreg_weight: float = 0.05,
         sigreg_directions: int = 256,
         context_weight: float = 0.0,
+        level_blocks: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if objective not in ("jepa", "sigreg"):
@@ -69,7 +72,11 @@ class JEPA(nn.Module):
         self.sigreg_weight = sigreg_weight
         self.sigreg_directions = sigreg_directions
         self.context_weight = context_weight  # dense loss weight; the training loop may change it per step
-        self.levels = deep_levels(len(encoder.blocks), levels) if levels > 1 else ()  # block counts read
+        if level_blocks is None:
+            level_blocks = deep_levels(len(encoder.blocks), levels) if levels > 1 else ()
+        if max(len(level_blocks), 1) != levels:
+            raise ValueError(f"the predictor reads {levels} encoder levels, level_blocks names {tuple(level_blocks)}")
+        self.levels = tuple(level_blocks)  # block counts read
         self.target_encoder = None
         if objective == "jepa":
             self.target_encoder = copy.deepcopy(encoder).requires_grad_(False)
@@ -101,13 +108,14 @@ class JEPA(nn.Module):
         self, clips: Tensor, masks: MaskPairs, sigreg_generator: torch.Generator | None = None
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """clips (B, C, T, H, W) and one (context_idx, target_idx) pair per mask group -> (loss, parts)."""
-        grid = self.encoder.grid(clips)
+        grid, image = self.encoder.grid(clips), self.encoder.is_image(clips)
         targets = self.targets(clips)
         contexts = self.contexts(clips, [context_idx for context_idx, _ in masks])
         dense = self.context_weight > 0
         pred_loss, context_loss = clips.new_zeros(()), clips.new_zeros(())
         for group, (context, (context_idx, target_idx)) in enumerate(zip(contexts, masks)):
-            pred = self.predictor(context, context_idx, target_idx, grid, predict_context=dense, mask_index=group)
+            pred = self.predictor(context, context_idx, target_idx, grid, predict_context=dense, mask_index=group,
+                                  image=image)
             pred = pred.float()
             if dense:
                 context_pred, pred = pred.split([context_idx.shape[1], target_idx.shape[1]], dim=1)

@@ -26,7 +26,7 @@ from vjepa.data.synthetic import make_moving_shapes, make_shape_images
 from vjepa.inference import load_encoder, load_predictor
 from vjepa.masks import MaskCollator, masker_from_config
 from vjepa.masks.visualize import save_mask_figure
-from vjepa.models.factory import build_encoder, build_predictor, require
+from vjepa.models.factory import build_encoder, build_predictor, level_blocks, require
 from vjepa.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_atomic, set_rng_state
 from vjepa.train.diagnostics import embedding_diagnostics
 from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
@@ -105,7 +105,7 @@ def check_fits(key: str, checkpoint: str | Path, theirs: dict[str, Any], ours: d
         differ = ", ".join(f"{k} {theirs[k]} (config: {ours[k]})" for k in ours if theirs[k] != ours[k])
         raise ValueError(f"{key}={checkpoint} does not fit the configured network: {differ}; set the model config "
                          "(model.size, patch_size, tubelet_size, pos_embed, rope_style, rope_grid, image_patch_embed, "
-                         "modality_embed, predictor.*) to match")
+                         "modality_embed, levels, level_norms, predictor.*) to match")
 
 
 def init_from_pretrained(jepa: JEPA, cfg: DictConfig) -> list[str]:
@@ -116,11 +116,16 @@ def init_from_pretrained(jepa: JEPA, cfg: DictConfig) -> list[str]:
     done = []
     if cfg.get("init_encoder"):
         pretrained, _ = load_encoder(cfg.init_encoder)
-        check_fits("init_encoder", cfg.init_encoder, pretrained.architecture(), jepa.encoder.architecture())
-        jepa.encoder.load_state_dict(pretrained.state_dict())
+        theirs, weights, unused = pretrained.architecture(), pretrained.state_dict(), ""
+        if theirs["level_norms"] and not jepa.encoder.level_norms:  # V-JEPA 2.1's, continued without deep levels
+            unused = f" (its {theirs['level_norms']} level norms unused: model.level_norms is off)"
+            theirs["level_norms"] = 0
+            weights = {k: v for k, v in weights.items() if not k.startswith("level_norms.")}
+        check_fits("init_encoder", cfg.init_encoder, theirs, jepa.encoder.architecture())
+        jepa.encoder.load_state_dict(weights)
         if jepa.target_encoder is not None:
-            jepa.target_encoder.load_state_dict(pretrained.state_dict())
-        done.append(f"encoder from {cfg.init_encoder}")
+            jepa.target_encoder.load_state_dict(weights)
+        done.append(f"encoder from {cfg.init_encoder}{unused}")
     if cfg.get("init_predictor"):
         pretrained = load_predictor(cfg.init_predictor)
         check_fits("init_predictor", cfg.init_predictor, pretrained.architecture(), jepa.predictor.architecture())
@@ -177,6 +182,7 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
     jepa = JEPA(
         encoder, predictor, objective=cfg.objective, loss=cfg.loss,
         sigreg_weight=cfg.sigreg.weight, sigreg_directions=cfg.sigreg.directions,
+        level_blocks=level_blocks(cfg.model, len(encoder.blocks)),
     )
     ckpt = latest_checkpoint(run_dir) if cfg.resume else None
     if ckpt is None:  # a resumed run has its own weights
