@@ -12,7 +12,8 @@ episodes' videos (observation | goal | trajectory) into ``run_dir``.
 
 A world model trained with ``data.frame_step = k`` predicts k env steps per action: with ``action_agg: sum``
 one planner action is a per-step action held for k env steps (the model sees their sum), with ``stack`` it is
-k per-step actions in a row (see `ActionBlockEnv` / `BlockWorldModel`).
+k per-step actions in a row (see `ActionBlockEnv` / `BlockWorldModel`); with ``pose_delta`` it is one env step
+moving the end effector by the planned pose change (`world_model_blocks`).
 """
 
 from __future__ import annotations
@@ -148,10 +149,16 @@ def make_env(env_cfg: DictConfig | dict, block: int = 1, mode: str = "repeat") -
 
 
 def world_model_blocks(world_model: Any) -> tuple[int, str]:
-    """(env steps per model step, "repeat" | "stack") of a world model (1, "repeat" without ``frame_step``)."""
+    """(env steps per model step, "repeat" | "stack") of a world model (1, "repeat" without ``frame_step``).
+
+    A model trained on end-effector pose changes (``action_agg: pose_delta``) takes one planner action per env
+    step whatever its frame step: its action is the pose change over one model step, which an env of such actions
+    (a robot moving its end effector by the planned change, as V-JEPA 2-AC's) executes as one step."""
     k = int(getattr(world_model, "frame_step", 1) or 1)
     stats = getattr(world_model, "stats", None)
     agg = getattr(stats, "action_agg", "sum")
+    if agg == "pose_delta":
+        return 1, "repeat"
     return k, ("stack" if agg == "stack" and k > 1 else "repeat")
 
 

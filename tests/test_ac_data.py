@@ -23,6 +23,7 @@ from vjepa.data.lerobot import (
     read_fake_frame_code,
     write_fake_lerobot_dataset,
 )
+from vjepa.models.pose import apply_delta_pose, pose_delta
 
 LENGTHS = [12, 9, 15]
 
@@ -346,6 +347,36 @@ def test_action_stats_hand_computed_and_round_trip(tmp_path: Path) -> None:
     torch.testing.assert_close(w[0]["actions"], back.normalize_actions(raw[0]["actions"]))
     with pytest.raises(ValueError, match="last dimension 3"):
         stats.normalize_actions(np.zeros((2, 3)))
+
+
+def test_pose_delta_actions_are_the_end_effector_pose_changes_between_kept_frames() -> None:
+    """V-JEPA 2-AC's actions from robot poses: the pose change from each kept frame to the next (frame_step later),
+    zeros past the episode's end; the logged actions are not read."""
+    rng = np.random.default_rng(0)
+    poses = [np.concatenate([rng.normal(size=(n, 3)), rng.uniform(-1, 1, size=(n, 3)), rng.uniform(0, 1, size=(n, 1))],
+                            axis=1).astype(np.float32) for n in (11, 9)]
+    eps = [Episode(np.zeros((len(p), 4, 4, 3), np.uint8), np.full((len(p), 2), np.nan, np.float32), p, {})
+           for p in poses]
+    windows = ClipWindows(eps, num_frames=3, frame_step=3, action_agg="pose_delta")
+    assert windows.action_dim == 7
+    item = windows[2]  # episode 0, kept frames 2, 5, 8; the last action would reach frame 11: past the end
+    expected = pose_delta(torch.from_numpy(poses[0][[2, 5]]).double(), torch.from_numpy(poses[0][[5, 8]]).double())
+    np.testing.assert_allclose(item["actions"][:2].numpy(), expected.numpy(), atol=1e-6)
+    assert (item["actions"][2] == 0).all() and torch.isfinite(item["actions"]).all()
+    torch.testing.assert_close(apply_delta_pose(item["states"][:2].double(), item["actions"][:2].double()),
+                               item["states"][1:].double(), atol=1e-5, rtol=0)
+
+    stats = ActionStats.from_windows(windows)
+    every = np.concatenate([pose_delta(torch.from_numpy(p[:-3]).double(), torch.from_numpy(p[3:]).double()).numpy()
+                            for p in poses])
+    np.testing.assert_allclose(stats.action_mean, every.mean(0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(stats.action_std, every.std(0), rtol=1e-5)
+    assert stats.action_agg == "pose_delta"
+    flat = [Episode(e.frames, e.actions, e.states[:, :3], {"episode_index": i}) for i, e in enumerate(eps)]
+    with pytest.raises(ValueError, match=r"episode 0: action_agg 'pose_delta' needs 7-D states"):
+        ActionStats.from_episodes(flat, frame_step=3, action_agg="pose_delta")
+    with pytest.raises(ValueError, match="action_agg must be one of"):
+        ClipWindows(eps, action_agg="mean")
 
 
 def test_action_stats_on_lerobot_reads_no_video(lerobot_root: Path, monkeypatch) -> None:

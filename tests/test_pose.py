@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from vjepa.models.pose import apply_delta_pose, euler_xyz_to_matrix, matrix_to_euler_xyz
+from vjepa.models.pose import apply_delta_pose, euler_xyz_to_matrix, matrix_to_euler_xyz, pose_delta
 
 
 def elementary(axis: int, angle: float) -> torch.Tensor:
@@ -43,3 +43,16 @@ def test_delta_pose_adds_position_and_gripper_and_composes_rotation():
     # a pure yaw change on a pure yaw pose adds, as angles about one axis do
     yaw = apply_delta_pose(torch.tensor([0, 0, 0, 0, 0, 0.3, 0.0]), torch.tensor([0, 0, 0, 0, 0, 0.2, 0.0]))
     torch.testing.assert_close(yaw[5], torch.tensor(0.5))
+
+
+def test_pose_delta_is_the_action_that_apply_delta_pose_undoes():
+    """Actions from logged poses (V-JEPA 2-AC's poses_to_diffs) and the planner's pose update are inverses."""
+    g = torch.Generator().manual_seed(0)
+    poses = torch.cat([torch.randn(2, 50, 3, generator=g, dtype=torch.float64),
+                       (torch.rand(2, 50, 3, generator=g, dtype=torch.float64) - 0.5) * 2.5,
+                       torch.rand(2, 50, 1, generator=g, dtype=torch.float64)], dim=-1)
+    actions = pose_delta(poses[:, :-1], poses[:, 1:])
+    torch.testing.assert_close(apply_delta_pose(poses[:, :-1], actions), poses[:, 1:])
+    torch.testing.assert_close(euler_xyz_to_matrix(actions[..., 3:6]),
+                               euler_xyz_to_matrix(poses[:, 1:, 3:6]) @ euler_xyz_to_matrix(poses[:, :-1, 3:6]).mT)
+    assert pose_delta(poses, poses).abs().max() < 1e-12  # standing still is the zero action

@@ -282,3 +282,23 @@ def test_fine_tuning_starts_from_a_released_ac_predictor(encoder_ckpt, dots, tmp
     assert (stats.action_std == 1).all() and (stats.state_mean == 0).all()  # actions and states as they are
     wm = load_world_model(run / "latest.pt")
     assert wm.predictor.state_head is None and wm.predictor.rope_style == "vjepa2"
+
+
+def test_actions_from_end_effector_poses(encoder_ckpt, tmp_path):
+    """Robot logs whose states are 7-D end-effector poses train with V-JEPA 2-AC's actions, the pose change
+    between kept frames (data.action_agg=pose_delta; the logged actions are not read), and plan one action per
+    model step."""
+    from planning.cli import world_model_blocks
+
+    rng = np.random.default_rng(0)
+    with EpisodeWriter(tmp_path / "arm", fps=10, env_id="arm") as writer:
+        for _ in range(4):
+            frames = rng.integers(0, 255, size=(10, 32, 32, 3), dtype=np.uint8)
+            poses = np.cumsum(rng.normal(scale=0.05, size=(10, 7)), axis=0).astype(np.float32)
+            writer.add(frames, np.zeros((10, 3), np.float32), poses)  # logged actions of another kind
+    summary = train_ac(ac_config(encoder_ckpt, tmp_path / "arm", tmp_path / "run", "steps=2",
+                                 "data.action_agg=pose_delta", "data.frame_step=2", "data.num_frames=3"))
+    state = load_checkpoint(Path(summary["run_dir"]) / "latest.pt")
+    assert state["predictor_config"]["action_dim"] == 7
+    assert ActionStats.from_state_dict(state["action_stats"]).action_agg == "pose_delta"
+    assert world_model_blocks(load_world_model(Path(summary["run_dir"]) / "latest.pt")) == (1, "repeat")

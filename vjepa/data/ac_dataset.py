@@ -2,8 +2,10 @@
 
 - `open_episodes(path)`: the project's own episode format or a LeRobot dataset, by what is on disk.
 - `ClipWindows`: every window of ``num_frames`` steps, ``frame_step`` apart, of every episode; the actions between
-  two kept frames are summed (``"sum"``: deltas compose) or concatenated (``"stack"``). Frames come either decoded
-  (uint8) or as cached encoder features (`FeatureCache`), so a frozen encoder runs once per frame, not per epoch.
+  two kept frames are summed (``"sum"``: deltas compose) or concatenated (``"stack"``), or replaced by the change
+  of the end-effector pose between the two kept frames (``"pose_delta"``: V-JEPA 2-AC's actions, from 7-D states
+  [x, y, z, roll, pitch, yaw, gripper]; the logged actions are not used). Frames come either decoded (uint8) or as
+  cached encoder features (`FeatureCache`), so a frozen encoder runs once per frame, not per epoch.
 - `ActionStats`: mean / std of the (aggregated) actions and of the states, saved with the checkpoint.
 
 Time convention (as in `vjepa.data.episodes`): ``actions[t]`` is applied after observing ``frames[t]``; the last
@@ -33,10 +35,13 @@ from tqdm.auto import tqdm
 from vjepa.data.episodes import EpisodeDataset
 from vjepa.data.lerobot import LeRobotEpisodes
 from vjepa.data.transforms import to_model_input
+from vjepa.models.pose import pose_delta
 
 logger = logging.getLogger(__name__)
 
-ActionAgg = Literal["sum", "stack"]
+ActionAgg = Literal["sum", "stack", "pose_delta"]
+ACTION_AGGS = ("sum", "stack", "pose_delta")
+POSE_DIM = 7  # [x, y, z, roll, pitch, yaw, gripper]
 
 
 # ------------------------------------------------------------------------------------------------ opening
@@ -118,6 +123,23 @@ def _episode_lengths(episodes: Any) -> np.ndarray:
     return np.asarray(out, dtype=np.int64)
 
 
+def _check_agg(action_agg: str) -> None:
+    if action_agg not in ACTION_AGGS:
+        raise ValueError(f"action_agg must be one of {ACTION_AGGS}, got {action_agg!r}")
+
+
+def pose_actions(states: np.ndarray, starts: np.ndarray, frame_step: int, where: str = "states") -> np.ndarray:
+    """End-effector poses (L, 7), block starts (T,) -> (T, 7): the pose change from each start to ``frame_step``
+    frames later (`vjepa.models.pose.pose_delta`); zeros where that is past the end (padding)."""
+    if states.ndim != 2 or states.shape[1] != POSE_DIM:
+        raise ValueError(f"{where}: action_agg 'pose_delta' needs 7-D states [x, y, z, roll, pitch, yaw, gripper], "
+                         f"got shape {states.shape}")
+    ends = starts + frame_step
+    poses = torch.from_numpy(np.asarray(states, np.float64))
+    actions = pose_delta(poses[starts], poses[np.minimum(ends, len(states) - 1)]).numpy()
+    return np.where((ends < len(states))[:, None], actions, 0.0).astype(np.float32)
+
+
 def _aggregate(actions: np.ndarray, starts: np.ndarray, frame_step: int, agg: ActionAgg) -> np.ndarray:
     """Actions (L, A), block starts (T,) -> (T, A) summed or (T, frame_step * A) stacked; zeros past the end."""
     length, dim = actions.shape
@@ -183,10 +205,10 @@ class ActionStats:
         """One pass over the actions and states (no frames decoded where the dataset allows it).
 
         Action statistics are over every block of ``frame_step`` consecutive actions, aggregated like
-        `ClipWindows` does, excluding each episode's padding last action.
+        `ClipWindows` does, excluding each episode's padding last action (for ``"pose_delta"``: over the pose
+        changes between every two states ``frame_step`` apart).
         """
-        if action_agg not in ("sum", "stack"):
-            raise ValueError(f"action_agg must be 'sum' or 'stack', got {action_agg!r}")
+        _check_agg(action_agg)
         acts, sts = _Moments(), _Moments()
         a_dim = s_dim = None
         for i in range(len(episodes)):
@@ -196,7 +218,11 @@ class ActionStats:
             a_dim, s_dim = actions.shape[1], states.shape[1]
             sts.add(states)
             valid = actions[:-1].astype(np.float64)  # the last action is padding
-            if action_agg == "stack" or frame_step == 1:
+            if action_agg == "pose_delta":
+                a_dim = POSE_DIM
+                starts = np.arange(max(len(states) - frame_step, 0))
+                acts.add(pose_actions(states, starts, frame_step, _episode_name(episodes, i)).astype(np.float64))
+            elif action_agg == "stack" or frame_step == 1:
                 acts.add(valid)
             elif len(valid) >= frame_step:
                 cs = np.concatenate([np.zeros((1, a_dim)), np.cumsum(valid, axis=0)])
@@ -294,8 +320,7 @@ class ClipWindows(Dataset):
     ) -> None:
         if num_frames < 1 or frame_step < 1 or stride < 1:
             raise ValueError(f"num_frames, frame_step, stride must be >= 1, got {num_frames}, {frame_step}, {stride}")
-        if action_agg not in ("sum", "stack"):
-            raise ValueError(f"action_agg must be 'sum' or 'stack', got {action_agg!r}")
+        _check_agg(action_agg)
         self.episodes = episodes
         self.num_frames, self.frame_step, self.action_agg, self.stride = num_frames, frame_step, action_agg, stride
         if features is not None and features.encoder is not None:  # workers need the files, not the encoder
@@ -333,7 +358,9 @@ class ClipWindows(Dataset):
 
     @property
     def action_dim(self) -> int:
-        """Width of the item's actions: A for "sum", frame_step * A for "stack"."""
+        """Width of the item's actions: A for "sum", frame_step * A for "stack", 7 for "pose_delta"."""
+        if self.action_agg == "pose_delta":
+            return POSE_DIM
         base = getattr(self.episodes, "action_dim", None)
         if base is None:
             base = episode_lowdim(self.episodes, int(self.index_episode[0]) if len(self) else 0)[0].shape[1]
@@ -364,7 +391,10 @@ class ClipWindows(Dataset):
             actions, states = np.asarray(ep.actions, np.float32), np.asarray(ep.states, np.float32)
             _check_lengths(self.episodes, e, len(ep.frames), actions, states, getattr(ep, "meta", None))
             item["frames"] = torch.from_numpy(np.ascontiguousarray(np.asarray(ep.frames)[steps]))
-        acts = _aggregate(actions, steps, self.frame_step, self.action_agg)
+        if self.action_agg == "pose_delta":
+            acts = pose_actions(states, steps, self.frame_step, _episode_name(self.episodes, e))
+        else:
+            acts = _aggregate(actions, steps, self.frame_step, self.action_agg)
         sts = states[steps]
         if self.stats is not None:
             acts, sts = self.stats.normalize_actions(acts), self.stats.normalize_states(sts)

@@ -1,7 +1,8 @@
 """End-effector poses as V-JEPA 2-AC uses them: 7-D [x, y, z, roll, pitch, yaw, gripper], Euler angles about the
-fixed x, y, z axes in that order (extrinsic "xyz": R = Rz(yaw) Ry(pitch) Rx(roll)), and its actions: the pose change
-between two frames, [dx, dy, dz, droll, dpitch, dyaw, dgripper], with the rotation change R_delta = R_next R_prev^T.
-Batched torch, differentiable, any leading dimensions."""
+fixed x, y, z axes in that order (extrinsic "xyz": R = Rz(yaw) Ry(pitch) Rx(roll), scipy's ``from_euler("xyz")``
+as the release's DROID loader uses it), and its actions: the pose change between two frames, [dx, dy, dz, droll,
+dpitch, dyaw, dgripper], with the rotation change R_delta = R_next R_prev^T (`pose_delta`; `apply_delta_pose` undoes
+it). Batched torch, differentiable, any leading dimensions."""
 
 from __future__ import annotations
 
@@ -37,3 +38,13 @@ def apply_delta_pose(pose: Tensor, action: Tensor) -> Tensor:
     rotation = euler_xyz_to_matrix(action[..., 3:6]) @ euler_xyz_to_matrix(pose[..., 3:6])
     gripper = (pose[..., 6:] + action[..., 6:]).clamp(0.0, 1.0)
     return torch.cat([pose[..., :3] + action[..., :3], matrix_to_euler_xyz(rotation), gripper], dim=-1)
+
+
+def pose_delta(pose: Tensor, next_pose: Tensor) -> Tensor:
+    """The action (..., 7) that takes ``pose`` to ``next_pose`` (both (..., 7)): position change, rotation change
+    R_next R^T as Euler angles, gripper change — V-JEPA 2-AC's actions from a robot's end-effector poses (its
+    ``poses_to_diffs``). ``apply_delta_pose(pose, pose_delta(pose, next_pose))`` is ``next_pose`` (gripper in
+    [0, 1])."""
+    rotation = euler_xyz_to_matrix(next_pose[..., 3:6]) @ euler_xyz_to_matrix(pose[..., 3:6]).transpose(-1, -2)
+    return torch.cat([next_pose[..., :3] - pose[..., :3], matrix_to_euler_xyz(rotation),
+                      next_pose[..., 6:] - pose[..., 6:]], dim=-1)
