@@ -1,6 +1,7 @@
 """The pretraining loop end to end on tiny generated videos: learning, resuming, stopping on a non-finite loss,
-skipping bad files, DDP, images."""
+skipping bad files, DDP, images (alone and beside videos)."""
 
+import csv
 import itertools
 import os
 import subprocess
@@ -88,6 +89,41 @@ def test_ijepa_images_are_the_single_frame_case(tmp_path):
     assert len(summary["losses"]) == 3
 
 
+def joint_images(tmp_path, *overrides):
+    """Overrides that add the generated shape images as a second stream (images=synthetic), at the tiny size."""
+    return ["images=synthetic", f"images.generate.dir={tmp_path / 'images'}", "images.generate.num_images=12",
+            "images.generate.size=32", "images.crop_size=32", *overrides]
+
+
+def test_images_train_beside_videos(tiny_pretrain_config, tmp_path):
+    """V-JEPA 2.1's joint training: each step also takes a batch of images (their own masks on a one-frame grid),
+    and optimises the weighted mean of the two losses; the image embedding and both modality vectors learn."""
+    cfg = tiny_pretrain_config(*joint_images(tmp_path, "images.weight=0.5", "images.batch_size=2"), "steps=4",
+                               "model.image_patch_embed=true", "model.modality_embed=true")
+    summary = pretrain(cfg)
+    run = Path(summary["run_dir"])
+    logged = {}  # step -> {name: value}, from the long-format metrics.csv
+    for row in csv.DictReader((run / "metrics.csv").open()):
+        logged.setdefault(int(row["step"]), {})[row["name"]] = float(row["value"])
+    assert sorted(logged) == [1, 2, 3, 4]
+    for row in logged.values():
+        mixed = (row["loss_video"] + 0.5 * row["loss_image"]) / 1.5
+        assert abs(row["loss"] - mixed) < 1e-4 * abs(mixed)
+    assert (run / "masks.png").is_file() and (run / "masks_image.png").is_file()
+    encoder = load_checkpoint(run / "latest.pt")["encoder"]
+    assert (encoder["modality_embed"].abs().sum(dim=1) > 0).all()  # both rows left their zero init
+
+    # the image stream resumes where it stopped, as the videos do
+    first = pretrain(tiny_pretrain_config(*joint_images(tmp_path), "steps=4", "stop_after=2",
+                                          f"run_dir={tmp_path / 'b'}"))["losses"]
+    rest = pretrain(tiny_pretrain_config(*joint_images(tmp_path), "steps=4", f"run_dir={tmp_path / 'b'}"))["losses"]
+    uninterrupted = pretrain(tiny_pretrain_config(*joint_images(tmp_path), "steps=4",
+                                                  f"run_dir={tmp_path / 'c'}"))["losses"]
+    torch.testing.assert_close(torch.tensor(first + rest), torch.tensor(uninterrupted), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="images.kind must be 'image'"):
+        pretrain(tiny_pretrain_config(*joint_images(tmp_path), "images.kind=video"))
+
+
 def test_deep_self_supervision_trains(tiny_pretrain_config):
     summary = pretrain(tiny_pretrain_config("model.levels=2", "steps=40", "optim.lr=2e-3", "context_loss.warmup=0"))
     losses = summary["losses"]
@@ -108,7 +144,7 @@ def test_two_process_ddp_step(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
            "-m", "vjepa.cli.pretrain", f"run_dir={tmp_path / 'ddp'}", f"data.generate.dir={tmp_path / 'videos'}",
-           *TINY, "steps=2"]
+           *TINY, *joint_images(tmp_path), "steps=2"]  # two streams: gradients all-reduced once per step
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     state = load_checkpoint(tmp_path / "ddp" / "latest.pt")
@@ -126,3 +162,21 @@ def test_setup_distributed_puts_each_process_on_its_gpu_unless_one_is_named(monk
     assert distributed.setup_distributed("cuda:1").device == torch.device("cuda", 1)
     assert distributed.setup_distributed("cpu").device == torch.device("cpu")
     assert chosen == [torch.device("cuda", 3), torch.device("cuda", 1)]
+
+
+def test_generated_data_appears_whole_when_processes_race(tmp_path, monkeypatch):
+    """Each process generates into a folder of its own and moves it into place: one that finds the folder already
+    there (another DDP rank finished first) keeps that one and leaves no partial copy behind."""
+    from vjepa.data.synthetic import make_shape_images
+    from vjepa.train import pretrain as pretrain_module
+
+    out = tmp_path / "images"
+
+    def another_rank_finishes_first(private, **kw):
+        make_shape_images(private, **kw)
+        make_shape_images(out, **kw)
+
+    monkeypatch.setattr(pretrain_module, "make_shape_images", another_rank_finishes_first)
+    data_cfg = {"kind": "image", "path": None, "generate": {"dir": str(out), "num_images": 3, "size": 16, "seed": 0}}
+    assert pretrain_module.resolve_data_path(data_cfg) == out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images"] and len(list(out.glob("*.png"))) == 3

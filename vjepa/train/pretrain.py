@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import shutil
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +49,19 @@ def resolve_data_path(data_cfg: Mapping[str, Any]) -> Path:
     gen = require(data_cfg, "generate", "data")
     out = Path(require(gen, "dir", "data.generate"))
     if not (out / "labels.csv").exists() and not any(out.glob("*.png")):
+        # generated into a folder of this process's own, then moved into place: processes starting together
+        # (DDP ranks) never read a half-written folder; the last to finish drops its copy
+        out.parent.mkdir(parents=True, exist_ok=True)
+        private = out.with_name(f".{out.name}.{os.getpid()}.partial")
         if data_cfg["kind"] == "image":
-            make_shape_images(out, num_images=gen["num_images"], size=gen["size"], seed=gen["seed"])
+            make_shape_images(private, num_images=gen["num_images"], size=gen["size"], seed=gen["seed"])
         else:
-            make_moving_shapes(
-                out, num_videos=gen["num_videos"], num_frames=gen["num_frames"], size=gen["size"], seed=gen["seed"]
-            )
+            make_moving_shapes(private, num_videos=gen["num_videos"], num_frames=gen["num_frames"], size=gen["size"],
+                               seed=gen["seed"])
+        try:
+            private.rename(out)
+        except OSError:  # another process put its (identical) folder there first
+            shutil.rmtree(private, ignore_errors=True)
     return out
 
 
@@ -79,11 +89,46 @@ def build_dataset(data_cfg: Mapping[str, Any]) -> Dataset:
     raise ValueError(f"data.kind must be 'video' or 'image', got {kind!r}")
 
 
-def token_grid(cfg: DictConfig) -> tuple[int, int, int]:
-    """The token grid (t, h, w) of one training clip."""
-    frames, size = cfg.data.frames_per_clip, cfg.data.crop_size
-    tubelet = cfg.model.tubelet_size if frames > 1 else 1
-    return max(frames // tubelet, 1), size // cfg.model.patch_size, size // cfg.model.patch_size
+def token_grid(data_cfg: Mapping[str, Any], model_cfg: Mapping[str, Any]) -> tuple[int, int, int]:
+    """The token grid (t, h, w) of one training clip (an image: t = 1)."""
+    frames, size = data_cfg["frames_per_clip"], data_cfg["crop_size"]
+    tubelet = model_cfg["tubelet_size"] if frames > 1 else 1
+    return max(frames // tubelet, 1), size // model_cfg["patch_size"], size // model_cfg["patch_size"]
+
+
+@dataclass
+class Stream:
+    """One source of training batches: the videos (``data``), or the images trained beside them (``images``:
+    V-JEPA 2.1's joint image + video pretraining), each with its own masks on its own token grid and a weight in
+    the step's loss (the weighted mean of the streams' losses)."""
+
+    name: str
+    batches: Batches
+    grid: tuple[int, int, int]
+    weight: float = 1.0
+
+
+def data_stream(name: str, data_cfg: DictConfig, cfg: DictConfig, dist: DistInfo, device: torch.device,
+                batch_size: int, seed: int, weight: float = 1.0) -> Stream:
+    """Dataset, seeded sampler (this rank's share), mask collator and loader of one stream."""
+    dataset = build_dataset(data_cfg)
+    grid = token_grid(data_cfg, cfg.model)
+    masker = masker_from_config(cfg.mask, grid)
+    sampler = SeededSampler(len(dataset), seed=seed, rank=dist.rank, world_size=dist.world_size)
+    loader_cfg = OmegaConf.create({"batch_size": batch_size, "num_workers": cfg.num_workers})
+    return Stream(name, Batches(dataset, sampler, loader_cfg, MaskCollator(masker, seed=seed), device), grid, weight)
+
+
+def data_streams(cfg: DictConfig, dist: DistInfo, device: torch.device) -> list[Stream]:
+    """The video stream (``data``), plus the image stream when ``images`` is set."""
+    streams = [data_stream("video", cfg.data, cfg, dist, device, cfg.batch_size, cfg.seed)]
+    images = cfg.get("images")
+    if images:
+        if require(images, "kind", "images") != "image":
+            raise ValueError(f"images.kind must be 'image', got {images.kind!r} (the videos are data.*)")
+        streams.append(data_stream("image", images, cfg, dist, device, images.get("batch_size") or cfg.batch_size,
+                                   cfg.seed + 1, float(images.get("weight", 1.0))))
+    return streams
 
 
 # ------------------------------------------------------------------------------------- checkpoints
@@ -171,11 +216,8 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
 
-    dataset = build_dataset(cfg.data)
-    grid = token_grid(cfg)
-    masker = masker_from_config(cfg.mask, grid)
-    sampler = SeededSampler(len(dataset), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
-    batches = Batches(dataset, sampler, cfg, MaskCollator(masker, seed=cfg.seed), device)
+    streams = data_streams(cfg, dist, device)
+    total_weight = sum(stream.weight for stream in streams)
 
     encoder = build_encoder(cfg.model)
     predictor = build_predictor(cfg.model, encoder.embed_dim)
@@ -207,7 +249,7 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
     pending: list[torch.Tensor] = []  # losses of the steps since the last read-back, still on the device
     skipped_total = 0
     progress = tqdm(total=cfg.steps, initial=step, desc="pretrain", disable=not dist.is_main, dynamic_ncols=True)
-    data_iter = batches.from_batch(step * cfg.grad_accum)
+    iterators = [stream.batches.from_batch(step * cfg.grad_accum) for stream in streams]
     last_step = min(cfg.steps, cfg.stop_after or cfg.steps)
     since, since_step, data_wait = time.perf_counter(), step, 0.0  # throughput and data wait since the last log
     while step < last_step:
@@ -216,22 +258,32 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
             jepa.context_weight = scheduled["context_weight"] = warmed_up(
                 step, cfg.context_loss.warmup, cfg.context_loss.weight)
         for micro in range(cfg.grad_accum):
-            t_data = time.perf_counter()
-            batch = next(data_iter)
-            data_wait += time.perf_counter() - t_data
-            clips = batch["clips"].to(device, non_blocking=True)
-            masks = [(c.to(device, non_blocking=True), t.to(device, non_blocking=True)) for c, t in batch["masks"]]
-            skipped_total += int(batch["skipped"])
-            if step == 0 and micro == 0 and cfg.mask_figure and dist.is_main:
-                save_mask_figure(batch["clips"][0], masks[0][0][0].cpu(), masks[0][1][0].cpu(), grid,
-                                 cfg.model.patch_size, cfg.model.tubelet_size, run_dir / "masks.png")
-            sync = contextlib.nullcontext()
-            if dist.enabled and micro < cfg.grad_accum - 1:
-                sync = model.no_sync()
-            with sync:
-                with autocast_context(cfg.precision, device):
-                    loss, parts = model(clips, masks, torch.Generator().manual_seed(cfg.seed * 1_000_003 + step))
-                (loss / cfg.grad_accum).backward()
+            stream_losses, stream_parts = {}, {}
+            for k, (stream, batches) in enumerate(zip(streams, iterators)):
+                t_data = time.perf_counter()
+                batch = next(batches)
+                data_wait += time.perf_counter() - t_data
+                clips = batch["clips"].to(device, non_blocking=True)
+                masks = [(c.to(device, non_blocking=True), t.to(device, non_blocking=True)) for c, t in batch["masks"]]
+                skipped_total += int(batch["skipped"])
+                if step == 0 and micro == 0 and cfg.mask_figure and dist.is_main:
+                    tubelet = cfg.model.tubelet_size if clips.shape[2] > 1 else 1
+                    save_mask_figure(batch["clips"][0], masks[0][0][0].cpu(), masks[0][1][0].cpu(), stream.grid,
+                                     cfg.model.patch_size, tubelet,
+                                     run_dir / ("masks.png" if k == 0 else f"masks_{stream.name}.png"))
+                sync = contextlib.nullcontext()  # gradients are all-reduced once, after the step's last backward
+                if dist.enabled and (micro < cfg.grad_accum - 1 or k < len(streams) - 1):
+                    sync = model.no_sync()
+                with sync:
+                    with autocast_context(cfg.precision, device):
+                        generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step + 7919 * k)
+                        loss, parts = model(clips, masks, generator)
+                    (loss * stream.weight / (total_weight * cfg.grad_accum)).backward()
+                stream_losses[stream.name], stream_parts[stream.name] = loss.detach(), parts
+            loss = sum(stream.weight * stream_losses[stream.name] for stream in streams) / total_weight
+            parts = stream_parts["video"]
+            if len(streams) > 1:
+                parts = parts | {f"loss_{name}": value for name, value in stream_losses.items()}
         grad_norm = torch.nn.utils.clip_grad_norm_(jepa.parameters(), cfg.optim.grad_clip or float("inf"))
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
