@@ -1,6 +1,7 @@
 """The attentive probe: its pooling head, and the CLI classifying labelled generated videos from a checkpoint."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -42,12 +43,13 @@ def checkpoint(tiny_pretrain_config):
 def test_cli_classifies_labelled_videos_from_a_checkpoint(checkpoint, tmp_path):
     videos = make_moving_shapes(tmp_path / "labelled", num_videos=24, num_frames=8, size=32, seed=3, max_shapes=1)
     cfg = compose_config("attentive_probe", [
-        f"checkpoint={checkpoint}", f"videos={videos}", "label_column=direction", f"output={tmp_path / 'out'}",
+        f"checkpoint={checkpoint}", f"videos={videos}", "label_column=direction",  # writes beside the checkpoint
         "probe.epochs=40", "probe.batch_size=8", "probe.lr=3e-3", "probe.weight_decay=0.01", "val_fraction=0.25",
         "repeats=2",
     ])
     summary = run_attentive_probe(cfg)
-    saved = json.loads((tmp_path / "out" / "attentive_probe.json").read_text())
+    out = Path(checkpoint).parent / "attentive_probe"
+    saved = json.loads((out / "attentive_probe.json").read_text())
     assert saved == summary and (saved["num_train"], saved["num_val"]) == (18, 6)
     assert set(saved["classes"]) <= {str(c) for c in range(8)} and saved["grid"] == [2, 4, 4]
     for encoder in ("pretrained", "random_init"):  # the checkpoint's encoder and the same one re-initialised
@@ -56,7 +58,7 @@ def test_cli_classifies_labelled_videos_from_a_checkpoint(checkpoint, tmp_path):
             assert 0.0 <= result["val_top1"] <= 1.0 and len(result["runs"]) == 2
             assert result["val_top1"] == pytest.approx(sum(r["val_top1"] for r in result["runs"]) / 2)
             assert result["train_top1"] > saved["chance_top1"]  # every head learns its training split
-    assert (tmp_path / "out" / "metrics.csv").read_text().count("pretrained/attentive/run1/val_top1") == 40
+    assert (out / "metrics.csv").read_text().count("pretrained/attentive/run1/val_top1") == 40
 
 
 def test_several_clips_per_video_are_encoded_apart_and_pooled_together(checkpoint, tmp_path):

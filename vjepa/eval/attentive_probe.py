@@ -203,7 +203,7 @@ def run_attentive_probe(cfg: DictConfig) -> dict[str, Any]:
     encoders = {"pretrained": encoder}
     if cfg.random_baseline:  # the same architecture, freshly initialised: what pretraining has to beat
         encoders["random_init"] = reinitialized(encoder)
-    out = Path(cfg.output)
+    out = Path(cfg.output) if cfg.output else Path(cfg.checkpoint).parent / "attentive_probe"
     logger = MetricsLogger(out)
     all_features, classes = encode_labelled(encoders, dataset, labels, cfg.batch_size, device)
     t, h, w = encoder.grid(torch.empty(1, 3, dataset.frames_per_clip, size, size, device="meta"))  # one clip's

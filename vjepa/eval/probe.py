@@ -186,7 +186,7 @@ def main(cfg: DictConfig) -> None:
         rows += [(f"{name} {layer}", r) for layer, r in layers.items()]
     for name, r in rows:
         print(f"{name:<22} {r['direction_accuracy']:>14.3f} {r['velocity_r2']:>12.3f} {r['position_r2']:>12.3f}")
-    out = Path(cfg.output)
+    out = Path(cfg.output) if cfg.output else Path(cfg.checkpoint).parent / "probe.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out}")
