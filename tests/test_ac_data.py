@@ -81,6 +81,19 @@ def test_lerobot_other_camera(lerobot_root: Path) -> None:
     np.testing.assert_array_equal(read_fake_frame_code(ep.frames)[1], np.arange(9))
 
 
+def test_lerobot_columns_concatenate(lerobot_root: Path) -> None:
+    """A key may list several columns (DROID keeps the end-effector position and the gripper apart): they are
+    concatenated in order, and their widths add up."""
+    ds = LeRobotEpisodes(lerobot_root, state_key=["observation.state", "action"], action_key=["action"])
+    assert (ds.state_dim, ds.action_dim) == (7, 3)
+    rows = _parquet_rows(lerobot_root, 1)
+    actions, states = ds.lowdim(1)
+    np.testing.assert_array_equal(states, np.concatenate([rows["observation.state"], rows["action"]], axis=1))
+    np.testing.assert_array_equal(actions, rows["action"])
+    with pytest.raises(LeRobotFormatError, match="state_key 'nope' is not a feature"):
+        LeRobotEpisodes(lerobot_root, state_key=["observation.state", "nope"])
+
+
 def test_lerobot_frames_follow_timestamps(tmp_path: Path) -> None:
     """Rows at every other timestamp must get every other video frame (timestamps, not row numbers, decide)."""
     root = write_fake_lerobot_dataset(tmp_path / "ds", num_episodes=1, length=10, image_size=32, fps=10)

@@ -58,6 +58,13 @@ def _load_info(root: Path) -> dict[str, Any]:
     return info
 
 
+def _key_list(key: str | Sequence[str] | None) -> list[str] | None:
+    """A column key, or a list of them, as a list (None stays None)."""
+    if key is None:
+        return None
+    return [key] if isinstance(key, str) else [str(k) for k in key]
+
+
 def _column_2d(table: Any, key: str, path: Path) -> np.ndarray:
     """A parquet column of fixed-length lists (or scalars) -> float32 (rows, dim)."""
     import pyarrow as pa
@@ -79,15 +86,17 @@ class LeRobotEpisodes:
 
     ``ds[i]`` is the ``Episode`` of the i-th episode (sorted by ``episode_index``): ``frames`` uint8 (T, H, W, 3)
     decoded from ``camera_key``'s video at the rows' timestamps, ``actions`` (T, A) and ``states`` (T, S) float32
-    from the ``action_key`` / ``state_key`` columns (``None`` → zero-width arrays).
+    from the ``action_key`` / ``state_key`` columns (``None`` → zero-width arrays). A key may also be a list of
+    columns, concatenated in that order: e.g. a 6-D end-effector pose column and a gripper column, kept apart as
+    DROID keeps them, make the 7-D states of ``action_agg="pose_delta"``.
     """
 
     def __init__(
         self,
         root: str | Path,
         camera_key: str | None = None,
-        state_key: str | None = "observation.state",
-        action_key: str | None = "action",
+        state_key: str | Sequence[str] | None = "observation.state",
+        action_key: str | Sequence[str] | None = "action",
         backend: str = "auto",
     ) -> None:
         self.root = Path(root)
@@ -112,11 +121,13 @@ class LeRobotEpisodes:
             raise LeRobotFormatError(
                 f"{info_path}: camera_key {camera_key!r} {what}; video features: {self.video_keys}"
             )
-        for name, key in (("state_key", state_key), ("action_key", action_key)):
-            if key is not None and key not in self.features:
-                raise LeRobotFormatError(
-                    f"{info_path}: {name} {key!r} is not a feature; available features: {sorted(self.features)}"
-                )
+        state_key, action_key = _key_list(state_key), _key_list(action_key)
+        for name, keys in (("state_key", state_key), ("action_key", action_key)):
+            for key in keys or ():
+                if key not in self.features:
+                    raise LeRobotFormatError(
+                        f"{info_path}: {name} {key!r} is not a feature; available features: {sorted(self.features)}"
+                    )
         self.camera_key, self.state_key, self.action_key = camera_key, state_key, action_key
         cam_info = self.features[camera_key].get("info") or {}
         self.video_fps = float(cam_info.get("video.fps", self.fps))
@@ -127,10 +138,8 @@ class LeRobotEpisodes:
         self._tables: OrderedDict[Path, Any] = OrderedDict()  # small cache of v3 data files
 
     # ----------------------------------------------------------------------------------------------- metadata
-    def _dim(self, key: str | None) -> int:
-        if key is None:
-            return 0
-        return int(np.prod(self.features[key].get("shape", [1])))
+    def _dim(self, keys: list[str] | None) -> int:
+        return sum(int(np.prod(self.features[key].get("shape", [1]))) for key in keys or ())
 
     @property
     def action_dim(self) -> int:
@@ -267,7 +276,7 @@ class LeRobotEpisodes:
         path: Path = rec["data"]
         if not path.is_file():
             raise FileNotFoundError(f"{path}: parquet of episode {rec['episode_index']} is missing")
-        keys = [k for k in (self.action_key, self.state_key) if k is not None]
+        keys = [k for group in (self.action_key, self.state_key) for k in group or ()]
         wanted = list(dict.fromkeys(keys + ["timestamp", "frame_index", "episode_index"]))
         names = pq.read_schema(path).names
         missing = [k for k in keys + ["timestamp"] if k not in names]
@@ -297,11 +306,12 @@ class LeRobotEpisodes:
         n = table.num_rows
         out = {"timestamp": np.asarray(table.column("timestamp").to_numpy(), dtype=np.float64)}
         wanted_dims = (("actions", self.action_key, self.action_dim), ("states", self.state_key, self.state_dim))
-        for name, key, dim in wanted_dims:
-            out[name] = _column_2d(table, key, path) if key is not None else np.zeros((n, 0), np.float32)
+        for name, group, dim in wanted_dims:
+            columns = [_column_2d(table, key, path) for key in group or ()]
+            out[name] = np.concatenate(columns, axis=1) if columns else np.zeros((n, 0), np.float32)
             if out[name].shape[1] != dim:
                 raise LeRobotFormatError(
-                    f"{path}: column {key!r} has width {out[name].shape[1]}, info.json says {dim}"
+                    f"{path}: column(s) {group} have width {out[name].shape[1]}, info.json says {dim}"
                 )
         return out
 
