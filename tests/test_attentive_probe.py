@@ -7,8 +7,18 @@ import pytest
 import torch
 
 from tests.conftest import compose_config
+from vjepa.data import VideoFolderDataset, VideoTransform
 from vjepa.data.synthetic import make_moving_shapes
-from vjepa.eval.attentive_probe import AttentiveClassifier, AttentivePooler, class_order, run_attentive_probe
+from vjepa.eval import attentive_probe
+from vjepa.eval.attentive_probe import (
+    AttentiveClassifier,
+    AttentivePooler,
+    class_order,
+    encode_labelled,
+    read_class_labels,
+    run_attentive_probe,
+)
+from vjepa.inference import load_encoder
 from vjepa.train.pretrain import pretrain
 
 
@@ -81,3 +91,29 @@ def test_a_video_without_a_label_is_named(checkpoint, tmp_path):
     cfg.label_column = "colour_name"
     with pytest.raises(KeyError, match="needs columns 'file' and 'colour_name'"):
         run_attentive_probe(cfg)
+
+
+def test_training_views_are_augmented_reproducibly_and_trained_on(checkpoint, tmp_path, monkeypatch):
+    """train_views=V: every video also encoded V times with random crops (a view is the same for the same seed,
+    another for another seed); the heads train on those views and score the centre crops."""
+    videos = make_moving_shapes(tmp_path / "labelled", num_videos=8, num_frames=8, size=32, max_shapes=1)
+    labels = read_class_labels(videos / "labels.csv", "direction")
+    encoder = {"e": load_encoder(checkpoint)[0]}
+    augmented = VideoFolderDataset(videos, frames_per_clip=4, frame_step=2, random_start=False,
+                                   transform=VideoTransform(size=32, train=True, hflip_prob=0.0))
+    view, _ = encode_labelled(encoder, augmented, labels, 4, torch.device("cpu"), seed=0)
+    again, _ = encode_labelled(encoder, augmented, labels, 4, torch.device("cpu"), seed=0)
+    other, _ = encode_labelled(encoder, augmented, labels, 4, torch.device("cpu"), seed=1)
+    torch.testing.assert_close(view["e"], again["e"])
+    assert (view["e"] - other["e"]).abs().max() > 0.1
+
+    seen = []
+    train_head = attentive_probe.train_head
+    monkeypatch.setattr(attentive_probe, "train_head", lambda *a: seen.append(a[-1]) or train_head(*a))
+    cfg = compose_config("attentive_probe", [
+        f"checkpoint={checkpoint}", f"videos={videos}", "label_column=direction", f"output={tmp_path / 'out'}",
+        "train_views=2", "probe.epochs=2", "random_baseline=false", "repeats=1",
+    ])
+    summary = run_attentive_probe(cfg)
+    assert summary["train_views"] == 2 and 0.0 <= summary["pretrained"]["attentive"]["val_top1"] <= 1.0
+    assert all(views.shape[:2] == (2, 8) for views in seen) and len(seen) == 2  # both heads, two views of 8 videos

@@ -53,11 +53,13 @@ def load_encoder(
     return encoder.to(device).eval().requires_grad_(False), state["config"]
 
 
-def clip_batches(dataset: Dataset, batch_size: int) -> Iterator[tuple[list[int], Tensor]]:
+def clip_batches(dataset: Dataset, batch_size: int, seed: int | None = None) -> Iterator[tuple[list[int], Tensor]]:
     """(indices, clips (B, C, T, H, W)) over a folder dataset, in order; a video the dataset could not read (it
-    substituted another, ``skipped`` > 0) is left out, so every clip is the video its index names."""
+    substituted another, ``skipped`` > 0) is left out, so every clip is the video its index names. With ``seed``,
+    sample i's random choices (crop, flip: a training transform's) come from seed and i, else from i alone."""
     for start in range(0, len(dataset), batch_size):
-        samples = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        keys = range(start, min(start + batch_size, len(dataset)))
+        samples = [dataset[i] if seed is None else dataset[(i, seed * 1_000_003 + i)] for i in keys]
         samples = [s for s in samples if s["skipped"] == 0]
         if samples:
             yield [s["index"] for s in samples], torch.stack([s["clip"] for s in samples])

@@ -6,12 +6,14 @@ to the same training of a linear classifier on the mean-pooled features, the bas
 
 ``videos`` holds the clips and a ``labels.csv`` (``file`` plus ``label_column``; integer or named classes). Every
 video is encoded once — its first clip, or ``clips_per_video`` clips evenly spaced over it, each encoded apart and
-their tokens pooled together — with a centre crop and no augmentation (features kept in memory as fp16: tokens x
-width x 2 bytes per video); a seeded ``val_fraction`` of the videos is held out, and both heads are trained with
-AdamW and a cosine schedule, ``repeats`` times over new splits and initialisations (mean and std reported: on a
-small labelled set the probe's own spread can exceed the difference between two encoders). Writes
-``attentive_probe.json`` (top-1 per head, chance, classes) and ``metrics.csv`` + TensorBoard curves to
-``output``. The checkpoint may be V-JEPA 2's released weights too.
+their tokens pooled together — with a centre crop (features kept in memory as fp16: tokens x width x 2 bytes per
+video), and, with ``train_views`` = V > 0, V more times with training augmentation (``augment``: random resized
+crop, optional flip), the heads then training on a random one of a video's V views each epoch and scoring on the
+centre crop, as V-JEPA's probe trains on augmented clips. A seeded ``val_fraction`` of the videos is held out, and
+both heads are trained with AdamW and a cosine schedule, ``repeats`` times over new splits and initialisations
+(mean and std reported: on a small labelled set the probe's own spread can exceed the difference between two
+encoders). Writes ``attentive_probe.json`` (top-1 per head, chance, classes) and ``metrics.csv`` + TensorBoard
+curves to ``output``. The checkpoint may be V-JEPA 2's released weights too.
 """
 
 from __future__ import annotations
@@ -118,16 +120,16 @@ def read_class_labels(csv_path: Path, column: str) -> dict[str, str]:
 
 def encode_labelled(
     encoders: dict[str, nn.Module], dataset: VideoFolderDataset, labels: dict[str, str], batch_size: int,
-    device: torch.device,
+    device: torch.device, seed: int | None = None,
 ) -> tuple[dict[str, Tensor], list[str]]:
     """Each encoder's patch features (num_videos, N, D) in fp16 of every readable video (decoded once for all
     encoders), and the class of each. With the dataset's ``segments`` = S, each video's S clips are encoded apart and
     their tokens concatenated in time order (N = S x tokens per clip). An unreadable video is left out; a video
-    without a label is an error naming it."""
+    without a label is an error naming it. ``seed`` draws the random choices of a training transform."""
     features: dict[str, list[Tensor]] = {name: [] for name in encoders}
     classes = []
     batches = math.ceil(len(dataset) / batch_size)
-    for indices, clips in tqdm(clip_batches(dataset, batch_size), desc="encode", total=batches):
+    for indices, clips in tqdm(clip_batches(dataset, batch_size, seed), desc="encode", total=batches):
         for i in indices:
             if dataset.paths[i].name not in labels:
                 raise KeyError(f"video {dataset.paths[i]} has no row in the labels file")
@@ -148,10 +150,11 @@ def class_order(classes: list[str]) -> list[str]:
 
 def train_head(
     head: nn.Module, features: Tensor, targets: Tensor, train_idx: Tensor, val_idx: Tensor, hp: DictConfig,
-    seed: int, logger: MetricsLogger, name: str, device: torch.device,
+    seed: int, logger: MetricsLogger, name: str, device: torch.device, views: Tensor | None = None,
 ) -> dict[str, float]:
     """AdamW with a warm-up + cosine schedule (``hp``: lr, weight_decay, epochs, batch_size) on cross-entropy over
-    ``train_idx``; loss and top-1 on both splits after the last epoch."""
+    ``train_idx``; loss and top-1 on both splits (of ``features``) after the last epoch. With ``views`` (V,
+    num_videos, N, D), each training sample is a random one of its V views, drawn afresh every epoch."""
     head.to(device)
     optimizer = torch.optim.AdamW(head.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
     steps_per_epoch = math.ceil(len(train_idx) / hp.batch_size)
@@ -163,7 +166,11 @@ def train_head(
         head.train()
         total = torch.zeros((), device=device)  # summed on the device: one read-back an epoch
         for batch in train_idx[torch.randperm(len(train_idx), generator=generator)].split(hp.batch_size):
-            loss = F.cross_entropy(head(features[batch].to(device, torch.float32)), targets[batch].to(device))
+            if views is None:
+                x = features[batch]
+            else:  # a random view of each sample
+                x = views[torch.randint(len(views), batch.shape, generator=generator), batch]
+            loss = F.cross_entropy(head(x.to(device, torch.float32)), targets[batch].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -206,6 +213,18 @@ def run_attentive_probe(cfg: DictConfig) -> dict[str, Any]:
     out = Path(cfg.output) if cfg.output else Path(cfg.checkpoint).parent / "attentive_probe"
     logger = MetricsLogger(out)
     all_features, classes = encode_labelled(encoders, dataset, labels, cfg.batch_size, device)
+    all_views: dict[str, list[Tensor]] = {which: [] for which in encoders}
+    if cfg.train_views:
+        aug = cfg.augment
+        augmented = VideoFolderDataset(
+            videos, frames_per_clip=dataset.frames_per_clip, frame_step=dataset.frame_step, random_start=False,
+            segments=cfg.clips_per_video, transform=VideoTransform(
+                size=size, train=True, scale=tuple(aug.scale), ratio=tuple(aug.ratio), hflip_prob=aug.hflip),
+        )
+        for view in range(cfg.train_views):  # the same videos in the same order: a view's failures are the centre's
+            features, _ = encode_labelled(encoders, augmented, labels, cfg.batch_size, device, seed=cfg.seed + view)
+            for which, tensor in features.items():
+                all_views[which].append(tensor)
     t, h, w = encoder.grid(torch.empty(1, 3, dataset.frames_per_clip, size, size, device="meta"))  # one clip's
     grid = (cfg.clips_per_video * t, h, w)  # the clips' tokens one after the other in time
     names = class_order(classes)
@@ -215,6 +234,7 @@ def run_attentive_probe(cfg: DictConfig) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "checkpoint": str(cfg.checkpoint), "videos": str(videos), "label_column": cfg.label_column, "classes": names,
         "num_train": len(targets) - n_val, "num_val": n_val, "grid": list(grid), "repeats": cfg.repeats,
+        "train_views": cfg.train_views,
         "chance_top1": float(counts.max() / counts.sum()),
     }
     runs: dict[str, dict[str, list[dict[str, float]]]] = {which: {} for which in all_features}
@@ -230,9 +250,10 @@ def run_attentive_probe(cfg: DictConfig) -> dict[str, Any]:
                                                  cfg.probe.num_queries, grid=grid if cfg.probe.pos_embed else None),
                 "mean_linear": MeanPoolClassifier(dim, len(names)),
             }
+            views = torch.stack(all_views[which]) if all_views[which] else None
             for name, head in heads.items():
                 result = train_head(head, features, targets, train_idx, val_idx, cfg.probe, seed, logger,
-                                    f"{which}/{name}/run{repeat}", device)
+                                    f"{which}/{name}/run{repeat}", device, views)
                 runs[which].setdefault(name, []).append(result)
     logger.close()
     for which, by_head in runs.items():
