@@ -13,9 +13,9 @@ to the masked-token loss times ``context_weight`` (which the loop warms up).
 
 With a predictor built for ``levels`` > 1 (V-JEPA 2.1's deep self-supervision, ``model.levels``) both encoders
 are read after ``levels`` evenly spaced blocks (`deep_levels`, or the blocks ``level_blocks`` names; the output
-last), concatenated on channels: the
-predictor fuses the context's levels and predicts the target encoder's at every level, each layer-normalised, the
-loss averaging over them. The encoder itself is unchanged: downstream code reads its output as before.
+last), concatenated on channels: the predictor fuses the context's levels and predicts the target encoder's at
+every level, each layer-normalised, the loss averaging over them. The encoder itself is unchanged: downstream code
+reads its output as before.
 """
 
 from __future__ import annotations
