@@ -300,18 +300,20 @@ def test_pretraining_continues_2_1s_deep_self_supervision_from_its_encoder_and_p
     release_21_pt, tiny_pretrain_config
 ):
     """init_encoder + init_predictor from a 2.1 .pt, with the model keys its loaders report: the run trains with
-    2.1's levels, level norms, fused-level MLP, context projection and modality vectors, and saves them."""
+    2.1's levels, level norms, fused-level MLP, context projection and modality vectors, and saves them; the head
+    count, which the weights do not show, is the config's."""
     _, path = release_21_pt
     cfg = tiny_pretrain_config(
         f"init_encoder={path}", f"init_predictor={path}", "model.size=vit_tiny", "model.patch_size=16",
         "data.generate.size=64", "data.crop_size=64", "steps=1", "model.rope_grid=16", "model.image_patch_embed=true",
         "model.modality_embed=true", "model.levels=[2,3,4,6]", "model.level_norms=true",
         f"model.predictor.dim={PRED_WIDTH}", f"model.predictor.depth={PRED_DEPTH}",
-        f"model.predictor.num_heads={PRED_HEADS}", f"model.predictor.num_mask_tokens={MASK_TOKENS}",
+        "model.predictor.num_heads=6", f"model.predictor.num_mask_tokens={MASK_TOKENS}",  # heads: the config's
         f"model.predictor.embed_hidden={WIDTH}", "model.predictor.context_proj=true",
     )
     pretrain(cfg)
-    released, _ = load_official_predictor(path)
+    released, _ = load_official_predictor(path, num_heads=6)  # weights do not show heads: the config says them
+    assert load_predictor(path).architecture()["num_heads"] == PRED_HEADS  # unsaid: V-JEPA 2's 12
     trained = load_predictor(f"{cfg.run_dir}/latest.pt")
     assert trained.architecture() == released.architecture()
     encoder, _ = load_encoder(f"{cfg.run_dir}/latest.pt")

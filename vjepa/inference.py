@@ -65,15 +65,16 @@ def clip_batches(dataset: Dataset, batch_size: int, seed: int | None = None) -> 
             yield [s["index"] for s in samples], torch.stack([s["clip"] for s in samples])
 
 
-def load_predictor(checkpoint: str | Path) -> MaskPredictor:
-    """The mask predictor of a pretraining checkpoint, or of V-JEPA 2's released weights (an official ``.pt``'s
-    ``predictor``, a Hugging Face folder or ``.safetensors`` file)."""
+def load_predictor(checkpoint: str | Path, num_heads: int | None = None) -> MaskPredictor:
+    """The mask predictor of a pretraining checkpoint, or of V-JEPA 2's / 2.1's released weights (an official
+    ``.pt``'s ``predictor``, a Hugging Face folder or ``.safetensors`` file). ``num_heads``: the head count of
+    released weights, which the weights do not show (default: Hugging Face's config, else 12, V-JEPA 2's)."""
     path = Path(checkpoint)
     if is_hugging_face(path):
-        return load_official_predictor(path)[0]
+        return load_official_predictor(path, num_heads)[0]
     state = load_checkpoint(path, map_location="cpu")
     if "config" not in state:  # an official .pt, read once
-        return official_predictor(state)[0]
+        return official_predictor(state, num_heads=num_heads)[0]
     if "predictor" not in state:
         raise KeyError(f"checkpoint {checkpoint} has no 'predictor' entry")
     config = state["config"]["model"]

@@ -333,7 +333,9 @@ def official_predictor(
 ) -> tuple[MaskPredictor, dict[str, Any]]:
     """The mask predictor in loaded checkpoint ``contents`` (an official .pt's entries, or a Hugging Face state
     dict), as `load_official_predictor` reads it from a file. Its positions follow the release of the encoder
-    beside it: V-JEPA 2.1's (channel pairs, RoPE grid by patch size) where that encoder is 2.1's."""
+    beside it: V-JEPA 2.1's (channel pairs, RoPE grid by patch size) where that encoder is 2.1's. The head count,
+    which weights do not show: Hugging Face's ``config.json`` where there is one, else ``num_heads``, else 12
+    (every released V-JEPA 2 predictor's)."""
     release = {}
     encoder = next((contents[k] for k in OFFICIAL_KEYS if isinstance(contents.get(k), Mapping)), None)
     if encoder is not None and is_release_21(encoder):
@@ -341,7 +343,7 @@ def official_predictor(
         release = {"rope_style": "pairs", "rope_grid": RELEASE_21_ROPE_GRID.get(kernel.shape[-1])}
     if isinstance(contents.get("predictor"), Mapping):
         contents = contents["predictor"]
-    return predictor_from_state_dict(contents, num_heads or (hf_config or {}).get("pred_num_attention_heads"),
+    return predictor_from_state_dict(contents, (hf_config or {}).get("pred_num_attention_heads") or num_heads,
                                      **release)
 
 

@@ -171,8 +171,8 @@ def init_from_pretrained(jepa: JEPA, cfg: DictConfig) -> list[str]:
         if jepa.target_encoder is not None:
             jepa.target_encoder.load_state_dict(weights)
         done.append(f"encoder from {cfg.init_encoder}{unused}")
-    if cfg.get("init_predictor"):
-        pretrained = load_predictor(cfg.init_predictor)
+    if cfg.get("init_predictor"):  # released weights do not show their head count: the config's is taken
+        pretrained = load_predictor(cfg.init_predictor, num_heads=cfg.model.predictor.num_heads)
         check_fits("init_predictor", cfg.init_predictor, pretrained.architecture(), jepa.predictor.architecture())
         jepa.predictor.load_state_dict(pretrained.state_dict())
         done.append(f"predictor from {cfg.init_predictor}")
