@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from planning.cli import world_model_blocks
 from vjepa.inference import load_encoder
 from vjepa.models import ActionConditionedPredictor, VisionTransformer
 from vjepa.models.official import AC_RENAMES, load_official_ac_predictor
@@ -132,6 +133,8 @@ def test_released_world_model_loads_behind_the_planners_interface(tmp_path):
         load_world_model(tmp_path / "ac.pt")
     wm = official_world_model(tmp_path / "ac.pt", image_size=32, encoder_heads=2, predictor_heads=HEADS)
     assert (wm.action_dim, wm.state_dim, wm.image_size) == (7, 7, 32)
+    assert world_model_blocks(official_world_model(tmp_path / "ac.pt", image_size=32, frame_step=4, encoder_heads=2,
+                                                   predictor_heads=HEADS)) == (1, "repeat")  # a pose change a step
     frames = torch.randint(0, 256, (2, 48, 40, 3), dtype=torch.uint8)  # any size: centre square, resized
     z = wm.encode(frames)
     assert z.shape == (2, 4, 24)  # a 2 x 2 token grid of a 32-px frame

@@ -184,7 +184,9 @@ def official_world_model(
     """V-JEPA 2-AC's released world model (its ``.pt``, or its loaded contents): the ViT-g encoder, the
     action-conditioned predictor (see `vjepa.models.official.load_official_ac_predictor`), actions and states in
     its own units (7-D end-effector deltas and poses: no normalisation), features layer-normalised, frames at
-    ``image_size`` 256 as released; one predicted step per ``frame_step`` env steps of the caller's robot."""
+    ``image_size`` 256 as released; one predicted step per ``frame_step`` env steps of the caller's robot. Its
+    actions are pose changes over one predicted step (``action_agg: pose_delta``), so planners take one action
+    per env step, of an env that moves the end effector by them."""
     contents = checkpoint if isinstance(checkpoint, Mapping) else load_checkpoint(checkpoint, map_location="cpu")
     encoder, _ = official_encoder(contents, num_heads=encoder_heads, source=str(checkpoint)[:200])
     side = image_size // encoder.patch_size
@@ -193,7 +195,9 @@ def official_world_model(
         raise ValueError(f"the predictor expects {predictor.embed_dim}-d features, the encoder gives "
                          f"{encoder.embed_dim}")
     a, s = predictor.action_dim, predictor.state_dim
-    stats = ActionStats(np.zeros(a), np.ones(a), np.zeros(s), np.ones(s), frame_step=frame_step)  # no normalising
+    agg = "pose_delta" if predictor.state_update == "delta_pose" else "sum"  # its actions: end-effector pose changes
+    stats = ActionStats(np.zeros(a), np.ones(a), np.zeros(s), np.ones(s), frame_step=frame_step,
+                        action_agg=agg)  # no normalising
     return JEPAWorldModel(encoder, predictor, stats, image_size).to(device)
 
 
