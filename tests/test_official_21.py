@@ -285,6 +285,10 @@ def test_the_depth_of_a_21_encoder_sets_the_levels_its_release_read():
     assert config["levels"] == [12, 24, 38, 48] and len(encoder.level_norms) == 3
     assert build_encoder({"size": "vit_tiny", "patch_size": 16, "tubelet_size": 2, "pos_embed": "rope",
                           "levels": [2, 3, 5, 6], "level_norms": True}).architecture()["level_norms"] == 3
+    with pytest.raises(ValueError, match="set model.levels to 2 or more"):
+        build_encoder({"size": "vit_tiny", "patch_size": 16, "tubelet_size": 2, "levels": 1, "level_norms": True})
+    with pytest.raises(ValueError, match="block counts must increase from >= 1 to the encoder depth 6"):
+        build_encoder({"size": "vit_tiny", "patch_size": 16, "tubelet_size": 2, "levels": [3, 2, 6]})
 
 
 def test_a_predictor_trained_for_a_teacher_of_another_width_is_refused(tmp_path):

@@ -122,6 +122,8 @@ def test_images_train_beside_videos(tiny_pretrain_config, tmp_path):
     torch.testing.assert_close(torch.tensor(first + rest), torch.tensor(uninterrupted), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="images.kind must be 'image'"):
         pretrain(tiny_pretrain_config(*joint_images(tmp_path), "images.kind=video"))
+    with pytest.raises(ValueError, match="images.weight must be a positive number"):
+        pretrain(tiny_pretrain_config(*joint_images(tmp_path), "images.weight=0"))
 
 
 def test_deep_self_supervision_trains(tiny_pretrain_config):

@@ -40,6 +40,9 @@ def build_encoder(model_cfg: Mapping[str, Any]) -> VisionTransformer:
     ``levels``) where set."""
     size = vit_size(require(model_cfg, "size", "model"))
     levels = level_blocks(model_cfg, size.depth)
+    if model_cfg.get("level_norms") and not levels:
+        raise ValueError("model.level_norms=true normalises the earlier levels of deep self-supervision: set "
+                         "model.levels to 2 or more (V-JEPA 2.1: 4)")
     return VisionTransformer(
         patch_size=require(model_cfg, "patch_size", "model"),
         tubelet_size=require(model_cfg, "tubelet_size", "model"),
@@ -52,7 +55,7 @@ def build_encoder(model_cfg: Mapping[str, Any]) -> VisionTransformer:
         rope_grid=model_cfg.get("rope_grid"),
         image_patch_embed=model_cfg.get("image_patch_embed", False),
         modality_embed=model_cfg.get("modality_embed", False),
-        level_norms=max(len(levels) - 1, 0) if model_cfg.get("level_norms") else 0,
+        level_norms=len(levels) - 1 if model_cfg.get("level_norms") else 0,
         grad_checkpointing=model_cfg.get("grad_checkpointing", False),
     )
 

@@ -126,8 +126,11 @@ def data_streams(cfg: DictConfig, dist: DistInfo, device: torch.device) -> list[
     if images:
         if require(images, "kind", "images") != "image":
             raise ValueError(f"images.kind must be 'image', got {images.kind!r} (the videos are data.*)")
+        weight = images.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+            raise ValueError(f"images.weight must be a positive number (the image loss's weight), got {weight!r}")
         streams.append(data_stream("image", images, cfg, dist, device, images.get("batch_size") or cfg.batch_size,
-                                   cfg.seed + 1, float(images.get("weight", 1.0))))
+                                   cfg.seed + 1, float(weight)))
     return streams
 
 
