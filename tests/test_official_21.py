@@ -12,6 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from vjepa.cli.inspect_weights import main as inspect_main
+from vjepa.cli.inspect_weights import pretrain_overrides
 from vjepa.inference import load_encoder, load_predictor
 from vjepa.models.factory import build_encoder, build_predictor
 from vjepa.models.official import encoder_from_state_dict, load_official_encoder, load_official_predictor
@@ -324,3 +326,24 @@ def test_pretraining_continues_2_1s_deep_self_supervision_from_its_encoder_and_p
     assert encoder.architecture()["level_norms"] == 3
     rebuilt = build_predictor(cfg.model, WIDTH)
     rebuilt.load_state_dict(trained.state_dict())
+
+
+def test_vjepa_inspect_prints_the_overrides_that_continue_from_a_release(release_21_pt, tiny_pretrain_config,
+                                                                          capsys):
+    """`vjepa-inspect` reads the model keys off released weights: pasted into vjepa-pretrain they build networks
+    the weights fit (init_encoder and init_predictor both load)."""
+    _, path = release_21_pt
+    overrides, released = pretrain_overrides(path)
+    assert released and overrides[:2] == [f"init_encoder={path}", f"init_predictor={path}"]
+    for expected in ("model.size=vit_tiny", "model.rope_grid=16", "model.levels=[2,3,4,6]", "model.level_norms=true",
+                     f"model.predictor.embed_hidden={WIDTH}", "model.predictor.context_proj=true",
+                     "data.crop_size=384"):
+        assert expected in overrides
+    cfg = tiny_pretrain_config(*overrides, "data.generate.size=64", "data.crop_size=64", "steps=1")
+    pretrain(cfg)
+    capsys.readouterr()
+    inspect_main([str(path)])
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"vjepa-pretrain init_encoder={path}") and "head count" in printed
+    ours, released = pretrain_overrides(f"{cfg.run_dir}/latest.pt")  # the toolkit's own: its config, as saved
+    assert not released and "model.levels=[2,3,4,6]" in ours

@@ -207,3 +207,16 @@ def test_the_probes_random_baseline_twins_a_released_encoder_of_no_preset_size()
     for name, weight in twin.state_dict().items():  # nothing of the released weights is left, the patch embedding
         if weight.std() > 0:                        # included (norms and zero biases aside)
             assert not torch.equal(weight, released.state_dict()[name]), name
+
+
+def test_vjepa_inspect_overrides_continue_from_a_hugging_face_snapshot(hf_snapshot, tiny_pretrain_config):
+    """A Hugging Face folder is read as `init_encoder` reads it: the printed keys (V-JEPA 2's RoPE style, the
+    predictor's shape and heads from config.json) build networks the weights fit."""
+    from vjepa.cli.inspect_weights import pretrain_overrides
+    from vjepa.train.pretrain import pretrain
+
+    _, folder = hf_snapshot
+    overrides, released = pretrain_overrides(folder)
+    assert released and "model.rope_style=vjepa2" in overrides and "model.size=vit_micro" in overrides
+    assert "model.predictor.num_mask_tokens=10" in overrides and "model.predictor.num_heads=3" in overrides
+    pretrain(tiny_pretrain_config(*overrides, "steps=1"))
