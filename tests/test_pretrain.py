@@ -182,3 +182,19 @@ def test_generated_data_appears_whole_when_processes_race(tmp_path, monkeypatch)
     data_cfg = {"kind": "image", "path": None, "generate": {"dir": str(out), "num_images": 3, "size": 16, "seed": 0}}
     assert pretrain_module.resolve_data_path(data_cfg) == out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["images"] and len(list(out.glob("*.png"))) == 3
+
+
+def test_keep_every_keeps_step_checkpoints_that_later_ones_do_not_overwrite(tiny_pretrain_config):
+    """keep_every=2 (off the ckpt_every=100 grid): step_0000002.pt and step_0000004.pt stay as they were written,
+    latest.pt moves on, and a kept one loads like any checkpoint."""
+    from vjepa.inference import load_encoder
+
+    cfg = tiny_pretrain_config("steps=5", "keep_every=2", "mask_figure=false")
+    pretrain(cfg)
+    run = Path(cfg.run_dir)
+    assert sorted(p.name for p in run.glob("*.pt")) == ["latest.pt", "step_0000002.pt", "step_0000004.pt"]
+    steps = [load_checkpoint(run / name)["step"] for name in ("step_0000002.pt", "step_0000004.pt", "latest.pt")]
+    assert steps == [2, 4, 5]
+    early, _ = load_encoder(run / "step_0000002.pt")
+    late, _ = load_encoder(run / "latest.pt")
+    assert not torch.equal(early.blocks[0].attn.qkv.weight, late.blocks[0].attn.qkv.weight)

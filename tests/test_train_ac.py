@@ -126,7 +126,8 @@ def test_feature_cache_is_built_once_and_reused(trained, encoder_ckpt, dots, tmp
 
 
 def test_resume_reproduces_an_uninterrupted_run(encoder_ckpt, dots, tmp_path):
-    uninterrupted = train_ac(ac_config(encoder_ckpt, dots, tmp_path / "a", "steps=8"))["losses"]
+    uninterrupted = train_ac(ac_config(encoder_ckpt, dots, tmp_path / "a", "steps=8", "keep_every=4"))["losses"]
+    assert load_checkpoint(tmp_path / "a" / "step_0000004.pt")["step"] == 4  # kept beside latest.pt
     first = train_ac(ac_config(encoder_ckpt, dots, tmp_path / "b", "steps=8", "stop_after=3"))["losses"]
     assert load_checkpoint(tmp_path / "b" / "latest.pt")["step"] == 3
     rest = train_ac(ac_config(encoder_ckpt, dots, tmp_path / "b", "steps=8"))["losses"]

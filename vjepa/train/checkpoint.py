@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,29 @@ from typing import Any
 import torch
 
 LATEST = "latest.pt"
+
+
+def is_checkpoint_step(step: int, last_step: int, ckpt_every: int, keep_every: int | None) -> bool:
+    """Whether a run writes its checkpoint after ``step``: every ``ckpt_every`` steps, every ``keep_every``, and at
+    its last step."""
+    return step % ckpt_every == 0 or step == last_step or bool(keep_every and step % keep_every == 0)
+
+
+def save_checkpoint(state: Any, run_dir: str | Path, step: int, keep_every: int | None = None) -> Path:
+    """``run_dir/latest.pt`` (atomically), and every ``keep_every`` steps the same file kept as
+    ``step_XXXXXXX.pt``, which later checkpoints do not overwrite (a hard link: no second write where the file
+    system has them)."""
+    latest = save_atomic(state, Path(run_dir) / LATEST)
+    if keep_every and step % keep_every == 0:
+        kept = latest.with_name(f"step_{step:07d}.pt")
+        tmp = kept.with_name(f".{kept.name}.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(latest, tmp)
+        except OSError:
+            shutil.copyfile(latest, tmp)
+        os.replace(tmp, kept)
+    return latest
 
 
 def save_atomic(obj: Any, path: str | Path) -> Path:

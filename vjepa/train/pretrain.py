@@ -30,7 +30,14 @@ from vjepa.inference import load_encoder, load_predictor
 from vjepa.masks import MaskCollator, masker_from_config
 from vjepa.masks.visualize import save_mask_figure
 from vjepa.models.factory import build_encoder, build_predictor, level_blocks, require
-from vjepa.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_atomic, set_rng_state
+from vjepa.train.checkpoint import (
+    is_checkpoint_step,
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from vjepa.train.diagnostics import embedding_diagnostics
 from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
 from vjepa.train.ema import ema_update
@@ -297,7 +304,7 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
         progress.update(1)
 
         log = step % cfg.log_every == 0 or step == cfg.steps
-        checkpoint = step % cfg.ckpt_every == 0 or step == last_step
+        checkpoint = is_checkpoint_step(step, last_step, cfg.ckpt_every, cfg.get("keep_every"))
         if log or checkpoint:  # never checkpoint past a non-finite loss
             losses += read_losses(pending, step - len(pending))
             pending.clear()
@@ -312,7 +319,7 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
         if step % cfg.diag_every == 0 or step == cfg.steps:
             logger.log(step, embedding_diagnostics(parts["targets"]))
         if dist.is_main and checkpoint:
-            save_atomic(checkpoint_state(jepa, optimizer, step, cfg), run_dir / "latest.pt")
+            save_checkpoint(checkpoint_state(jepa, optimizer, step, cfg), run_dir, step, cfg.get("keep_every"))
         if log:
             since, since_step, data_wait = time.perf_counter(), step, 0.0
     progress.close()

@@ -46,7 +46,14 @@ from vjepa.models.ac_predictor import ActionConditionedPredictor, ac_loss
 from vjepa.models.factory import require
 from vjepa.models.feature_norm import FeatureNorm
 from vjepa.models.official import official_ac_weights
-from vjepa.train.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_atomic, set_rng_state
+from vjepa.train.checkpoint import (
+    is_checkpoint_step,
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
 from vjepa.train.loop import Batches, adamw, apply_schedules, param_groups
 from vjepa.train.metrics import MetricsLogger
@@ -448,8 +455,8 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
             logger.log(step, val)
             val_history.append({"step": step, **val})
             progress.write(f"step {step}: val_loss {val['val_loss']:.4f}")
-        if dist.is_main and (step % cfg.ckpt_every == 0 or step == last_step):
-            save_atomic(checkpoint(), run_dir / "latest.pt")
+        if dist.is_main and is_checkpoint_step(step, last_step, cfg.ckpt_every, cfg.get("keep_every")):
+            save_checkpoint(checkpoint(), run_dir, step, cfg.get("keep_every"))
     progress.close()
     logger.close()
     return {
