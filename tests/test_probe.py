@@ -59,3 +59,13 @@ def test_probe_cli_compares_a_checkpoint_with_a_random_encoder(tiny_pretrain_con
                                      "num_videos=20", "max_shapes=2"])
     with pytest.raises(ValueError, match="max_shapes"):  # an existing folder made otherwise is named, not reused
         run_probe(other)
+
+
+def test_results_are_named_after_the_checkpoint_they_evaluate(tmp_path):
+    """latest.pt's results keep the plain name; a kept step_XXXXXXX.pt gets its own, so probing a run's kept
+    checkpoints in turn overwrites nothing."""
+    from vjepa.eval import beside
+
+    assert beside(tmp_path / "latest.pt", "probe", ".json") == tmp_path / "probe.json"
+    assert beside(tmp_path / "step_0001000.pt", "probe", ".json") == tmp_path / "probe_step_0001000.json"
+    assert beside(tmp_path, "attentive_probe") == tmp_path.parent / "attentive_probe"  # a released-weights folder

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from vjepa.data import VideoFolderDataset, VideoTransform
+from vjepa.eval import beside
 from vjepa.inference import clip_batches, encode, load_encoder
 from vjepa.models.blocks import MLP, attention, init_weights, reinitialized
 from vjepa.models.pos_embed import Grid, sincos_3d
@@ -210,7 +211,7 @@ def run_attentive_probe(cfg: DictConfig) -> dict[str, Any]:
     encoders = {"pretrained": encoder}
     if cfg.random_baseline:  # the same architecture, freshly initialised: what pretraining has to beat
         encoders["random_init"] = reinitialized(encoder)
-    out = Path(cfg.output) if cfg.output else Path(cfg.checkpoint).parent / "attentive_probe"
+    out = Path(cfg.output) if cfg.output else beside(cfg.checkpoint, "attentive_probe")
     logger = MetricsLogger(out)
     all_features, classes = encode_labelled(encoders, dataset, labels, cfg.batch_size, device)
     all_views: dict[str, list[Tensor]] = {which: [] for which in encoders}

@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from vjepa.data.ac_dataset import ActionStats, ClipWindows, FeatureCache, episode_lowdim
+from vjepa.eval import beside
 from vjepa.models.ac_predictor import ActionConditionedPredictor
 from vjepa.models.feature_norm import FeatureNorm
 from vjepa.train.checkpoint import load_checkpoint
@@ -186,7 +187,7 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
         "teacher_forced_l1": {name: s / count for name, s in tf_sums.items()},
         "state_l1": {name: (s / count).tolist() for name, s in state_sums.items()},
     }
-    output = Path(cfg.output) if cfg.output else Path(cfg.checkpoint).parent / "eval_ac.json"
+    output = Path(cfg.output) if cfg.output else beside(cfg.checkpoint, "eval_ac", ".json")
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=1))
     results["output"] = str(output)

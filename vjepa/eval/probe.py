@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from vjepa.data import VideoFolderDataset, VideoTransform
 from vjepa.data.synthetic import direction_class, make_moving_shapes, moving_shapes_settings
+from vjepa.eval import beside
 from vjepa.inference import clip_batches, encode, load_encoder
 from vjepa.models import VisionTransformer
 from vjepa.models.blocks import reinitialized
@@ -186,7 +187,7 @@ def main(cfg: DictConfig) -> None:
         rows += [(f"{name} {layer}", r) for layer, r in layers.items()]
     for name, r in rows:
         print(f"{name:<22} {r['direction_accuracy']:>14.3f} {r['velocity_r2']:>12.3f} {r['position_r2']:>12.3f}")
-    out = Path(cfg.output) if cfg.output else Path(cfg.checkpoint).parent / "probe.json"
+    out = Path(cfg.output) if cfg.output else beside(cfg.checkpoint, "probe", ".json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out}")
