@@ -49,7 +49,7 @@ COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("gflops", "GFLOP/s", ".1f"), ("of_ceiling", "of ceiling", ".0%"), ("peak_mem_mb", "peak MB", ".0f"),
         ("clips_per_s_per_gflops", "clips/s per GFLOP/s", ".4f"),
         ("official_clips_per_s_per_gflops", "official", ".4f"), ("vs_official", "vs official", ".2f"),
-        ("vs_official_cpu_time", "(CPU time)", ".2f"),
+        ("vs_official_range", "(processes)", "s"), ("vs_official_cpu_time", "(CPU time)", ".2f"),
     ],
     "attention": [
         ("shape", "shape", "s"), ("precision", "precision", "s"), ("pass", "pass", "s"), ("sdpa_ms", "SDPA ms", ".2f"),
@@ -169,6 +169,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--configs", default="tiny,small", help="pretraining configs: tiny, small")
     parser.add_argument("--precisions", default="fp32,bf16", help="fp32, bf16 (autocast)")
     parser.add_argument("--steps", type=int, default=5, help="timed pretraining steps per case (median reported)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="fresh processes per pretraining case, interleaved: the median one is reported, the "
+                             "spread of all beside it")
     parser.add_argument("--warmup", type=int, default=2, help="untimed pretraining steps first")
     parser.add_argument("--repeats", type=int, default=10, help="timed repeats of the matmul, rollout and plan")
     parser.add_argument("--video-clips", type=int, default=256, help="clips read per loader setting")
@@ -221,7 +224,8 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict]]:
     ceilings = {row["dtype"]: row["gflops"] for row in results["ceiling"]}
     if "pretrain" in args.only:
         results["pretrain"] = pretrain_step.run(
-            args.configs, args.precisions, args.steps, args.warmup, device, args.compile, args.threads, ceilings
+            args.configs, args.precisions, args.steps, args.warmup, device, args.compile, args.threads, ceilings,
+            args.processes,
         )
         show("pretrain")
         print(f"official: tiny {OFFICIAL_CLIPS_PER_S['tiny']} and small {OFFICIAL_CLIPS_PER_S['small']} clips/s "

@@ -7,7 +7,7 @@ process's peak RSS over its RSS before the first step (activations, gradients, o
 `max_memory_allocated`. FLOPs come from `FlopCounterMode` over forward + backward of the very masks the timed steps
 used, counted on the meta device (exact, no arithmetic done).
 
-    python -m benchmarks.pretrain_step [--configs tiny,small] [--precisions fp32,bf16] [--steps 5]
+    python -m benchmarks.pretrain_step [--configs tiny,small] [--precisions fp32,bf16] [--steps 5] [--processes 3]
 """
 
 from __future__ import annotations
@@ -207,12 +207,32 @@ def add_ratios(row: dict, ceilings: dict[str, float]) -> dict:
     return row
 
 
-def run(configs, precisions, steps, warmup, device: torch.device, compile: bool, threads, ceilings) -> list[dict]:
+def combine_runs(runs: list[dict]) -> dict:
+    """Rows of one case from several processes -> the row of the median-s/step process, with every process's
+    s/step (``process_s_per_step``) and their spread as ``vs_official_range`` (slowest - fastest) once ratios are
+    added: on a shared VM one process's timing is one draw of its neighbours' load."""
+    ordered = sorted(runs, key=lambda r: r["s_per_step"])
+    row = dict(ordered[(len(ordered) - 1) // 2])
+    row["process_s_per_step"] = [r["s_per_step"] for r in runs]
+    return row
+
+
+def run(configs, precisions, steps, warmup, device: torch.device, compile: bool, threads, ceilings,
+        processes: int = 1) -> list[dict]:
+    """Every (config, precision) case in ``processes`` fresh processes, interleaved (all cases once, then again),
+    so that drifts of the machine's speed spread over the cases; one row per case (`combine_runs`)."""
+    cases = [(name, precision) for name in configs for precision in precisions]
+    runs: dict[tuple[str, str], list[dict]] = {case: [] for case in cases}
+    for _ in range(processes):
+        for name, precision in cases:
+            runs[(name, precision)].append(run_isolated(name, precision, steps, warmup, str(device), compile, threads))
     rows = []
-    for name in configs:
-        for precision in precisions:
-            row = run_isolated(name, precision, steps, warmup, str(device), compile, threads)
-            rows.append(add_ratios(row, ceilings))
+    for case in cases:
+        row = add_ratios(combine_runs(runs[case]), ceilings)
+        batch, official = CONFIGS[row["config"]].batch_size, OFFICIAL_CLIPS_PER_S[row["config"]]
+        ratios = [vs_official(batch / t, official, ceilings["fp32"]) for t in row["process_s_per_step"]]
+        row["vs_official_range"] = f"{min(ratios):.2f}-{max(ratios):.2f}" if len(ratios) > 1 else ""
+        rows.append(row)
     return rows
 
 
@@ -227,13 +247,14 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--processes", type=int, default=1, help="fresh processes per case (median reported)")
     args = parser.parse_args()
     device = pick_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     ceilings = {"fp32": matmul_ceiling(torch.float32, device), "bf16": matmul_ceiling(torch.bfloat16, device)}
     for row in run(args.configs.split(","), args.precisions.split(","), args.steps, args.warmup, device,
-                   args.compile, args.threads, ceilings):
+                   args.compile, args.threads, ceilings, args.processes):
         print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
 
 

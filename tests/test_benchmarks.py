@@ -1,0 +1,27 @@
+"""The benchmark's bookkeeping (not its timings): several processes per pretraining case, interleaved, the median
+one reported with the spread beside it."""
+
+from benchmarks import pretrain_step
+
+
+def test_pretraining_cases_run_interleaved_and_report_the_median_process(monkeypatch):
+    order, times = [], iter([0.05, 1.0, 0.07, 1.3, 0.06, 1.1])  # tiny bf16, small fp32, tiny bf16, ...
+
+    def fake_run(name, precision, steps, warmup, device, compile, threads):
+        order.append((name, precision))
+        return {"config": name, "precision": precision, "s_per_step": next(times), "cpu_s_per_step": 0.0,
+                "clips_per_s": 0.0, "threads": 2}
+
+    monkeypatch.setattr(pretrain_step, "run_isolated", fake_run)
+    monkeypatch.setattr(pretrain_step, "add_ratios", lambda row, ceilings: row)
+    rows = pretrain_step.run(["tiny"], ["bf16"], 5, 2, "cpu", False, 2, {"fp32": 164.5}, processes=3)
+    assert order == [("tiny", "bf16")] * 3 and len(rows) == 1
+    order.clear()
+    times = iter([0.05, 1.0, 0.07, 1.3, 0.06, 1.1])
+    rows = pretrain_step.run(["tiny", "small"], ["fp32"], 5, 2, "cpu", False, 2, {"fp32": 164.5}, processes=3)
+    assert [c for c, _ in order] == ["tiny", "small"] * 3  # all cases once, then again: drift spreads over them
+    tiny, small = rows
+    assert tiny["s_per_step"] == 0.06 and tiny["process_s_per_step"] == [0.05, 0.07, 0.06]
+    assert small["s_per_step"] == 1.1
+    # official tiny: 62 clips/s at 164.5 GFLOP/s; 8 clips in 0.07 s and 0.05 s at the same ceiling
+    assert tiny["vs_official_range"] == f"{8 / 0.07 / 62:.2f}-{8 / 0.05 / 62:.2f}"
