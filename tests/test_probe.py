@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,3 +70,19 @@ def test_results_are_named_after_the_checkpoint_they_evaluate(tmp_path):
     assert beside(tmp_path / "latest.pt", "probe", ".json") == tmp_path / "probe.json"
     assert beside(tmp_path / "step_0001000.pt", "probe", ".json") == tmp_path / "probe_step_0001000.json"
     assert beside(tmp_path, "attentive_probe") == tmp_path.parent / "attentive_probe"  # a released-weights folder
+
+
+def test_probe_curve_follows_a_run_through_its_kept_checkpoints(tiny_pretrain_config, tmp_path):
+    """checkpoint='<run>/step_*.pt': each kept checkpoint probed in training-step order, the baselines once, the
+    curve written as JSON and a picture."""
+    from vjepa.eval.probe import probe_and_write
+
+    pretrain(tiny_pretrain_config("steps=4", "keep_every=2", "mask_figure=false"))
+    pattern = str(tmp_path / "run" / "step_*.pt")
+    probe_and_write(compose_config("probe", [f"checkpoint={pattern}", f"videos={tmp_path / 'probe'}",
+                                             "num_videos=20"]))
+    curve = json.loads((tmp_path / "run" / "probe_curve.json").read_text())
+    assert curve["steps"] == [2, 4] and [Path(c).name for c in curve["checkpoints"]] == ["step_0000002.pt",
+                                                                                          "step_0000004.pt"]
+    assert len(curve["pretrained"]) == 2 and set(curve["random_init"]) >= {"direction_accuracy", "position_r2"}
+    assert (tmp_path / "run" / "probe_curve.png").stat().st_size > 0

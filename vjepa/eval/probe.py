@@ -9,11 +9,13 @@ the same ridge-strength selection, is fitted on a randomly initialised encoder o
 clips' raw pixels as baselines.
 
     vjepa-probe checkpoint=runs/pretrain/latest.pt
+    vjepa-probe 'checkpoint=runs/pretrain/step_*.pt'     # a run's kept checkpoints: probe_curve.json / .png
 """
 
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import math
 from collections.abc import Mapping
@@ -34,6 +36,7 @@ from vjepa.inference import clip_batches, encode, load_encoder
 from vjepa.models import VisionTransformer
 from vjepa.models.blocks import reinitialized
 from vjepa.models.factory import build_encoder
+from vjepa.train.checkpoint import load_checkpoint
 
 
 def read_labels(folder: Path) -> dict[str, dict[str, str]]:
@@ -143,10 +146,9 @@ def random_twin(encoder: VisionTransformer, model_cfg: Mapping[str, Any]) -> Vis
     return reinitialized(encoder).requires_grad_(False).eval()
 
 
-def run_probe(cfg: DictConfig) -> dict[str, Any]:
-    torch.manual_seed(cfg.seed)
-    encoder, train_cfg = load_encoder(cfg.checkpoint, which=cfg.encoder)
-    data_cfg = train_cfg["data"]
+def probe_videos(cfg: DictConfig, data_cfg: Mapping[str, Any]) -> tuple[VideoFolderDataset, dict[str, dict]]:
+    """The labelled probe videos at ``cfg.videos`` (generated on first use, at the pretraining clip's length and
+    size) as a dataset of first clips, and their labels by file name."""
     folder = Path(cfg.videos)
     settings = moving_shapes_settings(num_videos=cfg.num_videos, num_frames=data_cfg["frames_per_clip"] *
                                       data_cfg["frame_step"], size=data_cfg["crop_size"], fps=8, seed=cfg.seed,
@@ -164,7 +166,13 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
         folder, frames_per_clip=data_cfg["frames_per_clip"], frame_step=data_cfg["frame_step"],
         transform=VideoTransform(size=data_cfg["crop_size"], train=False), random_start=False,
     )
-    by_file = read_labels(folder)
+    return dataset, read_labels(folder)
+
+
+def run_probe(cfg: DictConfig) -> dict[str, Any]:
+    torch.manual_seed(cfg.seed)
+    encoder, train_cfg = load_encoder(cfg.checkpoint, which=cfg.encoder)
+    dataset, by_file = probe_videos(cfg, train_cfg["data"])
     random_encoder = random_twin(encoder, train_cfg["model"])
     inputs, kept = probe_inputs({"pretrained": encoder, "random_init": random_encoder}, dataset,
                                 bool(cfg.get("per_block")))
@@ -178,8 +186,64 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
     return results
 
 
+def run_probe_curve(cfg: DictConfig, checkpoints: list[Path]) -> dict[str, Any]:
+    """The probe of every checkpoint of a run (``keep_every``'s step_XXXXXXX.pt), in training-step order, beside the
+    random-init and raw-pixel baselines computed once: how the features learn the motion along the run."""
+    torch.manual_seed(cfg.seed)
+    loaded = sorted(((load_checkpoint(path, map_location="cpu")["step"], path) for path in checkpoints))
+    first, train_cfg = load_encoder(loaded[0][1], which=cfg.encoder)
+    dataset, by_file = probe_videos(cfg, train_cfg["data"])
+    inputs, kept = probe_inputs({"random_init": random_twin(first, train_cfg["model"])}, dataset)
+    labels = [by_file[dataset.paths[i].name] for i in kept]
+    results: dict[str, Any] = {name: probe_scores(layers["output"], labels) for name, layers in inputs.items()}
+    results |= {"steps": [], "checkpoints": [], "pretrained": [], "num_videos": len(kept)}
+    for step, path in tqdm(loaded, desc="checkpoints"):
+        encoder, run_cfg = load_encoder(path, which=cfg.encoder)
+        if run_cfg["data"] != train_cfg["data"]:
+            raise ValueError(f"{path} was trained on clips of {run_cfg['data']}, {loaded[0][1]} on "
+                             f"{train_cfg['data']}: a curve needs one kind of probe video")
+        features, _ = probe_inputs({"pretrained": encoder}, dataset)
+        results["steps"].append(step)
+        results["checkpoints"].append(str(path))
+        results["pretrained"].append(probe_scores(features["pretrained"]["output"], labels))
+    return results
+
+
+def save_probe_curve(results: Mapping[str, Any], path: Path) -> Path:
+    """A picture of the probe along a run: each readout against the training step, the baselines as lines."""
+    from matplotlib.figure import Figure
+
+    readouts = {"direction_accuracy": "direction accuracy", "velocity_r2": "velocity R²", "position_r2": "position R²"}
+    figure = Figure(figsize=(4 * len(readouts), 3.2), layout="constrained")
+    for ax, (key, title) in zip(figure.subplots(1, len(readouts)), readouts.items()):
+        ax.plot(results["steps"], [r[key] for r in results["pretrained"]], "o-", label="pretrained")
+        for name, style in (("random_init", "--"), ("raw_pixels", ":")):
+            ax.axhline(results[name][key], color="grey", linestyle=style, label=name.replace("_", " "))
+        ax.set(title=title, xlabel="training step")
+    axes = figure.axes
+    axes[0].legend(fontsize=8)
+    figure.savefig(path, dpi=100)
+    return path
+
+
 @hydra.main(config_path="pkg://configs", config_name="probe", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    probe_and_write(cfg)
+
+
+def probe_and_write(cfg: DictConfig) -> None:
+    """`vjepa-probe`: one checkpoint's probe printed and written as JSON, or, for a checkpoint pattern, the curve of
+    a run's kept checkpoints as JSON and a picture."""
+    if any(c in str(cfg.checkpoint) for c in "*?["):  # a pattern: every kept checkpoint of a run
+        checkpoints = [Path(p) for p in glob.glob(str(cfg.checkpoint))]
+        if not checkpoints:
+            raise FileNotFoundError(f"checkpoint={cfg.checkpoint} matches no file")
+        curve = run_probe_curve(cfg, checkpoints)
+        out = Path(cfg.output) if cfg.output else checkpoints[0].parent / "probe_curve.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(curve, indent=2))
+        print(f"wrote {out} and {save_probe_curve(curve, out.with_suffix('.png'))}")
+        return
     results = run_probe(cfg)
     print(f"{'encoder':<22} {'direction acc':>14} {'velocity R²':>12} {'position R²':>12}")
     rows = [(name, results[name]) for name in ("pretrained", "random_init", "raw_pixels")]
