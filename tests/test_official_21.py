@@ -303,12 +303,16 @@ def test_a_predictor_trained_for_a_teacher_of_another_width_is_refused(tmp_path)
 
 
 def test_pretraining_continues_2_1s_deep_self_supervision_from_its_encoder_and_predictor(
-    release_21_pt, tiny_pretrain_config
+    release_21_pt, tiny_pretrain_config, monkeypatch
 ):
     """init_encoder + init_predictor from a 2.1 .pt, with the model keys its loaders report: the run trains with
     2.1's levels, level norms, fused-level MLP, context projection and modality vectors, and saves them; the head
-    count, which the weights do not show, is the config's."""
+    count, which the weights do not show, is the config's; the .pt (gigabytes, released) is read once."""
+    from vjepa.train import checkpoint as checkpoint_module
+
     _, path = release_21_pt
+    reads, load = [], checkpoint_module.torch.load
+    monkeypatch.setattr(checkpoint_module.torch, "load", lambda f, **kw: reads.append(str(f)) or load(f, **kw))
     cfg = tiny_pretrain_config(
         f"init_encoder={path}", f"init_predictor={path}", "model.size=vit_tiny", "model.patch_size=16",
         "data.generate.size=64", "data.crop_size=64", "steps=1", "model.rope_grid=16", "model.image_patch_embed=true",
@@ -318,6 +322,7 @@ def test_pretraining_continues_2_1s_deep_self_supervision_from_its_encoder_and_p
         f"model.predictor.embed_hidden={WIDTH}", "model.predictor.context_proj=true",
     )
     pretrain(cfg)
+    assert reads.count(str(path)) == 1
     released, _ = load_official_predictor(path, num_heads=6)  # weights do not show heads: the config says them
     assert load_predictor(path).architecture()["num_heads"] == PRED_HEADS  # unsaid: V-JEPA 2's 12
     trained = load_predictor(f"{cfg.run_dir}/latest.pt")

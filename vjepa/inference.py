@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,19 +27,21 @@ WhichEncoder = Literal["target_encoder", "encoder"]
 
 
 def load_encoder(
-    checkpoint: str | Path, which: WhichEncoder = "target_encoder", device: str | torch.device = "cpu"
+    checkpoint: str | Path, which: WhichEncoder = "target_encoder", device: str | torch.device = "cpu",
+    contents: Mapping[str, Any] | None = None,
 ) -> tuple[VisionTransformer, dict[str, Any]]:
     """Encoder (eval mode, frozen) and the run's config from a pretraining checkpoint — or from V-JEPA 2's or
     2.1's released weights (an official ``.pt``, a Hugging Face folder or ``.safetensors`` file; see
     `vjepa.models.official`), with a config in the same shape.
 
     ``which="target_encoder"`` (the EMA teacher, V-JEPA's choice for downstream use) falls back to the
-    online encoder for runs trained without a teacher (SIGReg)."""
+    online encoder for runs trained without a teacher (SIGReg). ``contents``: the ``.pt`` file already loaded,
+    by a caller that reads other parts of it too (read once)."""
     path = Path(checkpoint)
-    if is_hugging_face(path):
+    if contents is None and is_hugging_face(path):
         encoder, config = load_official_encoder(path)
         return encoder.to(device), config
-    state = load_checkpoint(checkpoint, map_location="cpu")
+    state = load_checkpoint(checkpoint, map_location="cpu") if contents is None else contents
     if is_official_checkpoint(state):
         encoder, config = official_encoder(state, which=which if which in state else None,  # 2-AC: only "encoder"
                                            source=str(path.resolve()))
@@ -65,14 +67,17 @@ def clip_batches(dataset: Dataset, batch_size: int, seed: int | None = None) -> 
             yield [s["index"] for s in samples], torch.stack([s["clip"] for s in samples])
 
 
-def load_predictor(checkpoint: str | Path, num_heads: int | None = None) -> MaskPredictor:
+def load_predictor(
+    checkpoint: str | Path, num_heads: int | None = None, contents: Mapping[str, Any] | None = None
+) -> MaskPredictor:
     """The mask predictor of a pretraining checkpoint, or of V-JEPA 2's / 2.1's released weights (an official
     ``.pt``'s ``predictor``, a Hugging Face folder or ``.safetensors`` file). ``num_heads``: the head count of
-    released weights, which the weights do not show (default: Hugging Face's config, else 12, V-JEPA 2's)."""
+    released weights, which the weights do not show (default: Hugging Face's config, else 12, V-JEPA 2's).
+    ``contents``: the ``.pt`` file already loaded (as `load_encoder` takes it)."""
     path = Path(checkpoint)
-    if is_hugging_face(path):
+    if contents is None and is_hugging_face(path):
         return load_official_predictor(path, num_heads)[0]
-    state = load_checkpoint(path, map_location="cpu")
+    state = load_checkpoint(path, map_location="cpu") if contents is None else contents
     if "config" not in state:  # an official .pt, read once
         return official_predictor(state, num_heads=num_heads)[0]
     if "predictor" not in state:

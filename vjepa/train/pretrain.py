@@ -30,6 +30,7 @@ from vjepa.inference import load_encoder, load_predictor
 from vjepa.masks import MaskCollator, masker_from_config
 from vjepa.masks.visualize import save_mask_figure
 from vjepa.models.factory import build_encoder, build_predictor, level_blocks, require
+from vjepa.models.official import is_hugging_face
 from vjepa.train.checkpoint import (
     is_checkpoint_step,
     latest_checkpoint,
@@ -169,8 +170,12 @@ def init_from_pretrained(jepa: JEPA, cfg: DictConfig) -> list[str]:
     ``init_predictor`` the mask predictor. The model config must build the same networks, RoPE style included.
     Returns what was set."""
     done = []
+    contents = None  # encoder and predictor from one .pt (a release ships both): the file is read once
+    shared = cfg.get("init_encoder")
+    if shared and cfg.get("init_predictor") == shared and not is_hugging_face(Path(shared)):
+        contents = load_checkpoint(shared, map_location="cpu")
     if cfg.get("init_encoder"):
-        pretrained, _ = load_encoder(cfg.init_encoder)
+        pretrained, _ = load_encoder(cfg.init_encoder, contents=contents)
         theirs, weights, unused = pretrained.architecture(), pretrained.state_dict(), ""
         if theirs["level_norms"] and not jepa.encoder.level_norms:  # V-JEPA 2.1's, continued without deep levels
             unused = f" (its {theirs['level_norms']} level norms unused: model.level_norms is off)"
@@ -182,7 +187,7 @@ def init_from_pretrained(jepa: JEPA, cfg: DictConfig) -> list[str]:
             jepa.target_encoder.load_state_dict(weights)
         done.append(f"encoder from {cfg.init_encoder}{unused}")
     if cfg.get("init_predictor"):  # released weights do not show their head count: the config's is taken
-        pretrained = load_predictor(cfg.init_predictor, num_heads=cfg.model.predictor.num_heads)
+        pretrained = load_predictor(cfg.init_predictor, num_heads=cfg.model.predictor.num_heads, contents=contents)
         check_fits("init_predictor", cfg.init_predictor, pretrained.architecture(), jepa.predictor.architecture())
         jepa.predictor.load_state_dict(pretrained.state_dict())
         done.append(f"predictor from {cfg.init_predictor}")
