@@ -188,25 +188,27 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
 
 def run_probe_curve(cfg: DictConfig, checkpoints: list[Path]) -> dict[str, Any]:
     """The probe of every checkpoint of a run (``keep_every``'s step_XXXXXXX.pt), in training-step order, beside the
-    random-init and raw-pixel baselines computed once: how the features learn the motion along the run."""
+    random-init and raw-pixel baselines computed once: how the features learn the motion along the run. Each
+    checkpoint is read once."""
     torch.manual_seed(cfg.seed)
-    loaded = sorted(((load_checkpoint(path, map_location="cpu")["step"], path) for path in checkpoints))
-    first, train_cfg = load_encoder(loaded[0][1], which=cfg.encoder)
-    dataset, by_file = probe_videos(cfg, train_cfg["data"])
-    inputs, kept = probe_inputs({"random_init": random_twin(first, train_cfg["model"])}, dataset)
-    labels = [by_file[dataset.paths[i].name] for i in kept]
-    results: dict[str, Any] = {name: probe_scores(layers["output"], labels) for name, layers in inputs.items()}
-    results |= {"steps": [], "checkpoints": [], "pretrained": [], "num_videos": len(kept)}
-    for step, path in tqdm(loaded, desc="checkpoints"):
-        encoder, run_cfg = load_encoder(path, which=cfg.encoder)
-        if run_cfg["data"] != train_cfg["data"]:
-            raise ValueError(f"{path} was trained on clips of {run_cfg['data']}, {loaded[0][1]} on "
-                             f"{train_cfg['data']}: a curve needs one kind of probe video")
+    probed, baselines = [], None
+    for path in tqdm(sorted(checkpoints), desc="checkpoints"):
+        state = load_checkpoint(path, map_location="cpu")
+        encoder, run_cfg = load_encoder(path, which=cfg.encoder, contents=state)
+        if baselines is None:  # the first checkpoint sets the probe videos and the baselines' architecture
+            first, train_cfg = path, run_cfg
+            dataset, by_file = probe_videos(cfg, train_cfg["data"])
+            inputs, kept = probe_inputs({"random_init": random_twin(encoder, train_cfg["model"])}, dataset)
+            labels = [by_file[dataset.paths[i].name] for i in kept]
+            baselines = {name: probe_scores(layers["output"], labels) for name, layers in inputs.items()}
+        elif run_cfg["data"] != train_cfg["data"]:
+            raise ValueError(f"{path} was trained on clips of {run_cfg['data']}, {first} on {train_cfg['data']}: "
+                             "a curve needs one kind of probe video")
         features, _ = probe_inputs({"pretrained": encoder}, dataset)
-        results["steps"].append(step)
-        results["checkpoints"].append(str(path))
-        results["pretrained"].append(probe_scores(features["pretrained"]["output"], labels))
-    return results
+        probed.append((state["step"], str(path), probe_scores(features["pretrained"]["output"], labels)))
+    probed.sort(key=lambda entry: entry[0])
+    steps, paths, scores = (list(column) for column in zip(*probed))
+    return {**baselines, "steps": steps, "checkpoints": paths, "pretrained": scores, "num_videos": len(kept)}
 
 
 def save_probe_curve(results: Mapping[str, Any], path: Path) -> Path:
@@ -220,8 +222,7 @@ def save_probe_curve(results: Mapping[str, Any], path: Path) -> Path:
         for name, style in (("random_init", "--"), ("raw_pixels", ":")):
             ax.axhline(results[name][key], color="grey", linestyle=style, label=name.replace("_", " "))
         ax.set(title=title, xlabel="training step")
-    axes = figure.axes
-    axes[0].legend(fontsize=8)
+    figure.axes[0].legend(fontsize=8)
     figure.savefig(path, dpi=100)
     return path
 
