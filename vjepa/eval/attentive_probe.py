@@ -214,7 +214,7 @@ def run_attentive_probe(cfg: DictConfig) -> dict[str, Any]:
     out = Path(cfg.output) if cfg.output else beside(cfg.checkpoint, "attentive_probe")
     logger = MetricsLogger(out)
     all_features, classes = encode_labelled(encoders, dataset, labels, cfg.batch_size, device)
-    all_views: dict[str, list[Tensor]] = {which: [] for which in encoders}
+    all_views: dict[str, Tensor | None] = dict.fromkeys(encoders)  # (V, num_videos, N, D) per encoder, or None
     if cfg.train_views:
         aug = cfg.augment
         augmented = VideoFolderDataset(
@@ -222,10 +222,9 @@ def run_attentive_probe(cfg: DictConfig) -> dict[str, Any]:
             segments=cfg.clips_per_video, transform=VideoTransform(
                 size=size, train=True, scale=tuple(aug.scale), ratio=tuple(aug.ratio), hflip_prob=aug.hflip),
         )
-        for view in range(cfg.train_views):  # the same videos in the same order: a view's failures are the centre's
-            features, _ = encode_labelled(encoders, augmented, labels, cfg.batch_size, device, seed=cfg.seed + view)
-            for which, tensor in features.items():
-                all_views[which].append(tensor)
+        views = [encode_labelled(encoders, augmented, labels, cfg.batch_size, device, seed=cfg.seed + view)[0]
+                 for view in range(cfg.train_views)]  # the same videos in order: a view's failures are the centre's
+        all_views = {which: torch.stack([view[which] for view in views]) for which in encoders}
     t, h, w = encoder.grid(torch.empty(1, 3, dataset.frames_per_clip, size, size, device="meta"))  # one clip's
     grid = (cfg.clips_per_video * t, h, w)  # the clips' tokens one after the other in time
     names = class_order(classes)
@@ -251,10 +250,9 @@ def run_attentive_probe(cfg: DictConfig) -> dict[str, Any]:
                                                  cfg.probe.num_queries, grid=grid if cfg.probe.pos_embed else None),
                 "mean_linear": MeanPoolClassifier(dim, len(names)),
             }
-            views = torch.stack(all_views[which]) if all_views[which] else None
             for name, head in heads.items():
                 result = train_head(head, features, targets, train_idx, val_idx, cfg.probe, seed, logger,
-                                    f"{which}/{name}/run{repeat}", device, views)
+                                    f"{which}/{name}/run{repeat}", device, all_views[which])
                 runs[which].setdefault(name, []).append(result)
     logger.close()
     for which, by_head in runs.items():
