@@ -215,13 +215,12 @@ class ActionStats:
             actions, states = episode_lowdim(episodes, i)
             if len(actions) != len(states):
                 raise ValueError(f"{_episode_name(episodes, i)}: {len(actions)} actions but {len(states)} states")
-            a_dim, s_dim = actions.shape[1], states.shape[1]
+            a_dim, s_dim = POSE_DIM if action_agg == "pose_delta" else actions.shape[1], states.shape[1]
             sts.add(states)
             valid = actions[:-1].astype(np.float64)  # the last action is padding
             if action_agg == "pose_delta":
-                a_dim = POSE_DIM
                 starts = np.arange(max(len(states) - frame_step, 0))
-                acts.add(pose_actions(states, starts, frame_step, _episode_name(episodes, i)).astype(np.float64))
+                acts.add(pose_actions(states, starts, frame_step, _episode_name(episodes, i)))
             elif action_agg == "stack" or frame_step == 1:
                 acts.add(valid)
             elif len(valid) >= frame_step:
