@@ -44,8 +44,8 @@ def synchronize(device: torch.device) -> None:
 
 
 def autocast(device: torch.device, precision: str):
-    """bf16 autocast for precision 'bf16', plain fp32 otherwise (the same switch as the pretraining loop)."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    """bf16 autocast for precision 'bf16' (and 'bf16-autocast'), plain fp32 otherwise (the loop's switch)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision.startswith("bf16"))
 
 
 def time_calls(

@@ -7,7 +7,8 @@ process's peak RSS over its RSS before the first step (activations, gradients, o
 `max_memory_allocated`. FLOPs come from `FlopCounterMode` over forward + backward of the very masks the timed steps
 used, counted on the meta device (exact, no arithmetic done).
 
-    python -m benchmarks.pretrain_step [--configs tiny,small] [--precisions fp32,bf16] [--steps 5] [--processes 3]
+    python -m benchmarks.pretrain_step [--configs tiny,small] [--precisions fp32,bf16,bf16-autocast] [--steps 5]
+        [--processes 3 | --paired ROUNDS]
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ from benchmarks.common import (
 from vjepa.masks import vjepa_masks
 from vjepa.models import MaskPredictor, VisionTransformer
 from vjepa.train import jepa as jepa_module
-from vjepa.train.ema import ema_update
 from vjepa.train.jepa import JEPA
-from vjepa.train.loop import adamw
+from vjepa.train.loop import adamw, param_groups
+from vjepa.train.precision import Weights, training_weights
 
 
 @dataclass(frozen=True)
@@ -80,13 +81,11 @@ def build_jepa(cfg: PretrainConfig, grad_checkpointing: bool = False) -> JEPA:
     return JEPA(encoder, predictor, objective="jepa", loss="l1")
 
 
-def optimizer_for(jepa: JEPA) -> torch.optim.Optimizer:
-    """AdamW as in the loop: weight decay on matrices only, the loop's kernel choice (fused where torch has one)."""
-    params = [p for p in jepa.parameters() if p.requires_grad]
-    decay = [p for p in params if p.ndim >= 2 and p.shape[0] > 1]
-    no_decay = [p for p in params if not (p.ndim >= 2 and p.shape[0] > 1)]
-    groups = [{"params": decay, "weight_decay": 0.04}, {"params": no_decay, "weight_decay": 0.0}]
-    return adamw(groups, lr=1e-4)
+def optimizer_for(jepa: JEPA, weights: Weights) -> torch.optim.Optimizer:
+    """AdamW as in the loop: its groups (weight decay on matrices only) of what ``weights`` trains, its kernel
+    choice (fused where torch has one)."""
+    groups = [{**group, "weight_decay": 0.04 * group["wd_scale"]} for group in param_groups(jepa)]
+    return adamw(weights.groups(groups), lr=1e-4)
 
 
 def mask_seed(step: int) -> int:
@@ -94,16 +93,20 @@ def mask_seed(step: int) -> int:
 
 
 class PretrainStep:
-    """One training step on a fixed random batch; the masks of step i come from a generator seeded with i."""
+    """One training step on a fixed random batch; the masks of step i come from a generator seeded with i.
+
+    ``precision``: fp32; bf16 (as the loop runs it by default: bf16 weights, fp32 masters, `MasterWeights`); or
+    bf16-autocast (bf16 autocast over fp32 weights, the loop's ``master_weights=false``)."""
 
     def __init__(self, cfg: PretrainConfig, device: torch.device, precision: str, compile: bool = False):
         torch.manual_seed(0)
         self.cfg, self.device, self.precision = cfg, device, precision
         self.jepa = build_jepa(cfg).to(device)
+        self.weights = training_weights(self.jepa, precision.removesuffix("-autocast"), precision == "bf16", device)
         if compile:
             for module in (self.jepa.encoder, self.jepa.target_encoder, self.jepa.predictor):
                 module.compile(dynamic=True)
-        self.optimizer = optimizer_for(self.jepa)
+        self.optimizer = optimizer_for(self.jepa, self.weights)
         self.clips = torch.randn(cfg.batch_size, 3, cfg.frames, cfg.size, cfg.size, device=device)
         self.masker = vjepa_masks(self.jepa.encoder.grid(self.clips))
 
@@ -116,10 +119,12 @@ class PretrainStep:
         with autocast(self.device, self.precision):
             loss, _ = self.jepa(self.clips, masks)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.jepa.parameters(), 1.0)
+        self.weights.collect_grads()
+        self.weights.clip_grad_norm_(1.0)
         self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        ema_update(self.jepa.target_encoder, self.jepa.encoder, 0.998)
+        self.weights.zero_grad()
+        self.weights.ema_update(self.jepa.target_encoder, self.jepa.encoder, 0.998)
+        self.weights.sync()
         return loss.item()
 
 
@@ -236,6 +241,21 @@ def run(configs, precisions, steps, warmup, device: torch.device, compile: bool,
     return rows
 
 
+def paired(name: str, precisions: list[str], rounds: int, block: int, device: torch.device) -> dict[str, float]:
+    """Median s/step of each precision, all built in this one process and run in turn, ``block`` steps each,
+    ``rounds`` times (the order reversed every other round): on a VM whose speed drifts by 10-20% from one
+    process to the next, the way to see a 5% difference. Returns {precision: s/step}."""
+    steps = {precision: PretrainStep(CONFIGS[name], device, precision) for precision in precisions}
+    for step in steps.values():
+        time_calls(step, 1, 5, device)  # warm-up
+    times: dict[str, list[float]] = {precision: [] for precision in precisions}
+    for r in range(rounds):
+        for precision in precisions if r % 2 == 0 else precisions[::-1]:
+            first = 100 + r * block
+            times[precision].append(sum(time_calls(lambda i: steps[precision](first + i), block, 0, device)) / block)
+    return {precision: median(values) for precision, values in times.items()}
+
+
 def main() -> None:
     from benchmarks.ceiling import matmul_ceiling
 
@@ -248,10 +268,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--processes", type=int, default=1, help="fresh processes per case (median reported)")
+    parser.add_argument("--paired", type=int, default=0, metavar="ROUNDS",
+                        help="compare the precisions in one process instead, taking turns for ROUNDS rounds of --steps")
     args = parser.parse_args()
     device = pick_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.paired:
+        for name in args.configs.split(","):
+            medians = paired(name, args.precisions.split(","), args.paired, args.steps, device)
+            reference = args.precisions.split(",")[-1]
+            for precision, seconds in medians.items():
+                print(f"{name} {precision}: {seconds:.4f} s/step, x{seconds / medians[reference]:.3f} of {reference}")
+        return
     ceilings = {"fp32": matmul_ceiling(torch.float32, device), "bf16": matmul_ceiling(torch.bfloat16, device)}
     for row in run(args.configs.split(","), args.precisions.split(","), args.steps, args.warmup, device,
                    args.compile, args.threads, ceilings, args.processes):

@@ -1,6 +1,8 @@
 """The benchmark's bookkeeping (not its timings): several processes per pretraining case, interleaved, the median
 one reported with the spread beside it."""
 
+import torch
+
 from benchmarks import pretrain_step
 
 
@@ -25,3 +27,23 @@ def test_pretraining_cases_run_interleaved_and_report_the_median_process(monkeyp
     assert small["s_per_step"] == 1.1
     # official tiny: 62 clips/s at 164.5 GFLOP/s; 8 clips in 0.07 s and 0.05 s at the same ceiling
     assert tiny["vs_official_range"] == f"{8 / 0.07 / 62:.2f}-{8 / 0.05 / 62:.2f}"
+
+
+def test_paired_comparison_takes_turns_in_one_process(monkeypatch):
+    calls = []
+
+    class FakeStep:
+        def __init__(self, cfg, device, precision):
+            self.precision = precision
+
+        def __call__(self, step):
+            calls.append((self.precision, step))
+
+    monkeypatch.setattr(pretrain_step, "PretrainStep", FakeStep)
+    medians = pretrain_step.paired("tiny", ["bf16", "bf16-autocast"], rounds=3, block=2, device=torch.device("cpu"))
+    assert set(medians) == {"bf16", "bf16-autocast"} and all(s >= 0 for s in medians.values())
+    timed = [precision for precision, step in calls if step >= 100]
+    # blocks of 2 steps, the order reversed every other round; both see the same masks (steps 100, 101, ...)
+    assert timed == ["bf16"] * 2 + ["bf16-autocast"] * 4 + ["bf16"] * 4 + ["bf16-autocast"] * 2
+    masks = {precision: [s for p, s in calls if p == precision and s >= 100] for precision in medians}
+    assert masks["bf16"] == masks["bf16-autocast"] == [100, 101, 102, 103, 104, 105]

@@ -36,11 +36,16 @@ def test_loss_decreases_on_moving_shapes(tiny_pretrain_config, context_loss):
         assert f",{name}," in metrics
 
 
-def test_resume_reproduces_an_uninterrupted_run(tiny_pretrain_config, tmp_path):
-    uninterrupted = pretrain(tiny_pretrain_config("steps=8", f"run_dir={tmp_path / 'a'}"))["losses"]
-    first = pretrain(tiny_pretrain_config("steps=8", "stop_after=3", f"run_dir={tmp_path / 'b'}"))["losses"]
-    assert load_checkpoint(tmp_path / "b" / "latest.pt")["step"] == 3
-    rest = pretrain(tiny_pretrain_config("steps=8", f"run_dir={tmp_path / 'b'}"))["losses"]
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])  # bf16: bf16 weights, fp32 masters (master_weights)
+def test_resume_reproduces_an_uninterrupted_run(tiny_pretrain_config, tmp_path, precision):
+    config = lambda *more: tiny_pretrain_config("steps=8", f"precision={precision}", *more)  # noqa: E731
+    uninterrupted = pretrain(config(f"run_dir={tmp_path / 'a'}"))["losses"]
+    first = pretrain(config("stop_after=3", f"run_dir={tmp_path / 'b'}"))["losses"]
+    state = load_checkpoint(tmp_path / "b" / "latest.pt")
+    assert state["step"] == 3
+    assert all(value.dtype == torch.float32 for key in ("encoder", "predictor", "target_encoder")
+               for value in state[key].values())  # full-precision weights whatever the model computed in
+    rest = pretrain(config(f"run_dir={tmp_path / 'b'}"))["losses"]
     assert len(first) == 3 and len(rest) == 5
     torch.testing.assert_close(torch.tensor(first + rest), torch.tensor(uninterrupted), rtol=1e-5, atol=1e-6)
 
@@ -140,13 +145,14 @@ def test_sigreg_objective_runs(tiny_pretrain_config):
     assert load_checkpoint(Path(summary["run_dir"]) / "latest.pt")["target_encoder"] is None
 
 
-def test_two_process_ddp_step(tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])  # DistributedDataParallel; MasterWeights' all-reduce
+def test_two_process_ddp_step(tmp_path, precision):
     from tests.conftest import TINY  # the same tiny model and data as the other tests
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
            "-m", "vjepa.cli.pretrain", f"run_dir={tmp_path / 'ddp'}", f"data.generate.dir={tmp_path / 'videos'}",
-           *TINY, *joint_images(tmp_path), "steps=2"]  # two streams: gradients all-reduced once per step
+           *TINY, *joint_images(tmp_path), "steps=2", f"precision={precision}"]  # two streams: one all-reduce
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     state = load_checkpoint(tmp_path / "ddp" / "latest.pt")

@@ -41,11 +41,16 @@ from vjepa.train.checkpoint import (
 )
 from vjepa.train.diagnostics import embedding_diagnostics
 from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
-from vjepa.train.ema import ema_update
 from vjepa.train.jepa import JEPA
 from vjepa.train.loop import Batches, adamw, apply_schedules, param_groups
 from vjepa.train.metrics import MetricsLogger
-from vjepa.train.precision import autocast_context, resolve_precision
+from vjepa.train.precision import (
+    MasterWeights,
+    Weights,
+    autocast_context,
+    resolve_precision,
+    training_weights,
+)
 from vjepa.train.schedules import warmed_up
 
 
@@ -143,12 +148,12 @@ def data_streams(cfg: DictConfig, dist: DistInfo, device: torch.device) -> list[
 
 
 # ------------------------------------------------------------------------------------- checkpoints
-def checkpoint_state(jepa: JEPA, optimizer, step: int, cfg: DictConfig) -> dict[str, Any]:
+def checkpoint_state(jepa: JEPA, weights: Weights, optimizer, step: int, cfg: DictConfig) -> dict[str, Any]:
     return {
         "step": step,
-        "encoder": jepa.encoder.state_dict(),
-        "predictor": jepa.predictor.state_dict(),
-        "target_encoder": jepa.target_encoder.state_dict() if jepa.target_encoder is not None else None,
+        "encoder": weights.state_dict(jepa.encoder),
+        "predictor": weights.state_dict(jepa.predictor),
+        "target_encoder": weights.state_dict(jepa.target_encoder) if jepa.target_encoder is not None else None,
         "optimizer": optimizer.state_dict(),
         "rng": rng_state(),
         "config": OmegaConf.to_container(cfg, resolve=True),
@@ -194,14 +199,11 @@ def init_from_pretrained(jepa: JEPA, cfg: DictConfig) -> list[str]:
     return done
 
 
-def restore(jepa: JEPA, optimizer, state: dict[str, Any]) -> int:
+def restore_weights(jepa: JEPA, state: dict[str, Any]) -> None:
     jepa.encoder.load_state_dict(state["encoder"])
     jepa.predictor.load_state_dict(state["predictor"])
     if jepa.target_encoder is not None:
         jepa.target_encoder.load_state_dict(state["target_encoder"])
-    optimizer.load_state_dict(state["optimizer"])
-    set_rng_state(state["rng"])
-    return state["step"]
 
 
 def read_losses(pending: list[torch.Tensor], first_step: int) -> list[float]:
@@ -242,23 +244,33 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
         level_blocks=level_blocks(cfg.model, len(encoder.blocks)),
     )
     ckpt = latest_checkpoint(run_dir) if cfg.resume else None
-    if ckpt is None:  # a resumed run has its own weights
+    state = load_checkpoint(ckpt, map_location=device) if ckpt is not None else None
+    if state is not None:  # a resumed run has its own weights
+        restore_weights(jepa, state)
+    else:
         for line in init_from_pretrained(jepa, cfg):
             if dist.is_main:
                 print(f"initialised the {line}")
     jepa.to(device)
-    model = DistributedDataParallel(jepa, device_ids=[device.index] if device.type == "cuda" else None) \
-        if dist.enabled else jepa
-    optimizer = adamw(param_groups(jepa), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), eps=cfg.optim.eps)
+    weights = training_weights(jepa, cfg.precision, cfg.get("master_weights", True), device)
+    weights.broadcast()
+    model = jepa
+    if dist.enabled and not weights.reduces_grads:
+        model = DistributedDataParallel(jepa, device_ids=[device.index] if device.type == "cuda" else None)
+    optimizer = adamw(weights.groups(param_groups(jepa)), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
+                      eps=cfg.optim.eps)
 
     step = 0
-    if ckpt is not None:
-        step = restore(jepa, optimizer, load_checkpoint(ckpt, map_location=device))
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        set_rng_state(state["rng"])
+        step = state["step"]
         if dist.is_main:
             print(f"resumed from {ckpt} at step {step}")
 
     if dist.is_main:
-        print(f"pretrain: precision {resolve_precision(cfg.precision, device)} (precision={cfg.precision})")
+        kind = ", bf16 weights with fp32 masters" if isinstance(weights, MasterWeights) else ""
+        print(f"pretrain: precision {resolve_precision(cfg.precision, device)}{kind} (precision={cfg.precision})")
     logger = MetricsLogger(run_dir, enabled=dist.is_main)
     losses: list[float] = []
     pending: list[torch.Tensor] = []  # losses of the steps since the last read-back, still on the device
@@ -287,23 +299,26 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
                                      cfg.model.patch_size, tubelet,
                                      run_dir / ("masks.png" if k == 0 else f"masks_{stream.name}.png"))
                 sync = contextlib.nullcontext()  # gradients are all-reduced once, after the step's last backward
-                if dist.enabled and (micro < cfg.grad_accum - 1 or k < len(streams) - 1):
+                if model is not jepa and (micro < cfg.grad_accum - 1 or k < len(streams) - 1):  # DDP
                     sync = model.no_sync()
                 with sync:
                     with autocast_context(cfg.precision, device):
                         generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step + 7919 * k)
                         loss, parts = model(clips, masks, generator)
                     (loss * stream.weight / (total_weight * cfg.grad_accum)).backward()
+                weights.collect_grads()
                 stream_losses[stream.name], stream_parts[stream.name] = loss.detach(), parts
             loss = sum(stream.weight * stream_losses[stream.name] for stream in streams) / total_weight
             parts = stream_parts["video"]
             if len(streams) > 1:
                 parts = parts | {f"loss_{name}": value for name, value in stream_losses.items()}
-        grad_norm = torch.nn.utils.clip_grad_norm_(jepa.parameters(), cfg.optim.grad_clip or float("inf"))
+        weights.all_reduce_grads()
+        grad_norm = weights.clip_grad_norm_(cfg.optim.grad_clip or float("inf"))
         optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        weights.zero_grad()
         if jepa.target_encoder is not None:
-            ema_update(jepa.target_encoder, jepa.encoder, scheduled["ema_momentum"])
+            weights.ema_update(jepa.target_encoder, jepa.encoder, scheduled["ema_momentum"])
+        weights.sync()
         pending.append(loss.detach())
         step += 1
         progress.update(1)
@@ -324,7 +339,7 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
         if step % cfg.diag_every == 0 or step == cfg.steps:
             logger.log(step, embedding_diagnostics(parts["targets"]))
         if dist.is_main and checkpoint:
-            save_checkpoint(checkpoint_state(jepa, optimizer, step, cfg), run_dir, step, cfg.get("keep_every"))
+            save_checkpoint(checkpoint_state(jepa, weights, optimizer, step, cfg), run_dir, step, cfg.get("keep_every"))
         if log:
             since, since_step, data_wait = time.perf_counter(), step, 0.0
     progress.close()
