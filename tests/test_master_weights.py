@@ -46,7 +46,9 @@ def test_master_weights_train_as_autocast_does():
     masters = MasterWeights(master_jepa)
     master_losses = train(master_jepa, masters)
 
-    torch.testing.assert_close(torch.tensor(master_losses), torch.tensor(autocast_losses), rtol=2e-2, atol=0)
+    # the same forward as autocast (matrices rounded to bf16 the same way, vectors in fp32): the same losses up to
+    # the gradients of weights used twice (the predictor, once per mask group), summed in bf16 here
+    torch.testing.assert_close(torch.tensor(master_losses), torch.tensor(autocast_losses), rtol=1e-4, atol=0)
     for module, before in initial.items():
         trained = masters.state_dict(getattr(master_jepa, module))
         reference = getattr(autocast_jepa, module).state_dict()
@@ -54,10 +56,11 @@ def test_master_weights_train_as_autocast_does():
         assert all(value.dtype == torch.float32 for value in trained.values())  # checkpoints hold the masters
         # both moved the weights the same way: they differ by a small part of what training changed
         moved, apart = (flat(reference) - before).norm(), (flat(trained) - flat(reference)).norm()
-        assert apart < 0.1 * moved, (module, apart, moved)
-    for p in master_jepa.parameters():  # the model computes with the masters rounded to bf16
-        assert p.dtype == torch.bfloat16
-        torch.testing.assert_close(p, masters.master(p).to(torch.bfloat16), rtol=0, atol=0)
+        assert apart < 0.01 * moved, (module, apart, moved)
+    for p in master_jepa.parameters():  # matrices: the masters rounded to bf16; vectors: the fp32 masters
+        expected = masters.master(p).to(torch.bfloat16 if p.ndim >= 2 else torch.float32)
+        assert p.dtype == expected.dtype
+        torch.testing.assert_close(p, expected, rtol=0, atol=0)
     assert master_jepa.encoder.pos.rotary.inv_freq.dtype == torch.float32  # buffers keep their dtype
 
 

@@ -125,12 +125,17 @@ def test_feature_cache_is_built_once_and_reused(trained, encoder_ckpt, dots, tmp
     assert {p.name: p.stat().st_mtime_ns for p in cache_dir.glob("episode_*.npy")} == mtimes
 
 
-def test_resume_reproduces_an_uninterrupted_run(encoder_ckpt, dots, tmp_path):
-    uninterrupted = train_ac(ac_config(encoder_ckpt, dots, tmp_path / "a", "steps=8", "keep_every=4"))["losses"]
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])  # bf16: bf16 weights, fp32 masters (master_weights)
+def test_resume_reproduces_an_uninterrupted_run(encoder_ckpt, dots, tmp_path, precision):
+    config = lambda run, *more: ac_config(encoder_ckpt, dots, tmp_path / run, "steps=8", f"precision={precision}",  # noqa: E731
+                                          *more)
+    uninterrupted = train_ac(config("a", "keep_every=4"))["losses"]
     assert load_checkpoint(tmp_path / "a" / "step_0000004.pt")["step"] == 4  # kept beside latest.pt
-    first = train_ac(ac_config(encoder_ckpt, dots, tmp_path / "b", "steps=8", "stop_after=3"))["losses"]
-    assert load_checkpoint(tmp_path / "b" / "latest.pt")["step"] == 3
-    rest = train_ac(ac_config(encoder_ckpt, dots, tmp_path / "b", "steps=8"))["losses"]
+    first = train_ac(config("b", "stop_after=3"))["losses"]
+    state = load_checkpoint(tmp_path / "b" / "latest.pt")
+    assert state["step"] == 3
+    assert all(value.dtype == torch.float32 for value in state["predictor"].values())
+    rest = train_ac(config("b"))["losses"]
     assert len(first) == 3 and len(rest) == 5
     torch.testing.assert_close(torch.tensor(first + rest), torch.tensor(uninterrupted), rtol=1e-5, atol=1e-6)
 

@@ -108,7 +108,7 @@ class MasterWeights(Weights):
     """bf16 weights to compute with, fp32 master weights to train ("bf16 weights, fp32 masters").
 
     Autocast keeps fp32 weights and casts each to bf16 wherever it is used, every step, and each gradient back;
-    here the model's parameters themselves become bf16 (views into one flat buffer), and an fp32 master of every
+    here the model's weight matrices themselves become bf16 (views into one flat buffer), and an fp32 master of every
     parameter (views into one flat fp32 buffer, in the model's parameter order) is what AdamW updates, the EMA
     averages and checkpoints hold. Per step: backward leaves bf16 gradients, `collect_grads` adds them to the
     masters' flat fp32 gradient (after every backward of the step, so micro-batches and streams sum in fp32),
@@ -135,8 +135,10 @@ class MasterWeights(Weights):
             if master.requires_grad:
                 master.grad = grad.view_as(master)
         self.model_flat = self.flat.to(device=device, dtype=dtype)
-        for p, piece in zip(self.model_params, self.model_flat.split(sizes)):
-            p.data = piece.view_as(p)
+        for p, piece, master in zip(self.model_params, self.model_flat.split(sizes), self.masters):
+            # matrices compute in bf16 (what autocast would cast them to); vectors (norms' gains, biases) stay the
+            # fp32 masters themselves, as autocast leaves them: a gain near 1 in bf16 moves in steps of 1/128
+            p.data = piece.view_as(p) if p.ndim >= 2 else master.data
         self.offsets = [0, *itertools.accumulate(sizes)]
         trainable = [i for i, p in enumerate(self.model_params) if p.requires_grad]
         if not trainable:

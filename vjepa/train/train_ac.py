@@ -57,7 +57,7 @@ from vjepa.train.checkpoint import (
 from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
 from vjepa.train.loop import Batches, adamw, apply_schedules, param_groups
 from vjepa.train.metrics import MetricsLogger
-from vjepa.train.precision import autocast_context, resolve_precision
+from vjepa.train.precision import autocast_context, resolve_precision, training_weights
 
 LEROBOT_KEYS = ("camera_key", "state_key", "action_key")
 
@@ -374,18 +374,23 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
 
     torch.manual_seed(cfg.seed)
     predictor = ActionConditionedPredictor(**predictor_config)
+    if state is not None:
+        predictor.load_state_dict(state["predictor"])
+    elif cfg.get("init_predictor"):
+        init_ac_predictor(predictor, cfg.init_predictor)
     objective = ACObjective(predictor, feature_norm, loss_cfg).to(device)
-    model = DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None) \
-        if dist.enabled else objective
-    optimizer = adamw(param_groups(predictor), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), eps=cfg.optim.eps)
+    weights = training_weights(predictor, cfg.precision, cfg.get("master_weights", True), device)
+    weights.broadcast()
+    model = objective
+    if dist.enabled and not weights.reduces_grads:
+        model = DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
+    optimizer = adamw(weights.groups(param_groups(predictor)), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
+                      eps=cfg.optim.eps)
     sampler = SeededSampler(len(train_idx), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
     batches = Batches(WindowSubset(windows, train_idx), sampler, cfg, None, device)
 
     step = 0
-    if state is None and cfg.get("init_predictor"):
-        init_ac_predictor(predictor, cfg.init_predictor)
     if state is not None:
-        predictor.load_state_dict(state["predictor"])
         optimizer.load_state_dict(state["optimizer"])
         set_rng_state(state["rng"])
         step = int(state["step"])
@@ -402,7 +407,7 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
     def checkpoint() -> dict[str, Any]:
         return {
             "step": step,
-            "predictor": predictor.state_dict(),
+            "predictor": weights.state_dict(predictor),
             "predictor_config": predictor_config,
             "action_stats": stats.state_dict(),
             "feature_norm": feature_norm.to_checkpoint(),
@@ -434,9 +439,12 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
         loss.backward()
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower optim.lr or check the data")
-        grad_norm = torch.nn.utils.clip_grad_norm_(predictor.parameters(), cfg.optim.grad_clip or float("inf"))
+        weights.collect_grads()
+        weights.all_reduce_grads()
+        grad_norm = weights.clip_grad_norm_(cfg.optim.grad_clip or float("inf"))
         optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        weights.zero_grad()
+        weights.sync()
         step += 1
 
         loss_value = all_reduce_mean(loss.detach()).item()
