@@ -115,7 +115,7 @@ class MasterWeights(Weights):
     `clip_grad_norm_` clips that one buffer, AdamW steps the masters, `sync` rounds them into the model (one copy),
     `ema_update` averages one flat slice into another. Buffers keep their dtype. On CPU (2 threads, paired runs:
     ``python -m benchmarks.pretrain_step --precisions bf16,bf16-autocast --paired 16``) the tiny pretraining step
-    took 0.90-0.93x the time of autocast's (fewer casts and per-tensor ops), the small one 0.97-1.04x.
+    took 0.94-0.98x the time of autocast's (fewer casts and per-tensor ops), the small one 0.97x.
     """
 
     reduces_grads = True
