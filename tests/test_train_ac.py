@@ -125,9 +125,9 @@ def test_feature_cache_is_built_once_and_reused(trained, encoder_ckpt, dots, tmp
     assert {p.name: p.stat().st_mtime_ns for p in cache_dir.glob("episode_*.npy")} == mtimes
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])  # bf16: bf16 weights, fp32 masters (master_weights)
+@pytest.mark.parametrize("precision", ["precision=fp32", "precision=bf16", "precision=bf16 master_weights=true"])
 def test_resume_reproduces_an_uninterrupted_run(encoder_ckpt, dots, tmp_path, precision):
-    config = lambda run, *more: ac_config(encoder_ckpt, dots, tmp_path / run, "steps=8", f"precision={precision}",  # noqa: E731
+    config = lambda run, *more: ac_config(encoder_ckpt, dots, tmp_path / run, "steps=8", *precision.split(),  # noqa: E731
                                           *more)
     uninterrupted = train_ac(config("a", "keep_every=4"))["losses"]
     assert load_checkpoint(tmp_path / "a" / "step_0000004.pt")["step"] == 4  # kept beside latest.pt
