@@ -1,6 +1,7 @@
 """Pieces shared by the training loops (pretraining, action-conditioned fine-tuning): step-addressable batches
-for exact resume, AdamW (parameter groups, fused kernel), step-indexed schedules applied to the optimiser. (The
-precision they compute in is chosen in ``vjepa.train.precision``.)"""
+for exact resume, AdamW (parameter groups, fused kernel) and the weights and DDP wrapper it steps (`trainer`),
+step-indexed schedules applied to the optimiser. (The precision they compute in is chosen in
+``vjepa.train.precision``.)"""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 from torch.utils.data import DataLoader, Dataset
 
 from vjepa.data.sampler import SeededSampler
+from vjepa.train.distributed import DistInfo
+from vjepa.train.precision import Weights, training_weights
 from vjepa.train.schedules import learning_rate, linear
 
 
@@ -66,6 +70,21 @@ def adamw(groups: list[dict[str, Any]], **hyper: Any) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, fused=fused or None, **hyper)
 
 
+def trainer(
+    model: torch.nn.Module, trained: torch.nn.Module, cfg: DictConfig, dist: DistInfo, device: torch.device
+) -> tuple[Weights, torch.nn.Module, torch.optim.AdamW]:
+    """What a loop steps: the `Weights` of ``trained`` (``cfg.precision``, ``cfg.master_weights``), started from
+    rank 0's under torchrun; ``model`` (which holds ``trained``) wrapped in DistributedDataParallel where those
+    weights do not all-reduce their own gradients; AdamW (``cfg.optim``) over what the weights train."""
+    weights = training_weights(trained, cfg.precision, cfg.master_weights, device)
+    weights.broadcast()
+    if dist.enabled and not weights.reduces_grads:
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    o = cfg.optim
+    optimizer = adamw(weights.groups(param_groups(trained)), lr=o.lr, betas=tuple(o.betas), eps=o.eps)
+    return weights, model, optimizer
+
+
 def apply_schedules(optimizer: torch.optim.Optimizer, step: int, cfg: DictConfig) -> dict[str, float]:
     """Set this step's learning rate and weight decay (``cfg.optim``, over ``cfg.steps``) on every group; returns
     them, plus the EMA momentum when ``cfg.optim.ema`` is set."""
@@ -84,4 +103,4 @@ def apply_schedules(optimizer: torch.optim.Optimizer, step: int, cfg: DictConfig
     return scheduled
 
 
-__all__ = ["Batches", "adamw", "apply_schedules", "param_groups"]
+__all__ = ["Batches", "adamw", "apply_schedules", "param_groups", "trainer"]

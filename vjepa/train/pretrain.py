@@ -20,7 +20,6 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
@@ -42,15 +41,9 @@ from vjepa.train.checkpoint import (
 from vjepa.train.diagnostics import embedding_diagnostics
 from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
 from vjepa.train.jepa import JEPA
-from vjepa.train.loop import Batches, adamw, apply_schedules, param_groups
+from vjepa.train.loop import Batches, apply_schedules, trainer
 from vjepa.train.metrics import MetricsLogger
-from vjepa.train.precision import (
-    MasterWeights,
-    Weights,
-    autocast_context,
-    resolve_precision,
-    training_weights,
-)
+from vjepa.train.precision import MasterWeights, Weights, autocast_context, resolve_precision
 from vjepa.train.schedules import warmed_up
 
 
@@ -252,13 +245,7 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
             if dist.is_main:
                 print(f"initialised the {line}")
     jepa.to(device)
-    weights = training_weights(jepa, cfg.precision, cfg.get("master_weights", True), device)
-    weights.broadcast()
-    model = jepa
-    if dist.enabled and not weights.reduces_grads:
-        model = DistributedDataParallel(jepa, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = adamw(weights.groups(param_groups(jepa)), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
-                      eps=cfg.optim.eps)
+    weights, model, optimizer = trainer(jepa, jepa, cfg, dist, device)
 
     step = 0
     if state is not None:

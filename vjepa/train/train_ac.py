@@ -28,7 +28,6 @@ import torch
 import torch.distributed as torch_dist
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
@@ -55,9 +54,9 @@ from vjepa.train.checkpoint import (
     set_rng_state,
 )
 from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
-from vjepa.train.loop import Batches, adamw, apply_schedules, param_groups
+from vjepa.train.loop import Batches, apply_schedules, trainer
 from vjepa.train.metrics import MetricsLogger
-from vjepa.train.precision import autocast_context, resolve_precision, training_weights
+from vjepa.train.precision import autocast_context, resolve_precision
 
 LEROBOT_KEYS = ("camera_key", "state_key", "action_key")
 
@@ -379,13 +378,7 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
     elif cfg.get("init_predictor"):
         init_ac_predictor(predictor, cfg.init_predictor)
     objective = ACObjective(predictor, feature_norm, loss_cfg).to(device)
-    weights = training_weights(predictor, cfg.precision, cfg.get("master_weights", True), device)
-    weights.broadcast()
-    model = objective
-    if dist.enabled and not weights.reduces_grads:
-        model = DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = adamw(weights.groups(param_groups(predictor)), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
-                      eps=cfg.optim.eps)
+    weights, model, optimizer = trainer(objective, predictor, cfg, dist, device)
     sampler = SeededSampler(len(train_idx), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
     batches = Batches(WindowSubset(windows, train_idx), sampler, cfg, None, device)
 
