@@ -275,9 +275,10 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.paired:
+        precisions = args.precisions.split(",")
         for name in args.configs.split(","):
-            medians = paired(name, args.precisions.split(","), args.paired, args.steps, device)
-            reference = args.precisions.split(",")[-1]
+            medians = paired(name, precisions, args.paired, args.steps, device)
+            reference = precisions[-1]
             for precision, seconds in medians.items():
                 print(f"{name} {precision}: {seconds:.4f} s/step, x{seconds / medians[reference]:.3f} of {reference}")
         return

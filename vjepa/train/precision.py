@@ -147,6 +147,7 @@ class MasterWeights(Weights):
         self.grad_span = slice(self.offsets[trainable[0]], self.offsets[trainable[-1] + 1])
         self._zeros: dict[tuple[int, torch.dtype], Tensor] = {}  # for parameters a backward did not reach
         self._grads_zero = True
+        self._spans: dict[int, slice] = {}  # id(module) -> its slice of the flat buffers (`span`)
 
     def master(self, param: Tensor) -> nn.Parameter:
         """The fp32 master of a model parameter."""
@@ -157,11 +158,15 @@ class MasterWeights(Weights):
         return [{**group, "params": [self.master(p) for p in group["params"]]} for group in groups]
 
     def span(self, module: nn.Module) -> slice:
-        """The slice of the flat buffers that holds ``module``'s parameters (which must be consecutive)."""
-        first, *_, last = [self.index[id(p)] for p in module.parameters()]
-        if last - first + 1 != len(list(module.parameters())):
-            raise ValueError("the module's parameters are not consecutive in the model's parameter order")
-        return slice(self.offsets[first], self.offsets[last + 1])
+        """The slice of the flat buffers that holds ``module``'s parameters (which must be consecutive); found once
+        per module (the EMA asks every step)."""
+        if id(module) not in self._spans:
+            indices = [self.index[id(p)] for p in module.parameters()]
+            first, last = indices[0], indices[-1]
+            if last - first + 1 != len(indices):
+                raise ValueError("the module's parameters are not consecutive in the model's parameter order")
+            self._spans[id(module)] = slice(self.offsets[first], self.offsets[last + 1])
+        return self._spans[id(module)]
 
     @torch.no_grad()
     def collect_grads(self) -> None:
