@@ -3,6 +3,7 @@ resuming, the feature cache, the evaluation against baselines, and the world mod
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -308,3 +309,27 @@ def test_actions_from_end_effector_poses(encoder_ckpt, tmp_path):
     assert state["predictor_config"]["action_dim"] == 7
     assert ActionStats.from_state_dict(state["action_stats"]).action_agg == "pose_delta"
     assert world_model_blocks(load_world_model(Path(summary["run_dir"]) / "latest.pt")) == (1, "repeat")
+
+
+def test_non_finite_loss_stops_the_run_at_the_next_read_back(encoder_ckpt, dots, tmp_path, monkeypatch):
+    """Losses stay on the device between log and checkpoint steps (no host sync per step); the read-back raises
+    at the first non-finite one, before any checkpoint past it is written."""
+    calls, forward, item = itertools.count(), ACObjective.forward, torch.Tensor.item
+    items, items_at_step = [], []
+
+    def nan_from_step_2(self, *args):
+        items_at_step.append(len(items))
+        loss, parts = forward(self, *args)
+        return (loss * float("nan") if next(calls) >= 2 else loss), parts
+
+    def counted_item(self):
+        items.append(1)
+        return item(self)
+
+    monkeypatch.setattr(ACObjective, "forward", nan_from_step_2)
+    monkeypatch.setattr(torch.Tensor, "item", counted_item)
+    cfg = ac_config(encoder_ckpt, dots, tmp_path / "run", "steps=8", "log_every=4", "ckpt_every=2", "val_every=100")
+    with pytest.raises(FloatingPointError, match="at step 2"):
+        train_ac(cfg)
+    assert len(items_at_step) == 4 and items_at_step[0] == len(items)  # no .item() from step 0 to the raise
+    assert load_checkpoint(tmp_path / "run" / "latest.pt")["step"] == 2  # none written past the bad loss

@@ -1,10 +1,11 @@
 """Pieces shared by the training loops (pretraining, action-conditioned fine-tuning): step-addressable batches
 for exact resume, AdamW (parameter groups, fused kernel) and the weights and DDP wrapper it steps (`trainer`),
-step-indexed schedules applied to the optimiser. (The precision they compute in is chosen in
-``vjepa.train.precision``.)"""
+step-indexed schedules applied to the optimiser, and losses read back from the device in one sync
+(`read_losses`). (The precision they compute in is chosen in ``vjepa.train.precision``.)"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +16,7 @@ from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 from torch.utils.data import DataLoader, Dataset
 
 from vjepa.data.sampler import SeededSampler
-from vjepa.train.distributed import DistInfo
+from vjepa.train.distributed import DistInfo, all_reduce_mean
 from vjepa.train.precision import Weights, training_weights
 from vjepa.train.schedules import learning_rate, linear
 
@@ -103,4 +104,14 @@ def apply_schedules(optimizer: torch.optim.Optimizer, step: int, cfg: DictConfig
     return scheduled
 
 
-__all__ = ["Batches", "adamw", "apply_schedules", "param_groups", "trainer"]
+def read_losses(pending: list[torch.Tensor], first_step: int) -> list[float]:
+    """The losses of steps ``first_step``, ``first_step + 1``, ... averaged over processes, read back in one host
+    sync; raises at the first one that is not finite."""
+    values = all_reduce_mean(torch.stack(pending)).tolist()
+    for i, value in enumerate(values):
+        if not math.isfinite(value):
+            raise FloatingPointError(f"loss became {value} at step {first_step + i}; lower optim.lr or check the data")
+    return values
+
+
+__all__ = ["Batches", "adamw", "apply_schedules", "param_groups", "read_losses", "trainer"]

@@ -9,7 +9,6 @@ step reads them back (one host sync, which also checks that they are finite), so
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import shutil
 import time
@@ -39,9 +38,9 @@ from vjepa.train.checkpoint import (
     set_rng_state,
 )
 from vjepa.train.diagnostics import embedding_diagnostics
-from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
+from vjepa.train.distributed import DistInfo, cleanup_distributed, setup_distributed
 from vjepa.train.jepa import JEPA
-from vjepa.train.loop import Batches, apply_schedules, trainer
+from vjepa.train.loop import Batches, apply_schedules, read_losses, trainer
 from vjepa.train.metrics import MetricsLogger
 from vjepa.train.precision import MasterWeights, Weights, autocast_context, resolve_precision
 from vjepa.train.schedules import warmed_up
@@ -197,16 +196,6 @@ def restore_weights(jepa: JEPA, state: dict[str, Any]) -> None:
     jepa.predictor.load_state_dict(state["predictor"])
     if jepa.target_encoder is not None:
         jepa.target_encoder.load_state_dict(state["target_encoder"])
-
-
-def read_losses(pending: list[torch.Tensor], first_step: int) -> list[float]:
-    """The losses of steps ``first_step``, ``first_step + 1``, ... averaged over processes, read back in one host
-    sync; raises at the first one that is not finite."""
-    values = all_reduce_mean(torch.stack(pending)).tolist()
-    for i, value in enumerate(values):
-        if not math.isfinite(value):
-            raise FloatingPointError(f"loss became {value} at step {first_step + i}; lower optim.lr or check the data")
-    return values
 
 
 # ------------------------------------------------------------------------------------------- loop

@@ -54,7 +54,7 @@ from vjepa.train.checkpoint import (
     set_rng_state,
 )
 from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
-from vjepa.train.loop import Batches, apply_schedules, trainer
+from vjepa.train.loop import Batches, apply_schedules, read_losses, trainer
 from vjepa.train.metrics import MetricsLogger
 from vjepa.train.precision import autocast_context, resolve_precision
 
@@ -417,46 +417,52 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
 
     logger = MetricsLogger(run_dir, enabled=dist.is_main)
     losses: list[float] = []
+    pending: list[Tensor] = []  # losses of the steps since the last read-back, still on the device
     val_history: list[dict[str, float]] = []
     progress = tqdm(total=cfg.steps, initial=step, desc="train_ac", disable=not dist.is_main, dynamic_ncols=True)
     data_iter = batches.from_batch(step)
     last_step = min(cfg.steps, cfg.stop_after or cfg.steps)
+    since, since_step, data_wait = time.perf_counter(), step, 0.0  # throughput and data wait since the last log
     while step < last_step:
-        t0 = time.perf_counter()
         scheduled = apply_schedules(optimizer, step, cfg)
+        t_data = time.perf_counter()
         batch = next(data_iter)
-        data_wait = time.perf_counter() - t0
+        data_wait += time.perf_counter() - t_data
         inputs = [batch[k].to(device, non_blocking=True) for k in ("features", "actions", "states")]
         with autocast_context(cfg.precision, device):
             loss, parts = model(*inputs)
         loss.backward()
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower optim.lr or check the data")
         weights.collect_grads()
         weights.all_reduce_grads()
         grad_norm = weights.clip_grad_norm_(cfg.optim.grad_clip or float("inf"))
         optimizer.step()
         weights.zero_grad()
         weights.sync()
+        pending.append(loss.detach())
         step += 1
-
-        loss_value = all_reduce_mean(loss.detach()).item()
-        losses.append(loss_value)
         progress.update(1)
-        progress.set_postfix(loss=f"{loss_value:.4f}")
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            elapsed = time.perf_counter() - t0
+
+        log = step % cfg.log_every == 0 or step == cfg.steps
+        validate_now = dist.is_main and len(val_idx) and (step % cfg.val_every == 0 or step == last_step)
+        checkpoint_now = is_checkpoint_step(step, last_step, cfg.ckpt_every, cfg.get("keep_every"))
+        if log or checkpoint_now:  # never checkpoint past a non-finite loss
+            losses += read_losses(pending, step - len(pending))
+            pending.clear()
+        if log:
+            elapsed = time.perf_counter() - since
+            progress.set_postfix(loss=f"{losses[-1]:.4f}")
             logger.log(step, {
-                "loss": loss_value, **{f"loss_{k}": all_reduce_mean(v).item() for k, v in parts.items()},
-                "grad_norm": grad_norm.item(), "windows_per_s": cfg.batch_size * dist.world_size / elapsed,
-                "data_wait_fraction": data_wait / elapsed, **scheduled,
+                "loss": losses[-1], **{f"loss_{k}": all_reduce_mean(v).item() for k, v in parts.items()},
+                "grad_norm": grad_norm.item(), "windows_per_s": (step - since_step) * cfg.batch_size * dist.world_size
+                / elapsed, "data_wait_fraction": data_wait / elapsed, **scheduled,
             })
-        if dist.is_main and len(val_idx) and (step % cfg.val_every == 0 or step == last_step):
+            since, since_step, data_wait = time.perf_counter(), step, 0.0
+        if validate_now:
             val = validate(objective, val_loader, device, cfg.precision)
             logger.log(step, val)
             val_history.append({"step": step, **val})
             progress.write(f"step {step}: val_loss {val['val_loss']:.4f}")
-        if dist.is_main and is_checkpoint_step(step, last_step, cfg.ckpt_every, cfg.get("keep_every")):
+        if dist.is_main and checkpoint_now:
             save_checkpoint(checkpoint(), run_dir, step, cfg.get("keep_every"))
     progress.close()
     logger.close()
