@@ -16,6 +16,14 @@ Bound = float | Sequence[float] | Tensor
 ScoreFn = Callable[[Tensor], Tensor]  # candidates (K, H, A) -> energies (K,)
 
 
+def to_device(x: Tensor, device: torch.device) -> Tensor:
+    """A host tensor on ``device``: to a GPU through pinned memory, without waiting (a copy from pageable memory
+    first waits for all the GPU's queued work, which every search iteration would)."""
+    if device.type != "cuda":
+        return x.to(device)
+    return x.pin_memory().to(device, non_blocking=True)
+
+
 class Planner:
     """Base planner. Subclasses implement `_optimize(score, mean)` -> actions (H, A) within the bounds.
 
@@ -58,12 +66,12 @@ class Planner:
         if self.max_norm is not None:
             norm = actions.norm(dim=-1, keepdim=True)
             actions = actions * (self.max_norm / norm).clamp(max=1.0)
-        return actions.clamp(self.low.to(actions.device), self.high.to(actions.device))
+        return actions.clamp(self.low, self.high)
 
     def advance(self, steps: int) -> None:
         """Tell the planner that the first `steps` actions of its last plan were executed (shifts the warm start)."""
         if self.last_plan is not None:
-            pad = self.centre[: min(steps, self.horizon)].to(self.last_plan.device)
+            pad = self.centre[: min(steps, self.horizon)]
             self.last_plan = torch.cat([self.last_plan[steps:], pad])
 
     def initial_mean(self) -> Tensor:
@@ -71,14 +79,14 @@ class Planner:
         return self.last_plan if self.warm_start and self.last_plan is not None else self.centre
 
     def sample_normal(self, num: int, like: Tensor) -> Tensor:
-        """Standard normal noise (num, H, A) on `like`'s device, from the planner's generator."""
-        noise = torch.randn((num, self.horizon, self.action_dim), generator=self.generator)
-        return noise.to(like.device)
+        """Standard normal noise (num, H, A) on `like`'s device, from the planner's generator (on the CPU: a seed
+        gives the same plans on any device)."""
+        return to_device(torch.randn((num, self.horizon, self.action_dim), generator=self.generator), like.device)
 
     def sample_uniform(self, num: int, like: Tensor) -> Tensor:
         """Uniform actions in the box (num, H, A), projected, on `like`'s device."""
-        u = torch.rand((num, self.horizon, self.action_dim), generator=self.generator)
-        return self.project(self.low + (self.high - self.low) * u).to(like.device)
+        u = to_device(torch.rand((num, self.horizon, self.action_dim), generator=self.generator), like.device)
+        return self.project(self.low + (self.high - self.low) * u)
 
     def chunks(self, candidates: Tensor) -> tuple[Tensor, ...]:
         return candidates.split(self.candidate_chunk or len(candidates))
@@ -101,8 +109,10 @@ class Planner:
         episode's end (a "last step" energy then asks to be at the goal by the deadline, not later)."""
         if steps_left is not None and steps_left < 1:
             raise ValueError(f"steps_left must be >= 1, got {steps_left}")
+        device = obs_features.device  # the bounds move there once, not in every projection
+        self.low, self.high, self.centre = self.low.to(device), self.high.to(device), self.centre.to(device)
         score = partial(self.candidate_energies, obs_features, state, goal_features, steps_left)
-        actions = self._optimize(score, self.initial_mean().to(obs_features.device))
+        actions = self._optimize(score, self.initial_mean().to(device))
         with torch.inference_mode():
             self.last_energy = score(actions[None]).item()
         self.last_plan = actions

@@ -5,6 +5,7 @@ import torch
 
 from vjepa.models import MaskPredictor, VisionTransformer, gather_tokens
 from vjepa.models.pos_embed import RotaryEmbedding3D, apply_rotary, grid_coords, sincos_3d
+from vjepa.models.vit import rope_coords
 
 
 def tiny_encoder(pos_embed="rope", tubelet_size=2):
@@ -93,3 +94,14 @@ def test_cached_position_tables_stay_real_when_first_built_under_a_meta_device()
             torch.empty(1, 3, 6, 40, 56))
     encoder = VisionTransformer(embed_dim=48, depth=1, num_heads=3, patch_size=8, pos_embed="rope")
     assert encoder(torch.randn(1, 3, 6, 40, 56)).shape == (1, 3 * 5 * 7, 48)
+
+
+def test_position_tables_are_cached_per_device():
+    """Each device keeps its own copy of a table, built once: a forward on a GPU does not copy it over again."""
+    meta = torch.device("meta")
+    assert grid_coords((3, 5, 7), meta).device == meta and grid_coords((3, 5, 7)).device.type == "cpu"
+    assert grid_coords((3, 5, 7), meta) is grid_coords((3, 5, 7), meta)
+    assert sincos_3d((3, 5, 7), 48, meta) is sincos_3d((3, 5, 7), 48, meta)
+    scaled = rope_coords((1, 4, 4), 7, meta)
+    assert scaled is rope_coords((1, 4, 4), 7, meta) and scaled.device == meta
+    torch.testing.assert_close(rope_coords((1, 4, 4), 7, torch.device("cpu"))[-1], torch.tensor([0.0, 6.0, 6.0]))

@@ -17,10 +17,13 @@ Grid = tuple[int, int, int]
 RopeStyle = Literal["pairs", "vjepa2"]
 
 
-@lru_cache(maxsize=32)
-def grid_coords(grid: Grid) -> Tensor:
-    """Integer (t, h, w) coordinates of every token of ``grid``, shape (t*h*w, 3), t-major order; on the CPU
-    whatever the default device (the table is cached, then moved where it is used)."""
+@lru_cache(maxsize=64)
+def grid_coords(grid: Grid, device: torch.device | None = None) -> Tensor:
+    """Integer (t, h, w) coordinates of every token of ``grid``, shape (t*h*w, 3), t-major order; on ``device``
+    (the CPU when None, whatever the default device). Cached per (grid, device): a forward on a GPU finds its
+    table there instead of copying it over, which would wait for the GPU every time."""
+    if device is not None and torch.device(device) != torch.device("cpu"):
+        return grid_coords(grid).to(device)
     t, h, w = grid
     cpu = torch.device("cpu")
     ts, hs, ws = torch.meshgrid(torch.arange(t, device=cpu), torch.arange(h, device=cpu), torch.arange(w, device=cpu),
@@ -52,8 +55,10 @@ def _sincos_table(grid: Grid, dim: int) -> Tensor:
     return torch.nn.functional.pad(table, (0, pad)).to(torch.float32)  # (N, dim)
 
 
+@lru_cache(maxsize=64)
 def sincos_3d(grid: Grid, dim: int, device: torch.device | None = None) -> Tensor:
-    """Fixed 3D sin-cos embedding of every grid token, shape (t*h*w, dim); a third of the channels per axis."""
+    """Fixed 3D sin-cos embedding of every grid token, shape (t*h*w, dim); a third of the channels per axis. On
+    ``device`` (the CPU when None), cached per device as `grid_coords` is."""
     return _sincos_table(grid, dim).to(device)
 
 

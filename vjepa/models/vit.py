@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import torch
@@ -71,6 +72,17 @@ def gather_tokens(x: Tensor, idx: Tensor) -> Tensor:
     return torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
+@lru_cache(maxsize=64)
+def rope_coords(grid: Grid, rope_grid: int | None, device: torch.device) -> Tensor:
+    """The coordinates RoPE rotates each token of ``grid`` by, (N, 3) on ``device`` (cached per device, as
+    `grid_coords`): the token's own, or with ``rope_grid`` G its (t, h, w) -> (t, h (G-1)/(grid_h-1),
+    w (G-1)/(grid_w-1)), every resolution spread over the G x G grid the weights were trained at (V-JEPA 2.1)."""
+    coords = grid_coords(grid)
+    if rope_grid is not None:
+        coords = coords * torch.tensor([1.0, *((rope_grid - 1) / max(n - 1, 1) for n in grid[1:])])
+    return coords.to(device)
+
+
 class PositionalEncoding(nn.Module):
     """Either additive 3D sin-cos embeddings or 3D RoPE tables, for tokens at given grid indices.
 
@@ -108,10 +120,7 @@ class PositionalEncoding(nn.Module):
         """RoPE (cos, sin) tables for the tokens at ``idx`` (B, K), or None under sin-cos."""
         if self.rotary is None:
             return None
-        coords = grid_coords(grid)
-        if self.rope_grid is not None:  # (t, h, w) -> (t, h (G-1)/(grid_h-1), w (G-1)/(grid_w-1))
-            coords = coords * torch.tensor([1.0, *((self.rope_grid - 1) / max(n - 1, 1) for n in grid[1:])])
-        return self.rotary(coords.to(idx.device)[idx])
+        return self.rotary(rope_coords(grid, self.rope_grid, idx.device)[idx])
 
 
 def block_diagonal_mask(lengths: list[int], device: torch.device | None = None) -> Tensor:

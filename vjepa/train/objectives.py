@@ -32,7 +32,7 @@ def context_token_weights(context_idx: Tensor, target_idx: Tensor, grid: Grid) -
     """V-JEPA 2.1's dense-loss weights, (B, Nc): 1/√d_min for each context token, d_min its Euclidean distance in
     the (t, h, w) token grid to the nearest target (masked) token of its sample, so that visible tokens next to
     the masked region count most."""
-    coords = grid_coords(grid).to(context_idx.device, torch.float32)  # (N, 3)
+    coords = grid_coords(grid, context_idx.device).float()  # (N, 3)
     distance = torch.cdist(coords[context_idx], coords[target_idx])  # (B, Nc, Nt)
     return distance.amin(-1).clamp_min(1.0).rsqrt()
 
