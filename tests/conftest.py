@@ -1,8 +1,9 @@
-"""Shared fixtures: a tiny pretraining config composed from the real hydra configs."""
+"""Shared fixtures: a tiny pretraining config composed from the real hydra configs; the devices a test runs on."""
 
 from __future__ import annotations
 
 import pytest
+import torch
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
@@ -23,6 +24,15 @@ TINY = [
     "diag_every=5",
     "optim.warmup_steps=2",
 ]
+
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, CUDA])])
+def device(request) -> torch.device:
+    """Each device a test runs on: the CPU, and the GPU where there is one (``pytest -m cuda``: only the GPU's)."""
+    return torch.device(request.param)
 
 
 def compose_config(name: str, overrides: list[str]) -> DictConfig:

@@ -64,10 +64,13 @@ def test_block_causal(pos_embed, condition_patches, state_decoder, changed):
      ("learned", "fourier", True, 16)],
 )
 @pytest.mark.parametrize("context", [1, 3])
-def test_kv_cached_rollout_equals_full_recompute(pos_embed, state_embed, condition_patches, state_decoder, context):
+def test_kv_cached_rollout_equals_full_recompute(
+    pos_embed, state_embed, condition_patches, state_decoder, context, device
+):
     model = tiny_model(pos_embed, state_embed, condition_patches=condition_patches, state_decoder=state_decoder)
-    features, actions, states = random_episodes(model, batch=1, steps=context)
-    candidates = torch.randn(5, 4, model.action_dim)
+    model.to(device)
+    features, actions, states = (x.to(device) for x in random_episodes(model, batch=1, steps=context))
+    candidates = torch.randn(5, 4, model.action_dim, device=device)
     args = (features[0], states[0], candidates, actions[0, : context - 1])
     with torch.no_grad():
         cached, cached_states = model.rollout(*args, return_states=True)

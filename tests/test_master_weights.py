@@ -15,32 +15,36 @@ from vjepa.train.loop import adamw, param_groups
 from vjepa.train.precision import MasterWeights, Weights
 
 
+def training_step(jepa, weights, optimizer, clips, masks) -> torch.Tensor:
+    """One step in the pretraining loop's order, under bf16 autocast on the clips' device; returns the loss."""
+    with torch.autocast(clips.device.type, dtype=torch.bfloat16):
+        loss, _ = jepa(clips, masks)
+    loss.backward()
+    weights.collect_grads()
+    weights.all_reduce_grads()
+    weights.clip_grad_norm_(1.0)
+    optimizer.step()
+    weights.zero_grad()
+    weights.ema_update(jepa.target_encoder, jepa.encoder, 0.9)
+    weights.sync()
+    return loss.detach()
+
+
 def train(jepa, weights, steps=3):
-    """The pretraining loop's step order, under bf16 autocast; returns the losses."""
+    """``steps`` training steps on the model's device; returns the losses."""
+    device = next(jepa.parameters()).device
     optimizer = adamw(weights.groups(param_groups(jepa)), lr=1e-3)
-    clips = torch.randn(4, 3, 4, 32, 32, generator=torch.Generator().manual_seed(1))
-    losses = []
-    for step in range(steps):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss, _ = jepa(clips, equal_length_masks(4, seed=step))
-        loss.backward()
-        weights.collect_grads()
-        weights.all_reduce_grads()
-        weights.clip_grad_norm_(1.0)
-        optimizer.step()
-        weights.zero_grad()
-        weights.ema_update(jepa.target_encoder, jepa.encoder, 0.9)
-        weights.sync()
-        losses.append(loss.item())
-    return losses
+    clips = torch.randn(4, 3, 4, 32, 32, generator=torch.Generator().manual_seed(1)).to(device)
+    masks = [equal_length_masks(4, seed=step, device=device) for step in range(steps)]
+    return [training_step(jepa, weights, optimizer, clips, masks[step]).item() for step in range(steps)]
 
 
 def flat(state):
     return torch.cat([value.float().reshape(-1) for value in state.values()])
 
 
-def test_master_weights_train_as_autocast_does():
-    autocast_jepa, master_jepa = small_jepa(), small_jepa()
+def test_master_weights_train_as_autocast_does(device):
+    autocast_jepa, master_jepa = small_jepa().to(device), small_jepa().to(device)
     initial = {m: flat(getattr(autocast_jepa, m).state_dict()) for m in ("encoder", "predictor", "target_encoder")}
     autocast_losses = train(autocast_jepa, Weights(autocast_jepa))
     masters = MasterWeights(master_jepa)
@@ -64,15 +68,15 @@ def test_master_weights_train_as_autocast_does():
     assert master_jepa.encoder.pos.rotary.inv_freq.dtype == torch.float32  # buffers keep their dtype
 
 
-def test_master_gradients_sum_in_fp32_and_clip_as_torch_does():
-    jepa = small_jepa()
+def test_master_gradients_sum_in_fp32_and_clip_as_torch_does(device):
+    jepa = small_jepa().to(device)
     reference = copy.deepcopy(jepa)
     masters = MasterWeights(jepa)
-    clips = torch.randn(2, 3, 4, 32, 32)
+    clips = torch.randn(2, 3, 4, 32, 32, device=device)
     for seed in (0, 1):  # two backward passes (micro-batches or streams), collected after each
         for model in (jepa, reference):
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                loss, _ = model(clips, equal_length_masks(2, seed=seed))
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                loss, _ = model(clips, equal_length_masks(2, seed=seed, device=device))
             loss.backward()
         masters.collect_grads()
         assert all(p.grad is None for p in jepa.parameters())

@@ -14,14 +14,14 @@ def tiny_encoder(pos_embed="rope", tubelet_size=2):
 
 
 @pytest.mark.parametrize("pos_embed", ["sincos", "rope"])
-def test_encoder_encodes_all_tokens_or_a_context_subset(pos_embed):
+def test_encoder_encodes_all_tokens_or_a_context_subset(pos_embed, device):
     torch.manual_seed(0)
-    encoder = tiny_encoder(pos_embed)
-    clips = torch.randn(2, 3, 4, 32, 32)  # (B, C, T, H, W) -> grid (2, 4, 4)
+    encoder = tiny_encoder(pos_embed).to(device)
+    clips = torch.randn(2, 3, 4, 32, 32, device=device)  # (B, C, T, H, W) -> grid (2, 4, 4)
     assert encoder.grid(clips) == (2, 4, 4)
     full = encoder(clips)
     assert full.shape == (2, 32, 48)
-    context_idx = torch.tensor([[0, 3, 17, 30], [1, 2, 5, 31]])
+    context_idx = torch.tensor([[0, 3, 17, 30], [1, 2, 5, 31]], device=device)
     context = encoder(clips, context_idx)
     assert context.shape == (2, 4, 48)
     # Context tokens only attend to each other, so they differ from the same tokens seen in the full clip.

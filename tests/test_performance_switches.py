@@ -28,13 +28,14 @@ def small_jepa(pos_embed="rope", grad_checkpointing=False, seed=0):
     return JEPA(encoder, predictor)
 
 
-def equal_length_masks(batch, num_tokens=32, seed=0):
+def equal_length_masks(batch, num_tokens=32, seed=0, device="cpu"):
     """Two mask groups of per-sample random (context, target) indices with equal lengths across samples."""
     generator = torch.Generator().manual_seed(seed)
     masks = []
     for num_context, num_target in ((12, 10), (6, 20)):
         order = torch.stack([torch.randperm(num_tokens, generator=generator) for _ in range(batch)])
-        masks.append((order[:, :num_context].sort(1).values, order[:, num_context:num_context + num_target]))
+        masks.append((order[:, :num_context].sort(1).values.to(device),
+                      order[:, num_context:num_context + num_target].to(device)))
     return masks
 
 
@@ -55,16 +56,16 @@ def relative_error(a, b):
 
 
 @pytest.mark.parametrize("pos_embed", ["rope", "sincos"])
-def test_bf16_autocast_forward_agrees_with_fp32(pos_embed):
-    jepa = small_jepa(pos_embed)
-    clips = torch.randn(2, 3, 4, 32, 32)
-    masks = equal_length_masks(2)
+def test_bf16_autocast_forward_agrees_with_fp32(pos_embed, device):
+    jepa = small_jepa(pos_embed).to(device)
+    clips = torch.randn(2, 3, 4, 32, 32, device=device)
+    masks = equal_length_masks(2, device=device)
     context_idx, target_idx = masks[0]
     with torch.no_grad():
         full, context = jepa.encoder(clips), jepa.encoder(clips, context_idx)
         pred = jepa.predictor(context, context_idx, target_idx, (2, 4, 4))
         loss, _ = jepa(clips, masks)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast(device.type, dtype=torch.bfloat16):
             full16, context16 = jepa.encoder(clips), jepa.encoder(clips, context_idx)
             pred16 = jepa.predictor(context16, context_idx, target_idx, (2, 4, 4))
             loss16, _ = jepa(clips, masks)
@@ -77,12 +78,12 @@ def test_bf16_autocast_forward_agrees_with_fp32(pos_embed):
 
 
 @pytest.mark.parametrize("pos_embed", ["rope", "sincos"])
-def test_activation_checkpointing_gives_the_same_gradients(pos_embed):
-    clips = torch.randn(2, 3, 4, 32, 32)
-    masks = equal_length_masks(2)
+def test_activation_checkpointing_gives_the_same_gradients(pos_embed, device):
+    clips = torch.randn(2, 3, 4, 32, 32, device=device)
+    masks = equal_length_masks(2, device=device)
     runs = []
     for checkpointing in (False, True):
-        jepa = small_jepa(pos_embed, grad_checkpointing=checkpointing)
+        jepa = small_jepa(pos_embed, grad_checkpointing=checkpointing).to(device)
         calls = []
         for block in jepa.encoder.blocks:  # count the context encoder's block evaluations
             block.forward = counted(block.forward, calls)
@@ -98,11 +99,11 @@ def test_activation_checkpointing_gives_the_same_gradients(pos_embed):
         torch.testing.assert_close(ckpt[name], plain[name], rtol=1e-5, atol=1e-7, msg=name)
 
 
-def test_gradient_accumulation_equals_one_larger_batch():
+def test_gradient_accumulation_equals_one_larger_batch(device):
     k, micro = 3, 2
-    clips = torch.randn(k * micro, 3, 4, 32, 32)
-    masks = equal_length_masks(k * micro)  # equal lengths: the large batch's loss is the mean of the micro ones
-    jepa = small_jepa()
+    clips = torch.randn(k * micro, 3, 4, 32, 32, device=device)
+    masks = equal_length_masks(k * micro, device=device)  # equal lengths: the big batch's loss is the micro ones' mean
+    jepa = small_jepa().to(device)
     loss, _ = jepa(clips, masks)
     loss.backward()
     full = grads(jepa)

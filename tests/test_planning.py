@@ -91,10 +91,11 @@ class Recording:
         return self.model.rollout(context_features, context_states, actions)
 
 
-def toy_problem(start=(0.3, -0.2), goal=(-0.5, 0.6)):
-    """Toy model, context features (1, N, D), goal features (N, D), states (1, 2)."""
-    model = LinearToyWorldModel(dt=DT)
-    return model, model.features(torch.tensor([start])), model.features(torch.tensor(goal)), torch.zeros(1, 2)
+def toy_problem(start=(0.3, -0.2), goal=(-0.5, 0.6), device="cpu"):
+    """Toy model, context features (1, N, D), goal features (N, D), states (1, 2), on ``device``."""
+    model = LinearToyWorldModel(dt=DT).to(device)
+    position = partial(torch.tensor, device=device)
+    return model, model.features(position([start])), model.features(position(goal)), torch.zeros(1, 2, device=device)
 
 
 SMALL = {
@@ -165,15 +166,16 @@ def test_planners_reduce_the_energy_on_the_toy_model(name):
 
 
 @pytest.mark.parametrize("name", ["cem", "mppi", "gradient"])
-def test_chunked_plan_equals_unchunked_for_a_fixed_seed(name):
-    model, obs, goal, state = toy_problem()
+def test_chunked_plan_equals_unchunked_for_a_fixed_seed(name, device):
+    model, obs, goal, state = toy_problem(device=device)
     plans = []
     for chunk in (None, 3):
         recording = Recording(model)
         planner = make_planner(name, recording, horizon=5, candidate_chunk=chunk, seed=3, **SMALL[name])
         plans.append(planner.plan(obs, goal, state))
         assert max(len(a) for a in recording.seen) <= (chunk or 100)
-    if name == "gradient":  # backward matmuls may round differently for another batch size (1 ulp)
+    assert plans[0].device.type == device.type
+    if name == "gradient" or device.type != "cpu":  # matmuls may round differently for another batch size (1 ulp)
         assert torch.allclose(plans[0], plans[1], atol=1e-5)
     else:
         assert torch.equal(plans[0], plans[1])

@@ -22,8 +22,8 @@ def mean(values):
 
 
 @pytest.mark.parametrize("context_loss", ["context_loss.weight=0", "context_loss.warmup=0"])  # plain, dense
-def test_loss_decreases_on_moving_shapes(tiny_pretrain_config, context_loss):
-    summary = pretrain(tiny_pretrain_config("steps=60", "optim.lr=2e-3", context_loss))
+def test_loss_decreases_on_moving_shapes(tiny_pretrain_config, context_loss, device):
+    summary = pretrain(tiny_pretrain_config("steps=60", "optim.lr=2e-3", context_loss, f"device={device}"))
     losses = summary["losses"]
     assert len(losses) == 60
     assert mean(losses[-10:]) < 0.7 * mean(losses[:10])

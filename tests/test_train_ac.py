@@ -116,6 +116,18 @@ def test_loss_decreases_and_checkpoint_holds_everything(trained, dots, encoder_c
     assert trained["cache_build"]["encoded_frames"] == 120
 
 
+def test_trains_and_resumes_on_each_device(encoder_ckpt, dots, tmp_path, device):
+    """The feature cache, the objective and the optimiser on ``device`` (bf16 there by precision=auto on a GPU);
+    a run stopped at step 3 resumes from its checkpoint."""
+    config = lambda *more: ac_config(encoder_ckpt, dots, tmp_path / "run", "steps=6", f"device={device}",  # noqa: E731
+                                     f"feature_cache={tmp_path / 'cache'}", *more)
+    first = train_ac(config("stop_after=3"))["losses"]
+    rest = train_ac(config())["losses"]
+    assert len(first) == 3 and len(rest) == 3 and all(np.isfinite(first + rest))
+    state = load_checkpoint(tmp_path / "run" / "latest.pt")
+    assert state["step"] == 6 and all(v.device.type == "cpu" for v in state["predictor"].values())
+
+
 def test_feature_cache_is_built_once_and_reused(trained, encoder_ckpt, dots, tmp_path):
     cache_dir = Path(trained["feature_cache"])
     mtimes = {p.name: p.stat().st_mtime_ns for p in cache_dir.glob("episode_*.npy")}
