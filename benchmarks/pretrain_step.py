@@ -36,7 +36,7 @@ from vjepa.masks import vjepa_masks
 from vjepa.models import MaskPredictor, VisionTransformer
 from vjepa.train import jepa as jepa_module
 from vjepa.train.jepa import JEPA
-from vjepa.train.loop import adamw, param_groups
+from vjepa.train.loop import adamw, compile_modules, param_groups
 from vjepa.train.precision import Weights, training_weights
 
 
@@ -104,8 +104,7 @@ class PretrainStep:
         self.jepa = build_jepa(cfg).to(device)
         self.weights = training_weights(self.jepa, precision.removesuffix("-autocast"), precision == "bf16", device)
         if compile:
-            for module in (self.jepa.encoder, self.jepa.target_encoder, self.jepa.predictor):
-                module.compile(dynamic=True)
+            compile_modules((self.jepa.encoder, self.jepa.target_encoder, self.jepa.predictor))
         self.optimizer = optimizer_for(self.jepa, self.weights)
         self.clips = torch.randn(cfg.batch_size, 3, cfg.frames, cfg.size, cfg.size, device=device)
         self.masker = vjepa_masks(self.jepa.encoder.grid(self.clips))

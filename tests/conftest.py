@@ -35,6 +35,21 @@ def device(request) -> torch.device:
     return torch.device(request.param)
 
 
+@pytest.fixture
+def eager_compile(monkeypatch):
+    """``nn.Module.compile`` with dynamo's eager backend (inductor takes a minute to compile on a CPU); yields the
+    class names of the modules compiled."""
+    compiled, compile = [], torch.nn.Module.compile
+
+    def eager(self, **kwargs):
+        compiled.append(type(self).__name__)
+        compile(self, backend="eager", **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, "compile", eager)
+    yield compiled
+    torch._dynamo.reset()
+
+
 def compose_config(name: str, overrides: list[str]) -> DictConfig:
     with initialize_config_module(config_module="configs", version_base="1.3"):
         return compose(config_name=name, overrides=overrides)

@@ -4,13 +4,16 @@ RoPE as a complex multiply, explicit attention for bf16 on CPU) compute the same
 
 (Chunked CEM planning = unchunked for a fixed seed is tested in tests/test_planning.py.)"""
 
+from functools import partial
+
 import pytest
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 
 from tests.conftest import compose_config
-from vjepa.models import MaskPredictor, TubeletEmbed, VisionTransformer
+from vjepa.models import ActionConditionedPredictor, MaskPredictor, TubeletEmbed, VisionTransformer
+from vjepa.models.ac_predictor import ac_loss
 from vjepa.models.blocks import attention
 from vjepa.models.factory import build_encoder, build_predictor
 from vjepa.models.pos_embed import RotaryEmbedding3D, apply_rotary, grid_coords
@@ -217,6 +220,30 @@ def test_explicit_attention_on_cpu_matches_sdpa_with_gradients(mask):
     assert relative_error(out, reference) < 0.02
     low_grads = torch.autograd.grad(out, low, weight.bfloat16())
     assert all(relative_error(g, r) < 0.03 for g, r in zip(low_grads, reference_grads))
+
+
+def test_models_compile_to_one_graph_each():
+    """torch.compile (``compile=true``) sees each model's forward, and the whole AC loss, as one graph: no graph
+    break sends part of it back to eager (as a RoPE stride check once did in every attention layer)."""
+    jepa = small_jepa()
+    clips, masks = torch.randn(2, 3, 4, 32, 32), equal_length_masks(2)
+    context_idx, target_idx = masks[0]
+    predictor = ActionConditionedPredictor(embed_dim=24, predictor_dim=32, depth=2, num_heads=2, action_dim=3,
+                                           state_dim=2, grid_hw=(2, 3))
+    features = torch.randn(2, 5, 6, 24)
+    actions, states = torch.randn(2, 5, 3), torch.randn(2, 5, 2)
+    cases = {
+        "encoder": (jepa.encoder, (clips, context_idx)),
+        "predictor": (jepa.predictor, (jepa.encoder(clips, context_idx), context_idx, target_idx, (2, 4, 4))),
+        "jepa": (jepa, (clips, masks)),
+        "ac_loss": (partial(ac_loss, predictor, context=1, steps=2), (features, actions, states)),
+    }
+    try:
+        for name, (fn, args) in cases.items():
+            explained = torch._dynamo.explain(fn)(*args)
+            assert explained.graph_break_count == 0, (name, [b.reason for b in explained.break_reasons])
+    finally:
+        torch._dynamo.reset()
 
 
 def test_attention_keeps_sdpa_where_its_kernel_is_faster(monkeypatch):

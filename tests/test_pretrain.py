@@ -204,3 +204,12 @@ def test_keep_every_keeps_step_checkpoints_that_later_ones_do_not_overwrite(tiny
     early, _ = load_encoder(run / "step_0000002.pt")
     late, _ = load_encoder(run / "latest.pt")
     assert not torch.equal(early.blocks[0].attn.qkv.weight, late.blocks[0].attn.qkv.weight)
+
+
+def test_compile_switch_compiles_the_trained_modules(tiny_pretrain_config, tmp_path, eager_compile):
+    """``compile=true`` compiles the encoders and the predictor, which train as without."""
+    plain = pretrain(tiny_pretrain_config("steps=3", f"run_dir={tmp_path / 'plain'}"))["losses"]
+    assert eager_compile == []
+    losses = pretrain(tiny_pretrain_config("steps=3", "compile=true", f"run_dir={tmp_path / 'compiled'}"))["losses"]
+    assert eager_compile == ["VisionTransformer", "VisionTransformer", "MaskPredictor"]
+    torch.testing.assert_close(torch.tensor(losses), torch.tensor(plain), rtol=1e-4, atol=1e-6)

@@ -128,6 +128,15 @@ def test_trains_and_resumes_on_each_device(encoder_ckpt, dots, tmp_path, device)
     assert state["step"] == 6 and all(v.device.type == "cpu" for v in state["predictor"].values())
 
 
+def test_compile_switch_compiles_the_objective(encoder_ckpt, dots, tmp_path, eager_compile):
+    """``compile=true`` compiles the predictor with its loss (teacher forcing and rollout in one graph)."""
+    config = lambda run, *more: ac_config(encoder_ckpt, dots, tmp_path / run, "steps=2", *more)  # noqa: E731
+    plain = train_ac(config("plain"))["losses"]
+    losses = train_ac(config("compiled", "compile=true"))["losses"]
+    assert eager_compile == ["ACObjective"]
+    torch.testing.assert_close(torch.tensor(losses), torch.tensor(plain), rtol=1e-4, atol=1e-6)
+
+
 def test_feature_cache_is_built_once_and_reused(trained, encoder_ckpt, dots, tmp_path):
     cache_dir = Path(trained["feature_cache"])
     mtimes = {p.name: p.stat().st_mtime_ns for p in cache_dir.glob("episode_*.npy")}

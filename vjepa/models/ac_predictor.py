@@ -30,7 +30,6 @@ and gripper added, the rotation change composed). ``state_update="add_action"`` 
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Literal
 
 import torch
@@ -39,7 +38,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from vjepa.models.blocks import Block, KeyValue, init_weights
-from vjepa.models.pos_embed import RopeStyle, RotaryEmbedding3D, grid_coords
+from vjepa.models.pos_embed import RopeStyle, RotaryEmbedding3D, grid_coords, table_cache
 from vjepa.models.pose import apply_delta_pose
 
 ACPosEmbed = Literal["rope", "learned"]
@@ -49,7 +48,7 @@ StateUpdate = Literal["predict", "add_action", "delta_pose"]
 Cache = list[KeyValue]  # one (k, v) per layer, each (B, heads, tokens so far, head_dim)
 
 
-@lru_cache(maxsize=16)
+@table_cache
 def block_causal_mask(steps: int, block_len: int, device: torch.device) -> Tensor:
     """Boolean (steps*block_len, steps*block_len) mask, True where a query may attend: keys of its own step
     and of earlier steps."""

@@ -7,27 +7,37 @@ computed for the grid at hand and cached, so one model serves any clip length an
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Literal
+from collections.abc import Callable
+from functools import lru_cache, wraps
+from typing import Literal, TypeVar
 
 import torch
 from torch import Tensor
 
 Grid = tuple[int, int, int]
 RopeStyle = Literal["pairs", "vjepa2"]
+T = TypeVar("T")
 
 
-@lru_cache(maxsize=64)
+def table_cache(build: Callable[..., T]) -> Callable[..., T]:
+    """Cache a table builder by its arguments (grid, device, ...): each device keeps its own tables, built there
+    once, so a forward on a GPU neither rebuilds nor copies them over (a copy would wait for the GPU). Under
+    torch.compile the builder is traced instead: the graph builds the table on its device."""
+    cached = lru_cache(maxsize=64)(build)
+
+    @wraps(build)
+    def table(*args):
+        return build(*args) if torch.compiler.is_compiling() else cached(*args)
+
+    return table
+
+
+@table_cache
 def grid_coords(grid: Grid, device: torch.device | None = None) -> Tensor:
     """Integer (t, h, w) coordinates of every token of ``grid``, shape (t*h*w, 3), t-major order; on ``device``
-    (the CPU when None, whatever the default device). Cached per (grid, device): a forward on a GPU finds its
-    table there instead of copying it over, which would wait for the GPU every time."""
-    if device is not None and torch.device(device) != torch.device("cpu"):
-        return grid_coords(grid).to(device)
-    t, h, w = grid
-    cpu = torch.device("cpu")
-    ts, hs, ws = torch.meshgrid(torch.arange(t, device=cpu), torch.arange(h, device=cpu), torch.arange(w, device=cpu),
-                                indexing="ij")
+    (the CPU when None, whatever the default device)."""
+    device = device or torch.device("cpu")
+    ts, hs, ws = torch.meshgrid(*(torch.arange(n, device=device) for n in grid), indexing="ij")
     return torch.stack([ts, hs, ws], dim=-1).reshape(-1, 3)
 
 
@@ -55,10 +65,10 @@ def _sincos_table(grid: Grid, dim: int) -> Tensor:
     return torch.nn.functional.pad(table, (0, pad)).to(torch.float32)  # (N, dim)
 
 
-@lru_cache(maxsize=64)
+@table_cache
 def sincos_3d(grid: Grid, dim: int, device: torch.device | None = None) -> Tensor:
     """Fixed 3D sin-cos embedding of every grid token, shape (t*h*w, dim); a third of the channels per axis. On
-    ``device`` (the CPU when None), cached per device as `grid_coords` is."""
+    ``device`` (the CPU when None)."""
     return _sincos_table(grid, dim).to(device)
 
 
@@ -110,13 +120,18 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     full precision and rounded once: 2-8x faster than the real formula in bf16 on CPU, and twice as accurate.
 
     Tables of one angle per *channel* (``head_dim`` wide: `RotaryEmbedding3D`'s ``style="vjepa2"``) take the real
-    formula, (x1, x2) -> (x1·cos₁ − x2·sin₁, x2·cos₂ + x1·sin₂), which is no complex multiply."""
+    formula, (x1, x2) -> (x1·cos₁ − x2·sin₁, x2·cos₂ + x1·sin₂), which is no complex multiply; so does everything
+    under torch.compile, whose code generator fuses real arithmetic but not complex."""
     compute = torch.float64 if x.dtype == torch.float64 else torch.float32
     if cos.shape[-1] == x.shape[-1]:
         y = x.to(compute)
         partner = torch.stack([-y[..., 1::2], y[..., 0::2]], dim=-1).flatten(-2)  # (-x2, x1) per pair
         return (y * cos.to(compute) + partner * sin.to(compute)).to(x.dtype)
     pairs = x.to(compute).unflatten(-1, (-1, 2))
+    if torch.compiler.is_compiling():  # the real formula, which inductor fuses (it generates no complex code)
+        x1, x2 = pairs.unbind(-1)
+        cos, sin = cos.to(compute), sin.to(compute)
+        return torch.stack([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1).flatten(-2).to(x.dtype)
     if pairs.storage_offset() % 2 or any(stride % 2 for stride in pairs.stride()[:-1]):
         pairs = pairs.contiguous()  # view_as_complex needs whole (re, im) pairs
     rotation = torch.complex(cos.to(compute), sin.to(compute))

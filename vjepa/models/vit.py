@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Literal
 
 import torch
@@ -18,7 +17,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from vjepa.models.blocks import Block, init_weights, run_blocks
-from vjepa.models.pos_embed import Grid, RopeStyle, RotaryEmbedding3D, grid_coords, sincos_3d
+from vjepa.models.pos_embed import Grid, RopeStyle, RotaryEmbedding3D, grid_coords, sincos_3d, table_cache
 
 PosEmbed = Literal["sincos", "rope"]
 
@@ -72,15 +71,17 @@ def gather_tokens(x: Tensor, idx: Tensor) -> Tensor:
     return torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
-@lru_cache(maxsize=64)
+@table_cache
 def rope_coords(grid: Grid, rope_grid: int | None, device: torch.device) -> Tensor:
-    """The coordinates RoPE rotates each token of ``grid`` by, (N, 3) on ``device`` (cached per device, as
-    `grid_coords`): the token's own, or with ``rope_grid`` G its (t, h, w) -> (t, h (G-1)/(grid_h-1),
-    w (G-1)/(grid_w-1)), every resolution spread over the G x G grid the weights were trained at (V-JEPA 2.1)."""
-    coords = grid_coords(grid)
-    if rope_grid is not None:
-        coords = coords * torch.tensor([1.0, *((rope_grid - 1) / max(n - 1, 1) for n in grid[1:])])
-    return coords.to(device)
+    """The coordinates RoPE rotates each token of ``grid`` by, (N, 3) on ``device``: the token's own, or with
+    ``rope_grid`` G its (t, h, w) -> (t, h (G-1)/(grid_h-1), w (G-1)/(grid_w-1)), every resolution spread over the
+    G x G grid the weights were trained at (V-JEPA 2.1)."""
+    coords = grid_coords(grid, device)
+    if rope_grid is None:
+        return coords
+    t, h, w = coords.unbind(-1)
+    stretch_h, stretch_w = ((rope_grid - 1) / max(n - 1, 1) for n in grid[1:])
+    return torch.stack([t.float(), h * stretch_h, w * stretch_w], dim=-1)
 
 
 class PositionalEncoding(nn.Module):

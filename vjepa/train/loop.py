@@ -6,7 +6,7 @@ step-indexed schedules applied to the optimiser, and losses read back from the d
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
@@ -71,14 +71,27 @@ def adamw(groups: list[dict[str, Any]], **hyper: Any) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, fused=fused or None, **hyper)
 
 
+def compile_modules(modules: Iterable[torch.nn.Module | None]) -> None:
+    """torch.compile each module in place, for dynamic shapes: mask and context lengths change from step to step,
+    and one graph then serves them all instead of a recompile per length. Meant for GPUs; on the CPU the tiny
+    pretraining step measured slower compiled (0.105 vs 0.073 s/step), after a minute of compiling."""
+    for module in modules:
+        if module is not None:
+            module.compile(dynamic=True)
+
+
 def trainer(
-    model: torch.nn.Module, trained: torch.nn.Module, cfg: DictConfig, dist: DistInfo, device: torch.device
+    model: torch.nn.Module, trained: torch.nn.Module, cfg: DictConfig, dist: DistInfo, device: torch.device,
+    compiled: Iterable[torch.nn.Module | None] = (),
 ) -> tuple[Weights, torch.nn.Module, torch.optim.AdamW]:
     """What a loop steps: the `Weights` of ``trained`` (``cfg.precision``, ``cfg.master_weights``), started from
     rank 0's under torchrun; ``model`` (which holds ``trained``) wrapped in DistributedDataParallel where those
-    weights do not all-reduce their own gradients; AdamW (``cfg.optim``) over what the weights train."""
+    weights do not all-reduce their own gradients, its ``compiled`` parts compiled first under ``cfg.compile``;
+    AdamW (``cfg.optim``) over what the weights train."""
     weights = training_weights(trained, cfg.precision, cfg.master_weights, device)
     weights.broadcast()
+    if cfg.compile:
+        compile_modules(compiled)
     if dist.enabled and not weights.reduces_grads:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     o = cfg.optim
@@ -114,4 +127,4 @@ def read_losses(pending: list[torch.Tensor], first_step: int) -> list[float]:
     return values
 
 
-__all__ = ["Batches", "adamw", "apply_schedules", "param_groups", "read_losses", "trainer"]
+__all__ = ["Batches", "adamw", "apply_schedules", "compile_modules", "param_groups", "read_losses", "trainer"]

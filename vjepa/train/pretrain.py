@@ -234,7 +234,8 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
             if dist.is_main:
                 print(f"initialised the {line}")
     jepa.to(device)
-    weights, model, optimizer = trainer(jepa, jepa, cfg, dist, device)
+    weights, model, optimizer = trainer(jepa, jepa, cfg, dist, device,
+                                        compiled=(jepa.encoder, jepa.target_encoder, jepa.predictor))
 
     step = 0
     if state is not None:

@@ -378,7 +378,7 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
     elif cfg.get("init_predictor"):
         init_ac_predictor(predictor, cfg.init_predictor)
     objective = ACObjective(predictor, feature_norm, loss_cfg).to(device)
-    weights, model, optimizer = trainer(objective, predictor, cfg, dist, device)
+    weights, model, optimizer = trainer(objective, predictor, cfg, dist, device, compiled=(objective,))
     sampler = SeededSampler(len(train_idx), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
     batches = Batches(WindowSubset(windows, train_idx), sampler, cfg, None, device)
 
