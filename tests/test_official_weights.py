@@ -137,12 +137,17 @@ def test_vjepa2_rope_style_tiles_frequencies_within_each_axis_part():
 def test_extract_cli_encodes_a_video_folder_with_released_weights(hf_snapshot, tmp_path):
     _, folder = hf_snapshot
     videos = make_moving_shapes(tmp_path / "videos", num_videos=3, num_frames=12, size=32)
-    out = tmp_path / "features"
-    subprocess.run([sys.executable, "-m", "vjepa.cli.extract", f"checkpoint={folder}", f"input={videos}",
-                    f"output={out}", "pooled=true", "frames_per_clip=6", "frame_step=1"], check=True)
-    features = np.load(out / "features.npy")
-    assert features.shape == (3, 96) and np.isfinite(features).all()
-    assert len((out / "files.txt").read_text().split()) == 3
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / precision
+        subprocess.run([sys.executable, "-m", "vjepa.cli.extract", f"checkpoint={folder}", f"input={videos}",
+                        f"output={out}", "pooled=true", "frames_per_clip=6", "frame_step=1", f"precision={precision}"],
+                       check=True)
+        runs[precision] = np.load(out / "features.npy")
+        assert runs[precision].shape == (3, 96) and runs[precision].dtype == np.float32
+        assert len((out / "files.txt").read_text().split()) == 3
+    assert not np.array_equal(runs["bf16"], runs["fp32"])  # bf16 really ran, and agrees
+    assert np.linalg.norm(runs["bf16"] - runs["fp32"]) < 0.05 * np.linalg.norm(runs["fp32"])
 
 
 def test_pretraining_starts_from_released_weights(hf_snapshot, tiny_pretrain_config):

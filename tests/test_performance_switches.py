@@ -264,7 +264,9 @@ def test_auto_precision_is_bf16_where_the_hardware_multiplies_bf16(monkeypatch):
         monkeypatch.setattr(precision_module, "cpu_flags", lambda flags=flags: frozenset(flags))
         assert precision_module.resolve_precision("auto", cpu) == expected
         assert precision_module.resolve_precision("fp32", cpu) == "fp32"  # an explicit choice stands
-    assert precision_module.resolve_precision("auto", cuda) == "bf16"
+    for capability, expected in (((7, 5), "fp32"), ((8, 0), "bf16"), ((9, 0), "bf16")):  # T4; A100; H100
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device, c=capability: c)
+        assert precision_module.resolve_precision("auto", cuda) == expected
     with pytest.raises(ValueError, match="'fp16'"):
         precision_module.resolve_precision("fp16", cpu)
 

@@ -22,6 +22,7 @@ from vjepa.models.official import (
     strip_prefixes,
 )
 from vjepa.train.checkpoint import load_checkpoint
+from vjepa.train.precision import autocast_context
 
 WhichEncoder = Literal["target_encoder", "encoder"]
 
@@ -89,7 +90,9 @@ def load_predictor(
 
 
 @torch.inference_mode()
-def encode(encoder: VisionTransformer, clips: Tensor, pooled: bool = False) -> Tensor:
-    """clips (B, C, T, H, W), normalised -> patch features (B, N, D), or mean-pooled (B, D)."""
-    features = encoder(clips)
-    return features.mean(1) if pooled else features
+def encode(encoder: VisionTransformer, clips: Tensor, pooled: bool = False, precision: str = "fp32") -> Tensor:
+    """clips (B, C, T, H, W), normalised -> fp32 patch features (B, N, D), or mean-pooled (B, D); computed in
+    ``precision`` (auto, bf16 or fp32, as in training: `vjepa.train.precision`)."""
+    with autocast_context(precision, clips.device):
+        features = encoder(clips)
+    return (features.mean(1) if pooled else features).float()

@@ -39,7 +39,7 @@ def main(cfg: DictConfig) -> None:
         )
     features, files = [], []
     for indices, clips in tqdm(clip_batches(dataset, cfg.batch_size), desc="extract"):  # unreadable files left out
-        features.append(encode(encoder, clips.to(device), pooled=cfg.pooled).float().cpu().numpy())
+        features.append(encode(encoder, clips.to(device), cfg.pooled, cfg.precision).cpu().numpy())
         files += [str(dataset.paths[i]) for i in indices]
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Which precision a training run computes in: bf16 autocast where the hardware multiplies bf16 matrices natively
-(CUDA; CPUs with AVX512-BF16 or AMX, where oneDNN's bf16 matmul runs at ~4x the fp32 ceiling), fp32 elsewhere (a CPU
-without them emulates bf16, several times slower than fp32)."""
+(GPUs from Ampere on; CPUs with AVX512-BF16 or AMX, where oneDNN's bf16 matmul runs at ~4x the fp32 ceiling), fp32
+elsewhere (older GPUs and CPUs without them emulate bf16, slower than fp32)."""
 
 from __future__ import annotations
 
@@ -36,11 +36,19 @@ def cpu_flags() -> frozenset[str]:
     return frozenset(cpuinfo("flags").split())
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bf16 matrices in hardware: a GPU of compute capability 8 or more (Ampere and
+    later: bf16 tensor cores; a T4 or V100 emulates them), a CPU with AVX512-BF16 or AMX."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_capability(device)[0] >= 8
+    return device.type == "cpu" and bool(NATIVE_BF16_FLAGS & cpu_flags())
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """'auto' -> 'bf16' on CUDA and on CPUs with native bf16 matmul, else 'fp32'; 'bf16' and 'fp32' as given."""
+    """'auto' -> 'bf16' where the device multiplies bf16 natively (`native_bf16`), else 'fp32'; 'bf16' and 'fp32'
+    as given."""
     if precision == "auto":
-        native = device.type == "cuda" or (device.type == "cpu" and bool(NATIVE_BF16_FLAGS & cpu_flags()))
-        return "bf16" if native else "fp32"
+        return "bf16" if native_bf16(device) else "fp32"
     if precision not in ("bf16", "fp32"):
         raise ValueError(f"precision must be auto, bf16 or fp32, got {precision!r}")
     return precision
