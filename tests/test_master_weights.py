@@ -12,7 +12,7 @@ from torch import nn
 from tests.test_performance_switches import equal_length_masks, relative_error, small_jepa
 from vjepa.train.ema import ema_update
 from vjepa.train.loop import adamw, param_groups
-from vjepa.train.precision import MasterWeights, Weights
+from vjepa.train.precision import MasterWeights, Weights, training_weights
 
 
 def training_step(jepa, weights, optimizer, clips, masks) -> torch.Tensor:
@@ -111,6 +111,18 @@ def test_master_ema_is_the_ema_of_the_masters():
     ema_update(reference, source, 0.99)
     for name, value in reference.state_dict().items():
         torch.testing.assert_close(updated[name], value, msg=name)
+
+
+def test_master_weights_are_chosen_under_bf16_and_by_default_on_the_cpu_only():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    for master_weights, precision, device, expected in [
+        ("auto", "bf16", cpu, MasterWeights), (True, "bf16", cpu, MasterWeights), (False, "bf16", cpu, Weights),
+        (True, "fp32", cpu, Weights), ("auto", "bf16", cuda, Weights),
+    ]:
+        chosen = training_weights(small_jepa(), precision, master_weights, device)
+        assert type(chosen) is expected, (master_weights, precision, device)
+    with pytest.raises(ValueError, match="master_weights must be auto, true or false, got 'yes'"):
+        training_weights(small_jepa(), "bf16", "yes", cpu)
 
 
 def test_master_weights_refuse_an_ema_over_scattered_parameters():

@@ -105,8 +105,17 @@ class Weights:
         return module.state_dict()
 
 
-def training_weights(model: nn.Module, precision: str, master_weights: bool, device: torch.device) -> Weights:
-    """`MasterWeights` where ``precision`` resolves to bf16 and ``master_weights`` is on, else `Weights`."""
+def training_weights(
+    model: nn.Module, precision: str, master_weights: bool | str, device: torch.device
+) -> Weights:
+    """`MasterWeights` where ``precision`` resolves to bf16 and ``master_weights`` is on, else `Weights`.
+    ``master_weights="auto"``: on for the CPU, where they measured 3-6% faster than autocast; off for GPUs, where
+    they are unmeasured and autocast under DistributedDataParallel overlaps the gradients' all-reduce with the
+    backward (the masters' one all-reduce waits for it)."""
+    if master_weights == "auto":
+        master_weights = device.type == "cpu"
+    elif not isinstance(master_weights, bool):
+        raise ValueError(f"master_weights must be auto, true or false, got {master_weights!r}")
     if master_weights and resolve_precision(precision, device) == "bf16":
         return MasterWeights(model)
     return Weights(model)
