@@ -450,13 +450,13 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
             pending.clear()
         if log:
             elapsed = time.perf_counter() - since
+            windows_per_s = (step - since_step) * cfg.batch_size * dist.world_size / elapsed
             progress.set_postfix(loss=f"{losses[-1]:.4f}")
             logger.log(step, {
                 "loss": losses[-1], **{f"loss_{k}": all_reduce_mean(v).item() for k, v in parts.items()},
-                "grad_norm": grad_norm.item(), "windows_per_s": (step - since_step) * cfg.batch_size * dist.world_size
-                / elapsed, "data_wait_fraction": data_wait / elapsed, **scheduled,
+                "grad_norm": grad_norm.item(), "windows_per_s": windows_per_s,
+                "data_wait_fraction": data_wait / elapsed, **scheduled,
             })
-            since, since_step, data_wait = time.perf_counter(), step, 0.0
         if validate_now:
             val = validate(objective, val_loader, device, cfg.precision)
             logger.log(step, val)
@@ -464,6 +464,8 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
             progress.write(f"step {step}: val_loss {val['val_loss']:.4f}")
         if dist.is_main and checkpoint_now:
             save_checkpoint(checkpoint(), run_dir, step, cfg.get("keep_every"))
+        if log:  # the next window starts here: validation and checkpoint time do not count as training
+            since, since_step, data_wait = time.perf_counter(), step, 0.0
     progress.close()
     logger.close()
     return {
