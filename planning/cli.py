@@ -240,6 +240,7 @@ def energy_for(cfg: DictConfig, world_model_path: Path, model: Any) -> tuple[Any
 
 def plan(cfg: DictConfig) -> dict:
     """Evaluate the configured planner with the configured world model; returns the summary (also written)."""
+    from vjepa.train.distributed import resolve_device
     from vjepa.world_model import load_world_model  # heavy import, only when a model is loaded
 
     if cfg.get("threads"):
@@ -250,7 +251,7 @@ def plan(cfg: DictConfig) -> dict:
     path = Path(cfg.world_model)
     if not path.is_file():
         raise FileNotFoundError(f"world_model {path}: no such file (a vjepa-train-ac checkpoint)")
-    model = load_world_model(path, device=cfg.device, encoder_checkpoint=cfg.get("encoder"))
+    model = load_world_model(path, device=resolve_device(cfg.device), encoder_checkpoint=cfg.get("encoder"))
     k, mode = world_model_blocks(model)
     if env_cfg["kwargs"].get("image_size", "unset") is None:
         env_cfg["kwargs"]["image_size"] = model.image_size

@@ -43,8 +43,9 @@ class StateProbe(nn.Module):
         flat = features.float().flatten(-2)
         if flat.shape[-1] != self.num_features:
             raise ValueError(f"probe expects features with N*D = {self.num_features}, got {tuple(features.shape)}")
-        return ((flat - self.mean.to(flat.device)) / self.std.to(flat.device)) @ self.weight.to(flat.device) \
-            + self.bias.to(flat.device)
+        if self.mean.device != flat.device:  # moved once to where the features are, not copied at every call
+            self.to(flat.device)
+        return ((flat - self.mean) / self.std) @ self.weight + self.bias
 
     @classmethod
     def fit(cls, features: Tensor, states: Tensor, ridge: float = 1e-2) -> StateProbe:

@@ -37,6 +37,7 @@ from vjepa.models import VisionTransformer
 from vjepa.models.blocks import reinitialized
 from vjepa.models.factory import build_encoder
 from vjepa.train.checkpoint import load_checkpoint
+from vjepa.train.distributed import resolve_device
 
 
 def read_labels(folder: Path) -> dict[str, dict[str, str]]:
@@ -59,7 +60,7 @@ def batch_features(encoder: VisionTransformer, clips: torch.Tensor, per_block: b
     modules = {"embed": encoder.patch_embed, **{f"block{i + 1}": b for i, b in enumerate(encoder.blocks)}}
     handles = [module.register_forward_hook(keep(name)) for name, module in modules.items()] if per_block else []
     try:
-        outputs["output"] = encode(encoder, clips).flatten(1)
+        outputs["output"] = encode(encoder, clips.to(next(encoder.parameters()).device)).flatten(1)
     finally:
         for handle in handles:
             handle.remove()
@@ -84,7 +85,7 @@ def probe_inputs(
         batch["raw_pixels"] = {"output": clips.flatten(1)}
         for name, layers in batch.items():
             for layer, x in layers.items():
-                chunks.setdefault(name, {}).setdefault(layer, []).append(x.float().numpy())
+                chunks.setdefault(name, {}).setdefault(layer, []).append(x.float().cpu().numpy())
     inputs = {name: {layer: np.concatenate(x) for layer, x in layers.items()} for name, layers in chunks.items()}
     return inputs, kept
 
@@ -139,10 +140,10 @@ def probe_scores(features: np.ndarray, labels: list[dict[str, str]], train_fract
 
 
 def random_twin(encoder: VisionTransformer, model_cfg: Mapping[str, Any]) -> VisionTransformer:
-    """The same architecture, randomly initialised (eval mode): built from the checkpoint's model config, or, for
-    released weights of no preset size, re-initialised from a copy of ``encoder``."""
+    """The same architecture, randomly initialised (eval mode), on ``encoder``'s device: built from the checkpoint's
+    model config, or, for released weights of no preset size, re-initialised from a copy of ``encoder``."""
     if model_cfg.get("size") is not None:
-        return build_encoder(model_cfg).eval()
+        return build_encoder(model_cfg).to(next(encoder.parameters()).device).eval()
     return reinitialized(encoder).requires_grad_(False).eval()
 
 
@@ -171,7 +172,7 @@ def probe_videos(cfg: DictConfig, data_cfg: Mapping[str, Any]) -> tuple[VideoFol
 
 def run_probe(cfg: DictConfig) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
-    encoder, train_cfg = load_encoder(cfg.checkpoint, which=cfg.encoder)
+    encoder, train_cfg = load_encoder(cfg.checkpoint, which=cfg.encoder, device=resolve_device(cfg.device))
     dataset, by_file = probe_videos(cfg, train_cfg["data"])
     random_encoder = random_twin(encoder, train_cfg["model"])
     inputs, kept = probe_inputs({"pretrained": encoder, "random_init": random_encoder}, dataset,
@@ -194,7 +195,7 @@ def run_probe_curve(cfg: DictConfig, checkpoints: list[Path]) -> dict[str, Any]:
     probed, baselines = [], None
     for path in tqdm(sorted(checkpoints), desc="checkpoints"):
         state = load_checkpoint(path, map_location="cpu")
-        encoder, run_cfg = load_encoder(path, which=cfg.encoder, contents=state)
+        encoder, run_cfg = load_encoder(path, which=cfg.encoder, device=resolve_device(cfg.device), contents=state)
         if baselines is None:  # the first checkpoint sets the probe videos and the baselines' architecture
             first, train_cfg = path, run_cfg
             dataset, by_file = probe_videos(cfg, train_cfg["data"])
