@@ -105,3 +105,6 @@ def test_position_tables_are_cached_per_device():
     scaled = rope_coords((1, 4, 4), 7, meta)
     assert scaled is rope_coords((1, 4, 4), 7, meta) and scaled.device == meta
     torch.testing.assert_close(rope_coords((1, 4, 4), 7, torch.device("cpu"))[-1], torch.tensor([0.0, 6.0, 6.0]))
+    with torch.inference_mode():  # first asked for while encoding: still a table training can save for backward
+        table = grid_coords((2, 9, 5), meta)
+    assert not table.is_inference()

@@ -52,9 +52,8 @@ Cache = list[KeyValue]  # one (k, v) per layer, each (B, heads, tokens so far, h
 def block_causal_mask(steps: int, block_len: int, device: torch.device) -> Tensor:
     """Boolean (steps*block_len, steps*block_len) mask, True where a query may attend: keys of its own step
     and of earlier steps."""
-    with torch.inference_mode(False):  # a normal tensor, usable later with autograd
-        step = torch.arange(steps, device=device).repeat_interleave(block_len)
-        return step[:, None] >= step[None, :]
+    step = torch.arange(steps, device=device).repeat_interleave(block_len)
+    return step[:, None] >= step[None, :]
 
 
 def _check_shapes(sizes: dict[str, int], **tensors: tuple[Tensor, str]) -> dict[str, int]:

@@ -21,13 +21,18 @@ T = TypeVar("T")
 
 def table_cache(build: Callable[..., T]) -> Callable[..., T]:
     """Cache a table builder by its arguments (grid, device, ...): each device keeps its own tables, built there
-    once, so a forward on a GPU neither rebuilds nor copies them over (a copy would wait for the GPU). Under
-    torch.compile the builder is traced instead: the graph builds the table on its device."""
+    once, so a forward on a GPU neither rebuilds nor copies them over (a copy would wait for the GPU). Tables are
+    normal tensors even when first asked for under inference mode, so training may later save them for backward
+    (an attention mask). Under torch.compile the builder is traced instead: the graph builds the table on its
+    device."""
     cached = lru_cache(maxsize=64)(build)
 
     @wraps(build)
     def table(*args):
-        return build(*args) if torch.compiler.is_compiling() else cached(*args)
+        if torch.compiler.is_compiling():
+            return build(*args)
+        with torch.inference_mode(False):
+            return cached(*args)
 
     return table
 
