@@ -12,7 +12,7 @@ from torch import nn
 from tests.test_performance_switches import equal_length_masks, relative_error, small_jepa
 from vjepa.train.ema import ema_update
 from vjepa.train.loop import adamw, param_groups
-from vjepa.train.precision import MasterWeights, Weights, training_weights
+from vjepa.train.precision import MasterWeights, Weights, bf16_params, training_weights
 
 
 def training_step(jepa, weights, optimizer, clips, masks) -> torch.Tensor:
@@ -50,8 +50,8 @@ def test_master_weights_train_as_autocast_does(device):
     masters = MasterWeights(master_jepa)
     master_losses = train(master_jepa, masters)
 
-    # the same forward as autocast (matrices rounded to bf16 the same way, vectors in fp32): the same losses up to
-    # the gradients of weights used twice (the predictor, once per mask group), summed in bf16 here
+    # the same forward as autocast (matrices and biases rounded to bf16 the same way, norms in fp32): the same losses
+    # up to the gradients of weights used twice (the predictor, once per mask group), summed in bf16 here
     torch.testing.assert_close(torch.tensor(master_losses), torch.tensor(autocast_losses), rtol=1e-4, atol=0)
     for module, before in initial.items():
         trained = masters.state_dict(getattr(master_jepa, module))
@@ -61,8 +61,10 @@ def test_master_weights_train_as_autocast_does(device):
         # both moved the weights the same way: they differ by a small part of what training changed
         moved, apart = (flat(reference) - before).norm(), (flat(trained) - flat(reference)).norm()
         assert apart < 0.01 * moved, (module, apart, moved)
-    for p in master_jepa.parameters():  # matrices: the masters rounded to bf16; vectors: the fp32 masters
-        expected = masters.master(p).to(torch.bfloat16 if p.ndim >= 2 else torch.float32)
+    cast = {id(p) for p in bf16_params(master_jepa)}  # matrices, linear layers' biases
+    assert {p.ndim for p in master_jepa.parameters() if id(p) not in cast} == {1}  # norms' gains and biases
+    for p in master_jepa.parameters():  # what autocast casts: the masters rounded to bf16; the rest: the masters
+        expected = masters.master(p).to(torch.bfloat16 if id(p) in cast else torch.float32)
         assert p.dtype == expected.dtype
         torch.testing.assert_close(p, expected, rtol=0, atol=0)
     assert master_jepa.encoder.pos.rotary.inv_freq.dtype == torch.float32  # buffers keep their dtype
