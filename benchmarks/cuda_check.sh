@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CUDA path checked and measured in one go, on a machine with a GPU (under 10 minutes on one H100-class GPU:
-# each stage has its own time limit, 575 s together, and a failing or timed-out stage does not stop the next):
+# each stage has its own time limit, 555 s together, and a failing or timed-out stage does not stop the next):
 #   1. the CUDA variants of the tests (`pytest -m cuda`: models, bf16, checkpointing, accumulation, master weights,
 #      KV cache, chunked planning, pretraining and train-ac on the GPU, and no host-device waits in a training step
 #      or a CEM search);
@@ -31,7 +31,7 @@ stage() {  # stage NAME SECONDS COMMAND...: run with a time limit, log to OUT_DI
 python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.__version__, \
 torch.cuda.get_device_name())" || exit 1
 stage tests 150 python -m pytest -q -m cuda -p no:cacheprovider
-stage bench 200 python -m benchmarks --device cuda --only pretrain,attention,ac,cem,encode --steps 10 \
+stage bench 180 python -m benchmarks --device cuda --only pretrain,attention,ac,cem,encode --steps 10 \
     --out "$out/bench"
 stage compile 180 python -m benchmarks --device cuda --compile --only pretrain --precisions bf16 --steps 10 \
     --out "$out/compile"
