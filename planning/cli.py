@@ -251,7 +251,8 @@ def plan(cfg: DictConfig) -> dict:
     path = Path(cfg.world_model)
     if not path.is_file():
         raise FileNotFoundError(f"world_model {path}: no such file (a vjepa-train-ac checkpoint)")
-    model = load_world_model(path, device=resolve_device(cfg.device), encoder_checkpoint=cfg.get("encoder"))
+    model = load_world_model(path, device=resolve_device(cfg.device), encoder_checkpoint=cfg.get("encoder"),
+                             precision=cfg.precision)
     k, mode = world_model_blocks(model)
     if env_cfg["kwargs"].get("image_size", "unset") is None:
         env_cfg["kwargs"]["image_size"] = model.image_size

@@ -14,7 +14,7 @@ import torch
 from planning.world_model import WorldModel
 from tests.conftest import TINY, compose_config
 from vjepa.data.ac_dataset import ActionStats, FeatureCache
-from vjepa.data.episodes import EpisodeWriter
+from vjepa.data.episodes import EpisodeDataset, EpisodeWriter
 from vjepa.data.lerobot import write_fake_lerobot_dataset
 from vjepa.models import ActionConditionedPredictor
 from vjepa.models.feature_norm import FeatureNorm
@@ -206,8 +206,6 @@ def test_standardized_features_are_fitted_on_training_frames_and_used_by_the_wor
     varying = state["feature_norm"]["std"] > 0.1 * state["feature_norm"]["std"].mean()  # others: floored std
     torch.testing.assert_close(z.std(0, unbiased=False)[varying], torch.ones(int(varying.sum())), atol=1e-3, rtol=0)
 
-    from vjepa.data.episodes import EpisodeDataset
-
     frames = torch.from_numpy(EpisodeDataset(dots)[0].frames[:4])
     cached = wm.feature_norm(torch.from_numpy(cache.get(0)[:4].astype(np.float32)))
     torch.testing.assert_close(wm.encode(frames), cached, atol=0.05, rtol=0)  # float16 cache, amplified by 1/std
@@ -226,7 +224,6 @@ def test_rollout_is_fed_back_without_gradient_by_default_only_with_a_state_decod
 def test_world_model_satisfies_the_planning_protocol(trained, dots):
     wm = load_world_model(Path(trained["run_dir"]) / "latest.pt")
     assert isinstance(wm, WorldModel) and isinstance(wm, JEPAWorldModel) and wm.action_dim == 2
-    from vjepa.data.episodes import EpisodeDataset
 
     episode = EpisodeDataset(dots)[3]
     z = wm.encode(torch.from_numpy(episode.frames[:5]))
@@ -262,6 +259,22 @@ def test_world_model_satisfies_the_planning_protocol(trained, dots):
     acts = torch.zeros(2, 2, 2, requires_grad=True)
     wm.rollout(z[:1].clone(), states, acts).sum().backward()
     assert acts.grad is not None and acts.grad.abs().sum() > 0
+
+
+def test_world_model_computes_in_bf16_when_asked_and_hands_back_fp32(trained, dots):
+    """``precision=bf16`` (vjepa-plan's ``precision``): the encoder and the predictor under bf16 autocast, features
+    and states back in fp32, close to the fp32 model's."""
+    path = Path(trained["run_dir"]) / "latest.pt"
+    fp32, bf16 = load_world_model(path), load_world_model(path, precision="bf16")
+    frames = torch.from_numpy(EpisodeDataset(dots)[3].frames[:2])
+    states, actions = torch.full((1, 2), 0.5), torch.randn(4, 3, 2, generator=torch.Generator().manual_seed(0))
+    outputs = {}
+    for name, wm in (("fp32", fp32), ("bf16", bf16)):
+        z = wm.encode(frames)
+        outputs[name] = (z, *wm.rollout(z[:1], states, actions, return_states=True))
+    for ours, reference in zip(outputs["bf16"], outputs["fp32"]):
+        assert ours.dtype == torch.float32 and not torch.equal(ours, reference)  # bf16 really ran
+        assert (ours - reference).norm() < 0.05 * reference.norm()
 
 
 def test_changed_encoder_warns(trained, encoder_ckpt, tmp_path):

@@ -30,11 +30,13 @@ from vjepa.models.ac_predictor import ActionConditionedPredictor
 from vjepa.models.feature_norm import FeatureNorm
 from vjepa.models.official import ac_predictor_from_state_dict, is_official_checkpoint, official_encoder
 from vjepa.train.checkpoint import load_checkpoint
+from vjepa.train.precision import autocast_context
 
 
 class JEPAWorldModel(nn.Module):
     """Frozen encoder + action-conditioned predictor + action/state statistics + the predictor's feature
-    normalisation (None: layer norm) + the encoder's image size."""
+    normalisation (None: layer norm) + the encoder's image size; both networks compute in ``precision`` (fp32,
+    bf16 or auto, as in training: `vjepa.train.precision`), and hand back fp32 features and states."""
 
     def __init__(
         self,
@@ -44,6 +46,7 @@ class JEPAWorldModel(nn.Module):
         image_size: int,
         feature_norm: FeatureNorm | None = None,
         encode_batch_size: int = 64,
+        precision: str = "fp32",
     ) -> None:
         super().__init__()
         if len(stats.action_mean) != predictor.action_dim or len(stats.state_mean) != predictor.state_dim:
@@ -57,6 +60,7 @@ class JEPAWorldModel(nn.Module):
         self.feature_norm = feature_norm or FeatureNorm(predictor.tokens_per_frame, predictor.embed_dim, "layer")
         self.image_size = int(image_size)
         self.encode_batch_size = int(encode_batch_size)
+        self.precision = precision
         self.action_dim: int = predictor.action_dim
         self.state_dim: int = predictor.state_dim
         self.frame_step: int = int(stats.frame_step)
@@ -74,10 +78,10 @@ class JEPAWorldModel(nn.Module):
         if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"frames: expected uint8 images (B, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
         out = []
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast_context(self.precision, self.device):
             for chunk in frames.split(self.encode_batch_size):
                 features = self.encoder(to_model_input(chunk.to(self.device)[:, None], self.image_size))
-                out.append(self.feature_norm(features))
+                out.append(self.feature_norm(features.float()))
         return torch.cat(out)
 
     def normalize_actions(self, actions: Tensor) -> Tensor:
@@ -129,24 +133,27 @@ class JEPAWorldModel(nn.Module):
         actions = self.normalize_actions(actions.to(device, dtype))
         if context_actions is not None:
             context_actions = self.normalize_actions(context_actions.to(device, dtype))
-        features, states = self.predictor.rollout(
-            context_features.to(device, dtype), states, actions, context_actions, return_states=True
-        )
-        return (features, states * self.state_std + self.state_mean) if return_states else features
+        with autocast_context(self.precision, device):
+            features, states = self.predictor.rollout(
+                context_features.to(device, dtype), states, actions, context_actions, return_states=True
+            )
+        features = features.float()
+        return (features, states.float() * self.state_std + self.state_mean) if return_states else features
 
 
 def load_world_model(
     ac_checkpoint: str | Path,
     device: str | torch.device = "cpu",
     encoder_checkpoint: str | Path | None = None,
+    precision: str = "fp32",
 ) -> JEPAWorldModel:
     """The world model of a `vjepa-train-ac` checkpoint: its predictor and action statistics, and the frozen
     encoder from the checkpoint's ``encoder_checkpoint`` (or ``encoder_checkpoint`` given here). Warns if that
     encoder's weights differ from the ones the predictor was trained on (fingerprint). V-JEPA 2-AC's released
-    ``.pt`` loads too (`official_world_model`, with its defaults)."""
+    ``.pt`` loads too (`official_world_model`, with its defaults). ``precision``: what the networks compute in."""
     state = load_checkpoint(ac_checkpoint, map_location="cpu")
     if is_official_checkpoint(state) and "predictor" in state:  # V-JEPA 2-AC's released .pt
-        return official_world_model(state, device)
+        return official_world_model(state, device, precision=precision)
     need = ("predictor", "predictor_config", "action_stats", "encoder_checkpoint", "fingerprint", "image_size")
     missing = [k for k in need if k not in state]
     if missing:
@@ -174,12 +181,13 @@ def load_world_model(
         )
     stats = ActionStats.from_state_dict(state["action_stats"])
     norm = FeatureNorm.from_checkpoint(state.get("feature_norm"), predictor.tokens_per_frame, predictor.embed_dim)
-    return JEPAWorldModel(encoder, predictor, stats, state["image_size"], norm).to(device)
+    return JEPAWorldModel(encoder, predictor, stats, state["image_size"], norm, precision=precision).to(device)
 
 
 def official_world_model(
     checkpoint: str | Path | Mapping[str, Any], device: str | torch.device = "cpu", image_size: int = 256,
     frame_step: int = 1, encoder_heads: int | None = None, predictor_heads: int = 16, max_steps: int = 32,
+    precision: str = "fp32",
 ) -> JEPAWorldModel:
     """V-JEPA 2-AC's released world model (its ``.pt``, or its loaded contents): the ViT-g encoder, the
     action-conditioned predictor (see `vjepa.models.official.load_official_ac_predictor`), actions and states in
@@ -198,7 +206,7 @@ def official_world_model(
     agg = "pose_delta" if predictor.state_update == "delta_pose" else "sum"  # its actions: end-effector pose changes
     stats = ActionStats(np.zeros(a), np.ones(a), np.zeros(s), np.ones(s), frame_step=frame_step,
                         action_agg=agg)  # no normalising
-    return JEPAWorldModel(encoder, predictor, stats, image_size).to(device)
+    return JEPAWorldModel(encoder, predictor, stats, image_size, precision=precision).to(device)
 
 
 __all__ = ["JEPAWorldModel", "load_world_model", "official_world_model"]
