@@ -125,7 +125,7 @@ def test_trains_and_resumes_on_each_device(encoder_ckpt, dots, tmp_path, device)
     rest = train_ac(config())["losses"]
     assert len(first) == 3 and len(rest) == 3 and all(np.isfinite(first + rest))
     state = load_checkpoint(tmp_path / "run" / "latest.pt")
-    assert state["step"] == 6 and all(v.device.type == "cpu" for v in state["predictor"].values())
+    assert state["step"] == 6 and state["config"]["device"] == device.type
 
 
 def test_compile_switch_compiles_the_objective(encoder_ckpt, dots, tmp_path, eager_compile):
