@@ -299,8 +299,9 @@ def test_benchmark_entry_point_runs_and_writes_csv_and_json(tmp_path):
     assert {"ceiling", "cem", "targets"} <= results.keys()
     assert results["cem"][0]["ms_per_plan"] > 0
     document = json.loads((tmp_path / "bench.json").read_text())
-    toy, demo = document["results"]["cem"]
-    assert toy["samples"] == 300 and demo["model"] == "demo world model" and demo["ms_per_plan"] > 0
+    toy, demo, demo_bf16 = document["results"]["cem"]
+    assert toy["samples"] == 300 and demo["model"] == demo_bf16["model"] == "demo world model"
+    assert (demo["precision"], demo_bf16["precision"]) == ("fp32", "bf16") and demo_bf16["ms_per_plan"] > 0
     demo_cem = OmegaConf.merge(OmegaConf.load(CONFIGS / "planner" / "cem.yaml"),
                                OmegaConf.load(CONFIGS / "demo.yaml").planner_settings.cem)
     assert (demo["samples"], demo["iterations"]) == (demo_cem.num_samples, demo_cem.iterations)
