@@ -244,10 +244,15 @@ def test_clip_windows_on_datasets(tmp_path: Path, lerobot_root: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------ FeatureCache
 class CountingEncoder(nn.Module):
-    """(B, C, 1, H, W) -> (B, 4, C + 1): 2x2 average-pooled patches plus a learnable offset; counts calls."""
+    """(B, C, 1, H, W) -> (B, 4, C + 1): 2x2 average-pooled patches through an identity linear layer (a matmul,
+    which bf16 autocast rounds), plus a learnable offset; counts calls."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.proj = nn.Linear(4, 4)
+        with torch.no_grad():
+            self.proj.weight.copy_(torch.eye(4))
+            self.proj.bias.zero_()
         self.offset = nn.Parameter(torch.zeros(4))
         self.calls = 0
         self.frames = 0
@@ -257,7 +262,7 @@ class CountingEncoder(nn.Module):
         self.calls += 1
         self.frames += clips.shape[0]
         pooled = nn.functional.adaptive_avg_pool2d(clips[:, :, 0], 2).flatten(2).transpose(1, 2)  # (B, 4, C)
-        return torch.cat([pooled, pooled.mean(-1, keepdim=True)], -1) + self.offset
+        return self.proj(torch.cat([pooled, pooled.mean(-1, keepdim=True)], -1)) + self.offset
 
 
 def test_feature_cache_build_reuse_rebuild(tmp_path: Path) -> None:
@@ -296,6 +301,17 @@ def test_feature_cache_build_reuse_rebuild(tmp_path: Path) -> None:
         rebuilt = FeatureCache(tmp_path / "cache", enc, fp2, image_size=16, batch_size=8).build(eps, progress=False)
     assert enc.frames == 27 + 21 and rebuilt.last_build["rebuilt_because"].startswith("encoder fingerprint")
     np.testing.assert_allclose(rebuilt.get(0).astype(np.float32), feats.astype(np.float32) + 1, atol=4e-3)
+
+    # another precision -> rebuild (features computed in bf16: close to fp32's, not equal)
+    fp32_features = np.array(rebuilt.get(0))
+    with pytest.warns(UserWarning, match="precision changed \\(fp32 -> bf16\\)"):
+        bf16 = FeatureCache(tmp_path / "cache", enc, fp2, image_size=16, batch_size=8, precision="bf16").build(
+            eps, progress=False)
+    assert json.loads((tmp_path / "cache" / "manifest.json").read_text())["precision"] == "bf16"
+    assert enc.frames == 48 + 21 and not np.array_equal(bf16.get(0), fp32_features)
+    np.testing.assert_allclose(bf16.get(0).astype(np.float32), fp32_features.astype(np.float32), rtol=0.02, atol=0.02)
+    with pytest.warns(UserWarning, match="precision changed"):  # back to fp32 for what follows
+        FeatureCache(tmp_path / "cache", enc, fp2, image_size=16, batch_size=8).build(eps, progress=False)
 
     # windows over the cache: features instead of frames
     read_only = FeatureCache(tmp_path / "cache")

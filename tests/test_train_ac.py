@@ -128,6 +128,16 @@ def test_trains_and_resumes_on_each_device(encoder_ckpt, dots, tmp_path, device)
     assert state["step"] == 6 and state["config"]["device"] == device.type
 
 
+def test_bf16_feature_cache_lives_beside_the_fp32_one(trained, encoder_ckpt, dots, tmp_path):
+    """``cache_precision=bf16``: the frozen encoder computes the cache in bf16, in a directory of its own, so the
+    fp32 cache other runs share stays as it is."""
+    summary = train_ac(ac_config(encoder_ckpt, dots, tmp_path / "run", "steps=1", "cache_precision=bf16"))
+    cache_dir, shared = Path(summary["feature_cache"]), Path(trained["feature_cache"])
+    assert cache_dir.name == shared.name + "_bf16" and cache_dir.parent == shared.parent
+    assert json.loads((cache_dir / "manifest.json").read_text())["precision"] == "bf16"
+    assert json.loads((shared / "manifest.json").read_text())["precision"] == "fp32"
+
+
 def test_compile_switch_compiles_the_objective(encoder_ckpt, dots, tmp_path, eager_compile):
     """``compile=true`` compiles the predictor with its loss (teacher forcing and rollout in one graph)."""
     config = lambda run, *more: ac_config(encoder_ckpt, dots, tmp_path / run, "steps=2", *more)  # noqa: E731

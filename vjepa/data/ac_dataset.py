@@ -36,6 +36,7 @@ from vjepa.data.episodes import EpisodeDataset
 from vjepa.data.lerobot import LeRobotEpisodes
 from vjepa.data.transforms import to_model_input
 from vjepa.models.pose import pose_delta
+from vjepa.train.precision import autocast_context, resolve_precision
 
 logger = logging.getLogger(__name__)
 
@@ -439,9 +440,10 @@ class FeatureCache:
     """Frozen-encoder patch features of every frame of every episode, float16 ``.npy`` (T, N, D) per episode.
 
     ``build(episodes)`` encodes each frame as a one-frame clip (B, C, 1, size, size) under ``torch.inference_mode``,
-    batching frames across episodes, and writes a manifest (fingerprint, image size, N, D, lengths). A later build
-    with the same fingerprint reuses the files (and finishes an interrupted build); a different fingerprint or
-    image size discards them and re-encodes. ``get(i)`` memory-maps episode i. ``FeatureCache(dir)`` without an
+    in ``precision`` (fp32, bf16 or auto, as in training: `vjepa.train.precision`), batching frames across
+    episodes, and writes a manifest (fingerprint, image size, precision, N, D, lengths). A later build with the same
+    fingerprint reuses the files (and finishes an interrupted build); a different fingerprint, image size or
+    precision discards them and re-encodes. ``get(i)`` memory-maps episode i. ``FeatureCache(dir)`` without an
     encoder opens an existing cache read-only. The encoder is moved to ``device`` and put in eval mode while building.
     """
 
@@ -453,6 +455,7 @@ class FeatureCache:
         image_size: int = 224,
         batch_size: int = 64,
         device: str | torch.device = "cpu",
+        precision: str = "fp32",
     ) -> None:
         self.cache_dir = Path(cache_dir)
         self.encoder = encoder
@@ -460,6 +463,7 @@ class FeatureCache:
         self.image_size = int(image_size)
         self.batch_size = int(batch_size)
         self.device = torch.device(device)
+        self.precision = resolve_precision(precision, self.device)
         self.manifest: dict[str, Any] | None = self._read_manifest()
         self.last_build: dict[str, Any] = {}
 
@@ -537,6 +541,8 @@ class FeatureCache:
             reason = f"encoder fingerprint changed ({old_fp} -> {self.encoder_fingerprint[:12]})"
         elif old is not None and old.get("image_size") != self.image_size:
             reason = f"image size changed ({old.get('image_size')} -> {self.image_size})"
+        elif old is not None and old.get("precision", "fp32") != self.precision:  # caches before the key: fp32
+            reason = f"precision changed ({old.get('precision', 'fp32')} -> {self.precision})"
         if reason is not None:
             logger.warning("%s: %s; rebuilding the feature cache", self.cache_dir, reason)
             warnings.warn(f"{self.cache_dir}: {reason}; rebuilding the feature cache", stacklevel=2)
@@ -557,6 +563,7 @@ class FeatureCache:
             "version": 1,
             "fingerprint": self.encoder_fingerprint,
             "image_size": self.image_size,
+            "precision": self.precision,
             "num_tokens": n_tok,
             "embed_dim": dim,
             "dtype": "float16",
@@ -579,7 +586,7 @@ class FeatureCache:
             def flush() -> None:
                 nonlocal n_tok, dim, encoded_frames
                 frames = np.concatenate([f for _, _, f in pending])
-                with torch.inference_mode():
+                with torch.inference_mode(), autocast_context(self.precision, self.device):
                     x = to_model_input(torch.from_numpy(frames[:, None]).to(self.device), self.image_size)
                     feats = encoder(x)
                 if feats.ndim != 3 or feats.shape[0] != len(frames):

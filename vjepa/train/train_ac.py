@@ -136,11 +136,14 @@ def training_frames(cache: FeatureCache, episodes: Sequence[int], max_frames: in
         yield torch.from_numpy(cache.get(e)[::every].astype(np.float32))
 
 
-def default_cache_dir(data_path: Path, encoder_fingerprint: str, image_size: int, run_dir: Path) -> Path:
-    """Beside the data (``<data>/.vjepa_features/<fingerprint>_<size>px``, shared by every run with that encoder),
-    or ``<run_dir>/features`` when the data folder is not writable."""
+def default_cache_dir(
+    data_path: Path, encoder_fingerprint: str, image_size: int, run_dir: Path, precision: str = "fp32"
+) -> Path:
+    """Beside the data (``<data>/.vjepa_features/<fingerprint>_<size>px``, ``..._bf16`` for features computed in
+    bf16; shared by every run with that encoder), or ``<run_dir>/features`` when the data folder is not writable."""
     if os.access(data_path, os.W_OK):
-        return data_path / ".vjepa_features" / f"{encoder_fingerprint[:16]}_{image_size}px"
+        suffix = "" if precision == "fp32" else f"_{precision}"
+        return data_path / ".vjepa_features" / f"{encoder_fingerprint[:16]}_{image_size}px{suffix}"
     return run_dir / "features"
 
 
@@ -155,20 +158,23 @@ def prepare_features(
     run_dir: str | Path = ".",
     batch_size: int = 64,
     device: str | torch.device = "cpu",
+    precision: str = "fp32",
     build: bool = True,
     progress: bool = True,
 ) -> tuple[FeatureCache, dict[str, Any]]:
     """Load the frozen encoder, fingerprint its weights and make sure the feature cache of ``episodes`` is built
     (encoding only what is missing). Returns a read-only `FeatureCache` and a description: ``encoder_checkpoint``
     (absolute), ``encoder_which``, ``fingerprint``, ``image_size``, ``patch_size``, ``cache_dir``, ``build``
-    (what the build did: encoded / reused episodes). With ``build=False`` (DDP ranks > 0) only the directory is
-    resolved; the caller waits for the main rank to build it."""
+    (what the build did: encoded / reused episodes). ``precision``: what the encoder computes in (fp32, bf16 or
+    auto). With ``build=False`` (DDP ranks > 0) only the directory is resolved; the caller waits for the main rank
+    to build it."""
     encoder, enc_cfg = load_encoder(encoder_checkpoint, which=which, device=device)
     size = int(image_size or enc_cfg["data"]["crop_size"])
     if size % encoder.patch_size:
         raise ValueError(f"image_size {size} is not a multiple of the encoder's patch size {encoder.patch_size}")
     fp = fingerprint(encoder)
-    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir(Path(data_path), fp, size, Path(run_dir))
+    precision = resolve_precision(precision, torch.device(device))
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir(Path(data_path), fp, size, Path(run_dir), precision)
     cache_dir = cache_dir.resolve()
     info: dict[str, Any] = {
         "encoder_checkpoint": str(Path(encoder_checkpoint).resolve()),
@@ -180,7 +186,8 @@ def prepare_features(
         "build": {},
     }
     if build:
-        cache = FeatureCache(cache_dir, encoder, fp, image_size=size, batch_size=batch_size, device=device)
+        cache = FeatureCache(cache_dir, encoder, fp, image_size=size, batch_size=batch_size, device=device,
+                             precision=precision)
         info["build"] = cache.build(episodes, progress=progress).last_build
     del encoder
     return FeatureCache(cache_dir), info
@@ -311,7 +318,7 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
     encoder_path = Path(require(cfg, "encoder", "train_ac"))
     prepare = dict(
         which=cfg.encoder_which, image_size=cfg.image_size, cache_dir=cfg.feature_cache, run_dir=run_dir,
-        batch_size=cfg.cache_batch_size, device=device,
+        batch_size=cfg.cache_batch_size, device=device, precision=cfg.cache_precision,
     )
     cache, enc = prepare_features(encoder_path, episodes, data_cfg.path, build=dist.is_main,
                                   progress=dist.is_main, **prepare)
