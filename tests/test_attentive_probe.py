@@ -106,6 +106,9 @@ def test_training_views_are_augmented_reproducibly_and_trained_on(checkpoint, tm
     other, _ = encode_labelled(encoder, augmented, labels, 4, torch.device("cpu"), seed=1)
     torch.testing.assert_close(view["e"], again["e"])
     assert (view["e"] - other["e"]).abs().max() > 0.1
+    bf16, _ = encode_labelled(encoder, augmented, labels, 4, torch.device("cpu"), seed=0, precision="bf16")
+    assert not torch.equal(bf16["e"], view["e"])  # computed in bf16, and close to the fp32 features
+    assert (bf16["e"].float() - view["e"].float()).norm() < 0.05 * view["e"].float().norm()
 
     seen = []
     train_head = attentive_probe.train_head

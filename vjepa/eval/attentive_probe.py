@@ -121,12 +121,13 @@ def read_class_labels(csv_path: Path, column: str) -> dict[str, str]:
 
 def encode_labelled(
     encoders: dict[str, nn.Module], dataset: VideoFolderDataset, labels: dict[str, str], batch_size: int,
-    device: torch.device, seed: int | None = None,
+    device: torch.device, seed: int | None = None, precision: str = "fp32",
 ) -> tuple[dict[str, Tensor], list[str]]:
     """Each encoder's patch features (num_videos, N, D) in fp16 of every readable video (decoded once for all
-    encoders), and the class of each. With the dataset's ``segments`` = S, each video's S clips are encoded apart and
-    their tokens concatenated in time order (N = S x tokens per clip). An unreadable video is left out; a video
-    without a label is an error naming it. ``seed`` draws the random choices of a training transform."""
+    encoders; computed in ``precision``), and the class of each. With the dataset's ``segments`` = S, each video's S
+    clips are encoded apart and their tokens concatenated in time order (N = S x tokens per clip). An unreadable
+    video is left out; a video without a label is an error naming it. ``seed`` draws the random choices of a
+    training transform."""
     features: dict[str, list[Tensor]] = {name: [] for name in encoders}
     classes = []
     batches = math.ceil(len(dataset) / batch_size)
@@ -137,7 +138,8 @@ def encode_labelled(
             classes.append(labels[dataset.paths[i].name])
         segments = rearrange(clips.to(device), "b c (s t) h w -> (b s) c t h w", s=dataset.segments)
         for name, encoder in encoders.items():
-            tokens = rearrange(encode(encoder, segments), "(b s) n d -> b (s n) d", s=dataset.segments)
+            tokens = rearrange(encode(encoder, segments, precision=precision), "(b s) n d -> b (s n) d",
+                               s=dataset.segments)
             features[name].append(tokens.to("cpu", torch.float16))
     if not classes:
         raise ValueError(f"no readable videos in {dataset.root}")
@@ -213,7 +215,8 @@ def run_attentive_probe(cfg: DictConfig) -> dict[str, Any]:
         encoders["random_init"] = reinitialized(encoder)
     out = Path(cfg.output) if cfg.output else beside(cfg.checkpoint, "attentive_probe")
     logger = MetricsLogger(out)
-    all_features, classes = encode_labelled(encoders, dataset, labels, cfg.batch_size, device)
+    all_features, classes = encode_labelled(encoders, dataset, labels, cfg.batch_size, device,
+                                            precision=cfg.precision)
     all_views: dict[str, Tensor | None] = dict.fromkeys(encoders)  # (V, num_videos, N, D) per encoder, or None
     if cfg.train_views:
         aug = cfg.augment
@@ -222,7 +225,7 @@ def run_attentive_probe(cfg: DictConfig) -> dict[str, Any]:
             segments=cfg.clips_per_video, transform=VideoTransform(
                 size=size, train=True, scale=tuple(aug.scale), ratio=tuple(aug.ratio), hflip_prob=aug.hflip),
         )
-        views = [encode_labelled(encoders, augmented, labels, cfg.batch_size, device, seed=cfg.seed + view)[0]
+        views = [encode_labelled(encoders, augmented, labels, cfg.batch_size, device, cfg.seed + view, cfg.precision)[0]
                  for view in range(cfg.train_views)]  # the same videos in order: a view's failures are the centre's
         all_views = {which: torch.stack([view[which] for view in views]) for which in encoders}
     t, h, w = encoder.grid(torch.empty(1, 3, dataset.frames_per_clip, size, size, device="meta"))  # one clip's
