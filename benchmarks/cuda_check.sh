@@ -11,11 +11,12 @@
 #     bash benchmarks/cuda_check.sh [OUT_DIR]          # default: benchmarks/results/cuda-<timestamp>
 #
 # Everything printed is also written under OUT_DIR (logs, the benchmark CSV/JSON). Run from the repository root,
-# with the project installed (or PYTHONPATH=. and its dependencies importable).
+# with the project installed (or PYTHONPATH=. and its dependencies importable); $PYTHON (default python3) runs it.
 set -uo pipefail
 out=${1:-benchmarks/results/cuda-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
+py=${PYTHON:-python3}
 status=0
 
 stage() {  # stage NAME SECONDS COMMAND...: run with a time limit, log to OUT_DIR/NAME.log, remember a failure
@@ -28,13 +29,13 @@ stage() {  # stage NAME SECONDS COMMAND...: run with a time limit, log to OUT_DI
     [ "$rc" -eq 0 ] || status=1
 }
 
-python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.__version__, \
+"$py" -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.__version__, \
 torch.cuda.get_device_name())" || exit 1
-stage tests 150 python -m pytest -q -m cuda -p no:cacheprovider
-stage bench 180 python -m benchmarks --device cuda --only pretrain,attention,ac,cem,encode --steps 10 \
+stage tests 150 "$py" -m pytest -q -m cuda -p no:cacheprovider
+stage bench 180 "$py" -m benchmarks --device cuda --only pretrain,attention,ac,cem,encode --steps 10 \
     --out "$out/bench"
-stage compile 180 python -m benchmarks --device cuda --compile --only pretrain --precisions bf16 --steps 10 \
+stage compile 180 "$py" -m benchmarks --device cuda --compile --only pretrain --precisions bf16 --steps 10 \
     --out "$out/compile"
-stage paired 45 python -m benchmarks.pretrain_step --device cuda --precisions bf16,bf16-autocast --paired 8 \
+stage paired 45 "$py" -m benchmarks.pretrain_step --device cuda --precisions bf16,bf16-autocast --paired 8 \
     --steps 10
 exit $status

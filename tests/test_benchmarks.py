@@ -1,6 +1,12 @@
 """The benchmark's bookkeeping (not its timings): several processes per pretraining case, interleaved, the median
-one reported with the spread beside it."""
+one reported with the spread beside it; the GPU check script's guard."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 import torch
 
 from benchmarks import pretrain_step
@@ -47,3 +53,13 @@ def test_paired_comparison_takes_turns_in_one_process(monkeypatch):
     assert timed == ["bf16"] * 2 + ["bf16-autocast"] * 4 + ["bf16"] * 4 + ["bf16-autocast"] * 2
     masks = {precision: [s for p, s in calls if p == precision and s >= 100] for precision in medians}
     assert masks["bf16"] == masks["bf16-autocast"] == [100, 101, 102, 103, 104, 105]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_cuda_check_script_parses_and_refuses_a_machine_without_a_gpu(tmp_path):
+    script = Path(__file__).parents[1] / "benchmarks" / "cuda_check.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True)  # syntax
+    done = subprocess.run(["bash", str(script), str(tmp_path / "out")], capture_output=True, text=True,
+                          cwd=script.parents[1], timeout=120, env={**os.environ, "PYTHON": sys.executable})
+    assert done.returncode == 1 and "no CUDA device" in done.stderr
+    assert list((tmp_path / "out").iterdir()) == []  # no stage ran
