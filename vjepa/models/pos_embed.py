@@ -58,12 +58,11 @@ def _frequencies(num: int, base: float = 10000.0, device: torch.device | str | N
     return 1.0 / base ** (torch.arange(num, dtype=torch.float64, device=device) / num)
 
 
-@lru_cache(maxsize=32)
 def _sincos_table(grid: Grid, dim: int) -> Tensor:
     coords = grid_coords(grid).to(torch.float64)  # (N, 3)
     parts = []
     for axis, axis_dim in enumerate(_axis_split(dim, 2)):
-        angles = coords[:, axis, None] * _frequencies(axis_dim // 2, device="cpu")[None]  # (N, axis_dim/2), cached
+        angles = coords[:, axis, None] * _frequencies(axis_dim // 2, device="cpu")[None]  # (N, axis_dim/2)
         parts += [angles.sin(), angles.cos()]
     table = torch.cat(parts, dim=-1)
     pad = dim - table.shape[-1]
