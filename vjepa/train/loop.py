@@ -1,7 +1,7 @@
 """Pieces shared by the training loops (pretraining, action-conditioned fine-tuning): step-addressable batches
 for exact resume, AdamW (parameter groups, fused kernel) and the weights and DDP wrapper it steps (`trainer`),
 step-indexed schedules applied to the optimiser, and losses read back from the device in one sync
-(`read_losses`). (The precision they compute in is chosen in ``vjepa.train.precision``.)"""
+(`StepLosses`). (The precision they compute in is chosen in ``vjepa.train.precision``.)"""
 
 from __future__ import annotations
 
@@ -118,14 +118,29 @@ def apply_schedules(optimizer: torch.optim.Optimizer, step: int, cfg: DictConfig
     return scheduled
 
 
-def read_losses(pending: list[torch.Tensor], first_step: int) -> list[float]:
-    """The losses of steps ``first_step``, ``first_step + 1``, ... averaged over processes, read back in one host
-    sync; raises at the first one that is not finite."""
-    values = all_reduce_mean(torch.stack(pending)).tolist()
-    for i, value in enumerate(values):
-        if not math.isfinite(value):
-            raise FloatingPointError(f"loss became {value} at step {first_step + i}; lower optim.lr or check the data")
-    return values
+class StepLosses:
+    """Each step's loss, kept on the device until `read_back` fetches the ones since the last read in one host
+    sync (a loop reads at log and checkpoint steps, so it never checkpoints past a non-finite loss); ``values``
+    holds those read, averaged over processes."""
+
+    def __init__(self, first_step: int) -> None:
+        self.values: list[float] = []
+        self._pending: list[torch.Tensor] = []
+        self._next_step = first_step  # the step of the first pending loss
+
+    def append(self, loss: torch.Tensor) -> None:
+        self._pending.append(loss.detach())
+
+    def read_back(self) -> None:
+        """Fetch the pending losses; raises at the first one that is not finite, naming its step."""
+        values = all_reduce_mean(torch.stack(self._pending)).tolist()
+        for i, value in enumerate(values):
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"loss became {value} at step {self._next_step + i}; lower optim.lr or check the data")
+        self.values += values
+        self._next_step += len(values)
+        self._pending.clear()
 
 
-__all__ = ["Batches", "adamw", "apply_schedules", "compile_modules", "param_groups", "read_losses", "trainer"]
+__all__ = ["Batches", "adamw", "apply_schedules", "compile_modules", "param_groups", "StepLosses", "trainer"]

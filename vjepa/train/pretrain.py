@@ -40,7 +40,7 @@ from vjepa.train.checkpoint import (
 from vjepa.train.diagnostics import embedding_diagnostics
 from vjepa.train.distributed import DistInfo, cleanup_distributed, setup_distributed
 from vjepa.train.jepa import JEPA
-from vjepa.train.loop import Batches, apply_schedules, read_losses, trainer
+from vjepa.train.loop import Batches, StepLosses, apply_schedules, trainer
 from vjepa.train.metrics import MetricsLogger
 from vjepa.train.precision import MasterWeights, Weights, autocast_context, resolve_precision
 from vjepa.train.schedules import warmed_up
@@ -249,8 +249,7 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
         kind = ", bf16 weights with fp32 masters" if isinstance(weights, MasterWeights) else ""
         print(f"pretrain: precision {resolve_precision(cfg.precision, device)}{kind} (precision={cfg.precision})")
     logger = MetricsLogger(run_dir, enabled=dist.is_main)
-    losses: list[float] = []
-    pending: list[torch.Tensor] = []  # losses of the steps since the last read-back, still on the device
+    losses = StepLosses(first_step=step)
     skipped_total = 0
     progress = tqdm(total=cfg.steps, initial=step, desc="pretrain", disable=not dist.is_main, dynamic_ncols=True)
     iterators = [stream.batches.from_batch(step * cfg.grad_accum) for stream in streams]
@@ -296,20 +295,19 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
         if jepa.target_encoder is not None:
             weights.ema_update(jepa.target_encoder, jepa.encoder, scheduled["ema_momentum"])
         weights.sync()
-        pending.append(loss.detach())
+        losses.append(loss)
         step += 1
         progress.update(1)
 
         log = step % cfg.log_every == 0 or step == cfg.steps
         checkpoint = is_checkpoint_step(step, last_step, cfg.ckpt_every, cfg.get("keep_every"))
         if log or checkpoint:  # never checkpoint past a non-finite loss
-            losses += read_losses(pending, step - len(pending))
-            pending.clear()
+            losses.read_back()
         if log:
             elapsed = time.perf_counter() - since
             clips_per_s = (step - since_step) * cfg.batch_size * cfg.grad_accum * dist.world_size / elapsed
-            progress.set_postfix(loss=f"{losses[-1]:.4f}")
-            metrics = {"loss": losses[-1], "grad_norm": grad_norm.item(), "clips_per_s": clips_per_s,
+            progress.set_postfix(loss=f"{losses.values[-1]:.4f}")
+            metrics = {"loss": losses.values[-1], "grad_norm": grad_norm.item(), "clips_per_s": clips_per_s,
                        "data_wait_fraction": data_wait / elapsed, "skipped_files": skipped_total, **scheduled}
             metrics.update({k: v.item() for k, v in parts.items() if k.startswith("loss_")})
             logger.log(step, metrics)
@@ -321,4 +319,4 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
             since, since_step, data_wait = time.perf_counter(), step, 0.0
     progress.close()
     logger.close()
-    return {"steps": step, "losses": losses, "skipped_files": skipped_total, "run_dir": str(run_dir)}
+    return {"steps": step, "losses": losses.values, "skipped_files": skipped_total, "run_dir": str(run_dir)}

@@ -54,7 +54,7 @@ from vjepa.train.checkpoint import (
     set_rng_state,
 )
 from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
-from vjepa.train.loop import Batches, apply_schedules, read_losses, trainer
+from vjepa.train.loop import Batches, StepLosses, apply_schedules, trainer
 from vjepa.train.metrics import MetricsLogger
 from vjepa.train.precision import autocast_context, resolve_precision
 
@@ -423,8 +423,7 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
         }
 
     logger = MetricsLogger(run_dir, enabled=dist.is_main)
-    losses: list[float] = []
-    pending: list[Tensor] = []  # losses of the steps since the last read-back, still on the device
+    losses = StepLosses(first_step=step)
     val_history: list[dict[str, float]] = []
     progress = tqdm(total=cfg.steps, initial=step, desc="train_ac", disable=not dist.is_main, dynamic_ncols=True)
     data_iter = batches.from_batch(step)
@@ -445,26 +444,24 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
         optimizer.step()
         weights.zero_grad()
         weights.sync()
-        pending.append(loss.detach())
+        losses.append(loss)
         step += 1
         progress.update(1)
 
         log = step % cfg.log_every == 0 or step == cfg.steps
-        validate_now = dist.is_main and len(val_idx) and (step % cfg.val_every == 0 or step == last_step)
         checkpoint_now = is_checkpoint_step(step, last_step, cfg.ckpt_every, cfg.get("keep_every"))
         if log or checkpoint_now:  # never checkpoint past a non-finite loss
-            losses += read_losses(pending, step - len(pending))
-            pending.clear()
+            losses.read_back()
         if log:
             elapsed = time.perf_counter() - since
             windows_per_s = (step - since_step) * cfg.batch_size * dist.world_size / elapsed
-            progress.set_postfix(loss=f"{losses[-1]:.4f}")
+            progress.set_postfix(loss=f"{losses.values[-1]:.4f}")
             logger.log(step, {
-                "loss": losses[-1], **{f"loss_{k}": all_reduce_mean(v).item() for k, v in parts.items()},
+                "loss": losses.values[-1], **{f"loss_{k}": all_reduce_mean(v).item() for k, v in parts.items()},
                 "grad_norm": grad_norm.item(), "windows_per_s": windows_per_s,
                 "data_wait_fraction": data_wait / elapsed, **scheduled,
             })
-        if validate_now:
+        if dist.is_main and len(val_idx) and (step % cfg.val_every == 0 or step == last_step):
             val = validate(objective, val_loader, device, cfg.precision)
             logger.log(step, val)
             val_history.append({"step": step, **val})
@@ -476,7 +473,7 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
     progress.close()
     logger.close()
     return {
-        "steps": step, "losses": losses, "val": val_history, "run_dir": str(run_dir),
+        "steps": step, "losses": losses.values, "val": val_history, "run_dir": str(run_dir),
         "feature_cache": str(cache.cache_dir), "cache_build": enc["build"],
         "split": {"train": train_eps, "val": val_eps},
     }
