@@ -16,6 +16,7 @@ from tqdm import tqdm
 from envs.policies import POLICIES, held_policy, make_policy, policy_rng
 from vjepa.data.decoders import write_video
 from vjepa.data.episodes import EpisodeWriter
+from vjepa.runtime.errors import user_errors
 
 
 def collect(
@@ -67,6 +68,7 @@ def collect(
     return Path(out_dir)
 
 
+@user_errors
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="vjepa/Wall-v0", help="registered env id")

@@ -40,6 +40,9 @@ from planning.evaluate import evaluate
 from planning.planners import PLANNERS
 from planning.probe import StateProbe, StateRollout, make_probe_energy
 from planning.world_model import WorldModel
+from vjepa.runtime.errors import user_errors
+from vjepa.runtime.run_dir import RunDir, write_text_atomic
+from vjepa.runtime.threads import set_threads
 
 ENV_KEYS = ("id", "kwargs", "goal_steps", "goal_policy", "max_steps", "replan_every", "success_threshold")
 
@@ -240,11 +243,15 @@ def energy_for(cfg: DictConfig, world_model_path: Path, model: Any) -> tuple[Any
 
 def plan(cfg: DictConfig) -> dict:
     """Evaluate the configured planner with the configured world model; returns the summary (also written)."""
+    with RunDir(cfg.run_dir, "vjepa-plan") as run:  # one run at a time; claimed once the checks passed
+        return _plan(cfg, run)
+
+
+def _plan(cfg: DictConfig, run: RunDir) -> dict:
     from vjepa.train.distributed import resolve_device
     from vjepa.world_model import load_world_model  # heavy import, only when a model is loaded
 
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg.threads))
+    set_threads(cfg.threads)
     env_cfg = check_env_config(cfg.env)
     if not cfg.get("world_model") or OmegaConf.is_missing(cfg, "world_model"):
         raise ValueError("world_model must be set: world_model=runs/train_ac/latest.pt (a vjepa-train-ac checkpoint)")
@@ -270,8 +277,8 @@ def plan(cfg: DictConfig) -> dict:
         raise ValueError(f"env.replan_every ({replan}) exceeds planner.horizon ({horizon}): nothing left to execute")
 
     run_dir = Path(cfg.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    run.claim(cfg)
+    write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     print(
         f"plan: {name} on {env_cfg['id']} with {path} (one action = {k} env steps, {mode}); {cfg.episodes} "
         f"episodes, budget {env_cfg['max_steps']} env steps = {max_steps} actions, horizon {horizon}, "
@@ -302,7 +309,7 @@ def plan(cfg: DictConfig) -> dict:
         "mean_plan_time_per_env_step_s": summary["mean_plan_time_per_action_s"] / k,
         "wall_time_s": time.perf_counter() - start,
     })
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_text_atomic(run_dir / "summary.json", json.dumps(summary, indent=2))  # the demo's mark of a finished run
     print(format_summary(summary))
     return summary
 
@@ -316,6 +323,7 @@ def format_summary(s: dict) -> str:
 
 
 @hydra.main(config_path="pkg://configs", config_name="plan", version_base="1.3")
+@user_errors
 def main(cfg: DictConfig) -> None:
     plan(cfg)
 

@@ -24,7 +24,8 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,9 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from planning.cli import check_env_config, energy_for, format_summary, plan
+from vjepa.runtime.errors import user_errors
+from vjepa.runtime.run_dir import RunDir, write_text_atomic
+from vjepa.runtime.threads import set_threads
 
 
 @contextlib.contextmanager
@@ -47,14 +51,24 @@ def _hydra_ready() -> Iterator[None]:
             yield
 
 
-def stage_config(name: str, groups: list[str], settings: Any, fixed: dict[str, Any]) -> DictConfig:
-    """Compose configs/<name>.yaml with group choices ``groups``, then merge the demo's ``settings`` section
-    (unknown keys are errors) and the values the demo fixes (paths)."""
+RUNTIME_KEYS = ("device", "precision", "threads")
+
+
+def runtime_settings(cfg: DictConfig) -> dict[str, Any]:
+    """The demo's runtime keys every stage computes with (``device``, ``precision``, ``threads``), those set (not
+    null): a stage's own section can still override them."""
+    return {key: cfg[key] for key in RUNTIME_KEYS if cfg.get(key) is not None}
+
+
+def stage_config(name: str, groups: list[str], settings: Any, fixed: dict[str, Any],
+                 runtime: Mapping[str, Any] | None = None) -> DictConfig:
+    """Compose configs/<name>.yaml with group choices ``groups``, then merge the demo's ``runtime`` keys
+    (`runtime_settings`), its ``settings`` section (unknown keys are errors) and the values the demo fixes (paths)."""
     with _hydra_ready():
         cfg = compose(config_name=name, overrides=groups)
     settings = OmegaConf.to_container(settings, resolve=True) if isinstance(settings, DictConfig) else settings
     try:
-        cfg = OmegaConf.merge(cfg, settings or {})
+        cfg = OmegaConf.merge(cfg, runtime or {}, settings or {})
     except Exception as e:  # ConfigKeyError and friends: name the stage
         raise ValueError(f"demo: {name} settings {settings} do not fit configs/{name}.yaml: {e}") from e
     for key, value in fixed.items():
@@ -62,15 +76,25 @@ def stage_config(name: str, groups: list[str], settings: Any, fixed: dict[str, A
     return cfg
 
 
-def _plan_settings(cfg: DictConfig, planner: str) -> dict[str, Any]:
-    """The ``plan`` section plus ``planner_settings.<planner>`` merged into its ``planner`` key, with the demo's
-    env config (the one the data was collected in) under the plan section's own ``env`` settings."""
+def _plan_settings(cfg: DictConfig, planner: str | None) -> dict[str, Any]:
+    """The ``plan`` section plus ``planner_settings.<planner>`` (when a planner is named) merged into its
+    ``planner`` key, with the demo's env config (the one the data was collected in) under the plan section's own
+    ``env`` settings."""
     settings = OmegaConf.to_container(cfg.plan, resolve=True) or {}
     settings["env"] = OmegaConf.to_container(OmegaConf.merge(cfg.env, settings.get("env", {})), resolve=True)
-    own = OmegaConf.select(cfg, f"planner_settings.{planner}")
+    own = OmegaConf.select(cfg, f"planner_settings.{planner}") if planner else None
     if own:
         settings["planner"] = {**settings.get("planner", {}), **OmegaConf.to_container(own, resolve=True)}
     return settings
+
+
+def planning_world_model(plan_cfg: DictConfig, path: Path) -> Any:
+    """The world model at ``path`` on the plan stage's device and in its precision (for the state probe and the
+    energy landscape, which read the features the planners see)."""
+    from vjepa.train.distributed import resolve_device
+    from vjepa.world_model import load_world_model
+
+    return load_world_model(path, device=resolve_device(plan_cfg.device), precision=plan_cfg.precision)
 
 
 def _checkpoint_step(path: Path) -> int:
@@ -85,14 +109,18 @@ def _log(message: str) -> None:
 
 def run_demo(cfg: DictConfig) -> dict[str, Any]:
     """Run (or resume) the demo's stages; returns its summary (also written to ``out/demo_summary.json``)."""
+    with RunDir(cfg.out, "vjepa-demo", key="out") as run:  # one demo at a time; each stage claims its own folder
+        return _run_demo(cfg, run)
+
+
+def _run_demo(cfg: DictConfig, run: RunDir) -> dict[str, Any]:
     from envs.collect import collect
     from vjepa.train.pretrain import pretrain
     from vjepa.train.train_ac import train_ac
 
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg.threads))
+    set_threads(cfg.threads)
+    stage = partial(stage_config, runtime=runtime_settings(cfg))
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     times: dict[str, float] = {}
     skipped: list[str] = []  # stages whose output existed: their times come from the run that made them
     start = time.perf_counter()
@@ -100,6 +128,7 @@ def run_demo(cfg: DictConfig) -> dict[str, Any]:
     # the env config (the demo's env group, configs/env/<name>.yaml) both collects the data and is planned in
     env_cfg = check_env_config(cfg.env)
     image_size = int(env_cfg["kwargs"].get("image_size", 64))
+    run.claim(cfg)
 
     # 1. collect
     data = out / "data"
@@ -118,7 +147,7 @@ def run_demo(cfg: DictConfig) -> dict[str, Any]:
 
     # 2. pretrain the encoder on the episodes' videos
     pre_dir = out / "pretrain"
-    pre_cfg = stage_config("pretrain", ["data=video_folder"], cfg.pretrain, {
+    pre_cfg = stage("pretrain", ["data=video_folder"], cfg.pretrain, {
         "data.path": str(data / "videos"), "run_dir": str(pre_dir)})
     t0 = time.perf_counter()
     if _checkpoint_step(pre_dir / "latest.pt") >= pre_cfg.steps:
@@ -131,7 +160,7 @@ def run_demo(cfg: DictConfig) -> dict[str, Any]:
 
     # 3. action-conditioned predictor on the frozen encoder
     ac_dir = out / "train_ac"
-    ac_cfg = stage_config("train_ac", [], cfg.train_ac, {
+    ac_cfg = stage("train_ac", [], cfg.train_ac, {
         "encoder": str(pre_dir / "latest.pt"), "data.path": str(data), "run_dir": str(ac_dir)})
     t0 = time.perf_counter()
     if _checkpoint_step(ac_dir / "latest.pt") >= ac_cfg.steps:
@@ -152,7 +181,7 @@ def run_demo(cfg: DictConfig) -> dict[str, Any]:
     else:
         from vjepa.eval.eval_ac import evaluate_ac, format_table
 
-        results_ac = evaluate_ac(stage_config("eval_ac", [], {}, {"checkpoint": str(ac_dir / "latest.pt")}))
+        results_ac = evaluate_ac(stage("eval_ac", [], {}, {"checkpoint": str(ac_dir / "latest.pt")}))
         _log(f"eval_ac -> {eval_path}\n{format_table(results_ac)}")
     times["eval_ac_s"] = time.perf_counter() - t0
 
@@ -166,9 +195,9 @@ def run_demo(cfg: DictConfig) -> dict[str, Any]:
             skipped.append("probe_s")
         else:
             from planning.probe import fit_probe
-            from vjepa.world_model import load_world_model
 
-            probe, info = fit_probe(load_world_model(ac_dir / "latest.pt"), data, int(cfg.probe_frames))
+            model = planning_world_model(stage("plan", [], _plan_settings(cfg, None), {}), ac_dir / "latest.pt")
+            probe, info = fit_probe(model, data, int(cfg.probe_frames))
             probe.save(probe_path, **info)
             _log(f"probe: fitted on {info['frames']} frames, held-out MAE per state dim "
                  f"{[round(v, 4) for v in info['val_mae']]} -> {probe_path}")
@@ -178,7 +207,7 @@ def run_demo(cfg: DictConfig) -> dict[str, Any]:
     results: dict[str, dict] = {}
     for name in cfg.planners:
         run_dir = out / "plan" / str(name)
-        plan_cfg = stage_config("plan", [f"planner={name}"], _plan_settings(cfg, name), {
+        plan_cfg = stage("plan", [f"planner={name}"], _plan_settings(cfg, name), {
             "world_model": str(ac_dir / "latest.pt"), "run_dir": str(run_dir)})
         t0 = time.perf_counter()
         summary_path = run_dir / "summary.json"
@@ -197,11 +226,9 @@ def run_demo(cfg: DictConfig) -> dict[str, Any]:
             skipped.append("landscape_s")
         else:
             from planning.visualize import landscape_figure
-            from vjepa.world_model import load_world_model
-
             first = cfg.planners[0]
-            plan_cfg = stage_config("plan", [f"planner={first}"], _plan_settings(cfg, first), {})
-            model = load_world_model(ac_dir / "latest.pt")
+            plan_cfg = stage("plan", [f"planner={first}"], _plan_settings(cfg, first), {})
+            model = planning_world_model(plan_cfg, ac_dir / "latest.pt")
             energy, _, model = energy_for(plan_cfg, ac_dir / "latest.pt", model)
             landscape_figure(model, plan_cfg.env, seed=int(plan_cfg.seed), horizon=int(plan_cfg.planner.horizon),
                              energy=energy, out=picture)
@@ -222,12 +249,12 @@ def run_demo(cfg: DictConfig) -> dict[str, Any]:
         errors = "; ".join(f"{name.replace('_', '-')} " + ", ".join(f"{v:.3f}" for v in f[name])
                            for name in ("predictor", "copy_last", "zero_action"))
         _log(f"world model, held-out feature L1 at k = 1..{len(f['predictor'])}: {errors} ({eval_path})")
-    summary_path.write_text(json.dumps(summary, indent=2))
+    write_text_atomic(summary_path, json.dumps(summary, indent=2))
     _log("results (success = final position within the env's threshold of the goal):")
     for result in results.values():
         print("  " + format_summary(result))
     if results:
-        plan_cfg = stage_config("plan", [], _plan_settings(cfg, str(cfg.planners[0])), {})
+        plan_cfg = stage("plan", [], _plan_settings(cfg, str(cfg.planners[0])), {})
         energy = " ".join(f"energy.{k}={v}" for k, v in plan_cfg.energy.items())
         _log(f"plan again: vjepa-plan world_model={ac_dir / 'latest.pt'} planner=NAME env={cfg.env.name} "
              f"episodes={plan_cfg.episodes} seed={plan_cfg.seed} {energy} run_dir=DIR")
@@ -238,6 +265,7 @@ def run_demo(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(config_path="pkg://configs", config_name="demo", version_base="1.3")
+@user_errors
 def main(cfg: DictConfig) -> None:
     run_demo(cfg)
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from planning.energies import goal_energy
 
@@ -76,6 +77,16 @@ class StateProbe(nn.Module):
 
 
 @torch.inference_mode()
+def encode_frames(world_model: Any, frames: np.ndarray, desc: str, chunk: int = 256) -> Tensor:
+    """``world_model.encode`` of uint8 frames (B, H, W, 3), ``chunk`` at a time under a progress bar."""
+    out = []
+    with tqdm(total=len(frames), desc=desc, unit="frame", dynamic_ncols=True) as bar:
+        for start in range(0, len(frames), chunk):
+            out.append(world_model.encode(torch.from_numpy(frames[start : start + chunk])))
+            bar.update(len(out[-1]))
+    return torch.cat(out)
+
+
 def fit_probe(world_model: Any, data: str | Path, max_frames: int = 4000, val_fraction: float = 0.2,
               ridges: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0), seed: int = 0
               ) -> tuple[StateProbe, dict[str, Any]]:
@@ -87,15 +98,20 @@ def fit_probe(world_model: Any, data: str | Path, max_frames: int = 4000, val_fr
     episodes = EpisodeDataset(data)
     order = np.random.default_rng(seed).permutation(len(episodes))
     per = max(1, max_frames // max(len(episodes), 1))
-    frames, states = [], []
+    lengths = episodes.lengths
+    chosen, total = [], 0  # episodes in random order until max_frames are picked
     for i in order:
-        ep = episodes[int(i)]
+        chosen.append(int(i))
+        total += min(per, lengths[i])
+        if total >= max_frames:
+            break
+    frames, states = [], []
+    for i in tqdm(chosen, desc="state probe: reading episodes", unit="episode", dynamic_ncols=True):
+        ep = episodes[i]
         pick = np.linspace(0, len(ep.frames) - 1, min(per, len(ep.frames))).round().astype(int)
         frames.append(ep.frames[pick])
         states.append(ep.states[pick])
-        if sum(len(f) for f in frames) >= max_frames:
-            break
-    features = world_model.encode(torch.from_numpy(np.concatenate(frames)))
+    features = encode_frames(world_model, np.concatenate(frames), desc="state probe: encoding frames")
     states = torch.from_numpy(np.concatenate(states)).float()
     n_val = int(len(features) * val_fraction)  # whole episodes: frames come episode by episode
     best = (float("inf"), ridges[0], torch.zeros(states.shape[1]))

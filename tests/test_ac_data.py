@@ -1,10 +1,8 @@
-"""LeRobot readers (v2.1, v3.0), open_episodes, ClipWindows, FeatureCache and ActionStats."""
+"""LeRobot readers (v2.1, v3.0), open_episodes, ClipWindows and ActionStats (the feature cache: test_feature_cache)."""
 
 from __future__ import annotations
 
 import json
-import math
-import os
 import warnings
 from pathlib import Path
 
@@ -12,9 +10,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
-from torch import nn
 
-from vjepa.data.ac_dataset import ActionStats, ClipWindows, FeatureCache, fingerprint, open_episodes
+from vjepa.data.ac_dataset import ActionStats, ClipWindows, open_episodes
 from vjepa.data.decoders import write_video
 from vjepa.data.episodes import Episode, EpisodeDataset, EpisodeWriter
 from vjepa.data.lerobot import (
@@ -240,103 +237,6 @@ def test_clip_windows_on_datasets(tmp_path: Path, lerobot_root: Path) -> None:
     rows = _parquet_rows(lerobot_root, 1)
     np.testing.assert_allclose(item["actions"].numpy()[0], rows["action"][1:4].sum(0), rtol=1e-6)
     np.testing.assert_array_equal(item["states"].numpy(), rows["observation.state"][[1, 4, 7]])
-
-
-# ------------------------------------------------------------------------------------------------ FeatureCache
-class CountingEncoder(nn.Module):
-    """(B, C, 1, H, W) -> (B, 4, C + 1): 2x2 average-pooled patches through an identity linear layer (a matmul,
-    which bf16 autocast rounds), plus a learnable offset; counts calls."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.proj = nn.Linear(4, 4)
-        with torch.no_grad():
-            self.proj.weight.copy_(torch.eye(4))
-            self.proj.bias.zero_()
-        self.offset = nn.Parameter(torch.zeros(4))
-        self.calls = 0
-        self.frames = 0
-
-    def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        assert clips.ndim == 5 and clips.shape[2] == 1, clips.shape
-        self.calls += 1
-        self.frames += clips.shape[0]
-        pooled = nn.functional.adaptive_avg_pool2d(clips[:, :, 0], 2).flatten(2).transpose(1, 2)  # (B, 4, C)
-        return self.proj(torch.cat([pooled, pooled.mean(-1, keepdim=True)], -1)) + self.offset
-
-
-def test_feature_cache_build_reuse_rebuild(tmp_path: Path) -> None:
-    eps = _toy_episodes(lengths=(10, 6, 5))
-    enc = CountingEncoder()
-    fp = fingerprint(enc.state_dict())
-    cache = FeatureCache(tmp_path / "cache", enc, fp, image_size=16, batch_size=8).build(eps, progress=False)
-    assert enc.calls == math.ceil(21 / 8) and enc.frames == 21  # batched across episodes
-    feats = cache.get(0)
-    assert feats.shape == (10, 4, 4) and feats.dtype == np.float16 and isinstance(feats, np.memmap)
-    manifest = json.loads((tmp_path / "cache" / "manifest.json").read_text())
-    assert manifest["fingerprint"] == fp and manifest["lengths"] == [10, 6, 5]
-    assert (manifest["num_tokens"], manifest["embed_dim"], manifest["image_size"]) == (4, 4, 16)
-    # values: one-frame clips through the encoder
-    from vjepa.data.transforms import to_model_input
-
-    with torch.inference_mode():
-        direct = enc(to_model_input(eps[1].frames[:, None], 16))
-    np.testing.assert_allclose(cache.get(1).astype(np.float32), direct.numpy(), atol=2e-3)
-    enc.calls, enc.frames = 3, 21  # forget the direct call
-
-    # second build, same fingerprint: nothing encoded
-    again = FeatureCache(tmp_path / "cache", enc, fp, image_size=16, batch_size=8).build(eps, progress=False)
-    assert enc.calls == 3 and again.last_build["reused_episodes"] == 3
-    # an interrupted build (one file gone) re-encodes only that episode
-    (tmp_path / "cache" / "episode_000001.npy").unlink()
-    FeatureCache(tmp_path / "cache", enc, fp, image_size=16, batch_size=8).build(eps, progress=False)
-    assert enc.frames == 21 + 6
-
-    # new weights -> new fingerprint -> rebuild, and it says so
-    with torch.no_grad():
-        enc.offset.add_(1.0)
-    fp2 = fingerprint(enc)
-    assert fp2 != fp
-    with pytest.warns(UserWarning, match="fingerprint changed"):
-        rebuilt = FeatureCache(tmp_path / "cache", enc, fp2, image_size=16, batch_size=8).build(eps, progress=False)
-    assert enc.frames == 27 + 21 and rebuilt.last_build["rebuilt_because"].startswith("encoder fingerprint")
-    np.testing.assert_allclose(rebuilt.get(0).astype(np.float32), feats.astype(np.float32) + 1, atol=4e-3)
-
-    # another precision -> rebuild (features computed in bf16: close to fp32's, not equal)
-    fp32_features = np.array(rebuilt.get(0))
-    with pytest.warns(UserWarning, match="precision changed \\(fp32 -> bf16\\)"):
-        bf16 = FeatureCache(tmp_path / "cache", enc, fp2, image_size=16, batch_size=8, precision="bf16").build(
-            eps, progress=False)
-    assert json.loads((tmp_path / "cache" / "manifest.json").read_text())["precision"] == "bf16"
-    assert enc.frames == 48 + 21 and not np.array_equal(bf16.get(0), fp32_features)
-    np.testing.assert_allclose(bf16.get(0).astype(np.float32), fp32_features.astype(np.float32), rtol=0.02, atol=0.02)
-    with pytest.warns(UserWarning, match="precision changed"):  # back to fp32 for what follows
-        FeatureCache(tmp_path / "cache", enc, fp2, image_size=16, batch_size=8).build(eps, progress=False)
-
-    # windows over the cache: features instead of frames
-    read_only = FeatureCache(tmp_path / "cache")
-    w = ClipWindows(eps, num_frames=3, frame_step=2, features=read_only)
-    item = w[2]
-    assert "frames" not in item and item["features"].shape == (3, 4, 4)
-    assert item["features"].dtype == torch.float32
-    np.testing.assert_array_equal(item["features"].numpy(), read_only.get(0)[[2, 4, 6]].astype(np.float32))
-    with pytest.raises(ValueError, match="does not match these episodes"):
-        ClipWindows(eps[:2], num_frames=3, features=read_only)
-
-
-def test_fingerprint(tmp_path: Path) -> None:
-    a, b = CountingEncoder(), CountingEncoder()
-    assert fingerprint(a) == fingerprint(b.state_dict())
-    with torch.no_grad():
-        b.offset[0] = 1e-3
-    assert fingerprint(a) != fingerprint(b)
-    ckpt = tmp_path / "enc.pt"
-    torch.save(a.state_dict(), ckpt)
-    first = fingerprint(ckpt)
-    assert first == fingerprint(str(ckpt)) and len(first) == 40
-    st = ckpt.stat()
-    os.utime(ckpt, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))  # rewritten (same size), new mtime
-    assert fingerprint(ckpt) != first
 
 
 # ------------------------------------------------------------------------------------------------ ActionStats

@@ -2,11 +2,14 @@
 
 import csv
 import json
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
 from vjepa.cli.make_videos import main as make_videos_main
@@ -28,6 +31,10 @@ from vjepa.data import (
 )
 from vjepa.data.decoders import DecordReader
 from vjepa.data.synthetic import COLOURS, direction_class
+from vjepa.data.video_dataset import SkippedFiles
+from vjepa.inference import clip_batches
+from vjepa.masks import MaskCollator, vjepa_masks
+from vjepa.train.loop import Batches
 
 LEVEL_STEP = 6  # grey level per frame number in counter videos
 CORRUPT_VIDEOS = ("truncated.mp4", "random_bytes.mp4", "empty.mp4", "audio_only.mp4")
@@ -151,18 +158,40 @@ def test_video_dataset_with_transform(counter_mp4):
     dataset = VideoFolderDataset(counter_mp4.parent, frames_per_clip=4, frame_step=2, transform=VideoTransform(32))
     sample = dataset[(0, 7)]
     assert sample["clip"].dtype == torch.float32 and sample["clip"].shape == (3, 4, 32, 32)
-    assert (sample["index"], sample["seed"], sample["skipped"]) == (0, 7, 0)
+    assert (sample["index"], sample["seed"], sample["skipped"], sample["skipped_files"]) == (0, 7, 0, {})
     assert torch.equal(sample["clip"], dataset[(0, 7)]["clip"])
     assert not torch.equal(sample["clip"], dataset[(0, 8)]["clip"])
 
 
-@pytest.mark.parametrize(
-    ("mode", "expected"), [("loop", [0, 2, 4, 1, 3]), ("pad", [0, 2, 4, 4, 4])]
-)
-def test_short_video_is_looped_or_padded(tmp_path, mode, expected):
+@pytest.mark.parametrize(("mode", "expected"), [("pad", [0, 2, 4, 4, 4]), ("stretch", [0, 1, 2, 3, 4])])
+def test_short_video_is_padded_or_stretched(tmp_path, mode, expected):
     write_counter_video(tmp_path / "short.mp4", 5, size=32)
     dataset = VideoFolderDataset(tmp_path, frames_per_clip=5, frame_step=2, short_video=mode)
     assert frame_numbers(dataset[0]["clip"]) == expected
+
+
+@pytest.mark.parametrize("mode", [None, "pad", "stretch"])  # None: the default
+def test_short_video_clips_only_move_forward(counter_mp4, mode):
+    """16 frames at step 4 span 61: every shorter video (one frame short of it included) reads forward in time."""
+    chosen = {"short_video": mode} if mode else {}
+    dataset = VideoFolderDataset(counter_mp4.parent, frames_per_clip=16, frame_step=4, **chosen)
+    mode = dataset.short_video
+    generator = torch.Generator().manual_seed(0)
+    for num_frames in (1, 2, 5, 15, 16, 17, 31, 59, 60):
+        indices = dataset.frame_indices(num_frames, generator)
+        steps = np.diff(indices)
+        assert len(indices) == 16 and (steps >= 0).all(), (num_frames, indices.tolist())
+        if mode == "pad" or num_frames < 16:  # from the first frame, the last repeated
+            assert indices[0] == 0 and indices[-1] == num_frames - 1, (num_frames, indices.tolist())
+        else:  # the largest step that fits, at a random start
+            assert (steps == min(4, (num_frames - 1) // 15)).all() and indices[-1] < num_frames, num_frames
+    if mode == "pad":
+        assert dataset.frame_indices(60, generator)[-3:].tolist() == [52, 56, 59]  # not back to frame 0
+
+
+def test_short_video_loop_is_refused_with_the_fix(counter_mp4):
+    with pytest.raises(ValueError, match=r"'loop' is gone: it ran time backwards; 'pad' is the default"):
+        VideoFolderDataset(counter_mp4.parent, short_video="loop")
 
 
 def test_short_video_is_skipped_silently(tmp_path):
@@ -173,35 +202,39 @@ def test_short_video_is_skipped_silently(tmp_path):
         warnings.simplefilter("error")
         sample = dataset[(0, 3)]
     assert sample["index"] == 1 and sample["skipped"] >= 1
+    assert sample["skipped_files"] == {str(tmp_path / "a_short.mp4"): "too short: 5 frames, fewer than the 9 one "
+                                                                       "clip spans"}
     (tmp_path / "b_long.mp4").unlink()
     with pytest.raises(ValueError, match="fewer than the 9 one clip spans"):
         VideoFolderDataset(tmp_path, frames_per_clip=5, frame_step=2, short_video="skip")
 
 
-def test_corrupt_files_are_skipped_with_one_warning_each(mixed_dir):
+def test_corrupt_files_are_replaced_and_named_in_the_sample(mixed_dir):
     dataset = VideoFolderDataset(mixed_dir, frames_per_clip=4, frame_step=2)
     names = [p.name for p in dataset.paths]
-    with pytest.warns(UserWarning) as record:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the dataset reports through its samples, not warnings (one per worker)
         samples = [dataset[(i, 100 + i)] for i in range(len(dataset))]
-    warned = sorted(name for w in record for name in CORRUPT_VIDEOS if name in str(w.message))
-    assert warned == sorted(CORRUPT_VIDEOS)  # each named, once
     for i, sample in enumerate(samples):
         assert names[sample["index"]] in ("a.mp4", "m.mp4", "z.mp4")
         assert (sample["skipped"] > 0) == (names[i] in CORRUPT_VIDEOS)
+        assert sample["skipped"] >= len(sample["skipped_files"])  # a bad file drawn twice is named once
+        assert all(reason.startswith("unreadable (") for reason in sample["skipped_files"].values())
+        if names[i] in CORRUPT_VIDEOS:
+            assert str(mixed_dir / names[i]) in sample["skipped_files"]
         assert sample["clip"].shape == (4, 32, 32, 3)
     # a fresh dataset, which does not yet know the bad files, picks the same replacements and clips
     fresh = VideoFolderDataset(mixed_dir, frames_per_clip=4, frame_step=2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for i in reversed(range(len(fresh))):
-            again = fresh[(i, 100 + i)]
-            assert again["index"] == samples[i]["index"] and torch.equal(again["clip"], samples[i]["clip"])
+    for i in reversed(range(len(fresh))):
+        again = fresh[(i, 100 + i)]
+        assert again["index"] == samples[i]["index"] and torch.equal(again["clip"], samples[i]["clip"])
+        assert (again["skipped"], again["skipped_files"]) == (samples[i]["skipped"], samples[i]["skipped_files"])
 
 
 def test_gives_up_after_max_resample(mixed_dir):
     dataset = VideoFolderDataset(mixed_dir, frames_per_clip=4, frame_step=2, max_resample=0)
     corrupt = [p.name for p in dataset.paths].index("random_bytes.mp4")
-    with pytest.warns(UserWarning), pytest.raises(RuntimeError, match="gave up .*random_bytes.mp4"):
+    with pytest.raises(RuntimeError, match="gave up .*random_bytes.mp4"):
         dataset[corrupt]
 
 
@@ -238,16 +271,14 @@ def test_image_dataset_is_one_frame_clips(tmp_path, corrupt_dir):
     raw = ImageFolderDataset(tmp_path)
     assert len(raw) == 5 and raw[0]["clip"].shape == (1, 48, 48, 3) and raw[0]["clip"].dtype == torch.uint8
     dataset = ImageFolderDataset(tmp_path, transform=VideoTransform(32, train=False))
-    with pytest.warns(UserWarning) as record:
-        sample = dataset[(4, 0)]  # sorted: image_0..2, random_bytes, truncated
-    assert "truncated.png" in str(record[0].message)
+    sample = dataset[(4, 0)]  # sorted: image_0..2, random_bytes, truncated
+    assert str(tmp_path / "truncated.png") in sample["skipped_files"]
     assert sample["skipped"] >= 1 and sample["index"] < 3 and sample["clip"].shape == (3, 1, 32, 32)
 
 
 # ---------------------------------------------------------------- sampler
 
 
-@pytest.mark.filterwarnings("ignore:skipping unreadable file")
 def test_sampler_gives_same_batches_for_any_worker_count(mixed_dir):
     dataset = VideoFolderDataset(mixed_dir, frames_per_clip=4, frame_step=2, transform=VideoTransform(16))
 
@@ -258,7 +289,8 @@ def test_sampler_gives_same_batches_for_any_worker_count(mixed_dir):
     serial, parallel = batches(0), batches(2)
     assert len(serial) == 4  # 7 samples, batches of 2
     for a, b in zip(serial, parallel, strict=True):
-        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+        assert a.keys() == b.keys() and a["skipped_files"] == b["skipped_files"]  # default_collate merges them
+        assert all(torch.equal(a[k], b[k]) for k in a if k != "skipped_files")
     assert sum(int(b["skipped"].gt(0).sum()) for b in serial) > 0
 
 
@@ -361,6 +393,14 @@ def test_single_shape_videos_show_only_the_labelled_shape(tmp_path):
         assert labelled.mean() > 0.8  # (codec blur at the edges aside) one shape, the labelled one
 
 
+def test_synthetic_generation_shows_a_bar_saying_what_it_makes(tmp_path, capsys):
+    make_moving_shapes(tmp_path / "videos", num_videos=2, num_frames=2, size=32)
+    make_shape_images(tmp_path / "images", num_images=3, size=32)
+    err = capsys.readouterr().err
+    assert "generating 2 moving-shape videos (2 frames, 32 px):" in err and "2/2" in err and "video/s" in err
+    assert "generating 3 shape images (32 px):" in err and "3/3" in err and "image/s" in err
+
+
 def test_make_videos_cli(tmp_path, capsys):
     make_videos_main([str(tmp_path / "v"), "--num-videos", "2", "--frames", "6", "--size", "32"])
     assert str(tmp_path / "v") in capsys.readouterr().out
@@ -376,6 +416,109 @@ def test_evaluation_segments_are_evenly_spaced_clips(tmp_path):
     generator = torch.Generator()
     # 20 frames, a clip spans 7: starts 0, 6, 13 (the last possible), each clip 4 frames 2 apart
     assert dataset.frame_indices(20, generator).tolist() == [0, 2, 4, 6, 6, 8, 10, 12, 13, 15, 17, 19]
-    assert dataset.frame_indices(5, generator).tolist() == [0, 2, 4, 1] * 3  # short: every segment loops the video
+    assert dataset.frame_indices(5, generator).tolist() == [0, 2, 4, 4] * 3  # short: every segment is padded
     with pytest.raises(ValueError, match="segments must be >= 1, and 1 with random_start"):
         VideoFolderDataset(videos, segments=2)
+
+
+# ---------------------------------------------------------------- skipped files, short folders
+
+
+def test_decord_keeps_its_errors_off_the_terminal(corrupt_dir, mixed_dir, capfd):
+    """decord's C++ code prints "ERROR opening ..." on fd 2 for a broken file; it becomes the error's reason."""
+    pytest.importorskip("decord")
+    for name in CORRUPT_VIDEOS:
+        for backend in ("decord", "auto"):
+            with pytest.raises(VideoDecodeError) as error, open_video(corrupt_dir / name, backend) as video:
+                video.get_frames([0])
+            if name in ("random_bytes.mp4", "empty.mp4"):
+                assert "Invalid data found when processing input" in error.value.reason.split("; pyav:")[0]
+            assert "/github/workspace" not in error.value.reason  # decord's log prefix is cut
+    dataset = VideoFolderDataset(mixed_dir, frames_per_clip=4, frame_step=2)
+    loader = DataLoader(dataset, batch_size=2, sampler=SeededSampler(len(dataset), seed=0), num_workers=2)
+    assert sum(len(batch["skipped_files"]) for batch in loader) > 0  # read in workers too
+    print("python's own stderr still works", file=sys.stderr)
+    assert capfd.readouterr().err == "python's own stderr still works\n"
+
+
+def test_skipped_files_are_distinct_and_named_once_over_workers(mixed_dir, capsys):
+    dataset = VideoFolderDataset(mixed_dir, frames_per_clip=4, frame_step=2, transform=VideoTransform(16))
+    loader = DataLoader(dataset, batch_size=2, sampler=SeededSampler(len(dataset), seed=3), num_workers=2,
+                        collate_fn=MaskCollator(vjepa_masks((2, 8, 8))))
+    skipped = SkippedFiles()
+    for _ in range(3):  # three epochs: every worker meets every bad file, several times
+        for batch in loader:
+            skipped.add(batch)
+    assert skipped.counts() == {"skipped_files": 4, "skipped_draws": skipped.draws} and skipped.draws > 4
+    lines = capsys.readouterr().out.splitlines()
+    assert sorted(Path(line.split(": ")[0].removeprefix("skipped ")).name for line in lines) == sorted(CORRUPT_VIDEOS)
+    assert all(": unreadable (" in line for line in lines)
+
+
+def test_skipped_files_gather_the_other_processes_files(monkeypatch, capsys):
+    """At log steps every process shares the files it met since the last gather; the main one names the new."""
+    from vjepa.data import video_dataset
+
+    def all_gather_object(out, mine):  # rank 1 met b (new to rank 0) and a (known)
+        out[:] = [mine, {"/v/b.mp4": "unreadable (bad)", "/v/a.mp4": "unreadable (bad)"}]
+
+    monkeypatch.setattr(video_dataset.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(video_dataset.dist, "get_world_size", lambda: 2)
+    monkeypatch.setattr(video_dataset.dist, "all_gather_object", all_gather_object)
+    skipped = SkippedFiles()
+    skipped.add({"skipped": 3, "skipped_files": {"/v/a.mp4": "unreadable (bad)"}})
+    assert skipped.counts() == {"skipped_files": 2, "skipped_draws": 3}
+    assert capsys.readouterr().out.splitlines() == ["skipped /v/a.mp4: unreadable (bad)",
+                                                    "skipped /v/b.mp4: unreadable (bad)"]
+
+
+def test_clip_batches_leave_out_and_name_each_unreadable_file_once(mixed_dir, capsys):
+    dataset = VideoFolderDataset(mixed_dir, frames_per_clip=4, frame_step=2, transform=VideoTransform(16),
+                                 random_start=False)
+    indices = [i for batch_indices, _ in clip_batches(dataset, 3) for i in batch_indices]
+    assert [dataset.paths[i].name for i in indices] == ["a.mp4", "m.mp4", "z.mp4"]
+    out = capsys.readouterr().out
+    assert all(out.count(f"{mixed_dir / name}:") == 1 for name in CORRUPT_VIDEOS), out
+
+
+def test_sampler_repeats_indices_to_fill_batches():
+    sampler = SeededSampler(3, seed=0, rank=1, world_size=2)
+    assert len(sampler) == 1
+    sampler.repeat_to(4)  # 3 videos, 2 ranks of 4: 3 passes, 9 positions, 4 each
+    assert sampler.repeats == 3 and len(sampler) == 4
+    keys = list(sampler)
+    assert len({seed for _, seed in keys}) == 4  # every repeat its own seed: another clip
+    single = SeededSampler(3, seed=0)
+    single.repeat_to(4)
+    indices = [index for index, _ in single]
+    assert len(indices) == 6 and sorted(indices[:3]) == sorted(indices[3:]) == [0, 1, 2]  # pass after pass
+    unrepeated = SeededSampler(10, seed=0)
+    before = list(unrepeated)
+    unrepeated.repeat_to(4)  # one pass gives a batch already: the epoch stays as it was
+    assert unrepeated.repeats == 1 and list(unrepeated) == before
+
+
+def test_folder_of_fewer_videos_than_a_batch_fills_batches(shapes_dir):
+    """3 videos, batch_size 4: each epoch draws several clips per video; resume at any batch is exact."""
+    subset = shapes_dir / "three.txt"
+    subset.write_text("".join(f"video_{i:05d}.mp4\n" for i in range(3)))
+    dataset = VideoFolderDataset(subset, frames_per_clip=4, frame_step=2, transform=VideoTransform(16))
+    cfg = OmegaConf.create({"batch_size": 4, "num_workers": 0})
+    collate = MaskCollator(vjepa_masks((2, 8, 8)))
+    batches = Batches(dataset, SeededSampler(len(dataset), seed=0), cfg, collate, torch.device("cpu"))
+    stream = batches.from_batch(0)
+    first = [next(stream) for _ in range(4)]
+    assert all(batch["clips"].shape == (4, 3, 4, 16, 16) for batch in first)
+    assert {int(i) for batch in first for i in batch["index"]} == {0, 1, 2}
+    resumed = Batches(dataset, SeededSampler(len(dataset), seed=0), cfg, collate, torch.device("cpu")).from_batch(3)
+    assert torch.equal(next(resumed)["clips"], first[3]["clips"])
+
+
+def test_fixed_samples_fewer_than_a_batch_are_refused_with_the_fix():
+    cfg = OmegaConf.create({"batch_size": 8, "num_workers": 0})
+    fixed = torch.utils.data.TensorDataset(torch.arange(5))  # no random_clips: repeats would be duplicates
+    with pytest.raises(ValueError, match="lower batch_size to 5 or less, or give it more data"):
+        Batches(fixed, SeededSampler(5, seed=0), cfg, None, torch.device("cpu"))
+    with pytest.raises(ValueError, match="run on at most 1 processes"):
+        Batches(torch.utils.data.TensorDataset(torch.arange(1)), SeededSampler(1, seed=0, rank=0, world_size=2), cfg,
+                None, torch.device("cpu"))

@@ -1,3 +1,5 @@
+import re
+
 import av
 import numpy as np
 import pytest
@@ -5,6 +7,7 @@ import torch
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
+from tests.conftest import compose_config
 from vjepa.cli.show_masks import main as show_masks
 from vjepa.masks import (
     BlockSpec,
@@ -16,6 +19,8 @@ from vjepa.masks import (
     save_mask_figure,
     vjepa_masks,
 )
+from vjepa.masks.visualize import token_counts
+from vjepa.runtime.errors import ConfigError
 
 VIDEO_GRID = (8, 14, 14)  # 16 frames, 224 px, tubelet 2, patch 16
 
@@ -141,24 +146,33 @@ def test_config_builds_the_preset_and_accepts_omegaconf():
 
 
 @pytest.mark.parametrize(
-    ("cfg", "error", "match"),
+    ("cfg", "match"),
     [
-        ({}, KeyError, "missing key 'groups'"),
-        ({"groups": []}, ValueError, "masks.groups"),
-        ({"groups": [{"targets": {"num_blocks": 1, "spatial_scale": 0.2}}], "min_keep": 0}, ValueError, "min_keep"),
-        ({"groups": [{"targets": {"num_blocks": 4}}]}, KeyError, r"groups\[0\].targets: missing key 'spatial_scale'"),
-        ({"groups": [{"targets": {"num_block": 4, "spatial_scale": 0.2}}]}, KeyError, "unknown key 'num_block'"),
-        ({"groups": [{"targets": {"num_blocks": 4, "spatial_scale": [0.0, 0.2]}}]}, ValueError, "spatial_scale"),
-        ({"groups": [{"targets": {"num_blocks": 4, "spatial_scale": 1.5}}]}, ValueError, "spatial_scale"),
+        ({}, "missing key 'groups' \\(mask\\)"),
+        ({"groups": []}, r"\(mask.groups\)"),
+        ({"groups": [{"targets": {"num_blocks": 1, "spatial_scale": 0.2}}], "min_keep": 0}, r"\(mask.min_keep\)"),
+        ({"groups": [{"targets": {"num_blocks": 4}}]}, r"missing key 'spatial_scale' \(mask.groups.0.targets\)"),
+        ({"groups": [{"targets": {"num_block": 4, "spatial_scale": 0.2}}]}, "unknown key 'num_block'"),
+        ({"groups": [{"targets": {"num_blocks": 4, "spatial_scale": [0.0, 0.2]}}]}, r"targets.spatial_scale\)"),
+        ({"groups": [{"targets": {"num_blocks": 4, "spatial_scale": 1.5}}]}, r"targets.spatial_scale\)"),
         ({"groups": [{"targets": {"num_blocks": 4, "spatial_scale": 0.2, "aspect_ratio": [1.5, 0.75]}}]},
-         ValueError, "targets.aspect_ratio"),
+         r"\(mask.groups.0.targets.aspect_ratio\)"),
         ({"groups": [{"targets": {"num_blocks": 1, "spatial_scale": 0.2},
-                      "context": {"num_blocks": 0, "spatial_scale": 0.9}}]}, ValueError, "context.num_blocks"),
+                      "context": {"num_blocks": 0, "spatial_scale": 0.9}}]}, r"\(mask.groups.0.context.num_blocks\)"),
     ],
 )
-def test_config_errors_name_the_key(cfg, error, match):
-    with pytest.raises(error, match=match):
+def test_config_errors_name_the_key(cfg, match):
+    with pytest.raises(ConfigError, match=match):
         masker_from_config(cfg, VIDEO_GRID)
+
+
+def test_masks_that_leave_no_context_are_refused_before_training():
+    """Two blocks as large as the grid cover it in most draws: a run would fail at some step; refused up front."""
+    config = {"groups": [{"targets": {"num_blocks": 8, "spatial_scale": 0.15}},
+                         {"targets": {"num_blocks": 2, "spatial_scale": [1.0, 1.0]}}]}
+    with pytest.raises(ConfigError, match=r"fewer than 4 context tokens .* \(mask.groups.1\) — lower"):
+        masker_from_config(config, (4, 4, 4)).check_feasible(num_samples=8000)
+    vjepa_masks((4, 4, 4)).check_feasible(num_samples=1000 * 8)  # the default run (1000 steps of 8 clips): fine
 
 
 def make_samples(seeds, frames=4, size=32):
@@ -204,11 +218,17 @@ def test_mask_figure_is_written(tmp_path, layout):
     clip = torch.randint(0, 256, (4, 32, 32, 3), dtype=torch.uint8)
     if layout.startswith("normalised"):
         clip = torch.randn(3, 4, 32, 32)
-    context_idx, target_idx = vjepa_masks(grid)(1, gen())[0]
-    path = save_mask_figure(clip, context_idx[0], target_idx[0], grid, patch, tubelet, tmp_path / "fig" / "m.png")
+    groups = [(context_idx[0], target_idx[0]) for context_idx, target_idx in vjepa_masks(grid)(1, gen())]
+    path = save_mask_figure(clip, groups, grid, patch, tubelet, tmp_path / "fig" / "m.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 1000
     with pytest.raises(ValueError, match="does not cover grid"):
-        save_mask_figure(clip, context_idx[0], target_idx[0], (2, 5, 5), patch, tubelet, tmp_path / "bad.png")
+        save_mask_figure(clip, groups, (2, 5, 5), patch, tubelet, tmp_path / "bad.png")
+
+
+def test_token_counts_say_what_every_token_is():
+    assert token_counts(64, 20, 28) == "64 tokens: context 20, targets 28, neither 16"
+    with pytest.raises(ValueError, match="exceed"):
+        token_counts(64, 40, 28)
 
 
 def write_video(path, frames=6, height=48, width=64):
@@ -221,15 +241,44 @@ def write_video(path, frames=6, height=48, width=64):
         container.mux(stream.encode())
 
 
+def counts_printed(out: str) -> list[tuple[int, int, int, int]]:
+    """(tokens, context, targets, neither) of every group vjepa-show-masks printed."""
+    found = re.findall(r"(\d+) tokens: context (\d+), targets (\d+), neither (\d+)", out)
+    return [tuple(int(n) for n in group) for group in found]
+
+
+def test_show_masks_writes_exactly_out_on_the_pretraining_grid(tmp_path, capsys):
+    show_masks(["--out", str(tmp_path / "masks.png")])  # the default pretraining run: 8 frames of 64 px, patch 16
+    out = capsys.readouterr().out
+    assert [p.name for p in tmp_path.iterdir()] == ["masks.png"] and (tmp_path / "masks.png").stat().st_size > 1000
+    assert "grid 4x4x4" in out
+    counts = counts_printed(out)
+    assert len(counts) == 2  # configs/mask/vjepa.yaml's two groups, in one figure
+    assert all(tokens == 64 and context + targets + neither == tokens for tokens, context, targets, neither in counts)
+
+
 def test_show_masks_cli(tmp_path, capsys):
     video = tmp_path / "clip.mp4"
     write_video(video)
-    show_masks(["--out", str(tmp_path / "v.png"), "--video", str(video), "--frames", "8", "--size", "32",
-                "--patch", "8"])
-    show_masks(["--out", str(tmp_path / "i.png"), "--preset", "ijepa", "--size", "32", "--patch", "8"])
-    assert capsys.readouterr().out.count("masking ratio") == 3
-    for name in ("v_group0.png", "v_group1.png", "i.png"):
+    show_masks(["--out", str(tmp_path / "v.png"), "--video", str(video), "data.frames_per_clip=8",
+                "data.crop_size=32", "model.patch_size=8"])
+    show_masks(["--out", str(tmp_path / "i.png"), "data=synthetic_images", "mask=ijepa", "model.tubelet_size=1",
+                "data.crop_size=32", "model.patch_size=8"])
+    counts = counts_printed(capsys.readouterr().out)
+    assert [c[0] for c in counts] == [64, 64, 16]  # 4x4x4 twice (two groups), 1x4x4
+    assert all(context + targets + neither == tokens for tokens, context, targets, neither in counts)
+    for name in ("v.png", "i.png"):
         assert (tmp_path / name).stat().st_size > 1000
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["i.png", "v.png"]
+
+    saved = tmp_path / "config.yaml"  # a run's saved config, with a key=value override
+    saved.write_text(OmegaConf.to_yaml(compose_config("pretrain", ["data.crop_size=32", "model.patch_size=8"])))
+    show_masks(["--out", str(tmp_path / "s.png"), "--config", str(saved), "data.frames_per_clip=4"])
+    assert "grid 2x4x4" in capsys.readouterr().out
+
+    with pytest.raises(SystemExit):
+        show_masks(["--out", str(tmp_path / "x.png"), "data.crop_size_typo=32"])
+    assert "crop_size_typo" in capsys.readouterr().err
 
     (tmp_path / "clip.txt").write_bytes(b"not a video")
     with pytest.raises(SystemExit):

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from planning.cli import ActionBlockEnv, BlockWorldModel, check_env_config, make_env, plan, world_model_blocks
 from planning.demo import run_demo, stage_config
-from planning.probe import StateProbe, StateRollout
+from planning.probe import StateProbe, StateRollout, fit_probe
 from tests.conftest import compose_config
 
 TINY_DEMO = [
@@ -165,6 +165,16 @@ def test_state_probe_fits_a_linear_map_and_predicted_states_roll_out(demo, tmp_p
     assert source.last_states.shape == (3, 2, 2)
     with pytest.raises(TypeError, match="needs a world model with rollout"):
         StateRollout(object())
+
+
+def test_the_state_probe_shows_a_bar_while_it_reads_and_encodes(demo, capsys):
+    out, _ = demo
+    from vjepa.world_model import load_world_model
+
+    _, info = fit_probe(load_world_model(out / "train_ac" / "latest.pt"), out / "data", max_frames=40)
+    err = capsys.readouterr().err
+    assert "state probe: reading episodes" in err and "episode/s" in err
+    assert "state probe: encoding frames: 100%" in err and f"{info['frames']}/{info['frames']}" in err
 
 
 def test_missing_world_model_is_a_clear_error(tmp_path):

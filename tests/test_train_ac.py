@@ -13,12 +13,15 @@ import torch
 
 from planning.world_model import WorldModel
 from tests.conftest import TINY, compose_config
-from vjepa.data.ac_dataset import ActionStats, FeatureCache
+from vjepa.data.ac_dataset import ActionStats
 from vjepa.data.episodes import EpisodeDataset, EpisodeWriter
+from vjepa.data.feature_cache import FeatureCache
 from vjepa.data.lerobot import write_fake_lerobot_dataset
 from vjepa.models import ActionConditionedPredictor
 from vjepa.models.feature_norm import FeatureNorm
+from vjepa.runtime.errors import UserError
 from vjepa.train.checkpoint import load_checkpoint
+from vjepa.train.loop import LossNotFinite
 from vjepa.train.pretrain import pretrain
 from vjepa.train.train_ac import ACObjective, train_ac
 from vjepa.world_model import JEPAWorldModel, load_world_model
@@ -111,7 +114,7 @@ def test_loss_decreases_and_checkpoint_holds_everything(trained, dots, encoder_c
     metrics = (run_dir / "metrics.csv").read_text()
     for name in ("loss", "loss_teacher_forcing", "loss_rollout", "loss_state", "lr", "grad_norm", "val_loss"):
         assert f",{name}," in metrics
-    # the cache lives beside the data, keyed by the encoder's fingerprint
+    # the cache lives beside the data, named by its key (encoder, image size, precision, source)
     assert Path(trained["feature_cache"]).parent == dots / ".vjepa_features"
     assert trained["cache_build"]["encoded_frames"] == 120
 
@@ -133,7 +136,7 @@ def test_bf16_feature_cache_lives_beside_the_fp32_one(trained, encoder_ckpt, dot
     fp32 cache other runs share stays as it is."""
     summary = train_ac(ac_config(encoder_ckpt, dots, tmp_path / "run", "steps=1", "cache_precision=bf16"))
     cache_dir, shared = Path(summary["feature_cache"]), Path(trained["feature_cache"])
-    assert cache_dir.name == shared.name + "_bf16" and cache_dir.parent == shared.parent
+    assert cache_dir.name.endswith("_bf16") and cache_dir != shared and cache_dir.parent == shared.parent
     assert json.loads((cache_dir / "manifest.json").read_text())["precision"] == "bf16"
     assert json.loads((shared / "manifest.json").read_text())["precision"] == "fp32"
 
@@ -189,6 +192,16 @@ def test_eval_reports_k_step_errors_and_both_baselines(trained, tmp_path, capsys
     assert (tmp_path / "eval.png").stat().st_size > 0  # and mapped in a figure
     table = format_table(results)
     assert "copy-last" in table and "zero-action" in table and "k=3" in table and "state-oracle" not in table
+
+
+def test_eval_computes_in_the_precision_asked(trained, tmp_path):
+    from vjepa.eval.eval_ac import evaluate_ac
+
+    base = [f"checkpoint={Path(trained['run_dir']) / 'latest.pt'}", "horizon=2", "figure=false"]
+    fp32, bf16 = (evaluate_ac(compose_config("eval_ac", [*base, f"output={tmp_path / precision}.json",
+                                                         f"precision={precision}"])) for precision in ("fp32", "bf16"))
+    assert fp32["feature_l1"]["predictor"] != bf16["feature_l1"]["predictor"]  # bf16 rounding: computed apart
+    np.testing.assert_allclose(bf16["feature_l1"]["predictor"], fp32["feature_l1"]["predictor"], rtol=0.05)
 
 
 def test_state_oracle_finds_the_training_frame_of_the_same_state(trained, tmp_path):
@@ -361,7 +374,7 @@ def test_non_finite_loss_stops_the_run_at_the_next_read_back(encoder_ckpt, dots,
     calls, forward, item = itertools.count(), ACObjective.forward, torch.Tensor.item
     items, items_at_step = [], []
 
-    def nan_from_step_2(self, *args):
+    def nan_from_step_3(self, *args):
         items_at_step.append(len(items))
         loss, parts = forward(self, *args)
         return (loss * float("nan") if next(calls) >= 2 else loss), parts
@@ -370,10 +383,12 @@ def test_non_finite_loss_stops_the_run_at_the_next_read_back(encoder_ckpt, dots,
         items.append(1)
         return item(self)
 
-    monkeypatch.setattr(ACObjective, "forward", nan_from_step_2)
+    monkeypatch.setattr(ACObjective, "forward", nan_from_step_3)
     monkeypatch.setattr(torch.Tensor, "item", counted_item)
     cfg = ac_config(encoder_ckpt, dots, tmp_path / "run", "steps=8", "log_every=4", "ckpt_every=2", "val_every=100")
-    with pytest.raises(FloatingPointError, match="at step 2"):
+    with pytest.raises(LossNotFinite, match="loss became nan at step 3 .*lower optim.lr") as raised:
         train_ac(cfg)
+    # the third step's loss: step 3 as metrics.csv and checkpoints count; a user error (one line, exit 2)
+    assert isinstance(raised.value, UserError) and isinstance(raised.value, FloatingPointError)
     assert len(items_at_step) == 4 and items_at_step[0] == len(items)  # no .item() from step 0 to the raise
     assert load_checkpoint(tmp_path / "run" / "latest.pt")["step"] == 2  # none written past the bad loss

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from vjepa.data.video_dataset import SkippedFiles
 from vjepa.models import MaskPredictor, VisionTransformer, vit_size
 from vjepa.models.factory import build_encoder, build_predictor
 from vjepa.models.official import (
@@ -58,11 +59,15 @@ def load_encoder(
 
 def clip_batches(dataset: Dataset, batch_size: int, seed: int | None = None) -> Iterator[tuple[list[int], Tensor]]:
     """(indices, clips (B, C, T, H, W)) over a folder dataset, in order; a video the dataset could not read (it
-    substituted another, ``skipped`` > 0) is left out, so every clip is the video its index names. With ``seed``,
-    sample i's random choices (crop, flip: a training transform's) come from seed and i, else from i alone."""
+    substituted another, ``skipped`` > 0) is left out, so every clip is the video its index names, and is named
+    once in the terminal. With ``seed``, sample i's random choices (crop, flip: a training transform's) come from
+    seed and i, else from i alone."""
+    skipped = SkippedFiles()
     for start in range(0, len(dataset), batch_size):
         keys = range(start, min(start + batch_size, len(dataset)))
         samples = [dataset[i] if seed is None else dataset[(i, seed * 1_000_003 + i)] for i in keys]
+        for sample in samples:
+            skipped.add(sample)
         samples = [s for s in samples if s["skipped"] == 0]
         if samples:
             yield [s["index"] for s in samples], torch.stack([s["clip"] for s in samples])

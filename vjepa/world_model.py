@@ -2,7 +2,7 @@
 
 ``encode`` turns observations into the features the predictor was trained on — each frame resized with
 `vjepa.data.transforms.to_model_input` and encoded as a one-frame clip by the frozen encoder, exactly as
-`vjepa.data.ac_dataset.FeatureCache` does, then normalised by the training `FeatureNorm` (the predictor's
+`vjepa.data.feature_cache.FeatureCache` does, then normalised by the training `FeatureNorm` (the predictor's
 feature space). ``rollout``
 takes states and actions in env units, normalises them with the training `ActionStats` and runs the predictor's
 KV-cached rollout. One predicted step spans ``frame_step`` env steps (the training windows' frame step).
@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from vjepa.data.ac_dataset import ActionStats, fingerprint
+from vjepa.data.ac_dataset import ActionStats
+from vjepa.data.feature_cache import fingerprint
 from vjepa.data.transforms import to_model_input
 from vjepa.inference import load_encoder
 from vjepa.models.ac_predictor import ActionConditionedPredictor

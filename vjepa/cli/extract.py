@@ -18,11 +18,22 @@ from tqdm import tqdm
 
 from vjepa.data import ImageFolderDataset, VideoFolderDataset, VideoTransform
 from vjepa.inference import clip_batches, encode, load_encoder
+from vjepa.runtime.errors import user_errors
+from vjepa.runtime.run_dir import RunDir, atomic_write, write_text_atomic
+from vjepa.runtime.threads import set_threads
 from vjepa.train.distributed import resolve_device
 
 
 @hydra.main(config_path="pkg://configs", config_name="extract", version_base="1.3")
+@user_errors
 def main(cfg: DictConfig) -> None:
+    with RunDir(cfg.output, "vjepa-extract", key="output") as run:  # one extraction at a time into an output folder
+        extract(cfg, run)
+
+
+def extract(cfg: DictConfig, run: RunDir) -> None:
+    """Encode ``cfg.input`` into ``cfg.output``, claimed (``run``) once the encoder and the files are found."""
+    set_threads(cfg.threads)
     device = resolve_device(cfg.device)
     encoder, train_cfg = load_encoder(cfg.checkpoint, which=cfg.which, device=device)
     data_cfg = train_cfg["data"]
@@ -37,15 +48,16 @@ def main(cfg: DictConfig) -> None:
             transform=transform,
             random_start=False,
         )
+    run.claim()
     features, files = [], []
     for indices, clips in tqdm(clip_batches(dataset, cfg.batch_size), desc="extract"):  # unreadable files left out
         features.append(encode(encoder, clips.to(device), cfg.pooled, cfg.precision).cpu().numpy())
         files += [str(dataset.paths[i]) for i in indices]
     out = Path(cfg.output)
-    out.mkdir(parents=True, exist_ok=True)
     array = np.concatenate(features)
-    np.save(out / "features.npy", array)
-    (out / "files.txt").write_text("\n".join(files) + "\n")
+    with atomic_write(out / "features.npy") as f:
+        np.save(f, array)
+    write_text_atomic(out / "files.txt", "\n".join(files) + "\n")
     skipped = len(dataset) - len(files)
     print(f"wrote {out / 'features.npy'} {array.shape} and {out / 'files.txt'}; skipped unreadable files: {skipped}")
 

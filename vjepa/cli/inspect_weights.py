@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vjepa.models.official import is_hugging_face, official_encoder, official_predictor, read_official_weights
+from vjepa.runtime.errors import user_errors
 from vjepa.train.checkpoint import load_checkpoint
 
 ENCODER_KEYS = ("size", "patch_size", "tubelet_size", "pos_embed", "rope_style", "rope_grid", "image_patch_embed",
@@ -70,6 +71,7 @@ def pretrain_overrides(checkpoint: str | Path) -> tuple[list[str], bool]:
     return out, released
 
 
+@user_errors
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a released .pt / Hugging Face folder, or a vjepa-pretrain checkpoint")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 
 from vjepa.data.synthetic import make_moving_shapes, make_shape_images
+from vjepa.runtime.errors import user_errors
 
 
+@user_errors
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="vjepa-make-videos", description=__doc__)
     parser.add_argument("out_dir", help="folder to write into (created if missing)")

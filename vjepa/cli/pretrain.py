@@ -11,19 +11,16 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
+from vjepa.runtime.errors import user_errors
+from vjepa.train.metrics import done_line
 from vjepa.train.pretrain import pretrain
 
 
 @hydra.main(config_path="pkg://configs", config_name="pretrain", version_base="1.3")
+@user_errors
 def main(cfg: DictConfig) -> None:
     summary = pretrain(cfg)
-    losses = summary["losses"]
-    if losses:
-        head, tail = losses[: max(len(losses) // 10, 1)], losses[-max(len(losses) // 10, 1):]
-        print(
-            f"done: {summary['steps']} steps in {summary['run_dir']}; loss {sum(head) / len(head):.4f} (first 10%) "
-            f"-> {sum(tail) / len(tail):.4f} (last 10%); skipped files: {summary['skipped_files']}"
-        )
+    print(f"{done_line(summary)}; skipped files: {summary['skipped_files']}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from torch import Tensor
 from vjepa.cli.show_masks import read_first_clip
 from vjepa.data.transforms import normalize
 from vjepa.inference import encode, load_encoder
+from vjepa.runtime.errors import user_errors
 
 
 def pca_rgb(features: Tensor) -> Tensor:
@@ -49,6 +50,7 @@ def feature_picture(clip: Tensor, rgb: Tensor, tubelet_size: int) -> np.ndarray:
     return rearrange(torch.stack([frames, tokens]), "row t h w c -> (row h) (t w) c").numpy()
 
 
+@user_errors
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="vjepa-show-features", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True, help="an encoder checkpoint (see vjepa.inference.load_encoder)")

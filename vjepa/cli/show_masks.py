@@ -1,4 +1,15 @@
-"""`vjepa-show-masks`: draw a preset's masks on the first clip of a video (or a generated gradient clip)."""
+"""`vjepa-show-masks`: draw the masks pretraining draws, on the first clip of a video (or a generated gradient
+clip), on the token grid of the run you train: configs/pretrain.yaml with the same overrides as vjepa-pretrain
+(data.crop_size, data.frames_per_clip, model.patch_size, model.tubelet_size, mask), or a run's saved config.
+
+    vjepa-show-masks --out masks.png                                     # the default run: 8 frames of 64 px
+    vjepa-show-masks --out masks.png --video some.mp4 data=video_folder data.path=/videos
+    vjepa-show-masks --out masks.png data=synthetic_images mask=ijepa model.tubelet_size=1     # I-JEPA
+    vjepa-show-masks --out masks.png --config runs/pretrain/hydra/config.yaml
+
+Writes one figure, exactly ``--out``: the frames, then a row per mask group, each saying what every token is
+(``64 tokens: context 20, targets 28, neither 16``).
+"""
 
 from __future__ import annotations
 
@@ -11,23 +22,27 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
+from hydra import compose, initialize_config_module
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
-from vjepa.masks import ijepa_masks, save_mask_figure, vjepa_masks
+from vjepa.masks import masker_from_config, save_mask_figure
+from vjepa.masks.visualize import token_counts
+from vjepa.runtime.errors import user_errors
 
-PRESETS = {"vjepa": vjepa_masks, "ijepa": ijepa_masks}
 
-
-def read_first_clip(path: Path, frames: int, size: int) -> Tensor:
-    """First `frames` frames decoded with PyAV (the last one repeated if the video is shorter),
+def read_first_clip(path: Path, frames: int, size: int, step: int = 1) -> Tensor:
+    """First `frames` frames, every `step`-th, decoded with PyAV (the last one repeated if the video is shorter),
     short side resized to `size` and centre-cropped: uint8 (T, size, size, 3)."""
     try:
         with av.open(str(path)) as container:
-            decoded = [f.to_ndarray(format="rgb24") for f in islice(container.decode(video=0), frames)]
+            decoded = [f.to_ndarray(format="rgb24") for f in islice(container.decode(video=0), frames * step)]
     except (av.error.FFmpegError, IndexError) as error:  # IndexError: no video stream
         raise ValueError(f"{path}: cannot decode video ({error})") from error
     if not decoded:
         raise ValueError(f"{path}: no video frames")
+    decoded = decoded[::step]
     decoded += decoded[-1:] * (frames - len(decoded))
     return resize_center_crop(torch.from_numpy(np.stack(decoded)), size)
 
@@ -53,37 +68,53 @@ def gradient_clip(frames: int, size: int) -> Tensor:
     return (torch.stack([red, green, blue], dim=-1) * 255).round().to(torch.uint8)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="vjepa-show-masks", description=__doc__)
-    parser.add_argument("--out", type=Path, required=True, help="PNG path; with several mask groups, one file each")
-    parser.add_argument("--video", type=Path, help="video file; a gradient clip when omitted")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="vjepa", help="ijepa uses one frame")
-    parser.add_argument("--frames", type=int, default=16)
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--patch", type=int, default=16)
-    parser.add_argument("--tubelet", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    frames, tubelet = (1, 1) if args.preset == "ijepa" else (args.frames, args.tubelet)
-    if not (1 <= tubelet <= frames and 1 <= args.patch <= args.size):
-        parser.error(f"need 1 <= tubelet <= frames and 1 <= patch <= size, got {tubelet}, {frames}, {args.patch}, "
-                     f"{args.size}")
+def pretrain_config(overrides: list[str], saved: Path | None = None) -> DictConfig:
+    """The pretraining config whose masks are drawn: configs/pretrain.yaml with hydra ``overrides`` (as given to
+    vjepa-pretrain), or a ``saved`` one (a run's hydra/config.yaml) with ``key=value`` overrides."""
+    if saved is not None:
+        return OmegaConf.merge(OmegaConf.load(saved), OmegaConf.from_dotlist(overrides))
+    with initialize_config_module(config_module="configs", version_base="1.3"):
+        return compose(config_name="pretrain", overrides=overrides)
 
-    grid = (frames // tubelet, args.size // args.patch, args.size // args.patch)
-    crop = grid[1] * args.patch
+
+@user_errors
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="vjepa-show-masks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True, help="the PNG to write: one figure, a row per mask group")
+    parser.add_argument("--video", type=Path, help="video file; a gradient clip when omitted")
+    parser.add_argument("--config", type=Path, help="a saved pretraining config (a run's hydra/config.yaml) in "
+                        "place of configs/pretrain.yaml; overrides are then KEY=VALUE only")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("overrides", nargs="*", metavar="OVERRIDE",
+                        help="as given to vjepa-pretrain, e.g. model.patch_size=8 data.crop_size=128 mask=ijepa")
+    args = parser.parse_args(argv)
     try:
-        clip = read_first_clip(args.video, frames, crop) if args.video else gradient_clip(frames, crop)
+        cfg = pretrain_config(args.overrides, args.config)
+    except HydraException as error:
+        parser.error(str(error))
+
+    from vjepa.train.pretrain import token_grid  # the grid pretraining masks (imports the training stack)
+
+    data, model = cfg.data, cfg.model
+    grid = token_grid(data, model)
+    tubelet = model.tubelet_size if data.frames_per_clip > 1 else 1
+    crop = grid[1] * model.patch_size
+    try:
+        clip = (read_first_clip(args.video, data.frames_per_clip, crop, data.get("frame_step", 1)) if args.video
+                else gradient_clip(data.frames_per_clip, crop))
     except ValueError as error:
         parser.error(str(error))
-    masks = PRESETS[args.preset](grid)(1, torch.Generator().manual_seed(args.seed))
+    masks = masker_from_config(cfg.mask, grid)(1, torch.Generator().manual_seed(args.seed))
+    groups = [(context_idx[0], target_idx[0]) for context_idx, target_idx in masks]
+    out = save_mask_figure(clip, groups, grid, model.patch_size, tubelet, args.out)
     num_tokens = int(np.prod(grid))
-    for i, (context_idx, target_idx) in enumerate(masks):
-        out = args.out if len(masks) == 1 else args.out.with_name(f"{args.out.stem}_group{i}{args.out.suffix}")
-        save_mask_figure(clip, context_idx[0], target_idx[0], grid, args.patch, tubelet, out)
-        print(
-            f"group {i}: masking ratio {1 - context_idx.shape[1] / num_tokens:.1%} "
-            f"(context {context_idx.shape[1]}, targets {target_idx.shape[1]} of {num_tokens} tokens) -> {out}"
-        )
+    for i, (context_idx, target_idx) in enumerate(groups):
+        print(f"group {i}: masking ratio {1 - len(context_idx) / num_tokens:.1%} "
+              f"({token_counts(num_tokens, len(context_idx), len(target_idx))})")
+    print(f"wrote {out}: grid {grid[0]}x{grid[1]}x{grid[2]} (t x h x w) from data.frames_per_clip="
+          f"{data.frames_per_clip}, data.crop_size={data.crop_size}, model.tubelet_size={tubelet}, "
+          f"model.patch_size={model.patch_size}")
 
 
 if __name__ == "__main__":

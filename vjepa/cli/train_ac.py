@@ -10,20 +10,19 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
+from vjepa.runtime.errors import user_errors
+from vjepa.train.metrics import done_line
 from vjepa.train.train_ac import train_ac
 
 
 @hydra.main(config_path="pkg://configs", config_name="train_ac", version_base="1.3")
+@user_errors
 def main(cfg: DictConfig) -> None:
     summary = train_ac(cfg)
-    losses = summary["losses"]
-    if losses:
-        n = max(len(losses) // 10, 1)
-        line = (f"done: {summary['steps']} steps in {summary['run_dir']}; loss {sum(losses[:n]) / n:.4f} (first 10%) "
-                f"-> {sum(losses[-n:]) / n:.4f} (last 10%)")
-        if summary["val"]:
-            line += f"; held-out loss {summary['val'][-1]['val_loss']:.4f}"
-        print(line)
+    line = done_line(summary)
+    if summary["val"]:
+        line += f"; held-out loss {summary['val'][-1]['val_loss']:.4f}"
+    print(line)
 
 
 if __name__ == "__main__":

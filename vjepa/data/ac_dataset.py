@@ -5,7 +5,8 @@
   two kept frames are summed (``"sum"``: deltas compose) or concatenated (``"stack"``), or replaced by the change
   of the end-effector pose between the two kept frames (``"pose_delta"``: V-JEPA 2-AC's actions, from 7-D states
   [x, y, z, roll, pitch, yaw, gripper]; the logged actions are not used). Frames come either decoded (uint8) or as
-  cached encoder features (`FeatureCache`), so a frozen encoder runs once per frame, not per epoch.
+  cached encoder features (`vjepa.data.feature_cache.FeatureCache`), so a frozen encoder runs once per frame,
+  not per epoch.
 - `ActionStats`: mean / std of the (aggregated) actions and of the states, saved with the checkpoint.
 
 Time convention (as in `vjepa.data.episodes`): ``actions[t]`` is applied after observing ``frames[t]``; the last
@@ -16,29 +17,24 @@ window's last step can hold padding.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
-import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
-from torch import nn
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from vjepa.data.episodes import EpisodeDataset
 from vjepa.data.lerobot import LeRobotEpisodes
-from vjepa.data.transforms import to_model_input
 from vjepa.models.pose import pose_delta
-from vjepa.train.precision import autocast_context, resolve_precision
+from vjepa.runtime.errors import DataError, MissingFileError
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from vjepa.data.feature_cache import FeatureCache
 
 ActionAgg = Literal["sum", "stack", "pose_delta"]
 ACTION_AGGS = ("sum", "stack", "pose_delta")
@@ -51,27 +47,27 @@ def open_episodes(path: str | Path, **kw: Any) -> Any:
     ``LeRobotEpisodes`` for a LeRobot dataset (``meta/info.json``); keyword arguments go to that class."""
     path = Path(path)
     if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no such directory (expected a vjepa-episodes or LeRobot dataset)")
+        raise MissingFileError(f"{path}: no such directory (expected a vjepa-episodes or LeRobot dataset)")
     own = path / "meta.json"
     if own.is_file():
         try:
             fmt = json.loads(own.read_text()).get("format")
         except (json.JSONDecodeError, AttributeError) as e:
-            raise ValueError(f"{own}: not a JSON object ({e})") from e
+            raise DataError(f"{own}: not a JSON object ({e})") from e
         if fmt == "vjepa-episodes":
             return EpisodeDataset(path, **kw)
         if not (path / "meta" / "info.json").is_file():
-            raise ValueError(f"{own}: format {fmt!r} is not 'vjepa-episodes'")
+            raise DataError(f"{own}: format {fmt!r} is not 'vjepa-episodes'")
     if (path / "meta" / "info.json").is_file():
         return LeRobotEpisodes(path, **kw)
-    raise ValueError(
+    raise DataError(
         f"{path}: neither a vjepa-episodes dataset (meta.json with format 'vjepa-episodes') "
         f"nor a LeRobot dataset (meta/info.json)"
     )
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def _episode_name(episodes: Any, i: int, meta: Mapping[str, Any] | None = None) -> str:
+def episode_name(episodes: Any, i: int, meta: Mapping[str, Any] | None = None) -> str:
     """'episode 3' plus whatever identifies it on disk."""
     extra = []
     meta = meta or {}
@@ -92,7 +88,7 @@ def _check_lengths(episodes: Any, i: int, n_frames: int, actions: np.ndarray, st
                    meta: Mapping[str, Any] | None = None) -> None:
     if len(actions) != n_frames or len(states) != n_frames:
         raise ValueError(
-            f"{_episode_name(episodes, i, meta)}: {n_frames} frames but {len(actions)} actions and "
+            f"{episode_name(episodes, i, meta)}: {n_frames} frames but {len(actions)} actions and "
             f"{len(states)} states (one of each per frame expected)"
         )
 
@@ -111,7 +107,7 @@ def episode_lowdim(episodes: Any, i: int) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(actions, np.float32), np.asarray(states, np.float32)
 
 
-def _episode_lengths(episodes: Any) -> np.ndarray:
+def episode_lengths(episodes: Any) -> np.ndarray:
     """Frame count per episode: ``episodes.lengths`` if present, else by loading each episode (and checking)."""
     lengths = getattr(episodes, "lengths", None)
     if lengths is not None:
@@ -215,13 +211,13 @@ class ActionStats:
         for i in range(len(episodes)):
             actions, states = episode_lowdim(episodes, i)
             if len(actions) != len(states):
-                raise ValueError(f"{_episode_name(episodes, i)}: {len(actions)} actions but {len(states)} states")
+                raise ValueError(f"{episode_name(episodes, i)}: {len(actions)} actions but {len(states)} states")
             a_dim, s_dim = POSE_DIM if action_agg == "pose_delta" else actions.shape[1], states.shape[1]
             sts.add(states)
             valid = actions[:-1].astype(np.float64)  # the last action is padding
             if action_agg == "pose_delta":
                 starts = np.arange(max(len(states) - frame_step, 0))
-                acts.add(pose_actions(states, starts, frame_step, _episode_name(episodes, i)))
+                acts.add(pose_actions(states, starts, frame_step, episode_name(episodes, i)))
             elif action_agg == "stack" or frame_step == 1:
                 acts.add(valid)
             elif len(valid) >= frame_step:
@@ -324,9 +320,9 @@ class ClipWindows(Dataset):
         self.episodes = episodes
         self.num_frames, self.frame_step, self.action_agg, self.stride = num_frames, frame_step, action_agg, stride
         if features is not None and features.encoder is not None:  # workers need the files, not the encoder
-            features = FeatureCache(features.cache_dir)
+            features = features.read_only()
         self.features, self.stats = features, stats
-        self.lengths = _episode_lengths(episodes)
+        self.lengths = episode_lengths(episodes)
         if features is not None:
             cached = features.lengths
             if cached is None or len(cached) != len(self.lengths) or np.any(np.asarray(cached) != self.lengths):
@@ -392,7 +388,7 @@ class ClipWindows(Dataset):
             _check_lengths(self.episodes, e, len(ep.frames), actions, states, getattr(ep, "meta", None))
             item["frames"] = torch.from_numpy(np.ascontiguousarray(np.asarray(ep.frames)[steps]))
         if self.action_agg == "pose_delta":
-            acts = pose_actions(states, steps, self.frame_step, _episode_name(self.episodes, e))
+            acts = pose_actions(states, steps, self.frame_step, episode_name(self.episodes, e))
         else:
             acts = _aggregate(actions, steps, self.frame_step, self.action_agg)
         sts = states[steps]
@@ -405,248 +401,4 @@ class ClipWindows(Dataset):
         return item
 
 
-# ------------------------------------------------------------------------------------------------ features
-def fingerprint(source: Any) -> str:
-    """sha1 identifying encoder weights: of a state dict's (or module's) names, dtypes, shapes and parameter bytes,
-    or, for a checkpoint file path, of its absolute path + mtime + size (cheap, no read)."""
-    h = hashlib.sha1()
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source).resolve()
-        st = path.stat()
-        h.update(f"{path}|{st.st_mtime_ns}|{st.st_size}".encode())
-        return h.hexdigest()
-    if isinstance(source, nn.Module):
-        source = source.state_dict()
-    if not isinstance(source, Mapping):
-        raise TypeError(f"fingerprint() takes a state dict, a module or a checkpoint path, got {type(source).__name__}")
-    for key in sorted(source):
-        value = source[key]
-        h.update(str(key).encode())
-        if isinstance(value, torch.Tensor):
-            t = value.detach().cpu().contiguous().reshape(-1)
-            h.update(f"{t.dtype}{tuple(value.shape)}".encode())
-            h.update(t.view(torch.uint8).numpy().tobytes())
-        elif isinstance(value, Mapping):
-            h.update(fingerprint(value).encode())
-        else:
-            h.update(repr(value).encode())
-    return h.hexdigest()
-
-
-MANIFEST = "manifest.json"
-
-
-class FeatureCache:
-    """Frozen-encoder patch features of every frame of every episode, float16 ``.npy`` (T, N, D) per episode.
-
-    ``build(episodes)`` encodes each frame as a one-frame clip (B, C, 1, size, size) under ``torch.inference_mode``,
-    in ``precision`` (fp32, bf16 or auto, as in training: `vjepa.train.precision`), batching frames across
-    episodes, and writes a manifest (fingerprint, image size, precision, N, D, lengths). A later build with the same
-    fingerprint reuses the files (and finishes an interrupted build); a different fingerprint, image size or
-    precision discards them and re-encodes. ``get(i)`` memory-maps episode i. ``FeatureCache(dir)`` without an
-    encoder opens an existing cache read-only. The encoder is moved to ``device`` and put in eval mode while building.
-    """
-
-    def __init__(
-        self,
-        cache_dir: str | Path,
-        encoder: nn.Module | None = None,
-        encoder_fingerprint: str | None = None,
-        image_size: int = 224,
-        batch_size: int = 64,
-        device: str | torch.device = "cpu",
-        precision: str = "fp32",
-    ) -> None:
-        self.cache_dir = Path(cache_dir)
-        self.encoder = encoder
-        self.encoder_fingerprint = encoder_fingerprint
-        self.image_size = int(image_size)
-        self.batch_size = int(batch_size)
-        self.device = torch.device(device)
-        self.precision = resolve_precision(precision, self.device)
-        self.manifest: dict[str, Any] | None = self._read_manifest()
-        self.last_build: dict[str, Any] = {}
-
-    # ------------------------------------------------------------------------------------- manifest / access
-    def _read_manifest(self) -> dict[str, Any] | None:
-        path = self.cache_dir / MANIFEST
-        if not path.is_file():
-            return None
-        try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError:
-            logger.warning("%s: unreadable manifest, the cache will be rebuilt", path)
-            return None
-
-    def _write_manifest(self, manifest: dict[str, Any]) -> None:
-        tmp = self.cache_dir / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(manifest, indent=1))
-        os.replace(tmp, self.cache_dir / MANIFEST)
-        self.manifest = manifest
-
-    def _path(self, i: int) -> Path:
-        return self.cache_dir / f"episode_{i:06d}.npy"
-
-    @property
-    def lengths(self) -> np.ndarray | None:
-        if not self.manifest or not self.manifest.get("complete"):
-            return None
-        return np.asarray(self.manifest["lengths"], dtype=np.int64)
-
-    @property
-    def num_tokens(self) -> int | None:
-        return None if not self.manifest else self.manifest.get("num_tokens")
-
-    @property
-    def embed_dim(self) -> int | None:
-        return None if not self.manifest else self.manifest.get("embed_dim")
-
-    def __len__(self) -> int:
-        return 0 if self.lengths is None else len(self.lengths)
-
-    def get(self, episode_index: int) -> np.ndarray:
-        """Features of one episode, float16 (T, N, D), memory-mapped read-only."""
-        if self.lengths is None:
-            raise RuntimeError(f"{self.cache_dir}: feature cache not built (no complete {MANIFEST}); call build()")
-        if not 0 <= episode_index < len(self.lengths):
-            raise IndexError(f"episode {episode_index} out of range for {len(self.lengths)} cached episodes")
-        path = self._path(episode_index)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: cached features of episode {episode_index} missing; call build()")
-        return np.load(path, mmap_mode="r")
-
-    def _valid_file(self, i: int, length: int, n: int | None, d: int | None) -> bool:
-        path = self._path(i)
-        if not path.is_file():
-            return False
-        try:
-            arr = np.load(path, mmap_mode="r")
-        except (ValueError, OSError):
-            return False
-        return arr.dtype == np.float16 and arr.ndim == 3 and arr.shape[0] == length and (
-            n is None or arr.shape[1:] == (n, d)
-        )
-
-    # ------------------------------------------------------------------------------------------------ build
-    def build(self, episodes: Any, progress: bool = True) -> FeatureCache:
-        """Encode the episodes' frames not cached yet under this fingerprint; returns self."""
-        if self.encoder is None or self.encoder_fingerprint is None:
-            raise ValueError(f"{self.cache_dir}: building a feature cache needs an encoder and its fingerprint")
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        lengths = _episode_lengths(episodes)
-        old = self.manifest
-        reason = None
-        if old is not None and old.get("fingerprint") != self.encoder_fingerprint:
-            old_fp = str(old.get("fingerprint"))[:12]
-            reason = f"encoder fingerprint changed ({old_fp} -> {self.encoder_fingerprint[:12]})"
-        elif old is not None and old.get("image_size") != self.image_size:
-            reason = f"image size changed ({old.get('image_size')} -> {self.image_size})"
-        elif old is not None and old.get("precision", "fp32") != self.precision:  # caches before the key: fp32
-            reason = f"precision changed ({old.get('precision', 'fp32')} -> {self.precision})"
-        if reason is not None:
-            logger.warning("%s: %s; rebuilding the feature cache", self.cache_dir, reason)
-            warnings.warn(f"{self.cache_dir}: {reason}; rebuilding the feature cache", stacklevel=2)
-            for f in self.cache_dir.glob("episode_*.npy"):
-                f.unlink()
-            old = None
-        n_tok = old.get("num_tokens") if old else None
-        dim = old.get("embed_dim") if old else None
-        todo = [i for i in range(len(lengths)) if not self._valid_file(i, int(lengths[i]), n_tok, dim)]
-        reused = len(lengths) - len(todo)
-        if reused:
-            logger.info("%s: reusing cached features of %d episodes", self.cache_dir, reused)
-        for stale in self.cache_dir.glob("episode_*.npy"):  # files of episodes that no longer exist
-            if int(stale.stem.split("_")[1]) >= len(lengths):
-                stale.unlink()
-        manifest = {
-            "format": "vjepa-feature-cache",
-            "version": 1,
-            "fingerprint": self.encoder_fingerprint,
-            "image_size": self.image_size,
-            "precision": self.precision,
-            "num_tokens": n_tok,
-            "embed_dim": dim,
-            "dtype": "float16",
-            "lengths": lengths.tolist(),
-            "complete": False,
-        }
-        self._write_manifest(manifest)
-
-        encoder = self.encoder.to(self.device)
-        was_training = encoder.training
-        encoder.eval()
-        encoded_frames = 0
-        try:
-            pending: list[tuple[int, int, np.ndarray]] = []  # (episode, first frame, frames)
-            outputs: dict[int, np.ndarray] = {}
-            remaining: dict[int, int] = {}
-            bar = tqdm(total=int(lengths[todo].sum()) if todo else 0, desc="encoding frames", unit="frame",
-                       disable=not progress or not todo)
-
-            def flush() -> None:
-                nonlocal n_tok, dim, encoded_frames
-                frames = np.concatenate([f for _, _, f in pending])
-                with torch.inference_mode(), autocast_context(self.precision, self.device):
-                    x = to_model_input(torch.from_numpy(frames[:, None]).to(self.device), self.image_size)
-                    feats = encoder(x)
-                if feats.ndim != 3 or feats.shape[0] != len(frames):
-                    raise ValueError(
-                        f"encoder returned {tuple(feats.shape)} for {len(frames)} one-frame clips; expected (B, N, D)"
-                    )
-                feats = feats.to(torch.float16).cpu().numpy()
-                n_tok, dim = int(feats.shape[1]), int(feats.shape[2])
-                pos = 0
-                for e, first, f in pending:
-                    if e not in outputs:
-                        outputs[e] = np.empty((int(lengths[e]), n_tok, dim), np.float16)
-                    outputs[e][first : first + len(f)] = feats[pos : pos + len(f)]
-                    pos += len(f)
-                    remaining[e] -= len(f)
-                    if remaining[e] == 0:
-                        tmp = self._path(e).with_suffix(".tmp.npy")
-                        np.save(tmp, outputs.pop(e))
-                        os.replace(tmp, self._path(e))
-                encoded_frames += len(frames)
-                bar.update(len(frames))
-                pending.clear()
-
-            for e in todo:
-                ep = episodes[e]
-                frames = np.asarray(ep.frames)
-                if len(frames) != lengths[e]:
-                    raise ValueError(f"{_episode_name(episodes, e, getattr(ep, 'meta', None))}: {len(frames)} frames "
-                                     f"decoded but the dataset lists {int(lengths[e])}")
-                remaining[e] = len(frames)
-                if not len(frames):
-                    continue
-                first = 0
-                while first < len(frames):
-                    room = self.batch_size - sum(len(f) for _, _, f in pending)
-                    chunk = frames[first : first + room]
-                    pending.append((e, first, chunk))
-                    first += len(chunk)
-                    if sum(len(f) for _, _, f in pending) >= self.batch_size:
-                        flush()
-            if pending:
-                flush()
-            bar.close()
-            if n_tok is None:  # everything reused from an interrupted build: read N, D off a file
-                for i in range(len(lengths)):
-                    if lengths[i] > 0:
-                        n_tok, dim = (int(v) for v in np.load(self._path(i), mmap_mode="r").shape[1:])
-                        break
-            for e in todo:  # empty episodes never reach flush()
-                if lengths[e] == 0:
-                    np.save(self._path(e), np.empty((0, n_tok or 0, dim or 0), np.float16))
-        finally:
-            encoder.train(was_training)
-        manifest.update(num_tokens=n_tok, embed_dim=dim, complete=True)
-        self._write_manifest(manifest)
-        self.last_build = {"encoded_episodes": todo, "reused_episodes": reused, "encoded_frames": encoded_frames,
-                           "rebuilt_because": reason}
-        if todo:
-            logger.info("%s: encoded %d frames of %d episodes", self.cache_dir, encoded_frames, len(todo))
-        return self
-
-
-__all__ = ["ActionStats", "ClipWindows", "FeatureCache", "fingerprint", "open_episodes"]
+__all__ = ["ActionStats", "ClipWindows", "episode_lengths", "episode_lowdim", "episode_name", "open_episodes"]

@@ -2,19 +2,26 @@
 
 decord is several times faster on small clips but cannot open AV1 (LeRobot's codec), so ``backend="auto"`` tries
 decord and falls back to PyAV per file; a file is broken only when both fail. Every failure, whatever the
-decoder raised, surfaces as a `VideoDecodeError` that names the file.
+decoder raised, surfaces as a `VideoDecodeError` that names the file. Neither decoder writes to the terminal: PyAV's
+log level is lowered, and what decord's native code prints when it cannot open a file (past Python's
+``sys.stderr``, on file descriptor 2) is captured and becomes the error's reason.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
+import sys
+import tempfile
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from types import ModuleType
+from typing import IO, Any, Literal
 
 import av
 import numpy as np
@@ -45,8 +52,50 @@ def wrap_decode_errors(path: str | Path, error_type: type[DecodeError] = VideoDe
     except DecodeError:
         raise
     except Exception as e:  # decoders raise unrelated types; DECORDError derives from Exception only
-        first_line = (str(e).strip().splitlines() or [""])[0]  # decord appends a C++ stack trace
-        raise error_type(path, f"{type(e).__name__}: {first_line}") from e
+        raise error_type(path, f"{type(e).__name__}: {_first_line(str(e), path)}") from e
+
+
+_DECORD_LOG_PREFIX = re.compile(r"^(\[[\d:]+\] \S+:\d+: )+")  # "[20:30:00] src/video/video_reader.cc:83: "
+
+
+def _first_line(message: str, path: str | Path) -> str:
+    """A decoder message's first line (decord appends a C++ stack trace), without decord's time and source, and
+    with the file (which the error names already) by its name alone."""
+    line = _DECORD_LOG_PREFIX.sub("", (message.strip().splitlines() or [""])[0])
+    return line.replace(str(path), Path(path).name)
+
+
+_FD2_LOCK = threading.Lock()  # file descriptor 2 is the process's: one capture at a time
+
+
+@functools.cache
+def _capture_file(pid: int) -> IO[bytes]:
+    """This process's file for `_native_stderr_captured` (by pid: a forked DataLoader worker makes its own)."""
+    return tempfile.TemporaryFile()
+
+
+@contextmanager
+def _native_stderr_captured() -> Iterator[list[str]]:
+    """Point file descriptor 2 at a temporary file for the block, so that what native code prints there (decord's
+    C++ log, which no Python setting silences) stays off the terminal; the list yielded receives its non-empty
+    lines when the block ends. A few microseconds; works in DataLoader workers as in the main process (each has
+    its own descriptors); anything another thread of this process writes to fd 2 meanwhile is captured too."""
+    said: list[str] = []
+    sys.stderr.flush()
+    with _FD2_LOCK:
+        capture = _capture_file(os.getpid())
+        capture.seek(0)
+        capture.truncate()
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield said
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            said += [line.strip() for line in capture.read().decode(errors="replace").splitlines() if line.strip()]
 
 
 @functools.cache
@@ -107,10 +156,23 @@ class DecordReader(VideoReader):
         with wrap_decode_errors(self.path):
             decord = _import_decord()
             decord.logging.set_level(decord.logging.QUIET)
-            self._vr = decord.VideoReader(str(self.path), num_threads=1)  # parallelism comes from DataLoader workers
+            self._vr = self._open(decord)
             self.fps = float(self._vr.get_avg_fps())
             if len(self._vr) == 0:
                 raise VideoDecodeError(self.path, "video has no frames")
+
+    def _open(self, decord: ModuleType) -> Any:
+        """decord's reader of the file, with what decord prints on failing to open it (its only terminal output:
+        decoding errors are raised, not printed) taken off the terminal and made the error's reason; decord's
+        own exception says only "Error reading <file>..."."""
+        said: list[str] = []
+        try:
+            with _native_stderr_captured() as said:
+                return decord.VideoReader(str(self.path), num_threads=1)  # parallelism comes from DataLoader workers
+        except Exception as e:
+            if not said:
+                raise
+            raise VideoDecodeError(self.path, f"{type(e).__name__}: {_first_line(said[-1], self.path)}") from e
 
     def __len__(self) -> int:
         return len(self._vr)
@@ -141,7 +203,7 @@ class PyAVReader(VideoReader):
                 if self._num_frames == 0:
                     raise VideoDecodeError(self.path, "video has no frames")
             except BaseException:
-                self._container.close()
+                self.close()
                 raise
 
     def _count_frames(self) -> int:
@@ -172,7 +234,12 @@ class PyAVReader(VideoReader):
         return np.stack([frames[i] for i in indices.tolist()])
 
     def close(self) -> None:
-        self._container.close()
+        """Close the file and drop the reader's PyAV objects: a reader kept alive by an error's traceback (a
+        reference cycle, freed by a later garbage collection) must not hold a decoder whose threads a forked
+        DataLoader worker would wait for, forever, when its own collection frees the copy it inherited."""
+        if self._container is not None:
+            self._container.close()
+        self._container = self._stream = None
 
 
 class AutoReader(VideoReader):

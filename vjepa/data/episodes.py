@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from vjepa.runtime.errors import DataError, MissingFileError
+
 FORMAT, VERSION = "vjepa-episodes", 1
 _RESERVED = ("format", "version", "fps", "env_id", "action_dim", "state_dim", "image_size", "episodes")
 _ARRAYS = ("frames", "actions", "states")
@@ -126,11 +128,11 @@ class EpisodeDataset:
         self.root = Path(root)
         path = self.root / "meta.json"
         if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: {self.root} is not a {FORMAT} dataset")
+            raise MissingFileError(f"{path} not found: {self.root} is not a {FORMAT} dataset")
         self.meta: dict[str, Any] = json.loads(path.read_text())
         found = (self.meta.get("format"), self.meta.get("version"))
         if found != (FORMAT, VERSION):
-            raise ValueError(f"{path}: unknown format/version {found}, expected ({FORMAT!r}, {VERSION})")
+            raise DataError(f"{path}: unknown format/version {found}, expected ({FORMAT!r}, {VERSION})")
 
     @property
     def action_dim(self) -> int | None:
@@ -143,6 +145,15 @@ class EpisodeDataset:
     @property
     def lengths(self) -> list[int]:
         return [entry["length"] for entry in self.meta["episodes"]]
+
+    @property
+    def frame_source(self) -> dict[str, Any]:
+        """What picks the frames (a feature cache's key): every frame of each episode's file."""
+        return {"format": FORMAT}
+
+    def frame_files(self, i: int) -> list[Path]:
+        """The file episode i's frames are read from."""
+        return [self.root / self.meta["episodes"][i]["file"]]
 
     def __len__(self) -> int:
         return len(self.meta["episodes"])
@@ -161,6 +172,6 @@ class EpisodeDataset:
         for key, shape in expected.items():
             found = arrays[key].shape if key in arrays else "missing"
             if found != shape:
-                raise ValueError(f"{path}: {key} expected shape {shape}, found {found}")
+                raise DataError(f"{path}: {key} expected shape {shape}, found {found}")
         extras = {key: value for key, value in arrays.items() if key not in _ARRAYS}
         return Episode(arrays["frames"], arrays["actions"], arrays["states"], entry, extras)

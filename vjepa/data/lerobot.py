@@ -31,18 +31,19 @@ import numpy as np
 
 from vjepa.data.decoders import open_video, write_video
 from vjepa.data.episodes import Episode
+from vjepa.runtime.errors import DataError, MissingFileError
 
 SUPPORTED_VERSIONS = ("v2.0", "v2.1", "v3.0")
 
 
-class LeRobotFormatError(ValueError):
+class LeRobotFormatError(DataError):
     """A LeRobot dataset on disk does not have the layout or the keys asked for."""
 
 
 def _load_info(root: Path) -> dict[str, Any]:
     path = root / "meta" / "info.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; not a LeRobot dataset (expected meta/info.json under {root})")
+        raise MissingFileError(f"{path}: missing; not a LeRobot dataset (expected meta/info.json under {root})")
     try:
         info = json.loads(path.read_text())
     except json.JSONDecodeError as e:
@@ -195,7 +196,7 @@ class LeRobotEpisodes:
     def _load_index_v2(self) -> list[dict[str, Any]]:
         path = self.root / "meta" / "episodes.jsonl"
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing (LeRobot {self.version} lists its episodes there)")
+            raise MissingFileError(f"{path}: missing (LeRobot {self.version} lists its episodes there)")
         chunks_size = int(self.info.get("chunks_size", 1000))
         rows = []
         for n, line in enumerate(path.read_text().splitlines(), 1):
@@ -224,7 +225,7 @@ class LeRobotEpisodes:
 
         files = sorted((self.root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
         if not files:
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"{self.root / 'meta' / 'episodes'}: no chunk-*/file-*.parquet (LeRobot v3.0 episode metadata)"
             )
         v = f"videos/{self.camera_key}/"
@@ -260,6 +261,18 @@ class LeRobotEpisodes:
                 )
         return sorted(rows, key=lambda r: r["episode_index"])
 
+    @property
+    def frame_source(self) -> dict[str, Any]:
+        """What picks the frames (a feature cache's key): the camera, and its frame rate, by which a row's timestamp
+        becomes a video frame."""
+        return {"format": "lerobot", "camera_key": self.camera_key, "video_fps": self.video_fps}
+
+    def frame_files(self, i: int) -> list[Path]:
+        """The files episode i's frames are read from: the camera's video and the parquet whose timestamps pick
+        them (in v3.0 both shared with other episodes)."""
+        rec = self._index[self._position(i)]
+        return [rec["video"], rec["data"]]
+
     # -------------------------------------------------------------------------------------------- loading
     def _position(self, i: int) -> int:
         n = len(self)
@@ -275,7 +288,7 @@ class LeRobotEpisodes:
         rec = self._index[i]
         path: Path = rec["data"]
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: parquet of episode {rec['episode_index']} is missing")
+            raise MissingFileError(f"{path}: parquet of episode {rec['episode_index']} is missing")
         keys = [k for group in (self.action_key, self.state_key) for k in group or ()]
         wanted = list(dict.fromkeys(keys + ["timestamp", "frame_index", "episode_index"]))
         names = pq.read_schema(path).names
@@ -323,7 +336,7 @@ class LeRobotEpisodes:
         rec = self._index[i]
         path: Path = rec["video"]
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: video of episode {rec['episode_index']} ({self.camera_key}) is missing")
+            raise MissingFileError(f"{path}: video of episode {rec['episode_index']} ({self.camera_key}) is missing")
         reader = open_video(path, backend=self.backend)
         try:
             n = len(reader)
@@ -398,6 +411,12 @@ def _fake_frame(episode: int, t: int, height: int, width: int) -> np.ndarray:
     return img
 
 
+def _camera_view(frames: np.ndarray, camera: int) -> np.ndarray:
+    """What fake camera number ``camera`` records: the code with its dark stripes at gray level 40 * (camera % 3),
+    so that every camera's video differs and reads as the same code."""
+    return np.maximum(frames, np.uint8(40 * (camera % 3)))
+
+
 def read_fake_frame_code(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Decode frames of a fake dataset, uint8 (T, H, W, 3) -> (episode indices (T,), frame indices (T,))."""
     frames = np.asarray(frames)
@@ -439,7 +458,8 @@ def write_fake_lerobot_dataset(
 ) -> Path:
     """Write a tiny valid LeRobot dataset (fixture generator for tests and examples); returns ``root``.
 
-    Every frame shows its episode index and frame index as binary stripes (``read_fake_frame_code`` decodes them);
+    Every frame shows its episode index and frame index as binary stripes (``read_fake_frame_code`` decodes them;
+    each camera draws the dark ones in a gray of its own);
     ``observation.state`` has the frame index in column 0 and the episode index in column 1, the rest random;
     ``action`` is random normal. ``length`` may be one length or one per episode (< 256 each). In v3.0, every
     ``episodes_per_file`` consecutive episodes share one data parquet and one mp4 per camera.
@@ -543,10 +563,10 @@ def write_fake_lerobot_dataset(
             path = root / info["data_path"].format(**fmt)
             path.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(data_table([e]), path)
-            for cam in cameras:
+            for c, cam in enumerate(cameras):
                 vpath = root / info["video_path"].format(video_key=cam, **fmt)
                 vpath.parent.mkdir(parents=True, exist_ok=True)
-                write_video(vpath, episodes[e]["frames"], fps)
+                write_video(vpath, _camera_view(episodes[e]["frames"], c), fps)
             ep_lines.append(json.dumps({"episode_index": e, "tasks": [task], "length": n}))
             ep_stats = {"action": stats(episodes[e]["actions"]), "observation.state": stats(episodes[e]["states"])}
             stat_lines.append(json.dumps({"episode_index": e, "stats": ep_stats}))
@@ -574,10 +594,10 @@ def write_fake_lerobot_dataset(
             path = root / info["data_path"].format(**fmt)
             path.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(data_table(eps), path)
-            for cam in cameras:
+            for c, cam in enumerate(cameras):
                 vpath = root / info["video_path"].format(video_key=cam, **fmt)
                 vpath.parent.mkdir(parents=True, exist_ok=True)
-                write_video(vpath, np.concatenate([episodes[e]["frames"] for e in eps]), fps)
+                write_video(vpath, _camera_view(np.concatenate([episodes[e]["frames"] for e in eps]), c), fps)
             start = 0
             for e in eps:
                 n = lengths[e]

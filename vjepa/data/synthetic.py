@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
 from vjepa.data.decoders import write_video
 
@@ -79,6 +80,11 @@ def render(shapes: list[Shape], num_frames: int, size: int, rng: np.random.Gener
     return frames
 
 
+def generating(total: int, what: str, unit: str) -> tqdm:
+    """``range(total)`` under a progress bar (stderr, shown at once) saying what is generated."""
+    return tqdm(range(total), desc=f"generating {total} {what}", unit=unit, dynamic_ncols=True)
+
+
 def make_moving_shapes(
     out_dir: str | Path,
     num_videos: int = 64,
@@ -101,7 +107,7 @@ def make_moving_shapes(
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     rows, centres = [], []
-    for i in range(num_videos):
+    for i in generating(num_videos, f"moving-shape videos ({num_frames} frames, {size} px)", "video"):
         shapes = [random_shape(rng, size) for _ in range(rng.integers(1, max_shapes + 1))]
         main = shapes[0]
         name = f"video_{i:05d}.mp4"
@@ -135,7 +141,7 @@ def make_shape_images(out_dir: str | Path, num_images: int = 64, size: int = 64,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    for i in range(num_images):
+    for i in generating(num_images, f"shape images ({size} px)", "image"):
         shapes = [random_shape(rng, size) for _ in range(rng.integers(1, 3))]
         Image.fromarray(render(shapes, 1, size, rng)[0]).save(out_dir / f"image_{i:05d}.png")
     return out_dir

@@ -38,6 +38,9 @@ from vjepa.eval import beside
 from vjepa.inference import clip_batches, encode, load_encoder
 from vjepa.models.blocks import MLP, attention, init_weights, reinitialized
 from vjepa.models.pos_embed import Grid, sincos_3d
+from vjepa.runtime.errors import user_errors
+from vjepa.runtime.run_dir import RunDir, write_text_atomic
+from vjepa.runtime.threads import set_threads
 from vjepa.train.distributed import resolve_device
 from vjepa.train.metrics import MetricsLogger
 
@@ -198,7 +201,15 @@ def top1(head: nn.Module, features: Tensor, targets: Tensor, idx: Tensor, device
 
 
 def run_attentive_probe(cfg: DictConfig) -> dict[str, Any]:
+    """Probe as configured into ``output`` (one probe at a time there); returns the summary (also written)."""
+    out = Path(cfg.output) if cfg.output else beside(cfg.checkpoint, "attentive_probe")
+    with RunDir(out, "vjepa-attentive-probe", key="output") as run:
+        return _run_attentive_probe(cfg, out, run)
+
+
+def _run_attentive_probe(cfg: DictConfig, out: Path, run: RunDir) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
+    set_threads(cfg.threads)
     device = resolve_device(cfg.device)
     encoder, train_cfg = load_encoder(cfg.checkpoint, which=cfg.which, device=device)
     data_cfg = train_cfg["data"]
@@ -213,8 +224,8 @@ def run_attentive_probe(cfg: DictConfig) -> dict[str, Any]:
     encoders = {"pretrained": encoder}
     if cfg.random_baseline:  # the same architecture, freshly initialised: what pretraining has to beat
         encoders["random_init"] = reinitialized(encoder)
-    out = Path(cfg.output) if cfg.output else beside(cfg.checkpoint, "attentive_probe")
-    logger = MetricsLogger(out)
+    run.claim()
+    logger = MetricsLogger(out, start_step=0)  # a probe starts afresh: an earlier one's curves are dropped
     all_features, classes = encode_labelled(encoders, dataset, labels, cfg.batch_size, device,
                                             precision=cfg.precision)
     all_views: dict[str, Tensor | None] = dict.fromkeys(encoders)  # (V, num_videos, N, D) per encoder, or None
@@ -262,8 +273,7 @@ def run_attentive_probe(cfg: DictConfig) -> dict[str, Any]:
         summary[which] = {name: {**{k: float(np.mean([r[k] for r in results])) for k in results[0]},
                                  "val_top1_std": float(np.std([r["val_top1"] for r in results])), "runs": results}
                           for name, results in by_head.items()}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "attentive_probe.json").write_text(json.dumps(summary, indent=2))
+    write_text_atomic(out / "attentive_probe.json", json.dumps(summary, indent=2))
     for which in encoders:
         parts = [f"{name} {summary[which][name]['val_top1']:.3f} ± {summary[which][name]['val_top1_std']:.3f}"
                  for name in ("attentive", "mean_linear")]
@@ -273,6 +283,7 @@ def run_attentive_probe(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(config_path="pkg://configs", config_name="attentive_probe", version_base="1.3")
+@user_errors
 def main(cfg: DictConfig) -> None:
     run_attentive_probe(cfg)
 

@@ -37,13 +37,18 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vjepa.data.ac_dataset import ActionStats, ClipWindows, FeatureCache, episode_lowdim
+from vjepa.data.ac_dataset import ActionStats, ClipWindows, episode_lowdim
+from vjepa.data.feature_cache import FeatureCache, prepare_features
 from vjepa.eval import beside
 from vjepa.models.ac_predictor import ActionConditionedPredictor
 from vjepa.models.feature_norm import FeatureNorm
+from vjepa.runtime.errors import user_errors
+from vjepa.runtime.run_dir import write_text_atomic
+from vjepa.runtime.threads import set_threads
 from vjepa.train.checkpoint import load_checkpoint
 from vjepa.train.distributed import resolve_device
-from vjepa.train.train_ac import WindowSubset, open_dataset, prepare_features, spread_stride, windows_of
+from vjepa.train.precision import autocast_context
+from vjepa.train.train_ac import WindowSubset, open_dataset, spread_stride, windows_of
 
 BASELINES = ("predictor", "copy_last", "zero_action")
 
@@ -84,6 +89,7 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
     missing = [k for k in ("predictor", "predictor_config", "action_stats", "split", "config") if k not in state]
     if missing:
         raise KeyError(f"{cfg.checkpoint} lacks {missing}; is it a vjepa-train-ac checkpoint?")
+    set_threads(cfg.threads)
     device = resolve_device(cfg.device)
     train_cfg = state["config"]
     predictor = ActionConditionedPredictor(**state["predictor_config"])
@@ -102,7 +108,7 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
         cfg.encoder or state["encoder_checkpoint"], episodes, data_cfg["path"],
         which=state.get("encoder_which", "target_encoder"), image_size=state["image_size"],
         cache_dir=cfg.feature_cache or state.get("feature_cache"), run_dir=Path(cfg.checkpoint).parent,
-        device=device, progress=True,
+        device=device, precision=train_cfg.get("cache_precision", "fp32"), progress=True,  # the training features
     )
     if enc["fingerprint"] != state.get("fingerprint"):
         warnings.warn(
@@ -148,8 +154,12 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
         actions, states = batch["actions"].to(device), batch["states"].to(device)
         target = feats[:, context:]
         ctx_actions = actions[:, : length - 1]
-        pred, pred_states = predictor.unroll(feats[:, :context], ctx_actions, states[:, :context])
-        zero, zero_states = predictor.unroll(feats[:, :context], torch.zeros_like(ctx_actions), states[:, :context])
+        with autocast_context(cfg.precision, device):
+            pred, pred_states = predictor.unroll(feats[:, :context], ctx_actions, states[:, :context])
+            zero, zero_states = predictor.unroll(feats[:, :context], torch.zeros_like(ctx_actions), states[:, :context])
+            # teacher forcing over every position of the window
+            tf_pred, _ = predictor(feats[:, :-1], actions[:, :-1], states[:, :-1])
+            tf_zero, _ = predictor(feats[:, :-1], torch.zeros_like(actions[:, :-1]), states[:, :-1])
         copy = feats[:, context - 1 : context].expand_as(target)
         outputs = {"predictor": pred, "copy_last": copy, "zero_action": zero}
         if oracle:
@@ -157,9 +167,6 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
         for name, value in outputs.items():
             sums[name] += _l1(value, target).sum(0).double().cpu()
             token_sums[name] += _token_l1(value, target).double().cpu()
-        # teacher forcing over every position of the window
-        tf_pred, _ = predictor(feats[:, :-1], actions[:, :-1], states[:, :-1])
-        tf_zero, _ = predictor(feats[:, :-1], torch.zeros_like(actions[:, :-1]), states[:, :-1])
         for name, value in (("predictor", tf_pred), ("copy_last", feats[:, :-1]), ("zero_action", tf_zero)):
             tf_sums[name] += float(_l1(value, feats[:, 1:]).mean(1).sum())
         # proprioceptive state, env units
@@ -188,8 +195,7 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
         "state_l1": {name: (s / count).tolist() for name, s in state_sums.items()},
     }
     output = Path(cfg.output) if cfg.output else beside(cfg.checkpoint, "eval_ac", ".json")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=1))
+    write_text_atomic(output, json.dumps(results, indent=1))  # beside a checkpoint: no directory of its own to claim
     results["output"] = str(output)
     if cfg.get("figure", True):
         results["figure"] = str(error_map_figure(results, output.with_suffix(".png")))
@@ -247,6 +253,7 @@ def format_table(results: dict[str, Any]) -> str:
 
 
 @hydra.main(config_path="pkg://configs", config_name="eval_ac", version_base="1.3")
+@user_errors
 def main(cfg: DictConfig) -> None:
     results = evaluate_ac(cfg)
     print(format_table(results))

@@ -36,6 +36,9 @@ from vjepa.inference import clip_batches, encode, load_encoder
 from vjepa.models import VisionTransformer
 from vjepa.models.blocks import reinitialized
 from vjepa.models.factory import build_encoder
+from vjepa.runtime.errors import user_errors
+from vjepa.runtime.run_dir import write_text_atomic
+from vjepa.runtime.threads import set_threads
 from vjepa.train.checkpoint import load_checkpoint
 from vjepa.train.distributed import resolve_device
 
@@ -45,10 +48,11 @@ def read_labels(folder: Path) -> dict[str, dict[str, str]]:
         return {row["file"]: row for row in csv.DictReader(f)}
 
 
-def batch_features(encoder: VisionTransformer, clips: torch.Tensor, per_block: bool = False) -> dict[str, torch.Tensor]:
-    """Flattened patch features of a batch of clips: {"output": (B, N * D)} and, with ``per_block``, from the same
-    forward pass the layer-normalised output of the patch embedding and of every block, {"embed": (B, N * D),
-    "block1": ..., ...} — which layer holds what the probe reads."""
+def batch_features(encoder: VisionTransformer, clips: torch.Tensor, per_block: bool = False,
+                   precision: str = "fp32") -> dict[str, torch.Tensor]:
+    """Flattened patch features of a batch of clips, computed in ``precision`` (fp32, bf16 or auto): {"output":
+    (B, N * D)} and, with ``per_block``, from the same forward pass the layer-normalised output of the patch embedding
+    and of every block, {"embed": (B, N * D), "block1": ..., ...} — which layer holds what the probe reads."""
     outputs: dict[str, torch.Tensor] = {}
 
     def keep(name: str):
@@ -60,7 +64,7 @@ def batch_features(encoder: VisionTransformer, clips: torch.Tensor, per_block: b
     modules = {"embed": encoder.patch_embed, **{f"block{i + 1}": b for i, b in enumerate(encoder.blocks)}}
     handles = [module.register_forward_hook(keep(name)) for name, module in modules.items()] if per_block else []
     try:
-        outputs["output"] = encode(encoder, clips.to(next(encoder.parameters()).device)).flatten(1)
+        outputs["output"] = encode(encoder, clips.to(next(encoder.parameters()).device), precision=precision).flatten(1)
     finally:
         for handle in handles:
             handle.remove()
@@ -69,7 +73,7 @@ def batch_features(encoder: VisionTransformer, clips: torch.Tensor, per_block: b
 
 def probe_inputs(
     encoders: Mapping[str, VisionTransformer], dataset: VideoFolderDataset, per_block: bool = False,
-    batch_size: int = 16,
+    batch_size: int = 16, precision: str = "fp32",
 ) -> tuple[dict[str, dict[str, np.ndarray]], list[int]]:
     """Decode the first clip of every readable video once and compute what each probe reads: for every encoder its
     features ({"output": (num_videos, N * D)} plus, with ``per_block``, every layer's), and the clips' normalised
@@ -81,7 +85,7 @@ def probe_inputs(
                    total=math.ceil(len(dataset) / batch_size))
     for indices, clips in batches:
         kept += indices
-        batch = {name: batch_features(encoder, clips, per_block) for name, encoder in encoders.items()}
+        batch = {name: batch_features(encoder, clips, per_block, precision) for name, encoder in encoders.items()}
         batch["raw_pixels"] = {"output": clips.flatten(1)}
         for name, layers in batch.items():
             for layer, x in layers.items():
@@ -176,7 +180,7 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
     dataset, by_file = probe_videos(cfg, train_cfg["data"])
     random_encoder = random_twin(encoder, train_cfg["model"])
     inputs, kept = probe_inputs({"pretrained": encoder, "random_init": random_encoder}, dataset,
-                                bool(cfg.get("per_block")))
+                                bool(cfg.get("per_block")), precision=cfg.precision)
     labels = [by_file[dataset.paths[i].name] for i in kept]
     results: dict[str, Any] = {name: probe_scores(layers["output"], labels) for name, layers in inputs.items()}
     results |= {"num_videos": len(kept), "checkpoint": str(cfg.checkpoint)}
@@ -199,13 +203,14 @@ def run_probe_curve(cfg: DictConfig, checkpoints: list[Path]) -> dict[str, Any]:
         if baselines is None:  # the first checkpoint sets the probe videos and the baselines' architecture
             first, train_cfg = path, run_cfg
             dataset, by_file = probe_videos(cfg, train_cfg["data"])
-            inputs, kept = probe_inputs({"random_init": random_twin(encoder, train_cfg["model"])}, dataset)
+            inputs, kept = probe_inputs({"random_init": random_twin(encoder, train_cfg["model"])}, dataset,
+                                        precision=cfg.precision)
             labels = [by_file[dataset.paths[i].name] for i in kept]
             baselines = {name: probe_scores(layers["output"], labels) for name, layers in inputs.items()}
         elif run_cfg["data"] != train_cfg["data"]:
             raise ValueError(f"{path} was trained on clips of {run_cfg['data']}, {first} on {train_cfg['data']}: "
                              "a curve needs one kind of probe video")
-        features, _ = probe_inputs({"pretrained": encoder}, dataset)
+        features, _ = probe_inputs({"pretrained": encoder}, dataset, precision=cfg.precision)
         probed.append((state["step"], str(path), probe_scores(features["pretrained"]["output"], labels)))
     probed.sort(key=lambda entry: entry[0])
     steps, paths, scores = (list(column) for column in zip(*probed))
@@ -229,6 +234,7 @@ def save_probe_curve(results: Mapping[str, Any], path: Path) -> Path:
 
 
 @hydra.main(config_path="pkg://configs", config_name="probe", version_base="1.3")
+@user_errors
 def main(cfg: DictConfig) -> None:
     probe_and_write(cfg)
 
@@ -236,14 +242,14 @@ def main(cfg: DictConfig) -> None:
 def probe_and_write(cfg: DictConfig) -> None:
     """`vjepa-probe`: one checkpoint's probe printed and written as JSON, or, for a checkpoint pattern, the curve of
     a run's kept checkpoints as JSON and a picture."""
+    set_threads(cfg.threads)
     if any(c in str(cfg.checkpoint) for c in "*?["):  # a pattern: every kept checkpoint of a run
         checkpoints = [Path(p) for p in glob.glob(str(cfg.checkpoint))]
         if not checkpoints:
             raise FileNotFoundError(f"checkpoint={cfg.checkpoint} matches no file")
         curve = run_probe_curve(cfg, checkpoints)
         out = Path(cfg.output) if cfg.output else checkpoints[0].parent / "probe_curve.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(curve, indent=2))
+        write_text_atomic(out, json.dumps(curve, indent=2))
         print(f"wrote {out} and {save_probe_curve(curve, out.with_suffix('.png'))}")
         return
     results = run_probe(cfg)
@@ -254,8 +260,7 @@ def probe_and_write(cfg: DictConfig) -> None:
     for name, r in rows:
         print(f"{name:<22} {r['direction_accuracy']:>14.3f} {r['velocity_r2']:>12.3f} {r['position_r2']:>12.3f}")
     out = Path(cfg.output) if cfg.output else beside(cfg.checkpoint, "probe", ".json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
+    write_text_atomic(out, json.dumps(results, indent=2))  # beside a checkpoint: no directory of its own to claim
     print(f"wrote {out}")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch.utils.data import default_collate
 
+from vjepa.data.video_dataset import SkippedPaths
 from vjepa.masks.multiblock import MultiBlockMasker
 
 
@@ -16,7 +17,8 @@ class MaskCollator:
     """`collate_fn` for a DataLoader: stacks clips and adds one batch of masks per mask group.
 
     The masks depend only on `seed` and the samples' own seeds, so they do not change with the worker count
-    or when a run is resumed.
+    or when a run is resumed. The batch passes on what the samples skipped: ``skipped``, their failed draws, and
+    ``skipped_files``, the files those drew (path -> reason), for the training process to name each once.
     """
 
     def __init__(self, masker: MultiBlockMasker, seed: int = 0):
@@ -37,4 +39,5 @@ class MaskCollator:
             "masks": self.masker(len(samples), generator),  # per group: (context_idx, target_idx)
             "index": default_collate([s["index"] for s in samples]),  # (B,)
             "skipped": sum(int(s["skipped"]) for s in samples),
+            "skipped_files": SkippedPaths.merged(s.get("skipped_files", {}) for s in samples),
         }

@@ -1,7 +1,9 @@
-"""Picture of one clip's masks: original frames, visible context tokens, highlighted target tokens."""
+"""Picture of one clip's masks: the original frames, then per mask group its context tokens, its target tokens
+(tinted) and the tokens in neither (dark)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -37,19 +39,35 @@ def _token_mask(indices: Tensor | np.ndarray, grid: tuple[int, int, int], patch_
     return repeat(mask.reshape(grid), "t h w -> t (h ph) (w pw)", ph=patch_size, pw=patch_size)
 
 
+MaskPair = tuple[Tensor | np.ndarray, Tensor | np.ndarray]  # one group's (context_idx, target_idx) of one clip
+NEITHER_GREY = 0.12
+
+
+def token_counts(num_tokens: int, num_context: int, num_targets: int) -> str:
+    """What every token of a clip is in one mask group, e.g. ``64 tokens: context 20, targets 28, neither 16``:
+    context (the encoder sees them), targets (the predictor predicts them) and neither (outside both: outside the
+    context blocks, or dropped so that every clip of a batch keeps as many tokens)."""
+    neither = num_tokens - num_context - num_targets
+    if neither < 0:
+        raise ValueError(f"{num_context} context + {num_targets} target tokens exceed the clip's {num_tokens}")
+    return f"{num_tokens} tokens: context {num_context}, targets {num_targets}, neither {neither}"
+
+
 def save_mask_figure(
     clip: Tensor | np.ndarray,
-    context_idx: Tensor | np.ndarray,
-    target_idx: Tensor | np.ndarray,
+    groups: Sequence[MaskPair],
     grid: tuple[int, int, int],
     patch_size: int,
     tubelet_size: int,
     path: str | Path,
     max_columns: int = 8,
 ) -> Path:
-    """Save a PNG with one column per tubelet step (at most `max_columns`, evenly spaced) and three rows:
-    the original frame, the context tokens (others greyed), the target tokens tinted in colour."""
+    """Save one PNG of a clip's masks: a column per tubelet step (at most `max_columns`, evenly spaced), a row of
+    the original frames, then a row per mask group (``groups``: its (context_idx, target_idx)): context tokens as
+    they are, targets tinted, tokens in neither dark; each group's row says how many tokens are which
+    (`token_counts`), and a legend below says what the colours mean."""
     from matplotlib.figure import Figure  # here, so that importing vjepa.masks (data workers) skips matplotlib
+    from matplotlib.patches import Patch
 
     frames = _frames_to_unit_rgb(clip)  # (T, H, W, 3)
     t, h, w = grid
@@ -60,25 +78,31 @@ def save_mask_figure(
         )
     steps = np.unique(np.linspace(0, t - 1, min(t, max_columns)).round().astype(int))
     shown = frames[steps * tubelet_size]  # first frame of each shown tubelet step
-    context = _token_mask(context_idx, grid, patch_size)[steps, ..., None]
-    target = _token_mask(target_idx, grid, patch_size)[steps, ..., None]
-    rows = {
-        "original": shown,
-        f"context ({len(context_idx)} tokens)": np.where(context, shown, 0.35 + 0.3 * shown.mean(-1, keepdims=True)),
-        f"targets ({len(target_idx)} tokens)": np.where(target, 0.4 * shown + 0.6 * TARGET_COLOUR, 0.5 * shown),
-    }
+    rows = {"original": shown}
+    for i, (context_idx, target_idx) in enumerate(groups):
+        context = _token_mask(context_idx, grid, patch_size)[steps, ..., None]
+        target = _token_mask(target_idx, grid, patch_size)[steps, ..., None]
+        counts = token_counts(t * h * w, len(context_idx), len(target_idx))
+        rows[f"group {i}\n" + counts.replace(": ", ":\n").replace(", ", "\n")] = np.where(
+            target, 0.4 * shown + 0.6 * TARGET_COLOUR, np.where(context, shown, NEITHER_GREY))
 
-    figure = Figure(figsize=(max(1.8 * len(steps), 3.0), 1.8 * len(rows) + 0.4), layout="constrained")
+    figure = Figure(figsize=(max(1.8 * len(steps), 3.6) + 1.0, 1.8 * len(rows) + 0.9), layout="constrained")
     axes = figure.subplots(len(rows), len(steps), squeeze=False)
     for ax, step in zip(axes[0], steps):
         ax.set_title(f"t = {step}", fontsize=9)
     for row, (label, images) in zip(axes, rows.items()):
-        row[0].set_ylabel(label, fontsize=9)
+        row[0].set_ylabel(label, fontsize=8)
         for ax, image in zip(row, images):
             ax.imshow(image.clip(0, 1))  # blending can overshoot 1 by rounding
             ax.set_xticks([])
             ax.set_yticks([])
-    figure.suptitle(f"grid {t}x{h}x{w} = {t * h * w} tokens", fontsize=10)
+    legend = [Patch(facecolor="none", edgecolor="black", label="context (as is): encoded"),
+              Patch(color=TARGET_COLOUR, label="targets: predicted"),
+              Patch(color=(NEITHER_GREY,) * 3, label="neither: dropped (outside both)")]
+    figure.legend(handles=legend, loc="outside lower center", ncols=min(len(legend), len(steps)), fontsize=8,
+                  frameon=False)
+    figure.suptitle(f"grid {t}x{h}x{w} = {t * h * w} tokens (t x h x w), patch {patch_size}, tubelet "
+                    f"{tubelet_size}", fontsize=10)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=80)

@@ -46,6 +46,14 @@ class ConfigError(UserError, ValueError):
     """A config value that is missing, of the wrong type, out of range or inconsistent with another."""
 
 
+class DataError(UserError, ValueError):
+    """Input data (a dataset, a video folder, an episode file) that is malformed or lacks what was asked for."""
+
+
+class MissingFileError(UserError, FileNotFoundError):
+    """A file or directory the user named, or that a dataset lists, is not there."""
+
+
 class RunDirError(UserError):
     """A run directory that cannot be used: taken by a live run, or holding another run's checkpoint."""
 
@@ -83,4 +91,5 @@ def user_errors(main: F) -> F:
     return guarded  # type: ignore[return-value]
 
 
-__all__ = ["ConfigError", "RunDirError", "UserError", "debugging", "error_line", "user_errors"]
+__all__ = ["ConfigError", "DataError", "MissingFileError", "RunDirError", "UserError", "debugging", "error_line",
+           "user_errors"]

@@ -1,16 +1,22 @@
-"""Atomic, resumable checkpoints: a temp file in the same directory, fsync, then os.replace."""
+"""Atomic, resumable checkpoints: a temp file in the same directory, fsync, then os.replace
+(`vjepa.runtime.run_dir.atomic_write`; a run's claim of its directory removes what a killed write left)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from vjepa.runtime.errors import RunDirError, UserError
+from vjepa.runtime.run_dir import atomic_write
+
 LATEST = "latest.pt"
+RESTART = "use a new run_dir, or resume=false to start this one over"
+MIN_FREE_BYTES = 64 << 20  # a checkpoint write that fails with less free space than this failed for want of space
 
 
 def is_checkpoint_step(step: int, last_step: int, ckpt_every: int, keep_every: int | None) -> bool:
@@ -37,30 +43,43 @@ def save_checkpoint(state: Any, run_dir: str | Path, step: int, keep_every: int 
 
 
 def save_atomic(obj: Any, path: str | Path) -> Path:
-    """torch.save ``obj`` to ``path`` so that a crash never leaves a half-written file behind."""
+    """torch.save ``obj`` to ``path`` so that a crash never leaves a half-written file behind (the file gets the
+    mode ``open`` would give it). A write that fails for want of space is an ``OSError(ENOSPC)`` naming ``path``
+    (torch reports it as a RuntimeError of its zip writer)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_write(path) as f:
             torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except RuntimeError as err:
+        if shutil.disk_usage(path.parent).free >= MIN_FREE_BYTES:
+            raise
+        raise OSError(errno.ENOSPC, "No space left on device while writing a checkpoint", str(path)) from err
     return path
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A checkpoint's contents; a `UserError` naming the file when it is missing, truncated or not a checkpoint."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise UserError("checkpoint not found", str(path), "check the path")
     try:
         return torch.load(path, map_location=map_location, weights_only=False)
     except Exception as err:  # a truncated or foreign file
-        raise RuntimeError(f"cannot read checkpoint {path}: {err}") from err
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"cannot read the checkpoint ({reason})", str(path), "replace or delete it") from err
+
+
+def resume_checkpoint(run_dir: str | Path, resume: bool,
+                      map_location: str | torch.device = "cpu") -> tuple[Path | None, dict[str, Any] | None]:
+    """(``run_dir/latest.pt``, its contents) for a run that resumes, (None, None) for one that starts afresh; an
+    unreadable checkpoint is refused with a `RunDirError` that says how to start over."""
+    path = latest_checkpoint(run_dir) if resume else None
+    if path is None:
+        return None, None
+    try:
+        return path, load_checkpoint(path, map_location=map_location)
+    except UserError as err:
+        raise RunDirError(err.what, err.where, RESTART) from err.__cause__
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:

@@ -16,21 +16,33 @@ from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 from torch.utils.data import DataLoader, Dataset
 
 from vjepa.data.sampler import SeededSampler
+from vjepa.runtime import config_checks as checks
+from vjepa.runtime.errors import UserError
 from vjepa.train.distributed import DistInfo, all_reduce_mean
 from vjepa.train.precision import Weights, training_weights
 from vjepa.train.schedules import learning_rate, linear
 
 
 class Batches:
-    """Endless iterator over (epoch, batches) that can start at any global step, for exact resume."""
+    """Endless iterator over (epoch, batches) that can start at any global step, for exact resume.
+
+    An epoch is at least one batch per process: a dataset of random clips (``dataset.random_clips``: the sample
+    seed picks the clip) with fewer files than that gives several clips of each file per epoch
+    (`SeededSampler.repeat_to`); any other dataset must hold a batch per process."""
 
     def __init__(self, dataset: Dataset, sampler: SeededSampler, cfg: DictConfig, collate, device: torch.device):
         self.sampler = sampler
         self.batch_size = cfg.batch_size
+        if getattr(dataset, "random_clips", False):
+            sampler.repeat_to(cfg.batch_size)
         self.steps_per_epoch = len(sampler) // cfg.batch_size
         if self.steps_per_epoch == 0:
+            fix = (f"lower batch_size to {len(sampler)} or less" if len(sampler)
+                   else f"run on at most {len(dataset)} processes")
             raise ValueError(
-                f"batch_size={cfg.batch_size} is larger than the {len(sampler)} samples per process in the dataset"
+                f"batch_size={cfg.batch_size} is larger than the {len(sampler)} samples per process of this dataset "
+                f"({len(dataset)} over {sampler.world_size} process(es)), whose samples are fixed (not random "
+                f"clips), so it cannot repeat them: {fix}, or give it more data"
             )
         self.loader = DataLoader(
             dataset,
@@ -100,6 +112,21 @@ def trainer(
     return weights, model, optimizer
 
 
+def check_optim_config(cfg: DictConfig) -> None:
+    """The optimiser's and schedules' keys (``optim.*``)."""
+    checks.choice(cfg, "optim.schedule", ("cosine", "wsd"))
+    checks.number(cfg, "optim.lr", low=0.0, above=True)
+    checks.number(cfg, "optim.decay_fraction", low=0.0, high=1.0)
+    for key in ("start_lr", "final_lr", "weight_decay", "final_weight_decay"):
+        checks.number(cfg, f"optim.{key}", low=0.0)
+    checks.integer(cfg, "optim.warmup_steps", low=0)
+    checks.number_range(cfg, "optim.betas", low=0.0, high=1.0)
+    checks.number(cfg, "optim.eps", low=0.0, above=True)
+    checks.number(cfg, "optim.grad_clip", low=0.0, above=True, optional=True)
+    if cfg.optim.get("ema") is not None:
+        checks.number_range(cfg, "optim.ema", low=0.0, high=1.0)
+
+
 def apply_schedules(optimizer: torch.optim.Optimizer, step: int, cfg: DictConfig) -> dict[str, float]:
     """Set this step's learning rate and weight decay (``cfg.optim``, over ``cfg.steps``) on every group; returns
     them, plus the EMA momentum when ``cfg.optim.ema`` is set."""
@@ -118,29 +145,38 @@ def apply_schedules(optimizer: torch.optim.Optimizer, step: int, cfg: DictConfig
     return scheduled
 
 
+class LossNotFinite(UserError, FloatingPointError):
+    """The training loss became NaN or infinite: the run stops, its last checkpoint is from before."""
+
+
 class StepLosses:
     """Each step's loss, kept on the device until `read_back` fetches the ones since the last read in one host
     sync (a loop reads at log and checkpoint steps, so it never checkpoints past a non-finite loss); ``values``
-    holds those read, averaged over processes."""
+    holds those read, averaged over processes. Steps count as metrics.csv and checkpoints do: ``start_step`` is
+    the step the run starts from (0, or a resumed checkpoint's), and the loss of its n-th optimizer step is step
+    ``start_step + n``."""
 
-    def __init__(self, first_step: int) -> None:
+    def __init__(self, start_step: int) -> None:
         self.values: list[float] = []
         self._pending: list[torch.Tensor] = []
-        self._next_step = first_step  # the step of the first pending loss
+        self._next_step = start_step + 1  # the step of the first pending loss
 
     def append(self, loss: torch.Tensor) -> None:
         self._pending.append(loss.detach())
 
     def read_back(self) -> None:
-        """Fetch the pending losses; raises at the first one that is not finite, naming its step."""
+        """Fetch the pending losses; raises `LossNotFinite` at the first one that is not finite, naming its
+        step."""
         values = all_reduce_mean(torch.stack(self._pending)).tolist()
         for i, value in enumerate(values):
             if not math.isfinite(value):
-                raise FloatingPointError(
-                    f"loss became {value} at step {self._next_step + i}; lower optim.lr or check the data")
+                raise LossNotFinite(
+                    f"loss became {value} at step {self._next_step + i}", "optim.lr",
+                    "lower optim.lr or check the data; the last checkpoint is from before that step")
         self.values += values
         self._next_step += len(values)
         self._pending.clear()
 
 
-__all__ = ["Batches", "adamw", "apply_schedules", "compile_modules", "param_groups", "StepLosses", "trainer"]
+__all__ = ["Batches", "LossNotFinite", "adamw", "apply_schedules", "compile_modules", "param_groups", "StepLosses",
+           "trainer"]

@@ -24,15 +24,22 @@ from tqdm import tqdm
 
 from vjepa.data import ImageFolderDataset, SeededSampler, VideoFolderDataset, VideoTransform
 from vjepa.data.synthetic import make_moving_shapes, make_shape_images
+from vjepa.data.video_dataset import SkippedFiles
 from vjepa.inference import load_encoder, load_predictor
 from vjepa.masks import MaskCollator, masker_from_config
 from vjepa.masks.visualize import save_mask_figure
 from vjepa.models.factory import build_encoder, build_predictor, level_blocks, require
 from vjepa.models.official import is_hugging_face
+from vjepa.runtime import config_checks as checks
+from vjepa.runtime.errors import RunDirError
+from vjepa.runtime.run_dir import RunDir
+from vjepa.runtime.threads import set_threads
 from vjepa.train.checkpoint import (
+    LATEST,
+    RESTART,
     is_checkpoint_step,
-    latest_checkpoint,
     load_checkpoint,
+    resume_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -40,8 +47,8 @@ from vjepa.train.checkpoint import (
 from vjepa.train.diagnostics import embedding_diagnostics
 from vjepa.train.distributed import DistInfo, cleanup_distributed, setup_distributed
 from vjepa.train.jepa import JEPA
-from vjepa.train.loop import Batches, StepLosses, apply_schedules, trainer
-from vjepa.train.metrics import MetricsLogger
+from vjepa.train.loop import Batches, StepLosses, apply_schedules, check_optim_config, trainer
+from vjepa.train.metrics import MetricsLogger, read_metric
 from vjepa.train.precision import MasterWeights, Weights, autocast_context, resolve_precision
 from vjepa.train.schedules import warmed_up
 
@@ -89,7 +96,7 @@ def build_dataset(data_cfg: Mapping[str, Any]) -> Dataset:
             frame_step=require(data_cfg, "frame_step", "data"),
             transform=transform,
             backend=data_cfg.get("decoder", "auto"),
-            short_video=data_cfg.get("short_video", "loop"),
+            short_video=data_cfg.get("short_video", "pad"),
         )
     raise ValueError(f"data.kind must be 'video' or 'image', got {kind!r}")
 
@@ -129,13 +136,8 @@ def data_streams(cfg: DictConfig, dist: DistInfo, device: torch.device) -> list[
     streams = [data_stream("video", cfg.data, cfg, dist, device, cfg.batch_size, cfg.seed)]
     images = cfg.get("images")
     if images:
-        if require(images, "kind", "images") != "image":
-            raise ValueError(f"images.kind must be 'image', got {images.kind!r} (the videos are data.*)")
-        weight = images.get("weight", 1.0)
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
-            raise ValueError(f"images.weight must be a positive number (the image loss's weight), got {weight!r}")
         streams.append(data_stream("image", images, cfg, dist, device, images.get("batch_size") or cfg.batch_size,
-                                   cfg.seed + 1, float(weight)))
+                                   cfg.seed + 1, float(images.weight)))
     return streams
 
 
@@ -191,28 +193,104 @@ def init_from_pretrained(jepa: JEPA, cfg: DictConfig) -> list[str]:
     return done
 
 
-def restore_weights(jepa: JEPA, state: dict[str, Any]) -> None:
-    jepa.encoder.load_state_dict(state["encoder"])
-    jepa.predictor.load_state_dict(state["predictor"])
-    if jepa.target_encoder is not None:
-        jepa.target_encoder.load_state_dict(state["target_encoder"])
+def leaves(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config's leaves by dotted key: ``{"model.predictor.depth": 2, ...}``."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            flat.update(leaves(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def restore_weights(jepa: JEPA, state: dict[str, Any], path: Path, cfg: DictConfig) -> None:
+    """Load a resumed run's weights; a checkpoint of another network is refused, naming the model keys that
+    differ."""
+    try:
+        jepa.encoder.load_state_dict(state["encoder"])
+        jepa.predictor.load_state_dict(state["predictor"])
+        if jepa.target_encoder is not None:
+            jepa.target_encoder.load_state_dict(state["target_encoder"])
+    except (RuntimeError, KeyError) as err:
+        theirs = leaves(state.get("config", {}).get("model") or {}, "model.")
+        ours = leaves(OmegaConf.to_container(cfg.model, resolve=True), "model.")
+        differ = [f"{k}={theirs.get(k)!r} there, {v!r} here" for k, v in ours.items() if theirs.get(k) != v]
+        what = "holds another network: " + ("; ".join(differ) if differ else str(err).splitlines()[0])
+        raise RunDirError(what, str(path), RESTART) from err
+
+
+# ------------------------------------------------------------------------------------------ checks
+def check_data_config(cfg: DictConfig, section: str, model_cfg: DictConfig) -> None:
+    """One data stream's keys (``data`` or ``images``), against the model's patch and tubelet sizes."""
+    kind = checks.choice(cfg, f"{section}.kind", ("video", "image"))
+    if checks.value_of(cfg, f"{section}.path") is None:
+        checks.integers(cfg, [f"{section}.generate.{k}" for k in ("size", "seed")], low=0)
+        checks.integer(cfg, f"{section}.generate.num_{'videos' if kind == 'video' else 'images'}", low=1)
+    else:
+        checks.existing_path(cfg, f"{section}.path")
+    checks.multiple_of(cfg, f"{section}.crop_size", model_cfg.patch_size, "model.patch_size")
+    checks.number_range(cfg, f"{section}.crop_scale", high=1.0)
+    checks.number_range(cfg, f"{section}.crop_ratio")
+    checks.number(cfg, f"{section}.hflip", low=0.0, high=1.0)
+    if kind == "video":
+        checks.integer(cfg, f"{section}.frame_step", low=1)
+        checks.choice(cfg, f"{section}.short_video", ("pad", "stretch", "skip"))
+        checks.choice(cfg, f"{section}.decoder", ("auto", "decord", "pyav"))
+        if checks.integer(cfg, f"{section}.frames_per_clip", low=1) > 1:
+            checks.multiple_of(cfg, f"{section}.frames_per_clip", model_cfg.tubelet_size, "model.tubelet_size")
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Every key pretraining reads, checked before any work starts: a `ConfigError` names the first bad one."""
+    checks.runtime(cfg)
+    checks.integer(cfg, "seed", low=0)
+    checks.integers(cfg, ("steps", "batch_size", "grad_accum", "log_every", "diag_every", "ckpt_every"), low=1)
+    checks.integers(cfg, ("stop_after", "keep_every"), low=1, optional=True)
+    checks.integer(cfg, "num_workers", low=0)
+    for key in ("compile", "resume", "mask_figure"):
+        checks.boolean(cfg, key)
+    checks.choice(cfg, "master_weights", ("auto", True, False))
+    if checks.choice(cfg, "objective", ("jepa", "sigreg")) == "sigreg":
+        checks.number(cfg, "sigreg.weight", low=0.0)
+        checks.integer(cfg, "sigreg.directions", low=1)
+    checks.choice(cfg, "loss", ("l1", "l2"))
+    checks.number(cfg, "context_loss.weight", low=0.0)
+    checks.integer(cfg, "context_loss.warmup", low=0)
+    for key in ("init_encoder", "init_predictor"):
+        checks.existing_path(cfg, key, optional=True)
+
+    checks.integers(cfg, ("model.patch_size", "model.tubelet_size"), low=1)
+    checks.integers(cfg, (f"model.predictor.{k}" for k in ("dim", "depth", "num_heads")), low=1)
+    checks.multiple_of(cfg, "model.predictor.dim", cfg.model.predictor.num_heads, "model.predictor.num_heads")
+    check_data_config(cfg, "data", cfg.model)
+    if cfg.get("images"):
+        checks.choice(cfg, "images.kind", ("image",))  # the videos are data.*
+        check_data_config(cfg, "images", cfg.model)
+        checks.integer(cfg, "images.batch_size", low=1, optional=True)
+        checks.number(cfg, "images.weight", low=0.0, above=True)
+    check_optim_config(cfg)
+    for section in ("data",) + (("images",) if cfg.get("images") else ()):
+        masker = masker_from_config(cfg.mask, token_grid(cfg[section], cfg.model))
+        masker.check_feasible(cfg.steps * cfg.batch_size * cfg.grad_accum)  # masks that would leave no context
 
 
 # ------------------------------------------------------------------------------------------- loop
 def pretrain(cfg: DictConfig) -> dict[str, Any]:
     """Run (or resume) pretraining as configured; returns a summary with the first and last losses."""
+    check_config(cfg)
     dist = setup_distributed(cfg.device)
-    try:
-        return _pretrain(cfg, dist)
+    try:  # run_dir: one run at a time (the main process's lock), nothing written before the start-up checks pass
+        with RunDir(cfg.run_dir, "vjepa-pretrain", enabled=dist.is_main, watch=(LATEST,)) as run:
+            return _pretrain(cfg, dist, run)
     finally:
         cleanup_distributed()
 
 
-def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
+def _pretrain(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
     run_dir = Path(cfg.run_dir)
     device = dist.device
-    if cfg.get("threads") is not None:
-        torch.set_num_threads(cfg.threads)
+    set_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
 
     streams = data_streams(cfg, dist, device)
@@ -225,10 +303,9 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
         sigreg_weight=cfg.sigreg.weight, sigreg_directions=cfg.sigreg.directions,
         level_blocks=level_blocks(cfg.model, len(encoder.blocks)),
     )
-    ckpt = latest_checkpoint(run_dir) if cfg.resume else None
-    state = load_checkpoint(ckpt, map_location=device) if ckpt is not None else None
+    ckpt, state = resume_checkpoint(run_dir, cfg.resume, map_location=device)
     if state is not None:  # a resumed run has its own weights
-        restore_weights(jepa, state)
+        restore_weights(jepa, state, ckpt, cfg)
     else:
         for line in init_from_pretrained(jepa, cfg):
             if dist.is_main:
@@ -242,15 +319,17 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
         optimizer.load_state_dict(state["optimizer"])
         set_rng_state(state["rng"])
         step = state["step"]
-        if dist.is_main:
-            print(f"resumed from {ckpt} at step {step}")
+    run.claim(cfg)  # started: lock run_dir, remove stale temporaries, save the config
+    start_step = step
+    if state is not None and dist.is_main:
+        print(f"resumed from {ckpt} at step {step}")
 
     if dist.is_main:
         kind = ", bf16 weights with fp32 masters" if isinstance(weights, MasterWeights) else ""
         print(f"pretrain: precision {resolve_precision(cfg.precision, device)}{kind} (precision={cfg.precision})")
-    logger = MetricsLogger(run_dir, enabled=dist.is_main)
-    losses = StepLosses(first_step=step)
-    skipped_total = 0
+    logger = MetricsLogger(run_dir, enabled=dist.is_main, start_step=step)
+    losses = StepLosses(start_step=step)
+    skipped = SkippedFiles(announce=dist.is_main)  # distinct files the streams skipped, each named once
     progress = tqdm(total=cfg.steps, initial=step, desc="pretrain", disable=not dist.is_main, dynamic_ncols=True)
     iterators = [stream.batches.from_batch(step * cfg.grad_accum) for stream in streams]
     last_step = min(cfg.steps, cfg.stop_after or cfg.steps)
@@ -268,10 +347,10 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
                 data_wait += time.perf_counter() - t_data
                 clips = batch["clips"].to(device, non_blocking=True)
                 masks = [(c.to(device, non_blocking=True), t.to(device, non_blocking=True)) for c, t in batch["masks"]]
-                skipped_total += int(batch["skipped"])
+                skipped.add(batch)
                 if step == 0 and micro == 0 and cfg.mask_figure and dist.is_main:
                     tubelet = cfg.model.tubelet_size if clips.shape[2] > 1 else 1
-                    save_mask_figure(batch["clips"][0], masks[0][0][0].cpu(), masks[0][1][0].cpu(), stream.grid,
+                    save_mask_figure(batch["clips"][0], [(c[0].cpu(), t[0].cpu()) for c, t in masks], stream.grid,
                                      cfg.model.patch_size, tubelet,
                                      run_dir / ("masks.png" if k == 0 else f"masks_{stream.name}.png"))
                 sync = contextlib.nullcontext()  # gradients are all-reduced once, after the step's last backward
@@ -308,7 +387,7 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
             clips_per_s = (step - since_step) * cfg.batch_size * cfg.grad_accum * dist.world_size / elapsed
             progress.set_postfix(loss=f"{losses.values[-1]:.4f}")
             metrics = {"loss": losses.values[-1], "grad_norm": grad_norm.item(), "clips_per_s": clips_per_s,
-                       "data_wait_fraction": data_wait / elapsed, "skipped_files": skipped_total, **scheduled}
+                       "data_wait_fraction": data_wait / elapsed, **skipped.counts(), **scheduled}
             metrics.update({k: v.item() for k, v in parts.items() if k.startswith("loss_")})
             logger.log(step, metrics)
         if step % cfg.diag_every == 0 or step == cfg.steps:
@@ -319,4 +398,5 @@ def _pretrain(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
             since, since_step, data_wait = time.perf_counter(), step, 0.0
     progress.close()
     logger.close()
-    return {"steps": step, "losses": losses.values, "skipped_files": skipped_total, "run_dir": str(run_dir)}
+    return {"steps": step, "start_step": start_step, "losses": losses.values, **skipped.counts(),
+            "run_dir": str(run_dir), "logged_losses": read_metric(run_dir, "loss") if dist.is_main else []}

@@ -1,12 +1,13 @@
 """V-JEPA 2-AC fine-tuning: an action-conditioned predictor over a frozen encoder's features.
 
 Read top to bottom: load the frozen encoder (a `vjepa-pretrain` checkpoint), open the episodes (own format or
-LeRobot), encode every frame once into a feature cache on disk (keyed by the encoder weights' fingerprint),
-split episodes into training and held-out ones, compute action/state statistics once (training episodes), build
-windows of ``num_frames`` steps over the cached features; then each step: schedules -> teacher-forcing +
-rollout loss on normalised actions/states and normalised features (`FeatureNorm`) -> backward -> clip -> AdamW; log,
-validate on the held-out episodes, checkpoint. One process or many (torchrun, gloo on CPU); a resumed run
-reproduces the losses of an uninterrupted one (the batch order derives from the step).
+LeRobot), encode every frame once into a feature cache on disk (`vjepa.data.feature_cache`, keyed by the encoder,
+the image size, the precision and the camera), split episodes into training and held-out ones, compute
+action/state statistics once (training episodes), build windows of ``num_frames`` steps over the cached features;
+then each step: schedules -> teacher-forcing + rollout loss on normalised actions/states and normalised features
+(`FeatureNorm`) -> backward -> clip -> AdamW; log, validate on the held-out episodes, checkpoint. One process or
+many (torchrun, gloo on CPU); a resumed run reproduces the losses of an uninterrupted one (the batch order derives
+from the step).
 
 The checkpoint (``run_dir/latest.pt``) is self-describing for `vjepa.world_model.load_world_model` and
 `vjepa-eval-ac`: predictor weights and constructor kwargs, action and feature statistics, the encoder checkpoint
@@ -17,7 +18,6 @@ config.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -31,31 +31,30 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from vjepa.data.ac_dataset import (
-    ActionStats,
-    ClipWindows,
-    FeatureCache,
-    episode_lowdim,
-    fingerprint,
-    open_episodes,
-)
+from vjepa.data.ac_dataset import ActionStats, ClipWindows, episode_lowdim, open_episodes
+from vjepa.data.feature_cache import FeatureCache, prepare_features
 from vjepa.data.sampler import SeededSampler
-from vjepa.inference import load_encoder
 from vjepa.models.ac_predictor import ActionConditionedPredictor, ac_loss
 from vjepa.models.factory import require
 from vjepa.models.feature_norm import FeatureNorm
 from vjepa.models.official import official_ac_weights
+from vjepa.runtime import config_checks as checks
+from vjepa.runtime.errors import ConfigError, RunDirError, UserError
+from vjepa.runtime.run_dir import RunDir
+from vjepa.runtime.threads import set_threads
 from vjepa.train.checkpoint import (
+    LATEST,
+    RESTART,
     is_checkpoint_step,
-    latest_checkpoint,
     load_checkpoint,
+    resume_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
 from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
-from vjepa.train.loop import Batches, StepLosses, apply_schedules, trainer
-from vjepa.train.metrics import MetricsLogger
+from vjepa.train.loop import Batches, StepLosses, apply_schedules, check_optim_config, trainer
+from vjepa.train.metrics import MetricsLogger, read_metric
 from vjepa.train.precision import autocast_context, resolve_precision
 
 LEROBOT_KEYS = ("camera_key", "state_key", "action_key")
@@ -107,7 +106,7 @@ def split_episodes(num_episodes: int, val_fraction: float, seed: int) -> tuple[l
     """(train, val) episode indices: a seeded random ``val_fraction`` of the episodes (at least one when the
     fraction is > 0 and there are two or more episodes) is held out."""
     if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"data.val_fraction must be in [0, 1), got {val_fraction}")
+        raise ConfigError(f"must be in [0, 1), got {val_fraction}", "data.val_fraction")
     num_val = round(num_episodes * val_fraction)
     if val_fraction > 0 and num_episodes >= 2:
         num_val = min(max(num_val, 1), num_episodes - 1)
@@ -134,63 +133,6 @@ def training_frames(cache: FeatureCache, episodes: Sequence[int], max_frames: in
     every = spread_stride(cache, episodes, max_frames)
     for e in episodes:
         yield torch.from_numpy(cache.get(e)[::every].astype(np.float32))
-
-
-def default_cache_dir(
-    data_path: Path, encoder_fingerprint: str, image_size: int, run_dir: Path, precision: str = "fp32"
-) -> Path:
-    """Beside the data (``<data>/.vjepa_features/<fingerprint>_<size>px``, ``..._bf16`` for features computed in
-    bf16; shared by every run with that encoder), or ``<run_dir>/features`` when the data folder is not writable."""
-    if os.access(data_path, os.W_OK):
-        suffix = "" if precision == "fp32" else f"_{precision}"
-        return data_path / ".vjepa_features" / f"{encoder_fingerprint[:16]}_{image_size}px{suffix}"
-    return run_dir / "features"
-
-
-def prepare_features(
-    encoder_checkpoint: str | Path,
-    episodes: Any,
-    data_path: str | Path,
-    *,
-    which: str = "target_encoder",
-    image_size: int | None = None,
-    cache_dir: str | Path | None = None,
-    run_dir: str | Path = ".",
-    batch_size: int = 64,
-    device: str | torch.device = "cpu",
-    precision: str = "fp32",
-    build: bool = True,
-    progress: bool = True,
-) -> tuple[FeatureCache, dict[str, Any]]:
-    """Load the frozen encoder, fingerprint its weights and make sure the feature cache of ``episodes`` is built
-    (encoding only what is missing). Returns a read-only `FeatureCache` and a description: ``encoder_checkpoint``
-    (absolute), ``encoder_which``, ``fingerprint``, ``image_size``, ``patch_size``, ``cache_dir``, ``build``
-    (what the build did: encoded / reused episodes). ``precision``: what the encoder computes in (fp32, bf16 or
-    auto). With ``build=False`` (DDP ranks > 0) only the directory is resolved; the caller waits for the main rank
-    to build it."""
-    encoder, enc_cfg = load_encoder(encoder_checkpoint, which=which, device=device)
-    size = int(image_size or enc_cfg["data"]["crop_size"])
-    if size % encoder.patch_size:
-        raise ValueError(f"image_size {size} is not a multiple of the encoder's patch size {encoder.patch_size}")
-    fp = fingerprint(encoder)
-    precision = resolve_precision(precision, torch.device(device))
-    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir(Path(data_path), fp, size, Path(run_dir), precision)
-    cache_dir = cache_dir.resolve()
-    info: dict[str, Any] = {
-        "encoder_checkpoint": str(Path(encoder_checkpoint).resolve()),
-        "encoder_which": which,
-        "fingerprint": fp,
-        "image_size": size,
-        "patch_size": int(encoder.patch_size),
-        "cache_dir": str(cache_dir),
-        "build": {},
-    }
-    if build:
-        cache = FeatureCache(cache_dir, encoder, fp, image_size=size, batch_size=batch_size, device=device,
-                             precision=precision)
-        info["build"] = cache.build(episodes, progress=progress).last_build
-    del encoder
-    return FeatureCache(cache_dir), info
 
 
 # ------------------------------------------------------------------------------------------- model
@@ -262,13 +204,14 @@ def init_ac_predictor(predictor: ActionConditionedPredictor, checkpoint: str | P
         weights = contents["predictor"]
     else:
         if predictor.rope_style != "vjepa2":
-            raise ValueError(f"init_predictor={checkpoint} holds V-JEPA 2-AC's released weights, trained with its "
-                             "RoPE expansion: set ac.rope_style=vjepa2")
+            raise ConfigError(f"{checkpoint} holds V-JEPA 2-AC's released weights, trained with its RoPE expansion",
+                              "init_predictor", "set ac.rope_style=vjepa2")
         weights = official_ac_weights(contents.get("predictor", contents))
     try:
         predictor.load_state_dict(weights)
     except RuntimeError as error:
-        raise ValueError(f"init_predictor={checkpoint} does not fit the predictor ac.* builds: {error}") from error
+        raise ConfigError(f"{checkpoint} does not fit the predictor ac.* builds: {str(error).splitlines()[0]}",
+                          "init_predictor", "set ac.* to the network it holds") from error
 
 
 @torch.no_grad()
@@ -289,12 +232,55 @@ def validate(objective: ACObjective, loader: DataLoader, device: torch.device, p
     return {f"val_{name}": total / max(count, 1) for name, total in sums.items()}
 
 
+# ------------------------------------------------------------------------------------------ checks
+def check_config(cfg: DictConfig) -> None:
+    """Every key train-ac reads, checked before any work starts: a `ConfigError` names the first bad one."""
+    checks.runtime(cfg)
+    checks.existing_path(cfg, "encoder", kind="file")
+    checks.existing_path(cfg, "data.path", kind="dir")
+    checks.existing_path(cfg, "init_predictor", optional=True, kind="file")
+    checks.choice(cfg, "encoder_which", ("target_encoder", "encoder"))
+    checks.integer(cfg, "image_size", low=1, optional=True)
+    checks.integers(cfg, ("cache_batch_size", "feature_norm_frames"), low=1)
+    checks.choice(cfg, "cache_precision", ("auto", "fp32", "bf16"))
+    checks.choice(cfg, "feature_norm", ("layer", "standardize"))
+    checks.integer(cfg, "seed", low=0)
+    checks.integers(cfg, ("steps", "batch_size", "log_every", "val_every", "val_max_windows", "ckpt_every"), low=1)
+    checks.integers(cfg, ("stop_after", "keep_every"), low=1, optional=True)
+    checks.integer(cfg, "num_workers", low=0)
+    for key in ("compile", "resume", "master_weights", "data.normalize"):
+        checks.boolean(cfg, key)
+    num_frames = checks.integer(cfg, "data.num_frames", low=2)
+    checks.integers(cfg, ("data.frame_step", "data.stride"), low=1)
+    checks.integer(cfg, "data.val_stride", low=1, optional=True)
+    checks.choice(cfg, "data.action_agg", ("sum", "stack", "pose_delta"))
+    checks.number(cfg, "data.val_fraction", low=0.0, high=0.99)
+    checks.choice(cfg, "loss.kind", ("l1", "l2"))
+    context, rollout = checks.integer(cfg, "loss.context", low=1), checks.integer(cfg, "loss.rollout_steps", low=0)
+    if context + rollout > num_frames:
+        raise ConfigError(f"loss.context + loss.rollout_steps = {context + rollout} exceeds data.num_frames = "
+                          f"{num_frames}", "loss.rollout_steps", "lower it or raise data.num_frames")
+    for key in ("teacher_forcing_weight", "rollout_weight", "state_weight"):
+        checks.number(cfg, f"loss.{key}", low=0.0)
+    checks.integers(cfg, (f"ac.{k}" for k in ("dim", "depth", "num_heads", "max_steps")), low=1)
+    checks.multiple_of(cfg, "ac.dim", cfg.ac.num_heads, "ac.num_heads")
+    checks.number(cfg, "ac.mlp_ratio", low=0.0, above=True)
+    checks.choice(cfg, "ac.pos_embed", ("rope", "learned"))
+    checks.choice(cfg, "ac.state_embed", ("linear", "fourier"))
+    checks.integer(cfg, "ac.state_decoder", low=0, optional=True)
+    checks.choice(cfg, "ac.rope_style", ("pairs", "vjepa2"))
+    checks.choice(cfg, "ac.state_update", ("predict", "add_action", "delta_pose"))
+    check_optim_config(cfg)
+
+
 # ------------------------------------------------------------------------------------------- loop
 def train_ac(cfg: DictConfig) -> dict[str, Any]:
     """Run (or resume) action-conditioned predictor training as configured; returns a summary."""
+    check_config(cfg)
     dist = setup_distributed(cfg.device)
-    try:
-        return _train_ac(cfg, dist)
+    try:  # run_dir: one run at a time (the main process's lock), nothing written before the start-up checks pass
+        with RunDir(cfg.run_dir, "vjepa-train-ac", enabled=dist.is_main, watch=(LATEST,)) as run:
+            return _train_ac(cfg, dist, run)
     finally:
         cleanup_distributed()
 
@@ -304,17 +290,17 @@ def _barrier(dist: DistInfo) -> None:
         torch_dist.barrier()
 
 
-def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
+def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
     run_dir = Path(cfg.run_dir)
     device = dist.device
+    set_threads(cfg.threads)
     data_cfg = cfg.data
-    ckpt_path = latest_checkpoint(run_dir) if cfg.resume else None
-    state = load_checkpoint(ckpt_path, map_location="cpu") if ckpt_path is not None else None
+    ckpt_path, state = resume_checkpoint(run_dir, cfg.resume)
 
     # frozen encoder -> feature cache (built by the main process, read by all)
     episodes = open_dataset(data_cfg)
     if len(episodes) == 0:
-        raise ValueError(f"{data_cfg.path}: no episodes")
+        raise ConfigError(f"no episodes in {data_cfg.path}", "data.path", "point it at a dataset with episodes")
     encoder_path = Path(require(cfg, "encoder", "train_ac"))
     prepare = dict(
         which=cfg.encoder_which, image_size=cfg.image_size, cache_dir=cfg.feature_cache, run_dir=run_dir,
@@ -325,19 +311,17 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
     _barrier(dist)
     cache = FeatureCache(enc["cache_dir"])  # now complete on every rank
     if state is not None and state.get("fingerprint") != enc["fingerprint"]:
-        raise ValueError(
-            f"{ckpt_path} was trained on features of another encoder (fingerprint {str(state.get('fingerprint'))[:12]}"
-            f", now {enc['fingerprint'][:12]} for {encoder_path}); use a new run_dir or resume=false"
-        )
+        raise RunDirError(
+            f"trained on features of another encoder (fingerprint {str(state.get('fingerprint'))[:12]}, now "
+            f"{enc['fingerprint'][:12]} for {encoder_path})", str(ckpt_path), RESTART)
 
     # episode split and action/state statistics: once, then from the checkpoint
     if state is not None:
         train_eps, val_eps = list(state["split"]["train"]), list(state["split"]["val"])
         stats = ActionStats.from_state_dict(state["action_stats"])
         if max(train_eps + val_eps) >= len(episodes):
-            raise ValueError(
-                f"{ckpt_path}: its episode split does not fit the {len(episodes)} episodes of {data_cfg.path}"
-            )
+            raise RunDirError(f"its episode split does not fit the {len(episodes)} episodes of {data_cfg.path}",
+                              str(ckpt_path), RESTART)
     else:
         train_eps, val_eps = split_episodes(len(episodes), float(data_cfg.val_fraction), int(cfg.seed))
         stats = ActionStats.from_episodes(EpisodeSubset(episodes, train_eps), data_cfg.frame_step, data_cfg.action_agg)
@@ -353,30 +337,25 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
                           features=cache, stride=data_cfg.stride, stats=stats)
     train_idx = windows_of(windows, train_eps)
     if len(train_idx) == 0:
-        raise ValueError(
-            f"{data_cfg.path}: no training window of {data_cfg.num_frames} frames (frame_step {data_cfg.frame_step}) "
-            f"in the {len(train_eps)} training episodes; lower data.num_frames"
-        )
+        raise ConfigError(
+            f"no training window of {data_cfg.num_frames} frames (frame_step {data_cfg.frame_step}) in the "
+            f"{len(train_eps)} training episodes of {data_cfg.path}", "data.num_frames", "lower it")
     val_windows = ClipWindows(episodes, data_cfg.num_frames, data_cfg.frame_step, data_cfg.action_agg,
                               features=cache, stride=data_cfg.val_stride or data_cfg.num_frames, stats=stats)
     val_idx = windows_of(val_windows, val_eps, cfg.val_max_windows)
     val_loader = DataLoader(WindowSubset(val_windows, val_idx), batch_size=cfg.batch_size, num_workers=0)
 
     loss_cfg = cfg.loss
-    if loss_cfg.context + loss_cfg.rollout_steps > data_cfg.num_frames:
-        raise ValueError(
-            f"loss.context + loss.rollout_steps = {loss_cfg.context + loss_cfg.rollout_steps} exceeds "
-            f"data.num_frames = {data_cfg.num_frames}"
-        )
     grid = enc["image_size"] // enc["patch_size"]
     if cache.num_tokens != grid * grid:
-        raise ValueError(f"{cache.cache_dir}: {cache.num_tokens} tokens per frame, expected {grid}x{grid}")
+        raise UserError(f"{cache.num_tokens} tokens per frame, expected {grid}x{grid}", str(cache.cache_dir),
+                        "delete it or set feature_cache to another directory")
     predictor_config = predictor_config_from(cfg, cache.embed_dim, grid, stats)
     if state is not None and state["predictor_config"] != predictor_config:
-        raise ValueError(
-            f"{ckpt_path} holds a predictor built with {state['predictor_config']}, this config builds "
-            f"{predictor_config}; use a new run_dir or resume=false"
-        )
+        theirs = state["predictor_config"]
+        differ = "; ".join(f"{k}={theirs.get(k)!r} there, {v!r} here" for k, v in predictor_config.items()
+                           if theirs.get(k) != v)
+        raise RunDirError(f"holds another predictor: {differ}", str(ckpt_path), RESTART)
 
     torch.manual_seed(cfg.seed)
     predictor = ActionConditionedPredictor(**predictor_config)
@@ -394,8 +373,10 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
         optimizer.load_state_dict(state["optimizer"])
         set_rng_state(state["rng"])
         step = int(state["step"])
-        if dist.is_main:
-            print(f"resumed from {ckpt_path} at step {step}")
+    run.claim(cfg)  # started: lock run_dir, remove stale temporaries, save the config
+    start_step = step
+    if state is not None and dist.is_main:
+        print(f"resumed from {ckpt_path} at step {step}")
     elif dist.is_main:
         print(
             f"train_ac: {len(train_eps)} training / {len(val_eps)} held-out episodes, {len(train_idx)} windows; "
@@ -422,8 +403,8 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
             "config": OmegaConf.to_container(cfg, resolve=True),
         }
 
-    logger = MetricsLogger(run_dir, enabled=dist.is_main)
-    losses = StepLosses(first_step=step)
+    logger = MetricsLogger(run_dir, enabled=dist.is_main, start_step=step)
+    losses = StepLosses(start_step=step)
     val_history: list[dict[str, float]] = []
     progress = tqdm(total=cfg.steps, initial=step, desc="train_ac", disable=not dist.is_main, dynamic_ncols=True)
     data_iter = batches.from_batch(step)
@@ -473,11 +454,12 @@ def _train_ac(cfg: DictConfig, dist: DistInfo) -> dict[str, Any]:
     progress.close()
     logger.close()
     return {
-        "steps": step, "losses": losses.values, "val": val_history, "run_dir": str(run_dir),
+        "steps": step, "start_step": start_step, "losses": losses.values, "val": val_history, "run_dir": str(run_dir),
+        "logged_losses": read_metric(run_dir, "loss") if dist.is_main else [],
         "feature_cache": str(cache.cache_dir), "cache_build": enc["build"],
         "split": {"train": train_eps, "val": val_eps},
     }
 
 
-__all__ = ["ACObjective", "EpisodeSubset", "WindowSubset", "open_dataset", "prepare_features", "split_episodes",
-           "train_ac", "validate", "windows_of"]
+__all__ = ["ACObjective", "EpisodeSubset", "WindowSubset", "open_dataset", "split_episodes", "train_ac", "validate",
+           "windows_of"]
