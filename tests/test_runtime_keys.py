@@ -3,15 +3,18 @@ torch."""
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 
 import pytest
 import torch
 
 from planning.demo import runtime_settings, stage_config
 from tests.conftest import compose_config
+from vjepa.runtime import threads
 from vjepa.runtime.errors import ConfigError
-from vjepa.runtime.threads import set_threads
+from vjepa.runtime.threads import CpuShare, set_threads, starved_note
 
 COMMANDS = ("pretrain", "train_ac", "extract", "eval_ac", "probe", "attentive_probe", "plan", "demo")
 RUNTIME_KEYS = ("device", "precision", "threads")
@@ -32,14 +35,41 @@ def thread_calls(monkeypatch) -> list[int]:
 
 
 def test_set_threads_sets_a_positive_count_and_names_the_key_otherwise(thread_calls):
-    set_threads(None)
-    set_threads(3)
-    assert thread_calls == [3]
+    assert set_threads(None) == threads.TORCH_DEFAULT_THREADS  # one per core
+    assert set_threads(3) == 3
+    assert thread_calls == [threads.TORCH_DEFAULT_THREADS, 3]
+    thread_calls.clear()
     for bad in (0, -2, 1.5, "2", True):
         with pytest.raises(ConfigError) as error:
             set_threads(bad)
         assert error.value.where == "threads" and repr(bad) in str(error.value)
-    assert thread_calls == [3]
+    assert thread_calls == []
+
+
+@pytest.mark.parametrize(("idle", "expected"), [(2.0, 2), (1.2, 1), (0.1, 1), (None, 2)])
+def test_auto_threads_take_the_cores_other_jobs_leave_idle(monkeypatch, thread_calls, idle, expected):
+    """A machine shared with other jobs: a thread per core would wait at every parallel region for the cores the
+    other jobs hold; auto computes with the idle ones (at most torch's default; all of it where /proc/stat is
+    unreadable)."""
+    monkeypatch.setattr(threads, "TORCH_DEFAULT_THREADS", 2)
+    monkeypatch.setattr(threads, "idle_cores", lambda: idle)
+    assert set_threads("auto") == expected and thread_calls == [expected]
+
+
+def test_idle_cores_reads_the_machine():
+    idle = threads.idle_cores(sample_s=0.05)
+    assert idle is None or 0.0 <= idle <= (os.cpu_count() or 1)
+
+
+def test_a_run_that_gets_little_cpu_says_it_is_starved():
+    share = CpuShare()
+    time.sleep(0.2)  # as if other jobs held the cores: the run's threads got no CPU time
+    assert starved_note(share.read())["cpu"].startswith("starved (")
+    deadline = time.perf_counter() + 0.2
+    while time.perf_counter() < deadline:  # computing on its threads: not starved
+        torch.ones(64, 64) @ torch.ones(64, 64)
+    assert share.read() > 0.3
+    assert starved_note(0.9) == {}
 
 
 def test_threads_reaches_torch_in_vjepa_extract(tiny_pretrain_config, tmp_path, monkeypatch, thread_calls):

@@ -126,7 +126,8 @@ def runtime(cfg: DictConfig) -> None:
     if not isinstance(device, str) or not DEVICE.fullmatch(device):
         raise _bad("device", "auto | cpu | cuda | cuda:N", device)
     choice(cfg, "precision", ("auto", "fp32", "bf16"))
-    integer(cfg, "threads", low=1, optional=True)
+    if value_of(cfg, "threads") != "auto":
+        integer(cfg, "threads", low=1, optional=True)
 
 
 def multiple_of(cfg: DictConfig, key: str, divisor: int, divisor_key: str) -> None:

@@ -6,6 +6,7 @@ step-indexed schedules applied to the optimiser, and losses read back from the d
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from vjepa.data.sampler import SeededSampler
 from vjepa.runtime import config_checks as checks
 from vjepa.runtime.errors import UserError
+from vjepa.runtime.threads import CpuShare
 from vjepa.train.distributed import DistInfo, all_reduce_mean
 from vjepa.train.precision import Weights, training_weights
 from vjepa.train.schedules import learning_rate, linear
@@ -110,6 +112,28 @@ def trainer(
     o = cfg.optim
     optimizer = adamw(weights.groups(param_groups(trained)), lr=o.lr, betas=tuple(o.betas), eps=o.eps)
     return weights, model, optimizer
+
+
+class LogWindow:
+    """The steps since the last log step: their rate, the share of their wall time spent waiting for data and, on
+    the CPU, the share of its threads' CPU time the run got (`CpuShare`: low when other jobs hold the cores)."""
+
+    def __init__(self, step: int, device: torch.device) -> None:
+        self.cpu_share = CpuShare() if device.type == "cpu" else None
+        self.restart(step)
+
+    def restart(self, step: int) -> None:
+        self.start, self.first_step, self.data_wait = time.perf_counter(), step, 0.0
+        if self.cpu_share is not None:
+            self.cpu_share.reset()
+
+    def read(self, step: int) -> dict[str, float]:
+        """``steps_per_s``, ``data_wait_fraction`` and, on the CPU, ``cpu_share`` over the window."""
+        elapsed = time.perf_counter() - self.start
+        timing = {"steps_per_s": (step - self.first_step) / elapsed, "data_wait_fraction": self.data_wait / elapsed}
+        if self.cpu_share is not None:
+            timing["cpu_share"] = self.cpu_share.read(waiting_s=self.data_wait)
+        return timing
 
 
 def check_optim_config(cfg: DictConfig) -> None:

@@ -33,7 +33,7 @@ from vjepa.models.official import is_hugging_face
 from vjepa.runtime import config_checks as checks
 from vjepa.runtime.errors import RunDirError
 from vjepa.runtime.run_dir import RunDir
-from vjepa.runtime.threads import set_threads
+from vjepa.runtime.threads import set_threads, starved_note
 from vjepa.train.checkpoint import (
     LATEST,
     RESTART,
@@ -47,7 +47,7 @@ from vjepa.train.checkpoint import (
 from vjepa.train.diagnostics import embedding_diagnostics
 from vjepa.train.distributed import DistInfo, cleanup_distributed, setup_distributed
 from vjepa.train.jepa import JEPA
-from vjepa.train.loop import Batches, StepLosses, apply_schedules, check_optim_config, trainer
+from vjepa.train.loop import Batches, LogWindow, StepLosses, apply_schedules, check_optim_config, trainer
 from vjepa.train.metrics import MetricsLogger, read_metric
 from vjepa.train.precision import MasterWeights, Weights, autocast_context, resolve_precision
 from vjepa.train.schedules import warmed_up
@@ -290,7 +290,7 @@ def pretrain(cfg: DictConfig) -> dict[str, Any]:
 def _pretrain(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
     run_dir = Path(cfg.run_dir)
     device = dist.device
-    set_threads(cfg.threads)
+    threads = set_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
 
     streams = data_streams(cfg, dist, device)
@@ -326,14 +326,15 @@ def _pretrain(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
 
     if dist.is_main:
         kind = ", bf16 weights with fp32 masters" if isinstance(weights, MasterWeights) else ""
-        print(f"pretrain: precision {resolve_precision(cfg.precision, device)}{kind} (precision={cfg.precision})")
+        print(f"pretrain: precision {resolve_precision(cfg.precision, device)}{kind} (precision={cfg.precision}); "
+              f"{threads} CPU thread{'s' if threads > 1 else ''} (threads={cfg.threads})")
     logger = MetricsLogger(run_dir, enabled=dist.is_main, start_step=step)
     losses = StepLosses(start_step=step)
     skipped = SkippedFiles(announce=dist.is_main)  # distinct files the streams skipped, each named once
     progress = tqdm(total=cfg.steps, initial=step, desc="pretrain", disable=not dist.is_main, dynamic_ncols=True)
     iterators = [stream.batches.from_batch(step * cfg.grad_accum) for stream in streams]
     last_step = min(cfg.steps, cfg.stop_after or cfg.steps)
-    since, since_step, data_wait = time.perf_counter(), step, 0.0  # throughput and data wait since the last log
+    window = LogWindow(step, device)  # throughput, data wait and CPU share since the last log
     while step < last_step:
         scheduled = apply_schedules(optimizer, step, cfg)
         if cfg.context_loss.weight:
@@ -344,7 +345,7 @@ def _pretrain(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
             for k, (stream, batches) in enumerate(zip(streams, iterators)):
                 t_data = time.perf_counter()
                 batch = next(batches)
-                data_wait += time.perf_counter() - t_data
+                window.data_wait += time.perf_counter() - t_data
                 clips = batch["clips"].to(device, non_blocking=True)
                 masks = [(c.to(device, non_blocking=True), t.to(device, non_blocking=True)) for c, t in batch["masks"]]
                 skipped.add(batch)
@@ -383,11 +384,11 @@ def _pretrain(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
         if log or checkpoint:  # never checkpoint past a non-finite loss
             losses.read_back()
         if log:
-            elapsed = time.perf_counter() - since
-            clips_per_s = (step - since_step) * cfg.batch_size * cfg.grad_accum * dist.world_size / elapsed
-            progress.set_postfix(loss=f"{losses.values[-1]:.4f}")
+            timing = window.read(step)
+            clips_per_s = timing.pop("steps_per_s") * cfg.batch_size * cfg.grad_accum * dist.world_size
+            progress.set_postfix(loss=f"{losses.values[-1]:.4f}", **starved_note(timing.get("cpu_share", 1.0)))
             metrics = {"loss": losses.values[-1], "grad_norm": grad_norm.item(), "clips_per_s": clips_per_s,
-                       "data_wait_fraction": data_wait / elapsed, **skipped.counts(), **scheduled}
+                       **timing, **skipped.counts(), **scheduled}
             metrics.update({k: v.item() for k, v in parts.items() if k.startswith("loss_")})
             logger.log(step, metrics)
         if step % cfg.diag_every == 0 or step == cfg.steps:
@@ -395,7 +396,7 @@ def _pretrain(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
         if dist.is_main and checkpoint:
             save_checkpoint(checkpoint_state(jepa, weights, optimizer, step, cfg), run_dir, step, cfg.get("keep_every"))
         if log:
-            since, since_step, data_wait = time.perf_counter(), step, 0.0
+            window.restart(step)
     progress.close()
     logger.close()
     return {"steps": step, "start_step": start_step, "losses": losses.values, **skipped.counts(),

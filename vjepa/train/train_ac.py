@@ -41,7 +41,7 @@ from vjepa.models.official import official_ac_weights
 from vjepa.runtime import config_checks as checks
 from vjepa.runtime.errors import ConfigError, RunDirError, UserError
 from vjepa.runtime.run_dir import RunDir
-from vjepa.runtime.threads import set_threads
+from vjepa.runtime.threads import set_threads, starved_note
 from vjepa.train.checkpoint import (
     LATEST,
     RESTART,
@@ -53,7 +53,7 @@ from vjepa.train.checkpoint import (
     set_rng_state,
 )
 from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
-from vjepa.train.loop import Batches, StepLosses, apply_schedules, check_optim_config, trainer
+from vjepa.train.loop import Batches, LogWindow, StepLosses, apply_schedules, check_optim_config, trainer
 from vjepa.train.metrics import MetricsLogger, read_metric
 from vjepa.train.precision import autocast_context, resolve_precision
 
@@ -409,12 +409,12 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
     progress = tqdm(total=cfg.steps, initial=step, desc="train_ac", disable=not dist.is_main, dynamic_ncols=True)
     data_iter = batches.from_batch(step)
     last_step = min(cfg.steps, cfg.stop_after or cfg.steps)
-    since, since_step, data_wait = time.perf_counter(), step, 0.0  # throughput and data wait since the last log
+    window = LogWindow(step, device)  # throughput, data wait and CPU share since the last log
     while step < last_step:
         scheduled = apply_schedules(optimizer, step, cfg)
         t_data = time.perf_counter()
         batch = next(data_iter)
-        data_wait += time.perf_counter() - t_data
+        window.data_wait += time.perf_counter() - t_data
         inputs = [batch[k].to(device, non_blocking=True) for k in ("features", "actions", "states")]
         with autocast_context(cfg.precision, device):
             loss, parts = model(*inputs)
@@ -434,13 +434,12 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
         if log or checkpoint_now:  # never checkpoint past a non-finite loss
             losses.read_back()
         if log:
-            elapsed = time.perf_counter() - since
-            windows_per_s = (step - since_step) * cfg.batch_size * dist.world_size / elapsed
-            progress.set_postfix(loss=f"{losses.values[-1]:.4f}")
+            timing = window.read(step)
+            windows_per_s = timing.pop("steps_per_s") * cfg.batch_size * dist.world_size
+            progress.set_postfix(loss=f"{losses.values[-1]:.4f}", **starved_note(timing.get("cpu_share", 1.0)))
             logger.log(step, {
                 "loss": losses.values[-1], **{f"loss_{k}": all_reduce_mean(v).item() for k, v in parts.items()},
-                "grad_norm": grad_norm.item(), "windows_per_s": windows_per_s,
-                "data_wait_fraction": data_wait / elapsed, **scheduled,
+                "grad_norm": grad_norm.item(), "windows_per_s": windows_per_s, **timing, **scheduled,
             })
         if dist.is_main and len(val_idx) and (step % cfg.val_every == 0 or step == last_step):
             val = validate(objective, val_loader, device, cfg.precision)
@@ -450,7 +449,7 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
         if dist.is_main and checkpoint_now:
             save_checkpoint(checkpoint(), run_dir, step, cfg.get("keep_every"))
         if log:  # the next window starts here: validation and checkpoint time do not count as training
-            since, since_step, data_wait = time.perf_counter(), step, 0.0
+            window.restart(step)
     progress.close()
     logger.close()
     return {
