@@ -4,6 +4,7 @@ before any work starts; a bug keeps its traceback."""
 import errno
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -130,6 +131,17 @@ def test_the_console_script_prints_one_line_and_exits_2(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip() == ("error: must be an integer >= 1, got 0 (batch_size) — set batch_size to an integer "
                                    ">= 1")
+
+
+def test_an_unwritable_run_dir_is_one_line_before_any_work(tmp_path, monkeypatch, capsys):
+    unwritable = Path("/sys/vjepa-test-run")  # sysfs: no directory can be made there, root or not
+    if not Path("/sys/kernel").is_dir():
+        pytest.skip("no sysfs here")
+    monkeypatch.chdir(tmp_path)
+    code, err = run_cli(pretrain_main, ["vjepa-pretrain", f"run_dir={unwritable}"], monkeypatch, capsys)
+    assert code == 2
+    assert_one_error_line(err, str(unwritable))
+    assert not (tmp_path / "data").exists()  # refused before generating the default videos
 
 
 def test_os_errors_a_user_can_fix_are_one_line_too(capsys):

@@ -177,9 +177,11 @@ class RunDir:
                            f"wait for it, or choose another {self.key}")
 
     def check_free(self) -> None:
-        """Refuse now, writing nothing, when a live run holds the directory (the claim checks again)."""
+        """Refuse now, leaving nothing behind, when the directory cannot be written (an `OSError` naming it) or a
+        live run holds it (the claim checks again)."""
         if not self.enabled or self.claimed:
             return
+        self._check_writable()
         try:
             fd = os.open(self.lock_path, os.O_RDONLY)
         except OSError:
@@ -191,6 +193,19 @@ class RunDir:
                 raise self._refuse(_holder(_read_fd(fd))) from None
         finally:
             os.close(fd)  # frees the probe's lock
+
+    def _check_writable(self) -> None:
+        """Make and remove a probe directory where the claim will write: in the run directory, or in its nearest
+        existing parent when it does not exist yet (permissions alone do not tell: root, read-only mounts)."""
+        where = self.path
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        if where.exists() and not where.is_dir():
+            return  # the claim names a file where the directory should be
+        try:
+            os.rmdir(tempfile.mkdtemp(dir=where, prefix=".vjepa-probe."))
+        except OSError as err:
+            raise OSError(err.errno, err.strerror, str(self.path)) from None
 
     def claim(self, cfg: Any = None, overrides: Sequence[str] | None = None) -> RunDir:
         """Take the directory for this run (once its start-up checks passed): the lock (refusing a live holder,
