@@ -27,7 +27,8 @@ from tqdm.auto import tqdm
 from vjepa.data.ac_dataset import episode_lengths, episode_name
 from vjepa.data.transforms import IMAGENET_MEAN, IMAGENET_STD, to_model_input
 from vjepa.inference import load_encoder
-from vjepa.runtime.errors import UserError
+from vjepa.runtime.config_checks import changed_leaves
+from vjepa.runtime.errors import ConfigError, UserError
 from vjepa.train.precision import autocast_context, resolve_precision
 
 logger = logging.getLogger(__name__)
@@ -94,16 +95,10 @@ def default_cache_dir(data_path: Path, key: Mapping[str, Any], run_dir: Path) ->
     return parent / f"{digest[:16]}_{key['input']['image_size']}px{suffix}"
 
 
-def _differences(old: Any, new: Any, name: str = "") -> list[str]:
+def _differences(old: Any, new: Any) -> list[str]:
     """``"<key> changed (<old> -> <new>)"`` for every leaf where two (nested) keys differ."""
-    if isinstance(old, Mapping) and isinstance(new, Mapping):
-        return [line for k in sorted(set(old) | set(new))
-                for line in _differences(old.get(k), new.get(k), f"{name}.{k}" if name else k)]
-    if old == new:
-        return []
-    if name.endswith("fingerprint"):
-        old, new = str(old)[:12], str(new)[:12]
-    return [f"{name} changed ({old} -> {new})"]
+    return [f"{name} changed ({str(a)[:12]} -> {str(b)[:12]})" if name.endswith("fingerprint")
+            else f"{name} changed ({a} -> {b})" for name, a, b in changed_leaves(old, new)]
 
 
 def source_files(episodes: Any, i: int) -> list[dict[str, Any]]:
@@ -380,7 +375,8 @@ def prepare_features(
     encoder, enc_cfg = load_encoder(encoder_checkpoint, which=which, device=device)
     size = int(image_size or enc_cfg["data"]["crop_size"])
     if size % encoder.patch_size:
-        raise ValueError(f"image_size {size} is not a multiple of the encoder's patch size {encoder.patch_size}")
+        raise ConfigError(f"{size} is not a multiple of the encoder's patch size {encoder.patch_size}", "image_size",
+                          f"set image_size to a multiple of {encoder.patch_size}")
     encoder_id = {"fingerprint": fingerprint(encoder), "model": enc_cfg["model"]}  # the weights do not show heads
     precision = resolve_precision(precision, torch.device(device))
     key = cache_key(encoder_id, size, precision, episodes)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -138,5 +138,14 @@ def multiple_of(cfg: DictConfig, key: str, divisor: int, divisor_key: str) -> No
                           f"set {key}={max(divisor, value // divisor * divisor)}")
 
 
-__all__ = ["boolean", "choice", "existing_path", "integer", "integers", "multiple_of", "number", "number_range",
-           "runtime", "value_of"]
+def changed_leaves(old: Any, new: Any, name: str = "") -> list[tuple[str, Any, Any]]:
+    """``(dotted key, old value, new value)`` for every leaf where two nested mappings differ (a key one of them
+    lacks: None there)."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        return [leaf for k in sorted(set(old) | set(new))
+                for leaf in changed_leaves(old.get(k), new.get(k), f"{name}.{k}" if name else str(k))]
+    return [] if old == new else [(name, old, new)]
+
+
+__all__ = ["boolean", "changed_leaves", "choice", "existing_path", "integer", "integers", "multiple_of", "number",
+           "number_range", "runtime", "value_of"]

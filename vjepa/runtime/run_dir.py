@@ -197,10 +197,9 @@ class RunDir:
     def _check_writable(self) -> None:
         """Make and remove a probe directory where the claim will write: in the run directory, or in its nearest
         existing parent when it does not exist yet (permissions alone do not tell: root, read-only mounts)."""
-        where = self.path
-        while not where.exists() and where != where.parent:
-            where = where.parent
-        if where.exists() and not where.is_dir():
+        missing = self._missing_dirs()
+        where = missing[-1].parent if missing else self.path
+        if not where.is_dir():
             return  # the claim names a file where the directory should be
         try:
             os.rmdir(tempfile.mkdtemp(dir=where, prefix=".vjepa-probe."))
@@ -261,13 +260,18 @@ class RunDir:
     def _make_dirs(self) -> None:
         if self.path.exists() and not self.path.is_dir():
             raise RunDirError(f"{self.path} is a file, not a directory", self.key, "choose a directory")
+        missing = self._missing_dirs()
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._created = missing
+
+    def _missing_dirs(self) -> list[Path]:
+        """The run directory and those of its parents that do not exist yet, deepest first."""
         missing = []
         for directory in (self.path, *self.path.parents):
             if directory.exists():
                 break
             missing.append(directory)
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._created = missing  # deepest first
+        return missing
 
     def _lock(self) -> None:
         info = {"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,

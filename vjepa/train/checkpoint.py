@@ -6,11 +6,13 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from vjepa.runtime.config_checks import changed_leaves
 from vjepa.runtime.errors import RunDirError, UserError
 from vjepa.runtime.run_dir import atomic_write
 
@@ -67,6 +69,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except Exception as err:  # a truncated or foreign file
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(f"cannot read the checkpoint ({reason})", str(path), "replace or delete it") from err
+
+
+def differences(theirs: Mapping[str, Any], ours: Mapping[str, Any], name: str = "") -> str:
+    """'key=1 there, 2 here; ...' for every (nested, dotted) key whose value in ``theirs`` (a checkpoint's) differs
+    from ``ours``; ``name`` prefixes the keys (``model``)."""
+    return "; ".join(f"{key}={a!r} there, {b!r} here" for key, a, b in changed_leaves(theirs, ours, name))
 
 
 def resume_checkpoint(run_dir: str | Path, resume: bool,

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from vjepa.data.sampler import SeededSampler
 from vjepa.runtime import config_checks as checks
-from vjepa.runtime.errors import UserError
+from vjepa.runtime.errors import ConfigError, UserError
 from vjepa.runtime.threads import CpuShare
 from vjepa.train.distributed import DistInfo, all_reduce_mean
 from vjepa.train.precision import Weights, training_weights
@@ -41,11 +41,10 @@ class Batches:
         if self.steps_per_epoch == 0:
             fix = (f"lower batch_size to {len(sampler)} or less" if len(sampler)
                    else f"run on at most {len(dataset)} processes")
-            raise ValueError(
-                f"batch_size={cfg.batch_size} is larger than the {len(sampler)} samples per process of this dataset "
+            raise ConfigError(
+                f"{cfg.batch_size} is larger than the {len(sampler)} samples per process of this dataset "
                 f"({len(dataset)} over {sampler.world_size} process(es)), whose samples are fixed (not random "
-                f"clips), so it cannot repeat them: {fix}, or give it more data"
-            )
+                f"clips), so it cannot repeat them", "batch_size", f"{fix}, or give it more data")
         self.loader = DataLoader(
             dataset,
             batch_size=cfg.batch_size,

@@ -37,6 +37,7 @@ from vjepa.runtime.threads import set_threads, starved_note
 from vjepa.train.checkpoint import (
     LATEST,
     RESTART,
+    differences,
     is_checkpoint_step,
     load_checkpoint,
     resume_checkpoint,
@@ -193,17 +194,6 @@ def init_from_pretrained(jepa: JEPA, cfg: DictConfig) -> list[str]:
     return done
 
 
-def leaves(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested config's leaves by dotted key: ``{"model.predictor.depth": 2, ...}``."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            flat.update(leaves(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def restore_weights(jepa: JEPA, state: dict[str, Any], path: Path, cfg: DictConfig) -> None:
     """Load a resumed run's weights; a checkpoint of another network is refused, naming the model keys that
     differ."""
@@ -213,10 +203,8 @@ def restore_weights(jepa: JEPA, state: dict[str, Any], path: Path, cfg: DictConf
         if jepa.target_encoder is not None:
             jepa.target_encoder.load_state_dict(state["target_encoder"])
     except (RuntimeError, KeyError) as err:
-        theirs = leaves(state.get("config", {}).get("model") or {}, "model.")
-        ours = leaves(OmegaConf.to_container(cfg.model, resolve=True), "model.")
-        differ = [f"{k}={theirs.get(k)!r} there, {v!r} here" for k, v in ours.items() if theirs.get(k) != v]
-        what = "holds another network: " + ("; ".join(differ) if differ else str(err).splitlines()[0])
+        theirs, ours = state.get("config", {}).get("model") or {}, OmegaConf.to_container(cfg.model, resolve=True)
+        what = "holds another network: " + (differences(theirs, ours, "model") or str(err).splitlines()[0])
         raise RunDirError(what, str(path), RESTART) from err
 
 

@@ -45,6 +45,7 @@ from vjepa.runtime.threads import set_threads, starved_note
 from vjepa.train.checkpoint import (
     LATEST,
     RESTART,
+    differences,
     is_checkpoint_step,
     load_checkpoint,
     resume_checkpoint,
@@ -352,10 +353,8 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
                         "delete it or set feature_cache to another directory")
     predictor_config = predictor_config_from(cfg, cache.embed_dim, grid, stats)
     if state is not None and state["predictor_config"] != predictor_config:
-        theirs = state["predictor_config"]
-        differ = "; ".join(f"{k}={theirs.get(k)!r} there, {v!r} here" for k, v in predictor_config.items()
-                           if theirs.get(k) != v)
-        raise RunDirError(f"holds another predictor: {differ}", str(ckpt_path), RESTART)
+        raise RunDirError(f"holds another predictor: {differences(state['predictor_config'], predictor_config)}",
+                          str(ckpt_path), RESTART)
 
     torch.manual_seed(cfg.seed)
     predictor = ActionConditionedPredictor(**predictor_config)
