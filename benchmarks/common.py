@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from vjepa.train.precision import cpu_flags, cpuinfo
+from vjepa.runtime.device import cpu_flags, cpuinfo
 
 # The official vjepa2 code on these machines (REFERENCE.md, "Performance anchors"): CPU, 2 threads, fp32.
 OFFICIAL_CEILING_GFLOPS = 164.5  # fp32 dense matmul ceiling measured beside the official figures

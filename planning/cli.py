@@ -248,7 +248,7 @@ def plan(cfg: DictConfig) -> dict:
 
 
 def _plan(cfg: DictConfig, run: RunDir) -> dict:
-    from vjepa.train.distributed import resolve_device
+    from vjepa.runtime.device import resolve_device
     from vjepa.world_model import load_world_model  # heavy import, only when a model is loaded
 
     set_threads(cfg.threads)

@@ -91,7 +91,7 @@ def _plan_settings(cfg: DictConfig, planner: str | None) -> dict[str, Any]:
 def planning_world_model(plan_cfg: DictConfig, path: Path) -> Any:
     """The world model at ``path`` on the plan stage's device and in its precision (for the state probe and the
     energy landscape, which read the features the planners see)."""
-    from vjepa.train.distributed import resolve_device
+    from vjepa.runtime.device import resolve_device
     from vjepa.world_model import load_world_model
 
     return load_world_model(path, device=resolve_device(plan_cfg.device), precision=plan_cfg.precision)

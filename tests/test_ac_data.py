@@ -11,14 +11,13 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
+from tests.fakes import read_fake_frame_code, write_fake_lerobot_dataset
 from vjepa.data.ac_dataset import ActionStats, ClipWindows, open_episodes
 from vjepa.data.decoders import write_video
 from vjepa.data.episodes import Episode, EpisodeDataset, EpisodeWriter
 from vjepa.data.lerobot import (
     LeRobotEpisodes,
     LeRobotFormatError,
-    read_fake_frame_code,
-    write_fake_lerobot_dataset,
 )
 from vjepa.models.pose import apply_delta_pose, pose_delta
 
@@ -255,7 +254,7 @@ def test_action_stats_hand_computed_and_round_trip(tmp_path: Path) -> None:
     np.testing.assert_allclose(stats.state_mean, all_states.mean(0), rtol=1e-5)
     np.testing.assert_allclose(stats.state_std, all_states.std(0), rtol=1e-5)
 
-    stack = ActionStats.from_windows(ClipWindows(eps, num_frames=2, frame_step=2, action_agg="stack"))
+    stack = ActionStats.from_episodes(eps, frame_step=2, action_agg="stack")
     assert stack.action_mean.shape == (4,)
     per_step = np.concatenate([e.actions[:-1] for e in eps])
     np.testing.assert_allclose(stack.action_mean, np.tile(per_step.mean(0), 2), rtol=1e-5)
@@ -295,7 +294,7 @@ def test_pose_delta_actions_are_the_end_effector_pose_changes_between_kept_frame
     torch.testing.assert_close(apply_delta_pose(item["states"][:2].double(), item["actions"][:2].double()),
                                item["states"][1:].double(), atol=1e-5, rtol=0)
 
-    stats = ActionStats.from_windows(windows)
+    stats = ActionStats.from_episodes(windows.episodes, windows.frame_step, windows.action_agg)
     every = np.concatenate([pose_delta(torch.from_numpy(p[:-3]).double(), torch.from_numpy(p[3:]).double()).numpy()
                             for p in poses])
     np.testing.assert_allclose(stats.action_mean, every.mean(0), rtol=1e-5, atol=1e-7)

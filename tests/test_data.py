@@ -12,6 +12,7 @@ import torch
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
+from tests.fakes import make_corrupt_files
 from vjepa.cli.make_videos import main as make_videos_main
 from vjepa.data import (
     IMAGENET_MEAN,
@@ -21,7 +22,6 @@ from vjepa.data import (
     VideoDecodeError,
     VideoFolderDataset,
     VideoTransform,
-    make_corrupt_files,
     make_moving_shapes,
     make_shape_images,
     normalize,

@@ -15,6 +15,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests.fakes import write_fake_lerobot_dataset
 from vjepa.data.ac_dataset import ClipWindows, open_episodes
 from vjepa.data.episodes import Episode, EpisodeWriter
 from vjepa.data.feature_cache import (
@@ -25,7 +26,7 @@ from vjepa.data.feature_cache import (
     fingerprint,
     prepare_features,
 )
-from vjepa.data.lerobot import LeRobotEpisodes, write_fake_lerobot_dataset
+from vjepa.data.lerobot import LeRobotEpisodes
 from vjepa.data.transforms import to_model_input
 from vjepa.models.factory import build_encoder
 from vjepa.runtime.errors import UserError

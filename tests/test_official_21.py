@@ -308,7 +308,7 @@ def test_pretraining_continues_2_1s_deep_self_supervision_from_its_encoder_and_p
     """init_encoder + init_predictor from a 2.1 .pt, with the model keys its loaders report: the run trains with
     2.1's levels, level norms, fused-level MLP, context projection and modality vectors, and saves them; the head
     count, which the weights do not show, is the config's; the .pt (gigabytes, released) is read once."""
-    from vjepa.train import checkpoint as checkpoint_module
+    from vjepa.runtime import checkpoint as checkpoint_module
 
     _, path = release_21_pt
     reads, load = [], checkpoint_module.torch.load

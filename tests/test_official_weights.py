@@ -182,7 +182,7 @@ def test_load_predictor_reads_an_official_pt_once(tmp_path, monkeypatch):
     one read of the file (released .pt files hold encoder, target encoder and predictor: gigabytes)."""
     from vjepa.inference import load_predictor
     from vjepa.models import MaskPredictor
-    from vjepa.train import checkpoint as checkpoint_module
+    from vjepa.runtime import checkpoint as checkpoint_module
 
     released = MaskPredictor(embed_dim=96, predictor_dim=96, depth=1, num_heads=12, pos_embed="rope",
                              rope_style="vjepa2", num_mask_tokens=10)  # 12 heads: what a .pt's predictor is read with

@@ -17,8 +17,8 @@ from vjepa.models.ac_predictor import ac_loss
 from vjepa.models.blocks import attention
 from vjepa.models.factory import build_encoder, build_predictor
 from vjepa.models.pos_embed import RotaryEmbedding3D, apply_rotary, grid_coords
+from vjepa.runtime import device as precision_module
 from vjepa.train import jepa as jepa_module
-from vjepa.train import precision as precision_module
 from vjepa.train.jepa import JEPA
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from vjepa.data import make_corrupt_files, make_moving_shapes
+from tests.fakes import make_corrupt_files
+from vjepa.data import make_moving_shapes
+from vjepa.runtime.checkpoint import load_checkpoint
 from vjepa.runtime.errors import UserError
-from vjepa.train.checkpoint import load_checkpoint
 from vjepa.train.jepa import JEPA
 from vjepa.train.loop import LossNotFinite
 from vjepa.train.pretrain import pretrain

@@ -5,7 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vjepa.data import make_corrupt_files, make_moving_shapes
+from tests.fakes import make_corrupt_files
+from vjepa.data import make_moving_shapes
 from vjepa.train.pretrain import pretrain
 
 CORRUPT_VIDEOS = ("truncated.mp4", "random_bytes.mp4", "empty.mp4", "audio_only.mp4")

@@ -20,9 +20,9 @@ import pytest
 import torch
 
 from tests.conftest import TINY
+from vjepa.runtime.checkpoint import load_checkpoint, save_atomic, save_checkpoint
 from vjepa.runtime.errors import RunDirError
 from vjepa.runtime.run_dir import LOCK, RunDir, atomic_write, write_text_atomic
-from vjepa.train.checkpoint import load_checkpoint, save_atomic, save_checkpoint
 from vjepa.train.metrics import MetricsLogger, done_line, read_rows
 from vjepa.train.pretrain import pretrain
 
@@ -39,7 +39,7 @@ time.sleep(120)
 SLOW_SAVE = """
 import sys, time
 from pathlib import Path
-from vjepa.train.checkpoint import save_checkpoint
+from vjepa.runtime.checkpoint import save_checkpoint
 
 class Slow:  # pickled inside torch.save, after the temporary file is open
     def __reduce__(self):

@@ -13,14 +13,14 @@ import torch
 
 from planning.world_model import WorldModel
 from tests.conftest import TINY, compose_config
+from tests.fakes import write_fake_lerobot_dataset
 from vjepa.data.ac_dataset import ActionStats
 from vjepa.data.episodes import EpisodeDataset, EpisodeWriter
 from vjepa.data.feature_cache import FeatureCache
-from vjepa.data.lerobot import write_fake_lerobot_dataset
 from vjepa.models import ActionConditionedPredictor
 from vjepa.models.feature_norm import FeatureNorm
+from vjepa.runtime.checkpoint import load_checkpoint
 from vjepa.runtime.errors import UserError
-from vjepa.train.checkpoint import load_checkpoint
 from vjepa.train.loop import LossNotFinite
 from vjepa.train.pretrain import pretrain
 from vjepa.train.train_ac import ACObjective, train_ac
@@ -30,6 +30,7 @@ AC_TINY = [
     "ac.dim=32", "ac.depth=2", "ac.num_heads=2", "ac.max_steps=16",
     "data.num_frames=4", "batch_size=8", "num_workers=0", "log_every=1", "val_every=10", "ckpt_every=10",
     "optim.warmup_steps=3", "optim.lr=3e-3", "cache_batch_size=32",
+    "threads=1",  # a fixed thread count: the losses compared across runs sum in one order
 ]
 
 

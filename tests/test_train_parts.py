@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from vjepa.models import MaskPredictor, VisionTransformer
 from vjepa.models.vit import deep_levels
+from vjepa.runtime.checkpoint import load_checkpoint, save_atomic
 from vjepa.runtime.errors import UserError, error_line
-from vjepa.train.checkpoint import load_checkpoint, save_atomic
 from vjepa.train.diagnostics import embedding_diagnostics
 from vjepa.train.ema import ema_update
 from vjepa.train.jepa import JEPA

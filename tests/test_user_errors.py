@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import write_fake_lerobot_dataset
 from vjepa.cli.pretrain import main as pretrain_main
 from vjepa.cli.train_ac import main as train_ac_main
-from vjepa.data.lerobot import write_fake_lerobot_dataset
 from vjepa.runtime.errors import ConfigError, UserError, user_errors
 
 

@@ -22,8 +22,8 @@ from vjepa.models.official import (
     official_predictor,
     strip_prefixes,
 )
-from vjepa.train.checkpoint import load_checkpoint
-from vjepa.train.precision import autocast_context
+from vjepa.runtime.checkpoint import load_checkpoint
+from vjepa.runtime.device import autocast_context
 
 WhichEncoder = Literal["target_encoder", "encoder"]
 
@@ -97,7 +97,7 @@ def load_predictor(
 @torch.inference_mode()
 def encode(encoder: VisionTransformer, clips: Tensor, pooled: bool = False, precision: str = "fp32") -> Tensor:
     """clips (B, C, T, H, W), normalised -> fp32 patch features (B, N, D), or mean-pooled (B, D); computed in
-    ``precision`` (auto, bf16 or fp32, as in training: `vjepa.train.precision`)."""
+    ``precision`` (auto, bf16 or fp32, as in training: `vjepa.runtime.device`)."""
     with autocast_context(precision, clips.device):
         features = encoder(clips)
     return (features.mean(1) if pooled else features).float()

@@ -30,14 +30,14 @@ from vjepa.inference import load_encoder
 from vjepa.models.ac_predictor import ActionConditionedPredictor
 from vjepa.models.feature_norm import FeatureNorm
 from vjepa.models.official import ac_predictor_from_state_dict, is_official_checkpoint, official_encoder
-from vjepa.train.checkpoint import load_checkpoint
-from vjepa.train.precision import autocast_context
+from vjepa.runtime.checkpoint import load_checkpoint
+from vjepa.runtime.device import autocast_context
 
 
 class JEPAWorldModel(nn.Module):
     """Frozen encoder + action-conditioned predictor + action/state statistics + the predictor's feature
     normalisation (None: layer norm) + the encoder's image size; both networks compute in ``precision`` (fp32,
-    bf16 or auto, as in training: `vjepa.train.precision`), and hand back fp32 features and states."""
+    bf16 or auto, as in training: `vjepa.runtime.device`), and hand back fp32 features and states."""
 
     def __init__(
         self,

@@ -18,10 +18,10 @@ from tqdm import tqdm
 
 from vjepa.data import ImageFolderDataset, VideoFolderDataset, VideoTransform
 from vjepa.inference import clip_batches, encode, load_encoder
+from vjepa.runtime.device import resolve_device
 from vjepa.runtime.errors import user_errors
 from vjepa.runtime.run_dir import RunDir, atomic_write, write_text_atomic
 from vjepa.runtime.threads import set_threads
-from vjepa.train.distributed import resolve_device
 
 
 @hydra.main(config_path="pkg://configs", config_name="extract", version_base="1.3")

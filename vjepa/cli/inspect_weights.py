@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from vjepa.models.official import is_hugging_face, official_encoder, official_predictor, read_official_weights
+from vjepa.runtime.checkpoint import load_checkpoint
 from vjepa.runtime.errors import user_errors
-from vjepa.train.checkpoint import load_checkpoint
 
 ENCODER_KEYS = ("size", "patch_size", "tubelet_size", "pos_embed", "rope_style", "rope_grid", "image_patch_embed",
                 "modality_embed", "levels", "level_norms")

@@ -3,7 +3,7 @@
 from vjepa.data.decoders import DecodeError, VideoDecodeError, VideoReader, open_video, write_video
 from vjepa.data.image_dataset import IMAGE_EXTENSIONS, ImageDecodeError, ImageFolderDataset
 from vjepa.data.sampler import SeededSampler
-from vjepa.data.synthetic import make_corrupt_files, make_moving_shapes, make_shape_images
+from vjepa.data.synthetic import make_moving_shapes, make_shape_images
 from vjepa.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -24,7 +24,6 @@ __all__ = [
     "ImageDecodeError",
     "ImageFolderDataset",
     "SeededSampler",
-    "make_corrupt_files",
     "make_moving_shapes",
     "make_shape_images",
     "IMAGENET_MEAN",

@@ -231,11 +231,6 @@ class ActionStats:
         s_mean, s_std = sts.result(s_dim, eps)
         return cls(a_mean, a_std, s_mean, s_std, frame_step, action_agg, int(acts.n))
 
-    @classmethod
-    def from_windows(cls, windows: ClipWindows, eps: float = 1e-6) -> ActionStats:
-        """Statistics matching a `ClipWindows`' frame_step and aggregation."""
-        return cls.from_episodes(windows.episodes, windows.frame_step, windows.action_agg, eps)
-
     @staticmethod
     def _apply(x: Any, mean: np.ndarray, std: np.ndarray, inverse: bool) -> Any:
         if isinstance(x, torch.Tensor):

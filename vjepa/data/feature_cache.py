@@ -28,8 +28,8 @@ from vjepa.data.ac_dataset import episode_lengths, episode_name
 from vjepa.data.transforms import IMAGENET_MEAN, IMAGENET_STD, to_model_input
 from vjepa.inference import load_encoder
 from vjepa.runtime.config_checks import changed_leaves
+from vjepa.runtime.device import autocast_context, resolve_precision
 from vjepa.runtime.errors import ConfigError, UserError
-from vjepa.train.precision import autocast_context, resolve_precision
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class FeatureCache:
     """Frozen-encoder patch features of every frame of every episode, float16 ``.npy`` (T, N, D) per episode.
 
     ``build(episodes)`` encodes each frame as a one-frame clip (B, C, 1, size, size) under ``torch.inference_mode``,
-    in ``precision`` (fp32, bf16 or auto, as in training: `vjepa.train.precision`), batching frames across
+    in ``precision`` (fp32, bf16 or auto, as in training: `vjepa.runtime.device`), batching frames across
     episodes, and writes a manifest (the key, N, D, lengths, each episode's source files). A later build reuses the
     features of each episode whose source files are unchanged (and finishes an interrupted build); a different key
     (encoder, image size, precision, camera) discards them all and re-encodes. ``encoder_id`` identifies the

@@ -7,7 +7,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
@@ -145,34 +144,3 @@ def make_shape_images(out_dir: str | Path, num_images: int = 64, size: int = 64,
         shapes = [random_shape(rng, size) for _ in range(rng.integers(1, 3))]
         Image.fromarray(render(shapes, 1, size, rng)[0]).save(out_dir / f"image_{i:05d}.png")
     return out_dir
-
-
-def make_corrupt_files(out_dir: str | Path) -> list[Path]:
-    """Write one file of each broken kind the loaders must survive; returns their paths.
-
-    Videos: truncated.mp4 (index intact, cut inside the first frame: opens, then fails to decode),
-    random_bytes.mp4, empty.mp4, audio_only.mp4 (a valid container without a video stream).
-    Images: truncated.png (header intact, pixels cut), random_bytes.png.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    noise = rng.integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
-
-    mp4 = write_video(out / "truncated.mp4", noise, fps=8).read_bytes()  # faststart: index before frame data
-    (out / "truncated.mp4").write_bytes(mp4[: mp4.index(b"mdat") + 64])
-    (out / "random_bytes.mp4").write_bytes(rng.bytes(4096))
-    (out / "empty.mp4").write_bytes(b"")
-    with av.open(str(out / "audio_only.mp4"), "w") as container:
-        stream = container.add_stream("aac", rate=8000)
-        silence = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        silence.sample_rate = 8000
-        container.mux(stream.encode(silence))
-        container.mux(stream.encode())
-
-    Image.fromarray(noise[0]).save(out / "truncated.png")
-    png = (out / "truncated.png").read_bytes()
-    (out / "truncated.png").write_bytes(png[: len(png) // 2])
-    (out / "random_bytes.png").write_bytes(rng.bytes(4096))
-    names = ("truncated.mp4", "random_bytes.mp4", "empty.mp4", "audio_only.mp4", "truncated.png", "random_bytes.png")
-    return [out / name for name in names]

@@ -38,10 +38,10 @@ from vjepa.eval import beside
 from vjepa.inference import clip_batches, encode, load_encoder
 from vjepa.models.blocks import MLP, attention, init_weights, reinitialized
 from vjepa.models.pos_embed import Grid, sincos_3d
+from vjepa.runtime.device import resolve_device
 from vjepa.runtime.errors import user_errors
 from vjepa.runtime.run_dir import RunDir, write_text_atomic
 from vjepa.runtime.threads import set_threads
-from vjepa.train.distributed import resolve_device
 from vjepa.train.metrics import MetricsLogger
 
 

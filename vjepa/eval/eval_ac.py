@@ -42,12 +42,11 @@ from vjepa.data.feature_cache import FeatureCache, prepare_features
 from vjepa.eval import beside
 from vjepa.models.ac_predictor import ActionConditionedPredictor
 from vjepa.models.feature_norm import FeatureNorm
+from vjepa.runtime.checkpoint import load_checkpoint
+from vjepa.runtime.device import autocast_context, resolve_device
 from vjepa.runtime.errors import user_errors
 from vjepa.runtime.run_dir import write_text_atomic
 from vjepa.runtime.threads import set_threads
-from vjepa.train.checkpoint import load_checkpoint
-from vjepa.train.distributed import resolve_device
-from vjepa.train.precision import autocast_context
 from vjepa.train.train_ac import WindowSubset, open_dataset, spread_stride, windows_of
 
 BASELINES = ("predictor", "copy_last", "zero_action")

@@ -36,11 +36,11 @@ from vjepa.inference import clip_batches, encode, load_encoder
 from vjepa.models import VisionTransformer
 from vjepa.models.blocks import reinitialized
 from vjepa.models.factory import build_encoder
+from vjepa.runtime.checkpoint import load_checkpoint
+from vjepa.runtime.device import resolve_device
 from vjepa.runtime.errors import user_errors
 from vjepa.runtime.run_dir import write_text_atomic
 from vjepa.runtime.threads import set_threads
-from vjepa.train.checkpoint import load_checkpoint
-from vjepa.train.distributed import resolve_device
 
 
 def read_labels(folder: Path) -> dict[str, dict[str, str]]:

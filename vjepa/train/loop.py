@@ -1,7 +1,7 @@
 """Pieces shared by the training loops (pretraining, action-conditioned fine-tuning): step-addressable batches
 for exact resume, AdamW (parameter groups, fused kernel) and the weights and DDP wrapper it steps (`trainer`),
 step-indexed schedules applied to the optimiser, and losses read back from the device in one sync
-(`StepLosses`). (The precision they compute in is chosen in ``vjepa.train.precision``.)"""
+(`StepLosses`). (The precision they compute in is chosen in ``vjepa.runtime.device``.)"""
 
 from __future__ import annotations
 

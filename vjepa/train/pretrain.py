@@ -31,10 +31,7 @@ from vjepa.masks.visualize import save_mask_figure
 from vjepa.models.factory import build_encoder, build_predictor, level_blocks, require
 from vjepa.models.official import is_hugging_face
 from vjepa.runtime import config_checks as checks
-from vjepa.runtime.errors import RunDirError
-from vjepa.runtime.run_dir import RunDir
-from vjepa.runtime.threads import set_threads, starved_note
-from vjepa.train.checkpoint import (
+from vjepa.runtime.checkpoint import (
     LATEST,
     RESTART,
     differences,
@@ -45,12 +42,16 @@ from vjepa.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from vjepa.runtime.device import autocast_context, resolve_precision
+from vjepa.runtime.errors import RunDirError
+from vjepa.runtime.run_dir import RunDir
+from vjepa.runtime.threads import set_threads, starved_note
 from vjepa.train.diagnostics import embedding_diagnostics
 from vjepa.train.distributed import DistInfo, cleanup_distributed, setup_distributed
 from vjepa.train.jepa import JEPA
 from vjepa.train.loop import Batches, LogWindow, StepLosses, apply_schedules, check_optim_config, trainer
 from vjepa.train.metrics import MetricsLogger, read_metric
-from vjepa.train.precision import MasterWeights, Weights, autocast_context, resolve_precision
+from vjepa.train.precision import MasterWeights, Weights
 from vjepa.train.schedules import warmed_up
 
 

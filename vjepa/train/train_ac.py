@@ -39,10 +39,7 @@ from vjepa.models.factory import require
 from vjepa.models.feature_norm import FeatureNorm
 from vjepa.models.official import official_ac_weights
 from vjepa.runtime import config_checks as checks
-from vjepa.runtime.errors import ConfigError, RunDirError, UserError
-from vjepa.runtime.run_dir import RunDir
-from vjepa.runtime.threads import set_threads, starved_note
-from vjepa.train.checkpoint import (
+from vjepa.runtime.checkpoint import (
     LATEST,
     RESTART,
     differences,
@@ -53,10 +50,13 @@ from vjepa.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from vjepa.runtime.device import autocast_context, resolve_precision
+from vjepa.runtime.errors import ConfigError, RunDirError, UserError
+from vjepa.runtime.run_dir import RunDir
+from vjepa.runtime.threads import set_threads, starved_note
 from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
 from vjepa.train.loop import Batches, LogWindow, StepLosses, apply_schedules, check_optim_config, trainer
 from vjepa.train.metrics import MetricsLogger, read_metric
-from vjepa.train.precision import autocast_context, resolve_precision
 
 LEROBOT_KEYS = ("camera_key", "state_key", "action_key")
 

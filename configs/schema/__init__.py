@@ -1,0 +1,44 @@
+"""Structured configs: every command's keys, with their types, defaults and one-line docs, in one place.
+
+Each command's root config is a dataclass registered here under ``<command>_schema``; its YAML
+(``configs/<command>.yaml``) names the schema first in its defaults list and keeps only presets and choices:
+
+    defaults:
+      - pretrain_schema
+      - model: vit_tiny
+      - _self_
+
+Hydra then type-checks every override and refuses unknown keys, code reads ``cfg.key`` (never
+``cfg.get(key, default)``: the default lives in the dataclass), and ``python -m configs.schema.reference`` writes
+the configuration reference page from the same fields. A field is declared with `doc`:
+
+    steps: int = doc(1000, "optimiser steps of the whole run")
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import MISSING, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+SCHEMAS: dict[str, type] = {}  # schema name -> root dataclass, in registration order (the reference page's order)
+
+
+def doc(default: Any = MISSING, text: str = "") -> Any:
+    """A dataclass field with its default and a one-line doc (lists, dicts and dataclasses are copied per
+    instance). No default (``MISSING``): the key must be given, on the command line or by a preset."""
+    if default is MISSING:
+        return field(metadata={"doc": text})
+    if isinstance(default, (list, dict)) or hasattr(default, "__dataclass_fields__"):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata={"doc": text})
+    return field(default=default, metadata={"doc": text})
+
+
+def register(name: str, node: type) -> type:
+    """Store ``node`` as the schema ``name`` (a command's YAML lists it first in its defaults); returns it, so that
+    it can decorate the dataclass: ``@register("pretrain_schema")``."""
+    ConfigStore.instance().store(name=name, node=node)
+    SCHEMAS[name] = node
+    return node
