@@ -5,6 +5,7 @@ writes, no metrics rows logged twice across a resume, files with the mode `open`
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import os
 import signal
@@ -252,3 +253,29 @@ def test_written_files_have_the_mode_open_gives(tmp_path, mask):
     assert mode == 0o666 & ~mask
     for name in ("saved.pt", "latest.pt", "step_0000002.pt", "text.yaml", "rewritten.csv"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
+
+
+@pytest.mark.parametrize(
+    ("module", "overrides"),
+    [
+        ("vjepa.cli.train_ac", ["encoder={files}/encoder.pt", "data.path={files}", "run_dir={run}"]),
+        ("vjepa.cli.extract", ["checkpoint={files}/encoder.pt", "input={files}", "output={run}"]),
+        ("vjepa.eval.attentive_probe", ["checkpoint={files}/encoder.pt", "videos={files}", "output={run}"]),
+        ("planning.cli", ["world_model={files}/encoder.pt", "run_dir={run}"]),
+        ("planning.demo", ["out={run}"]),
+    ],
+)
+def test_every_command_that_writes_a_run_directory_refuses_a_live_one(holder, tmp_path, monkeypatch, capsys,
+                                                                      module, overrides):
+    """The same one line from each command (pretraining: above), before its start-up work, exit status 2."""
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "encoder.pt").touch()
+    argv = [module] + [o.format(files=files, run=tmp_path / "run") for o in overrides]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as done:
+        importlib.import_module(module).main()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert done.value.code == 2 and len(err) == 1, err
+    assert f"is in use by pid {holder.pid}" in err[0] and err[0].startswith("error: "), err[0]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [LOCK]  # nothing written

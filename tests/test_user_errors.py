@@ -156,7 +156,8 @@ def test_os_errors_a_user_can_fix_are_one_line_too(capsys):
                                                "or write elsewhere")
 
 
-def test_bugs_keep_their_traceback_and_debugging_shows_user_errors_whole(monkeypatch):
+@pytest.mark.parametrize("switch", ["VJEPA_DEBUG", "HYDRA_FULL_ERROR"])
+def test_bugs_keep_their_traceback_and_debugging_shows_user_errors_whole(monkeypatch, switch):
     @user_errors
     def buggy():
         return 1 / 0
@@ -168,6 +169,6 @@ def test_bugs_keep_their_traceback_and_debugging_shows_user_errors_whole(monkeyp
     def misconfigured():
         raise ConfigError("must be an integer >= 1, got 0", "steps", "set steps to an integer >= 1")
 
-    monkeypatch.setenv("VJEPA_DEBUG", "1")
+    monkeypatch.setenv(switch, "1")
     with pytest.raises(UserError, match=r"got 0 \(steps\) — set steps"):
         misconfigured()
