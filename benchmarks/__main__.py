@@ -1,10 +1,10 @@
 """One benchmark run: the machine's matmul ceiling, pretraining step throughput (tiny and small configs, fp32 and
 bf16), attention kernels, the AC-predictor rollout, CEM planner overhead and video loading, printed as tables beside
-the official vjepa2 figures (REFERENCE.md) and written as CSV + JSON.
+the official vjepa2 figures (docs/reference/published.md) and written as CSV + JSON.
 
     python -m benchmarks                                   # everything, default settings
     python -m benchmarks --quick                           # 3 steps, 5 repeats: a few minutes on 2 CPU cores
-    python -m benchmarks --quick --threads 1               # on a machine other processes share (see README)
+    python -m benchmarks --quick --threads 1               # on a machine other processes share (docs/performance.md)
     python -m benchmarks --only pretrain --configs small --precisions fp32 --threads 1
     python -m benchmarks --device cuda --compile           # on a GPU: bf16 + torch.compile
 

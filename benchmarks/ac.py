@@ -17,7 +17,8 @@ TARGET_SPEEDUP = 3.0
 
 
 def rollout_inputs(model: ActionConditionedPredictor, candidates: int, horizon: int, context: int, device) -> tuple:
-    """The REFERENCE.md rollout: `context` frames of features and states, `candidates` x `horizon` actions."""
+    """The rollout of docs/reference/published.md: `context` frames of features and states, `candidates` x
+    `horizon` actions."""
     return (
         torch.randn(context, model.tokens_per_frame, model.embed_dim, device=device),  # context_features
         torch.randn(context, model.state_dim, device=device),  # context_states

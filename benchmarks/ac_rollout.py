@@ -1,7 +1,7 @@
 """Predicted steps per second of an AC-predictor rollout, as a planner calls it: 64 candidate action sequences
-x 4 steps from 1 context frame, the REFERENCE.md config (D = 192 encoder features, predictor 192 wide, depth 6,
-4 heads, 16 tokens per frame, 7-D action and state). KV cache vs full recompute (the official code's way),
-fp32 vs bf16 autocast, 2 threads; median of several runs after warm-up.
+x 4 steps from 1 context frame, the config of docs/reference/published.md (D = 192 encoder features, predictor
+192 wide, depth 6, 4 heads, 16 tokens per frame, 7-D action and state). KV cache vs full recompute (the official
+code's way), fp32 vs bf16 autocast, 2 threads; median of several runs after warm-up.
 
     python -m benchmarks.ac_rollout [--candidates 64] [--horizon 4] [--context 1] [--repeats 10]
 """
@@ -17,7 +17,7 @@ import torch
 
 from vjepa.models.ac_predictor import ActionConditionedPredictor
 
-OFFICIAL_STEPS_PER_S = 405.0  # official vjepa2 code on these machines (REFERENCE.md), fp32, recompute
+OFFICIAL_STEPS_PER_S = 405.0  # official vjepa2 code on these machines (docs/reference/published.md), fp32, recompute
 
 
 def time_once(

@@ -14,7 +14,7 @@ from benchmarks.common import median, pick_device, time_calls
 
 CPU_SIZES = (512, 1024, 2048)
 CUDA_SIZES = (4096, 8192)
-MAX_CALL_S = 0.5  # larger sizes are skipped once one call takes longer (bf16 emulated without AVX512: ~1 GFLOP/s)
+MAX_CALL_S = 0.5  # larger sizes are skipped once one call takes longer (emulated bf16, without AVX512, is that slow)
 
 
 def matmul_seconds(n: int, dtype: torch.dtype, device: torch.device, repeats: int) -> float:

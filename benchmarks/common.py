@@ -1,5 +1,5 @@
 """What every benchmark section shares: the device, timing (median of repeats after warm-up), the machine's
-description and the official anchors from REFERENCE.md."""
+description and the official anchors (docs/reference/published.md)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import torch
 
 from vjepa.runtime.device import cpu_flags, cpuinfo
 
-# The official vjepa2 code on these machines (REFERENCE.md, "Performance anchors"): CPU, 2 threads, fp32.
+# The official vjepa2 code on these machines (docs/reference/published.md, "Performance anchors"): CPU, 2 threads, fp32.
 OFFICIAL_CEILING_GFLOPS = 164.5  # fp32 dense matmul ceiling measured beside the official figures
 OFFICIAL_CLIPS_PER_S = {"tiny": 62.0, "small": 2.45}
 OFFICIAL_AC_STEPS_PER_S = 405.0  # 64 candidates x 4 steps, recomputing the whole sequence every step

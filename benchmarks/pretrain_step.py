@@ -42,7 +42,7 @@ from vjepa.train.precision import Weights, training_weights
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """An encoder/predictor pair and the batch it trains on (REFERENCE.md "Performance anchors")."""
+    """An encoder/predictor pair and the batch it trains on (docs/reference/published.md, "Performance anchors")."""
 
     embed_dim: int
     depth: int
@@ -242,8 +242,8 @@ def run(configs, precisions, steps, warmup, device: torch.device, compile: bool,
 
 def paired(name: str, precisions: list[str], rounds: int, block: int, device: torch.device) -> dict[str, float]:
     """Median s/step of each precision, all built in this one process and run in turn, ``block`` steps each,
-    ``rounds`` times (the order reversed every other round): on a VM whose speed drifts by 10-20% from one
-    process to the next, the way to see a 5% difference. Returns {precision: s/step}."""
+    ``rounds`` times (the order reversed every other round): on a VM whose speed drifts from one process to the
+    next, the way to see a difference of a few percent. Returns {precision: s/step}."""
     steps = {precision: PretrainStep(CONFIGS[name], device, precision) for precision in precisions}
     for step in steps.values():
         time_calls(step, 1, 5, device)  # warm-up

@@ -1,6 +1,6 @@
 """`vjepa-demo`: the whole loop on a CPU in one command (configs/demo.yaml).
 
-    vjepa-demo                                   # runs/demo: collect -> pretrain -> train AC -> plan, 11-30 min
+    vjepa-demo                                   # runs/demo: collect -> pretrain -> train AC -> plan
     vjepa-demo out=/tmp/demo planners=[cem,mppi,gradient,random] plan.episodes=50
     vjepa-demo pretrain.steps=3000 train_ac.steps=4000 +pretrain.model.size=vit_small
 

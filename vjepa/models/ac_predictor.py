@@ -16,11 +16,10 @@ predictions are layer-normalised the same way, so fed-back predictions look like
 
 With ``state_decoder`` > 0, an MLP of that width also decodes the predicted next state into a whole frame's
 features, added to the feature head's output. Where the proprioceptive state fixes what moves in the image (a
-point agent, a robot arm) the frame's features are a sharp function of it that a narrow transformer does not learn
-(on the demo's Wall data: no better than the per-token median after 8000 steps, while a nearest neighbour by state
-is 10x better); the decoder learns it in a few hundred steps. In training its input state is detached, so the
-feature loss does not pull the state prediction towards what is easy to decode. Its last layer has
-``tokens_per_frame * embed_dim`` outputs: small for the demo's 16 x 192, large for a big encoder's grid.
+point agent, a robot arm) the frame's features are a sharp function of it that a narrow transformer learns poorly
+and a small MLP from the state learns quickly (the demo's measurements: docs/results/). In training its input
+state is detached, so the feature loss does not pull the state prediction towards what is easy to decode. Its last
+layer has ``tokens_per_frame * embed_dim`` outputs: small for the demo's 16 x 192, large for a big encoder's grid.
 
 V-JEPA 2-AC's released predictor (`vjepa.models.official.load_official_ac_predictor`) runs here with
 ``rope_style="vjepa2"`` (the RoPE expansion it was trained with) and ``state_update="delta_pose"``: it predicts no

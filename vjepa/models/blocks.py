@@ -27,9 +27,9 @@ def attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None = None) 
 
     ``F.scaled_dot_product_attention`` everywhere except on CPU for short key sequences, where torch's fused CPU
     kernel loses to two batched matmuls around torch's softmax (which accumulates in fp32): in bf16/fp16 up to
-    ``EXPLICIT_MAX_KEYS`` keys (2x at 392 tokens to 6x on short sequences, forward + backward: the fused
-    kernel's backward is slow), in fp32 up to ``EXPLICIT_MAX_KEYS_FP32`` (1.2-1.7x). ``python -m
-    benchmarks.attention`` measures both; the explicit path holds the (N, N_kv) scores, hence the limits."""
+    ``EXPLICIT_MAX_KEYS`` keys (the fused kernel's backward is slow), in fp32 up to ``EXPLICIT_MAX_KEYS_FP32``.
+    ``python -m benchmarks.attention`` measures both (figures: docs/performance.md); the explicit path holds the
+    (N, N_kv) scores, hence the limits."""
     if q.device.type != "cpu" or k.shape[-2] > explicit_max_keys(q.dtype):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
     scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # (B, heads, N, N_kv)

@@ -119,9 +119,9 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     dimensions broadcast, so queries and keys stacked as (2, B, heads, N, head_dim) rotate in one call).
 
     A channel pair (x1, x2) is the complex number x1 + i·x2 and the rotation one complex multiply by cos + i·sin:
-    the same products and sums as the textbook real formula, in one kernel with no temporaries (several times
-    faster on CPU). It runs in fp32 (fp64 for fp64 input), so bf16 queries and keys under autocast are rotated at
-    full precision and rounded once: 2-8x faster than the real formula in bf16 on CPU, and twice as accurate.
+    the same products and sums as the textbook real formula, in one kernel with no temporaries. It runs in fp32
+    (fp64 for fp64 input), so bf16 queries and keys under autocast are rotated at full precision and rounded once
+    (faster and more accurate than the real formula in bf16 on CPU: docs/results/).
 
     Tables of one angle per *channel* (``head_dim`` wide: `RotaryEmbedding3D`'s ``style="vjepa2"``) take the real
     formula, (x1, x2) -> (x1·cos₁ − x2·sin₁, x2·cos₂ + x1·sin₂), which is no complex multiply; so does everything

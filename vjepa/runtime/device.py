@@ -1,7 +1,7 @@
 """Where a run computes and in what precision: the device (`resolve_device`), the CPU's features
 (`cpu_flags`), and bf16 autocast where the hardware multiplies bf16 matrices natively (GPUs from Ampere on; CPUs
-with AVX512-BF16 or AMX, where oneDNN's bf16 matmul runs at ~4x the fp32 ceiling), fp32 elsewhere (older GPUs and
-CPUs without them emulate bf16, slower than fp32)."""
+with AVX512-BF16 or AMX), fp32 elsewhere (older GPUs and CPUs without them emulate bf16). What each measured:
+docs/performance.md."""
 
 from __future__ import annotations
 

@@ -77,8 +77,8 @@ def param_groups(module: torch.nn.Module) -> list[dict[str, Any]]:
 
 def adamw(groups: list[dict[str, Any]], **hyper: Any) -> torch.optim.AdamW:
     """AdamW with torch's fused kernel when it has one for every parameter (floating point on CUDA, and on CPU
-    from torch 2.4, where it is ~3x faster than the per-tensor loop); torch's default otherwise (foreach on CUDA,
-    the per-tensor loop on CPU, where foreach is slower)."""
+    from torch 2.4); torch's default otherwise (foreach on CUDA, the per-tensor loop on CPU). Timings:
+    docs/pretraining.md."""
     devices = _get_fused_kernels_supported_devices()
     fused = all(p.is_floating_point() and p.device.type in devices for group in groups for p in group["params"])
     return torch.optim.AdamW(groups, fused=fused or None, **hyper)
@@ -86,9 +86,8 @@ def adamw(groups: list[dict[str, Any]], **hyper: Any) -> torch.optim.AdamW:
 
 def compile_modules(modules: Iterable[torch.nn.Module | None]) -> None:
     """torch.compile each module in place, for dynamic shapes: mask and context lengths change from step to step,
-    and one graph then serves them all instead of a recompile per length. Meant for GPUs; on the CPU the tiny
-    pretraining step gained nothing (bf16 0.061 vs 0.056 s/step, fp32 0.079 vs 0.082; 2 threads, after a minute of
-    compiling)."""
+    and one graph then serves them all instead of a recompile per length. Meant for GPUs (what it measured on the
+    CPU: docs/results/)."""
     for module in modules:
         if module is not None:
             module.compile(dynamic=True)

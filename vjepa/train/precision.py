@@ -62,9 +62,9 @@ def training_weights(
     model: nn.Module, precision: str, master_weights: bool | str, device: torch.device
 ) -> Weights:
     """`MasterWeights` where ``precision`` resolves to bf16 and ``master_weights`` is on, else `Weights`.
-    ``master_weights="auto"``: on for the CPU, where they measured 5-6% faster than autocast; off for GPUs, where
-    they are unmeasured and autocast under DistributedDataParallel overlaps the gradients' all-reduce with the
-    backward (the masters' one all-reduce waits for it)."""
+    ``master_weights="auto"``: on for the CPU, where they measured faster than autocast (docs/performance.md); off
+    for GPUs, where they are unmeasured and autocast under DistributedDataParallel overlaps the gradients' all-reduce
+    with the backward (the masters' one all-reduce waits for it)."""
     if master_weights == "auto":
         master_weights = device.type == "cpu"
     elif not isinstance(master_weights, bool):
@@ -77,8 +77,7 @@ def training_weights(
 def bf16_params(model: nn.Module) -> list[nn.Parameter]:
     """The parameters `MasterWeights` keeps in bf16: those bf16 autocast casts wherever they are used, every matrix
     (weights of linear layers, convolutions, embeddings used in matmuls) and the biases of linear and convolution
-    layers. (Measured against keeping those biases fp32 too: the tiny step 0.944x of autocast's time instead of
-    0.957x, three paired runs each.)"""
+    layers (autocast casts those at every use anyway: the same forward)."""
     biases = {id(m.bias) for m in model.modules()
               if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)) and m.bias is not None}
     return [p for p in model.parameters() if p.ndim >= 2 or id(p) in biases]
@@ -94,9 +93,8 @@ class MasterWeights(Weights):
     `collect_grads` adds them to the masters' flat fp32 gradient (after every backward of the step, so
     micro-batches and streams sum in fp32), `clip_grad_norm_` clips that one buffer, AdamW steps the masters,
     `sync` rounds them into the model (one copy), `ema_update` averages one flat slice into another. Buffers keep
-    their dtype. On CPU (2 threads, paired runs: ``python -m benchmarks.pretrain_step --precisions
-    bf16,bf16-autocast --paired 24``) the tiny pretraining step took 0.94-0.95x the time of autocast's (fewer casts
-    and per-tensor ops), the small one 0.97x (before the linear biases were bf16).
+    their dtype. ``python -m benchmarks.pretrain_step --precisions bf16,bf16-autocast --paired 24`` times it against
+    autocast in paired runs (fewer casts and per-tensor ops).
     """
 
     reduces_grads = True
