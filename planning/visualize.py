@@ -20,8 +20,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from omegaconf import DictConfig
 
-from planning.cli import BlockWorldModel, check_env_config, energy_for, make_env, world_model_blocks
+from configs.schema.env import EnvConfig, env_config
+from planning.cli import BlockWorldModel, energy_for, make_env, world_model_blocks
 from planning.energies import goal_energy
 from planning.probe import without_rollout_states
 
@@ -34,7 +36,7 @@ def _energy_fn(energy: Callable | dict | None, drop_steps: bool = False) -> Call
     return partial(goal_energy, **kw)
 
 
-def _start(env_cfg: dict, seed: int) -> tuple[Any, dict, dict]:
+def _start(env_cfg: EnvConfig, seed: int) -> tuple[Any, dict, dict]:
     env = make_env(env_cfg)
     obs, info = env.reset(seed=seed)
     return env, obs, info
@@ -43,7 +45,7 @@ def _start(env_cfg: dict, seed: int) -> tuple[Any, dict, dict]:
 @torch.inference_mode()
 def action_landscape(
     world_model: Any,
-    env_cfg: dict,
+    env_cfg: EnvConfig | DictConfig,
     seed: int = 0,
     horizon: int = 5,
     grid: int = 21,
@@ -53,10 +55,10 @@ def action_landscape(
     ``horizon`` world-model steps from the start of episode ``seed``; with ``true_distance`` (grid, grid), the
     env's goal distance after the same actions (NaN where the env has no settable state). ``energy``: a planning
     energy function, or `goal_energy` kwargs."""
-    env_cfg = check_env_config(env_cfg)
+    env_cfg = env_config(env_cfg)
     env, obs, info = _start(env_cfg, seed)
     if env.action_space.shape != (2,):
-        raise ValueError(f"action_landscape needs 2-D actions, {env_cfg['id']} has {env.action_space.shape}")
+        raise ValueError(f"action_landscape needs 2-D actions, {env_cfg.id} has {env.action_space.shape}")
     k, mode = world_model_blocks(world_model)
     model = BlockWorldModel(world_model, k, mode) if k > 1 else world_model
     low, high = env.action_space.low, env.action_space.high
@@ -88,15 +90,15 @@ def action_landscape(
 
 
 @torch.inference_mode()
-def position_landscape(world_model: Any, env_cfg: dict, seed: int = 0, grid: int = 32,
+def position_landscape(world_model: Any, env_cfg: EnvConfig | DictConfig, seed: int = 0, grid: int = 32,
                        energy: Callable | dict | None = None) -> dict[str, np.ndarray]:
     """Wall env: encoder energy (grid, grid) between the goal image and the image of the agent at each position
     (rows = y from bottom to top, columns = x; NaN where the agent would overlap a wall)."""
-    env_cfg = check_env_config(env_cfg)
+    env_cfg = env_config(env_cfg)
     env, obs, info = _start(env_cfg, seed)
     wall = env.unwrapped
     if not hasattr(wall, "door_y") or not hasattr(wall, "_blocked"):
-        raise ValueError(f"position_landscape needs the wall env, got {env_cfg['id']}")
+        raise ValueError(f"position_landscape needs the wall env, got {env_cfg.id}")
     start, goal_state = wall.get_state(), env.goal_state
     xs = np.linspace(wall.agent_radius, 1 - wall.agent_radius, grid)
     frames, free = [], []
@@ -117,8 +119,8 @@ def position_landscape(world_model: Any, env_cfg: dict, seed: int = 0, grid: int
     return {"energy": out.reshape(grid, grid), "xs": xs, "start": start[:2], "goal": goal_state[:2]}
 
 
-def landscape_figure(world_model: Any, env_cfg: Any, seed: int = 0, horizon: int = 5, out: str | Path = "landscape.png",
-                     grid: int = 21, energy: Callable | dict | None = None) -> Path:
+def landscape_figure(world_model: Any, env_cfg: EnvConfig | DictConfig, seed: int = 0, horizon: int = 5,
+                     out: str | Path = "landscape.png", grid: int = 21, energy: Callable | dict | None = None) -> Path:
     """One PNG: start and goal images, the action landscape (model energy and true distance) and, for the wall
     env, the position landscape of the encoder."""
     import matplotlib
@@ -126,7 +128,7 @@ def landscape_figure(world_model: Any, env_cfg: Any, seed: int = 0, horizon: int
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    env_cfg = check_env_config(env_cfg)
+    env_cfg = env_config(env_cfg)
     act = action_landscape(world_model, env_cfg, seed, horizon, grid, energy)
     try:
         pos = position_landscape(world_model, env_cfg, seed, 32, energy)
