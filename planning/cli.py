@@ -41,7 +41,7 @@ from planning.evaluate import evaluate
 from planning.planners import make_planner
 from planning.probe import StateProbe, StateRollout, make_probe_energy
 from planning.world_model import WorldModel
-from vjepa.runtime.errors import ConfigError, user_errors
+from vjepa.runtime.errors import ConfigError, MissingFileError, user_errors
 from vjepa.runtime.run_dir import RunDir, write_text_atomic
 from vjepa.runtime.threads import set_threads
 
@@ -166,10 +166,9 @@ def make_energy(cfg: DictConfig, world_model_path: Path, source: StateRollout | 
         return partial(goal_energy, **energy), text
     path = Path(cfg.probe or world_model_path.with_name("probe.pt"))
     if not path.is_file():
-        raise FileNotFoundError(
-            f"energy.probe_weight / state_weight need a state probe: {path} not found; fit one with "
-            f"python -m planning.probe world_model={world_model_path} data=DATA, or pass probe=PATH"
-        )
+        raise MissingFileError(
+            f"energy.probe_weight / state_weight need a state probe: {path} not found", "probe",
+            f"fit one with vjepa-state-probe world_model={world_model_path} dataset=DIR, or pass probe=PATH")
     if state_weight > 0 and source is None:
         raise ValueError("energy.state_weight > 0 needs the world model's predicted states (a StateRollout)")
     if weight > 0:
@@ -188,6 +187,16 @@ def energy_for(cfg: DictConfig, world_model_path: Path, model: Any) -> tuple[Any
     return energy, text, source or model
 
 
+def load_configured_world_model(cfg: DictConfig) -> Any:
+    """The world model at ``cfg.world_model`` (with ``cfg.encoder``, null: the one it records) on ``cfg.device``,
+    computing in ``cfg.precision`` (`configs.schema.plan.WorldModelRun`)."""
+    from vjepa.runtime.device import resolve_device
+    from vjepa.world_model import load_world_model  # heavy import, only when a model is loaded
+
+    return load_world_model(cfg.world_model, device=resolve_device(cfg.device), encoder_checkpoint=cfg.encoder,
+                            precision=cfg.precision)
+
+
 def plan(cfg: DictConfig) -> dict:
     """Evaluate the configured planner with the configured world model; returns the summary (also written)."""
     with RunDir(cfg.run_dir, "vjepa-plan") as run:  # one run at a time; claimed once the checks passed
@@ -195,14 +204,10 @@ def plan(cfg: DictConfig) -> dict:
 
 
 def _plan(cfg: DictConfig, run: RunDir) -> dict:
-    from vjepa.runtime.device import resolve_device
-    from vjepa.world_model import load_world_model  # heavy import, only when a model is loaded
-
     env_cfg = check_plan(cfg)
     set_threads(cfg.threads)
     path = Path(cfg.world_model)
-    model = load_world_model(path, device=resolve_device(cfg.device), encoder_checkpoint=cfg.encoder,
-                             precision=cfg.precision)
+    model = load_configured_world_model(cfg)
     k, mode = world_model_blocks(model)
     if "image_size" in env_cfg.kwargs and env_cfg.kwargs["image_size"] is None:
         env_cfg.kwargs["image_size"] = model.image_size

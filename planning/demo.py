@@ -37,7 +37,8 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from configs.schema.demo import check_demo
-from planning.cli import energy_for, format_summary, plan
+from configs.schema.landscape import LandscapeConfig
+from planning.cli import energy_for, format_summary, load_configured_world_model, plan
 from vjepa.runtime.errors import ConfigError, user_errors
 from vjepa.runtime.run_dir import RunDir, write_text_atomic
 from vjepa.runtime.threads import set_threads
@@ -86,15 +87,6 @@ def _plan_settings(cfg: DictConfig, planner: str | None) -> dict[str, Any]:
     own = cfg.planner_settings[planner] if planner in cfg.planner_settings else {}
     merged = OmegaConf.merge({"env": cfg.env}, cfg.plan, {"planner": own})
     return OmegaConf.to_container(merged, resolve=True)
-
-
-def planning_world_model(plan_cfg: DictConfig, path: Path) -> Any:
-    """The world model at ``path`` on the plan stage's device and in its precision (for the state probe and the
-    energy landscape, which read the features the planners see)."""
-    from vjepa.runtime.device import resolve_device
-    from vjepa.world_model import load_world_model
-
-    return load_world_model(path, device=resolve_device(plan_cfg.device), precision=plan_cfg.precision)
 
 
 def _checkpoint_step(path: Path) -> int:
@@ -188,7 +180,8 @@ def _run_demo(cfg: DictConfig, run: RunDir) -> dict[str, Any]:
     # 3b. a linear state probe on the world model's features, for a long-range planning energy
     t0 = time.perf_counter()
     probe_path = ac_dir / "probe.pt"
-    probe_cfg = stage("plan", [], _plan_settings(cfg, None), {})  # the plan stage's energy and runtime
+    world_model = {"world_model": str(ac_dir / "latest.pt")}
+    probe_cfg = stage("plan", [], _plan_settings(cfg, None), world_model)  # the features the planners see
     if probe_cfg.energy.probe_weight > 0 or probe_cfg.energy.state_weight > 0:
         if probe_path.is_file():
             _log(f"probe: {probe_path} exists, skipped")
@@ -196,7 +189,7 @@ def _run_demo(cfg: DictConfig, run: RunDir) -> dict[str, Any]:
         else:
             from planning.probe import fit_probe
 
-            model = planning_world_model(probe_cfg, ac_dir / "latest.pt")
+            model = load_configured_world_model(probe_cfg)
             probe, info = fit_probe(model, data, cfg.probe_frames)
             probe.save(probe_path, **info)
             _log(f"probe: fitted on {info['frames']} frames, held-out MAE per state dim "
@@ -227,11 +220,11 @@ def _run_demo(cfg: DictConfig, run: RunDir) -> dict[str, Any]:
         else:
             from planning.visualize import landscape_figure
             first = cfg.planners[0]
-            plan_cfg = stage("plan", [f"planner={first}"], _plan_settings(cfg, first), {})
-            model = planning_world_model(plan_cfg, ac_dir / "latest.pt")
+            plan_cfg = stage("plan", [f"planner={first}"], _plan_settings(cfg, first), world_model)
+            model = load_configured_world_model(plan_cfg)
             energy, _, model = energy_for(plan_cfg, ac_dir / "latest.pt", model)
             landscape_figure(model, plan_cfg.env, seed=plan_cfg.seed, horizon=plan_cfg.planner.horizon,
-                             energy=energy, out=picture)
+                             out=picture, grid=LandscapeConfig.grid, energy=energy)
             _log(f"energy landscape of episode 0 -> {picture}")
         times["landscape_s"] = time.perf_counter() - t0
 

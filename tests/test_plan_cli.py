@@ -13,6 +13,8 @@ from configs.schema.env import env_config
 from planning.cli import ActionBlockEnv, BlockWorldModel, make_env, plan, world_model_blocks
 from planning.demo import run_demo, stage_config
 from planning.probe import StateProbe, StateRollout, fit_probe
+from planning.probe import main as probe_main
+from planning.visualize import main as landscape_main
 from tests.conftest import compose_config
 from vjepa.runtime.errors import ConfigError
 
@@ -137,7 +139,8 @@ def test_probe_energy_needs_a_probe(demo, tmp_path):
     out, _ = demo
     cfg = compose_config("plan", [f"world_model={out / 'train_ac' / 'latest.pt'}", f"run_dir={tmp_path}",
                                   "energy.probe_weight=1", f"probe={tmp_path / 'none.pt'}"])
-    with pytest.raises(FileNotFoundError, match="need a state probe: .*none.pt not found; fit one with"):
+    fit = r"need a state probe: .*none.pt not found \(probe\) — fit one with vjepa-state-probe"
+    with pytest.raises(FileNotFoundError, match=fit):
         plan(cfg)
     cfg = compose_config("plan", [f"world_model={out / 'train_ac' / 'latest.pt'}", "+energy.colour=1"])
     with pytest.raises(ConfigError, match=r"unknown key \(energy.colour\) — drop it; energy takes metric, "):
@@ -177,6 +180,24 @@ def test_the_state_probe_shows_a_bar_while_it_reads_and_encodes(demo, capsys):
     err = capsys.readouterr().err
     assert "state probe: reading episodes" in err and "episode/s" in err
     assert "state probe: encoding frames: 100%" in err and f"{info['frames']}/{info['frames']}" in err
+
+
+def test_state_probe_and_landscape_commands(demo, tmp_path, monkeypatch, capsys):
+    out, _ = demo
+    world_model = f"world_model={out / 'train_ac' / 'latest.pt'}"
+    monkeypatch.setattr(sys, "argv", ["vjepa-state-probe", world_model, f"dataset={out / 'data'}", "max_frames=20",
+                                      f"out={tmp_path / 'probe.pt'}", "threads=1"])
+    probe_main()
+    assert StateProbe.load(tmp_path / "probe.pt").num_features > 0
+    monkeypatch.setattr(sys, "argv", ["vjepa-landscape", world_model, f"out={tmp_path / 'landscape.png'}", "grid=3",
+                                      "horizon=2", "env.kwargs.image_size=32", f"probe={tmp_path / 'probe.pt'}",
+                                      "energy.state_weight=1", "threads=1"])
+    landscape_main()
+    assert (tmp_path / "landscape.png").is_file() and "wrote" in capsys.readouterr().out
+    monkeypatch.setattr(sys, "argv", ["vjepa-landscape", world_model, "grid=0"])
+    with pytest.raises(SystemExit) as done:
+        landscape_main()
+    assert done.value.code == 2 and "(grid) — " in capsys.readouterr().err
 
 
 def test_missing_world_model_is_a_clear_error(tmp_path):

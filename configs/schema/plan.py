@@ -29,12 +29,18 @@ class EnergyConfig:
 
 
 @dataclass(kw_only=True)  # a key without a default may follow the inherited ones
-class PlanConfig(Runtime):
-    """Plan to goal images with a trained world model (V-JEPA 2-AC) in a gymnasium env and score the episodes."""
+class WorldModelRun(Runtime):
+    """The keys of a command that loads a trained world model."""
 
     precision: str = doc("fp32", "fp32 | bf16 | auto: what the encoder and predictor compute in")
     world_model: str = doc(text="a vjepa-train-ac checkpoint")
     encoder: str | None = doc(None, "the encoder checkpoint; null: the one recorded in the world model")
+
+
+@dataclass(kw_only=True)
+class PlanConfig(WorldModelRun):
+    """Plan to goal images with a trained world model (V-JEPA 2-AC) in a gymnasium env and score the episodes."""
+
     env: EnvConfig = doc(EnvConfig(name=MISSING, id=MISSING), "the env group: configs/env/<name>.yaml")
     planner: PlannerConfig = doc(PlannerConfig(name=MISSING), "the planner group: configs/planner/<name>.yaml")
     episodes: int = doc(20, "seeded episodes: env seeds seed, seed + 1, ...")
@@ -60,14 +66,20 @@ def check_energy(cfg: DictConfig, where: str = "energy") -> None:
         checks.number(cfg, f"{where}.{key}", low=0)
 
 
-def check_plan(cfg: DictConfig) -> EnvConfig:
-    """`vjepa-plan`'s start-up checks (each a `ConfigError` naming its key); returns the checked env config."""
+def check_world_model_run(cfg: DictConfig) -> None:
+    """The keys of `WorldModelRun`: a world model that exists, the runtime keys; and no unknown keys."""
     refuse_unknown_keys(cfg)
     if OmegaConf.is_missing(cfg, "world_model"):
         raise ConfigError("must be set", "world_model", "world_model=runs/train_ac/latest.pt (a vjepa-train-ac "
                                                         "checkpoint)")
     checks.existing_path(cfg, "world_model", kind="file")
+    checks.existing_path(cfg, "encoder", kind="file", optional=True)
     checks.runtime(cfg)
+
+
+def check_plan(cfg: DictConfig) -> EnvConfig:
+    """`vjepa-plan`'s start-up checks (each a `ConfigError` naming its key); returns the checked env config."""
+    check_world_model_run(cfg)
     checks.integer(cfg, "episodes", low=1)
     checks.integer(cfg, "save_videos", low=0)
     checks.choice(cfg, "video_format", ("mp4", "gif"))
