@@ -97,6 +97,7 @@ def test_train_ac_names_a_missing_encoder(tmp_path, monkeypatch, capsys):
         ("env.replan_every=6", "env.replan_every"),  # more than the planner's horizon executes
         ("env.id=vjepa/Nope-v0", "env.id"),
         ("planner.num_elites=200", "planner.num_elites"),  # more elites than samples
+        ("planner.name=mppi", "planner.name"),  # the kind is chosen with planner=mppi
         ("energy.metric=l3", "energy.metric"),
         ("+energy.colour=1", "energy.colour"),
         ("episodes=0", "episodes"),

@@ -87,11 +87,12 @@ POSITIVE_NUMBERS = ("max_norm", "init_std", "temperature", "lr")  # numbers > 0 
 
 
 def check_planner(cfg: DictConfig, where: str = "planner") -> None:
-    """Ranges of the planner keys at ``where`` in ``cfg``, and CEM's 2 <= num_elites <= num_samples."""
+    """The planner kind at ``where`` in ``cfg`` (chosen by its preset), its keys' ranges, and CEM's
+    2 <= num_elites <= num_samples."""
     planner = OmegaConf.select(cfg, where)
-    if planner.name not in PLANNER_CONFIGS:
-        raise ConfigError(f"unknown planner {planner.name!r}", f"{where}.name",
-                          f"choose one of {' | '.join(PLANNER_CONFIGS)}")
+    if OmegaConf.get_type(planner) is not PLANNER_CONFIGS.get(planner.name):  # planner.name=... alone
+        raise ConfigError(f"{planner.name!r} is not the planner the preset configures", f"{where}.name",
+                          f"choose the planner with planner=<{' | '.join(PLANNER_CONFIGS)}>")
     for key in POSITIVE:
         if key in planner:
             checks.integer(cfg, f"{where}.{key}", low=1, optional=key == "candidate_chunk")
