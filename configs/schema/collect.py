@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from configs.schema import doc, register
-from configs.schema.keys import refuse_unknown_keys
+from configs.schema.keys import typed
 from vjepa.runtime import config_checks as checks
 from vjepa.runtime.errors import ConfigError
 
@@ -36,12 +35,7 @@ register("collect_schema", CollectConfig)
 
 def collect_config(cfg: CollectConfig | DictConfig | dict) -> CollectConfig:
     """``cfg`` typed against `CollectConfig` and its ranges checked (each a `ConfigError` naming its key)."""
-    try:
-        node = OmegaConf.merge(OmegaConf.structured(CollectConfig), cfg)
-    except OmegaConfBaseException as e:
-        raise ConfigError(str(e).splitlines()[0], getattr(e, "key", None) or "collect",
-                          "see configs/schema/collect.py for the keys and their types") from None
-    refuse_unknown_keys(node)
+    node = typed(CollectConfig, cfg)
     if OmegaConf.is_missing(node, "out"):
         raise ConfigError("must be set", "out", "out=data/wall (the dataset root to create)")
     checks.integers(node, ("episodes", "length", "image_size", "hold"), low=1)

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from configs.schema import doc
+from configs.schema.keys import typed
 from vjepa.runtime import config_checks as checks
 from vjepa.runtime.errors import ConfigError
 
@@ -31,13 +31,7 @@ class EnvConfig:
 def env_config(env: EnvConfig | DictConfig | dict, where: str = "env") -> EnvConfig:
     """``env`` typed against `EnvConfig` (a plain mapping is checked key by key) and its ranges checked: a
     registered id, goal_steps, max_steps and replan_every >= 1, a positive success_threshold or null."""
-    try:
-        node = OmegaConf.merge(OmegaConf.structured(EnvConfig), env)
-    except OmegaConfBaseException as e:
-        key = f"{where}.{e.key}" if getattr(e, "key", None) else where
-        fix = (f"{where} takes {', '.join(EnvConfig.__dataclass_fields__)}" if isinstance(e, ConfigKeyError)
-               else "give a value of the key's type (configs/schema/env.py)")
-        raise ConfigError(str(e).splitlines()[0], key, fix) from None
+    node = typed(EnvConfig, env, where)
     cfg = OmegaConf.create({where: node})
     for key in ("name", "id"):
         if OmegaConf.is_missing(node, key):
