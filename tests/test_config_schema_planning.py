@@ -138,5 +138,8 @@ def test_the_reference_page_documents_the_planning_commands():
     text = page()
     for command in ("plan", "demo", "collect", "state-probe", "landscape"):
         assert f"## `vjepa-{command}`" in text
-    for row in ("| `env.goal_steps` | int | `25` |", "| `planner.horizon` | int | `5` |", "| `energy.metric` | str |"):
+    for row in ("| `env.goal_steps` | int | `25` |", "| `planner.horizon` | int | `5` |", "| `energy.metric` | str |",
+                "| `planner.num_samples` | int | `100` | (cem, mppi) ",
+                "| `planner.temperature` | float | `0.01` | (mppi) ",
+                "| `planner.iterations` | int | `30` | (gradient) Adam steps per plan |"):
         assert row in text

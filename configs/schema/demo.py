@@ -4,7 +4,7 @@ merged into the stages' own configs (collect, pretrain, train_ac, plan), whose s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 from omegaconf import MISSING, DictConfig
 
@@ -22,7 +22,7 @@ class DemoConfig(Runtime):
     """The whole loop on a CPU in one command: collect -> pretrain -> train the AC predictor -> plan vs random."""
 
     device: str = doc("auto", "every stage's: auto (CUDA when present, else CPU) | cpu | cuda | cuda:N")
-    precision: str | None = doc(None, "every stage's: auto | bf16 | fp32; null: each stage's own")
+    precision: Optional[str] = doc(None, "every stage's: auto | bf16 | fp32; null: each stage's own")
     threads: Any = doc(1, "every stage's torch CPU threads: 1 keeps a shared machine from oversubscription | auto | "
                           "N | null (one per core)")
     out: str = doc("runs/demo", "every stage writes under it")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -21,11 +21,11 @@ class EnvConfig:
     id: str = doc(text="a registered gymnasium env, e.g. vjepa/Wall-v0")
     kwargs: dict[str, Any] = doc({}, "gym.make's keyword arguments; image_size null: the world model's image size")
     goal_steps: int = doc(25, "env steps of the goal policy from the start to the goal")
-    goal_policy: str | None = doc(None, "envs.policies name; null: the env's expert if it has one, else "
-                                        "random_repeat")
+    goal_policy: Optional[str] = doc(None, "envs.policies name; null: the env's expert if it has one, else "
+                                           "random_repeat")
     max_steps: int = doc(50, "budget in env steps (a world model with frame_step k plans max_steps / k actions)")
     replan_every: int = doc(1, "planner actions executed between two plans (receding horizon)")
-    success_threshold: float | None = doc(None, "goal distance counted as success; null: the env's own")
+    success_threshold: Optional[float] = doc(None, "goal distance counted as success; null: the env's own")
 
 
 def env_config(env: EnvConfig | DictConfig | dict, where: str = "env") -> EnvConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from omegaconf import MISSING, DictConfig
 
@@ -18,8 +19,8 @@ class LandscapeConfig(WorldModelRun):
 
     env: EnvConfig = doc(EnvConfig(name=MISSING, id=MISSING), "the env group: configs/env/<name>.yaml")
     energy: EnergyConfig = doc(EnergyConfig(), "the planning energy, as vjepa-plan's")
-    probe: str | None = doc(None, "the state probe for probe_weight / state_weight; null: probe.pt beside "
-                                  "world_model")
+    probe: Optional[str] = doc(None, "the state probe for probe_weight / state_weight; null: probe.pt beside "
+                                     "world_model")
     seed: int = doc(0, "the episode's env seed")
     horizon: int = doc(5, "world-model steps each constant action is held for")
     grid: int = doc(21, "constant actions per action dimension")

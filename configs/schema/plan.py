@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
@@ -34,7 +35,7 @@ class WorldModelRun(Runtime):
 
     precision: str = doc("fp32", "fp32 | bf16 | auto: what the encoder and predictor compute in")
     world_model: str = doc(text="a vjepa-train-ac checkpoint")
-    encoder: str | None = doc(None, "the encoder checkpoint; null: the one recorded in the world model")
+    encoder: Optional[str] = doc(None, "the encoder checkpoint; null: the one recorded in the world model")
 
 
 @dataclass(kw_only=True)
@@ -46,8 +47,8 @@ class PlanConfig(WorldModelRun):
     episodes: int = doc(20, "seeded episodes: env seeds seed, seed + 1, ...")
     seed: int = doc(0, "the first episode's env seed; also the planner's sampling seed")
     energy: EnergyConfig = doc(EnergyConfig(), "the planning energy")
-    probe: str | None = doc(None, "the state probe for probe_weight / state_weight; null: probe.pt beside "
-                                  "world_model")
+    probe: Optional[str] = doc(None, "the state probe for probe_weight / state_weight; null: probe.pt beside "
+                                     "world_model")
     save_videos: int = doc(4, "videos of the first episodes: observation | goal | trajectory")
     video_format: str = doc("mp4", "mp4 | gif")
     run_dir: str = doc("runs/plan/${env.name}_${planner.name}", "where results, videos and the config go")

@@ -5,6 +5,7 @@ is then checked against `MPPIConfig`, and a key another kind takes is refused.""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
@@ -20,8 +21,8 @@ class PlannerConfig:
 
     name: str = doc(text="the planner kind: cem | mppi | gradient | random")
     horizon: int = doc(5, "planner actions (world-model steps) per plan")
-    max_norm: float | None = doc(None, "scale each step's action vector down to this L2 norm (V-JEPA 2-AC); "
-                                       "null: the action box only")
+    max_norm: Optional[float] = doc(None, "scale each step's action vector down to this L2 norm (V-JEPA 2-AC); "
+                                          "null: the action box only")
 
 
 @dataclass
@@ -29,7 +30,7 @@ class SearchConfig(PlannerConfig):
     """What every planner that scores candidates takes."""
 
     warm_start: bool = doc(True, "start from the previous plan, shifted by the actions executed")
-    candidate_chunk: int | None = doc(None, "candidates per rollout call (bounds memory); null: all at once")
+    candidate_chunk: Optional[int] = doc(None, "candidates per rollout call (bounds memory); null: all at once")
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from omegaconf import DictConfig
 
@@ -17,7 +18,7 @@ class StateProbeConfig(WorldModelRun):
 
     dataset: str = doc(text="a vjepa-episodes directory (vjepa-collect): the frames and states fitted on")
     max_frames: int = doc(4000, "frames fitted on, evenly over the episodes")
-    out: str | None = doc(None, "where the probe goes; null: probe.pt beside world_model")
+    out: Optional[str] = doc(None, "where the probe goes; null: probe.pt beside world_model")
 
 
 register("state_probe_schema", StateProbeConfig)
