@@ -11,8 +11,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
-from configs.schema.planner import PlannerConfig
-from planning.energies import EnergyFn
+from configs.schema.planner import CEMConfig, GradientConfig, MPPIConfig, PlannerConfig, SearchConfig
+from planning.energies import EnergyFn, goal_energy
 from planning.world_model import WorldModel
 
 Bound = float | Sequence[float] | Tensor
@@ -34,21 +34,22 @@ class Planner:
     the box [action_low, action_high] (a bound per action dimension, or one for all) and, with ``max_norm``, each
     step's action vector is scaled down to that L2 norm first (V-JEPA 2-AC). ``candidate_chunk`` bounds how many
     candidates go through one rollout call (None: all). With ``warm_start``, the previous plan, shifted by
-    `advance(steps)`, seeds the next search. ``seed`` seeds the sampler. `make_planner` builds one from a config.
+    `advance(steps)`, seeds the next search. ``seed`` seeds the sampler. The settings' defaults are the schema's
+    (`configs.schema.planner`); `make_planner` builds a planner from a config.
     """
 
     def __init__(
         self,
         world_model: WorldModel,
         *,
-        energy: EnergyFn,
-        horizon: int,
-        action_low: Bound,
-        action_high: Bound,
-        max_norm: float | None,
-        candidate_chunk: int | None,
-        warm_start: bool,
-        seed: int,
+        energy: EnergyFn = goal_energy,
+        horizon: int = PlannerConfig.horizon,
+        action_low: Bound = -1.0,
+        action_high: Bound = 1.0,
+        max_norm: float | None = PlannerConfig.max_norm,
+        candidate_chunk: int | None = SearchConfig.candidate_chunk,
+        warm_start: bool = SearchConfig.warm_start,
+        seed: int = 0,
     ):
         self.world_model, self.energy, self.horizon = world_model, energy, horizon
         self.action_dim = world_model.action_dim
@@ -140,12 +141,12 @@ class CEMPlanner(Planner):
         self,
         world_model: WorldModel,
         *,
-        num_samples: int,
-        num_elites: int,
-        iterations: int,
-        init_std: float,
-        min_std: float,
-        momentum: float,
+        num_samples: int = CEMConfig.num_samples,
+        num_elites: int = CEMConfig.num_elites,
+        iterations: int = CEMConfig.iterations,
+        init_std: float = CEMConfig.init_std,
+        min_std: float = CEMConfig.min_std,
+        momentum: float = CEMConfig.momentum,
         **kwargs: Any,
     ):
         super().__init__(world_model, **kwargs)
@@ -176,10 +177,10 @@ class MPPIPlanner(Planner):
         self,
         world_model: WorldModel,
         *,
-        num_samples: int,
-        iterations: int,
-        temperature: float,
-        noise_std: float,
+        num_samples: int = MPPIConfig.num_samples,
+        iterations: int = MPPIConfig.iterations,
+        temperature: float = MPPIConfig.temperature,
+        noise_std: float = MPPIConfig.noise_std,
         **kwargs: Any,
     ):
         super().__init__(world_model, **kwargs)
@@ -202,7 +203,8 @@ class GradientPlanner(Planner):
     `initial_mean()`, the others uniformly in the box; the lowest-energy one is returned.
     """
 
-    def __init__(self, world_model: WorldModel, *, iterations: int, lr: float, num_restarts: int, **kwargs: Any):
+    def __init__(self, world_model: WorldModel, *, iterations: int = GradientConfig.iterations,
+                 lr: float = GradientConfig.lr, num_restarts: int = GradientConfig.num_restarts, **kwargs: Any):
         super().__init__(world_model, **kwargs)
         self.iterations, self.lr, self.num_restarts = iterations, lr, num_restarts
 

@@ -87,18 +87,18 @@ def test_presets_do_not_repeat_the_schema_defaults():
     assert set(OmegaConf.load(CONFIGS / "plan.yaml")) == {"defaults", "hydra"}
 
 
-def test_the_planners_take_every_setting_from_their_config():
+def test_the_planners_take_every_setting_from_their_config_with_its_default():
     """No constructor default can disagree with the schema: each takes the config's keys (bar the name, which picks
-    the class) and what the environment and the energy give, none with a default."""
+    the class), defaulting to the schema's values, beside what the environment and the energy give."""
     plumbing = {"world_model", "energy", "action_low", "action_high", "seed"}
     base = inspect.signature(Planner.__init__).parameters
     for name, cls in PLANNERS.items():
         own = {**base, **inspect.signature(cls.__init__).parameters}
         params = {k: p for k, p in own.items() if k != "self" and p.kind is not p.VAR_KEYWORD}
-        assert [k for k, p in params.items() if p.default is not p.empty] == [], name
-        keys = {f.name for f in dataclasses.fields(PLANNER_CONFIGS[name])} - {"name"}
+        schema = {f.name: f.default for f in dataclasses.fields(PLANNER_CONFIGS[name]) if f.name != "name"}
         fixed = {"warm_start", "candidate_chunk"} if name == "random" else set()  # nothing to search or chunk
-        assert set(params) - plumbing == keys | fixed, name
+        assert set(params) - plumbing == set(schema) | fixed, name
+        assert {k: params[k].default for k in schema} == schema, name
 
 
 CONFIG_NAME = re.compile(r"(^|[._])(cfg|config|conf|args|settings|c)$")

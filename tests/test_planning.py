@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 from gymnasium import spaces
 
-from configs.schema.planner import PLANNER_CONFIGS, CEMConfig, PlannerConfig
+from configs.schema.planner import PLANNER_CONFIGS, PlannerConfig
 from planning import (
+    CEMPlanner,
     LinearToyWorldModel,
     Planner,
     WorldModel,
@@ -145,8 +146,8 @@ def test_goal_energy_batched_matches_per_candidate_loop(metric, reduce_tokens, s
 def test_cem_finds_the_minimum_of_a_quadratic_energy():
     target = torch.rand(5, 2, generator=torch.Generator().manual_seed(1)) * 1.6 - 0.8  # (H, A)
     energy = lambda pred, goal: (pred[:, :, 0] - target).square().sum((1, 2))  # noqa: E731
-    dino_wm = CEMConfig(horizon=5, num_samples=300, num_elites=30, iterations=30)  # DINO-WM's search
-    planner = make_planner(dino_wm, ActionsAsFeatures(), energy, action_low=-1.0, action_high=1.0, seed=0)
+    # DINO-WM's search; the other settings (and the box [-1, 1]) are configs/planner/cem.yaml's
+    planner = CEMPlanner(ActionsAsFeatures(), energy=energy, horizon=5, num_samples=300, num_elites=30, iterations=30)
     actions = planner.plan(torch.zeros(1, 1, 2), torch.zeros(1, 2), torch.zeros(1, 2))
     assert actions.shape == (5, 2)
     assert (actions - target).abs().max() < 0.03
