@@ -1,8 +1,8 @@
 """CEM planning time. Planner overhead: one plan of 300 samples x 30 iterations, horizon 5, on the toy linear world
 model, whose rollout costs next to nothing, so what is measured is the planner itself (sampling, projection,
 elite selection, refitting). Time per action with the demo's world model: encoding the observation and one plan
-with the demo's CEM settings (configs/demo.yaml over configs/planner/cem.yaml), on a world model of the demo's
-shapes (vit_tiny encoder at 64 px, its AC predictor, the Wall env's 2-D actions and states) with random weights —
+with the demo's CEM settings (configs/demo.yaml over `configs.schema.planner.CEMConfig`), on a world model of the
+demo's shapes (vit_tiny encoder at 64 px, its AC predictor, the Wall env's 2-D actions and states) with random weights —
 the time does not depend on the weights, so no trained checkpoint is needed — in fp32 (vjepa-plan's default) and
 in bf16 (``precision=bf16``).
 
@@ -20,7 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 
 import configs
 from benchmarks.common import median, pick_device, time_calls
-from planning.planners import CEMPlanner, make_planner
+from configs.schema.planner import CEMConfig
+from planning.energies import goal_energy
+from planning.planners import make_planner
 from planning.world_model import LinearToyWorldModel
 from vjepa.data.ac_dataset import ActionStats
 from vjepa.models import ActionConditionedPredictor
@@ -40,7 +42,9 @@ def cem_plan_seconds(
 ) -> list[float]:
     """Wall times of `repeats` plans from one start towards one goal (warm start off: every plan is a full search)."""
     model = LinearToyWorldModel().to(device)
-    planner = CEMPlanner(model, num_samples=samples, iterations=iterations, horizon=horizon, warm_start=False)
+    settings = CEMConfig(num_samples=samples, num_elites=samples // 10, iterations=iterations, horizon=horizon,
+                         warm_start=False)
+    planner = make_planner(settings, model, goal_energy, action_low=-1.0, action_high=1.0, seed=0)
     obs = model.features(torch.tensor([[-0.5, -0.5]], device=device))  # (Tc=1, N, D)
     goal = model.features(torch.tensor([0.5, 0.5], device=device))  # (N, D)
     state = torch.zeros(1, 2, device=device)
@@ -62,7 +66,7 @@ def demo_world_model(precision: str = "fp32") -> tuple[JEPAWorldModel, DictConfi
                         np.ones(WALL_STATE_DIM), frame_step=int(demo.train_ac.data.frame_step))
     grid = size // encoder.patch_embed.patch_size
     predictor = ActionConditionedPredictor(**predictor_config_from(ac_cfg, encoder.embed_dim, grid, stats))
-    cem = OmegaConf.merge(OmegaConf.load(CONFIGS / "planner" / "cem.yaml"), demo.planner_settings.cem)
+    cem = OmegaConf.merge(OmegaConf.structured(CEMConfig), demo.planner_settings.cem)
     return JEPAWorldModel(encoder, predictor, stats, size, precision=precision), cem
 
 
@@ -72,8 +76,7 @@ def demo_action_seconds(
     """Wall times of encoding one observation and planning one action with the demo's world model and CEM."""
     model, cem = demo_world_model(precision)
     model.to(device)
-    settings = {k: v for k, v in OmegaConf.to_container(cem).items() if k != "name"}
-    planner = make_planner("cem", model, **settings)
+    planner = make_planner(cem, model, goal_energy, action_low=-1.0, action_high=1.0, seed=0)
     frame = torch.randint(0, 256, (1, model.image_size, model.image_size, 3), dtype=torch.uint8)
     goal = model.encode(frame)[0]
     state = torch.zeros(1, model.state_dim, device=device)

@@ -28,23 +28,22 @@ from typing import Any
 import gymnasium as gym
 import hydra
 import numpy as np
-import torch
 from gymnasium import spaces
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 import envs  # noqa: F401  (registers the toolkit's envs)
+from configs.schema.env import EnvConfig, env_config
+from configs.schema.plan import check_plan
 from envs.goal_wrapper import GoalImageWrapper
 from planning.energies import goal_energy
 from planning.evaluate import evaluate
-from planning.planners import PLANNERS
+from planning.planners import make_planner
 from planning.probe import StateProbe, StateRollout, make_probe_energy
 from planning.world_model import WorldModel
-from vjepa.runtime.errors import user_errors
+from vjepa.runtime.errors import ConfigError, MissingFileError, user_errors
 from vjepa.runtime.run_dir import RunDir, write_text_atomic
 from vjepa.runtime.threads import set_threads
-
-ENV_KEYS = ("id", "kwargs", "goal_steps", "goal_policy", "max_steps", "replan_every", "success_threshold")
 
 
 # ------------------------------------------------------------------------------------------------ adapters
@@ -101,53 +100,21 @@ class BlockWorldModel:
 
 
 # ------------------------------------------------------------------------------------------------ env
-def _env_error(env_cfg: Any, message: str) -> ValueError:
-    return ValueError(f"env config {dict(env_cfg) if env_cfg is not None else None}: {message}")
-
-
-def check_env_config(env_cfg: DictConfig | dict) -> dict:
-    """A plain dict of the env config with every key checked (clear errors instead of deep tracebacks)."""
-    if isinstance(env_cfg, DictConfig):
-        missing = [k for k in env_cfg.keys() if OmegaConf.is_missing(env_cfg, k)]
-        if missing:
-            raise ValueError(f"env config: {missing} must be set (e.g. env.id=vjepa/Wall-v0)")
-        env_cfg = OmegaConf.to_container(env_cfg, resolve=True)
-    if not isinstance(env_cfg, dict):
-        raise ValueError(f"env config must be a mapping with keys {ENV_KEYS}, got {type(env_cfg).__name__}")
-    cfg = dict(env_cfg)
-    unknown = sorted(set(cfg) - set(ENV_KEYS) - {"name"})
-    if unknown:
-        raise _env_error(env_cfg, f"unknown keys {unknown}; allowed: {sorted(ENV_KEYS)}")
-    env_id = cfg.get("id")
-    if not env_id or not isinstance(env_id, str):
-        raise _env_error(env_cfg, "env.id must name a registered gymnasium env, e.g. vjepa/Wall-v0")
-    if env_id not in gym.registry:
-        known = sorted(k for k in gym.registry if k.startswith("vjepa/")) + ["Pendulum-v1", "..."]
-        raise _env_error(env_cfg, f"env.id {env_id!r} is not a registered gymnasium env (known: {known})")
-    cfg["kwargs"] = dict(cfg.get("kwargs") or {})
-    for key, low in (("goal_steps", 1), ("max_steps", 1), ("replan_every", 1)):
-        value = cfg.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise _env_error(env_cfg, f"env.{key} must be an integer >= {low}, got {value!r}")
-    threshold = cfg.get("success_threshold")
-    if threshold is not None and (not isinstance(threshold, (int, float)) or threshold <= 0):
-        raise _env_error(env_cfg, f"env.success_threshold must be a positive number or null, got {threshold!r}")
-    cfg.setdefault("goal_policy", None)
-    return cfg
-
-
-def make_env(env_cfg: DictConfig | dict, block: int = 1, mode: str = "repeat") -> gym.Env:
-    """The goal-image env of an env config, with actions of ``block`` env steps (see `ActionBlockEnv`)."""
-    cfg = check_env_config(env_cfg)
+def make_env(env_cfg: EnvConfig | DictConfig | dict, block: int = 1, mode: str = "repeat") -> gym.Env:
+    """The goal-image env of an env config (`configs.schema.env`), with actions of ``block`` env steps (see
+    `ActionBlockEnv`)."""
+    env_cfg = env_config(env_cfg)
     try:
-        env = gym.make(cfg["id"], render_mode="rgb_array", **cfg["kwargs"])
+        env = gym.make(env_cfg.id, render_mode="rgb_array", **env_cfg.kwargs)
     except TypeError as e:
-        raise ValueError(f"env.kwargs {cfg['kwargs']} are not accepted by {cfg['id']}: {e}") from e
+        raise ConfigError(f"{env_cfg.kwargs} are not accepted by {env_cfg.id}: {e}", "env.kwargs",
+                          "drop or rename the keys it does not take") from e
     if not isinstance(env.action_space, spaces.Box) or len(env.action_space.shape) != 1:
-        raise ValueError(f"{cfg['id']}: planning needs a 1-D Box action space, got {env.action_space}")
-    env = GoalImageWrapper(env, cfg["goal_steps"], cfg["goal_policy"], cfg["success_threshold"])
+        raise ConfigError(f"planning needs a 1-D Box action space, {env_cfg.id} has {env.action_space}", "env.id")
+    env = GoalImageWrapper(env, env_cfg.goal_steps, env_cfg.goal_policy, env_cfg.success_threshold)
     if env.success_threshold is None:
-        raise ValueError(f"{cfg['id']} has no success threshold of its own: set env.success_threshold")
+        raise ConfigError(f"{env_cfg.id} has no success threshold of its own", "env.success_threshold",
+                          "set env.success_threshold")
     return ActionBlockEnv(env, block, mode) if block > 1 else env
 
 
@@ -186,43 +153,22 @@ def check_compatible(env: gym.Env, world_model: Any, env_id: str = "", source: s
 
 
 # ------------------------------------------------------------------------------------------------ run
-def _planner_kwargs(cfg: DictConfig, env: gym.Env) -> tuple[str, dict]:
-    planner = OmegaConf.to_container(cfg.planner, resolve=True)
-    name = planner.pop("name", None)
-    if name not in PLANNERS:
-        raise ValueError(f"planner.name must be one of {sorted(PLANNERS)}, got {name!r}")
-    space = env.action_space
-    planner.setdefault("action_low", space.low.tolist())
-    planner.setdefault("action_high", space.high.tolist())
-    planner.setdefault("seed", int(cfg.seed))
-    return name, planner
-
-
-ENERGY_KEYS = ("metric", "reduce_tokens", "steps", "probe_weight", "state_weight")
-
-
 def make_energy(cfg: DictConfig, world_model_path: Path, source: StateRollout | None = None) -> tuple[Any, str]:
     """The planning energy of ``cfg.energy`` and its description: `goal_energy` on features, plus, with a state
     probe (`planning.probe`), ``probe_weight`` times the distance between the probe's reading of the last
     predicted features and of the goal, and ``state_weight`` times the distance between the predictor's own
     predicted state (from ``source``, a `StateRollout`) and the probe's reading of the goal."""
-    energy = OmegaConf.to_container(cfg.energy, resolve=True)
-    unknown = sorted(set(energy) - set(ENERGY_KEYS))
-    if unknown:
-        raise ValueError(f"energy: unknown keys {unknown}; allowed: {list(ENERGY_KEYS)}")
-    weight = float(energy.pop("probe_weight", 0.0) or 0.0)
-    state_weight = float(energy.pop("state_weight", 0.0) or 0.0)
-    goal_energy(torch.zeros(1, 1, 1, 1), torch.zeros(1, 1), **energy)  # bad values fail here, named
-    steps = "mean over the predicted steps" if energy.get("steps") == "all" else "last predicted step"
-    text = f"{energy.get('metric', 'l1')} feature distance ({steps})"
+    weight, state_weight = cfg.energy.probe_weight, cfg.energy.state_weight
+    energy = {key: cfg.energy[key] for key in ("metric", "reduce_tokens", "steps")}  # goal_energy's keywords
+    steps = "mean over the predicted steps" if energy["steps"] == "all" else "last predicted step"
+    text = f"{energy['metric']} feature distance ({steps})"
     if weight <= 0 and state_weight <= 0:
         return partial(goal_energy, **energy), text
-    path = Path(cfg.get("probe") or world_model_path.with_name("probe.pt"))
+    path = Path(cfg.probe or world_model_path.with_name("probe.pt"))
     if not path.is_file():
-        raise FileNotFoundError(
-            f"energy.probe_weight / state_weight need a state probe: {path} not found; fit one with "
-            f"python -m planning.probe world_model={world_model_path} data=DATA, or pass probe=PATH"
-        )
+        raise MissingFileError(
+            f"energy.probe_weight / state_weight need a state probe: {path} not found", "probe",
+            f"fit one with vjepa-state-probe world_model={world_model_path} dataset=DIR, or pass probe=PATH")
     if state_weight > 0 and source is None:
         raise ValueError("energy.state_weight > 0 needs the world model's predicted states (a StateRollout)")
     if weight > 0:
@@ -236,9 +182,19 @@ def make_energy(cfg: DictConfig, world_model_path: Path, source: StateRollout | 
 def energy_for(cfg: DictConfig, world_model_path: Path, model: Any) -> tuple[Any, str, Any]:
     """(energy, its description, the model planners should roll out): a `StateRollout` around ``model`` when the
     energy reads predicted states (``energy.state_weight > 0``), else ``model`` itself."""
-    source = StateRollout(model) if float(cfg.energy.get("state_weight", 0.0) or 0.0) > 0 else None
+    source = StateRollout(model) if cfg.energy.state_weight > 0 else None
     energy, text = make_energy(cfg, world_model_path, source)
     return energy, text, source or model
+
+
+def load_configured_world_model(cfg: DictConfig) -> Any:
+    """The world model at ``cfg.world_model`` (with ``cfg.encoder``, null: the one it records) on ``cfg.device``,
+    computing in ``cfg.precision`` (`configs.schema.plan.WorldModelRun`)."""
+    from vjepa.runtime.device import resolve_device
+    from vjepa.world_model import load_world_model  # heavy import, only when a model is loaded
+
+    return load_world_model(cfg.world_model, device=resolve_device(cfg.device), encoder_checkpoint=cfg.encoder,
+                            precision=cfg.precision)
 
 
 def plan(cfg: DictConfig) -> dict:
@@ -248,63 +204,52 @@ def plan(cfg: DictConfig) -> dict:
 
 
 def _plan(cfg: DictConfig, run: RunDir) -> dict:
-    from vjepa.runtime.device import resolve_device
-    from vjepa.world_model import load_world_model  # heavy import, only when a model is loaded
-
+    env_cfg = check_plan(cfg)
     set_threads(cfg.threads)
-    env_cfg = check_env_config(cfg.env)
-    if not cfg.get("world_model") or OmegaConf.is_missing(cfg, "world_model"):
-        raise ValueError("world_model must be set: world_model=runs/train_ac/latest.pt (a vjepa-train-ac checkpoint)")
     path = Path(cfg.world_model)
-    if not path.is_file():
-        raise FileNotFoundError(f"world_model {path}: no such file (a vjepa-train-ac checkpoint)")
-    model = load_world_model(path, device=resolve_device(cfg.device), encoder_checkpoint=cfg.get("encoder"),
-                             precision=cfg.precision)
+    model = load_configured_world_model(cfg)
     k, mode = world_model_blocks(model)
-    if env_cfg["kwargs"].get("image_size", "unset") is None:
-        env_cfg["kwargs"]["image_size"] = model.image_size
+    if "image_size" in env_cfg.kwargs and env_cfg.kwargs["image_size"] is None:
+        env_cfg.kwargs["image_size"] = model.image_size
     probe_env = make_env(env_cfg, k, mode)
-    check_compatible(probe_env, model, env_cfg["id"], str(path))
-    name, kwargs = _planner_kwargs(cfg, probe_env)
+    check_compatible(probe_env, model, env_cfg.id, str(path))
+    space = probe_env.action_space
     energy, energy_text, inner = energy_for(cfg, path, model)
     fps = probe_env.metadata.get("render_fps", 10)
     probe_env.close()
     world_model = BlockWorldModel(inner, k, mode) if k > 1 else inner
-    horizon = int(kwargs.get("horizon", 5))
-    max_steps = math.ceil(env_cfg["max_steps"] / k)  # planner actions within the env-step budget
-    replan = int(env_cfg["replan_every"])
-    if replan > horizon:
-        raise ValueError(f"env.replan_every ({replan}) exceeds planner.horizon ({horizon}): nothing left to execute")
+    name, horizon, replan = cfg.planner.name, cfg.planner.horizon, env_cfg.replan_every
+    max_steps = math.ceil(env_cfg.max_steps / k)  # planner actions within the env-step budget
 
     run_dir = Path(cfg.run_dir)
     run.claim(cfg)
     write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     print(
-        f"plan: {name} on {env_cfg['id']} with {path} (one action = {k} env steps, {mode}); {cfg.episodes} "
-        f"episodes, budget {env_cfg['max_steps']} env steps = {max_steps} actions, horizon {horizon}, "
+        f"plan: {name} on {env_cfg.id} with {path} (one action = {k} env steps, {mode}); {cfg.episodes} "
+        f"episodes, budget {env_cfg.max_steps} env steps = {max_steps} actions, horizon {horizon}, "
         f"replan every {replan}; energy: {energy_text}"
     )
     start = time.perf_counter()
     summary = evaluate(
         lambda: make_env(env_cfg, k, mode),
         world_model,
-        lambda wm: PLANNERS[name](wm, energy=energy, **kwargs),
-        episodes=int(cfg.episodes),
-        seed=int(cfg.seed),
+        lambda wm: make_planner(cfg.planner, wm, energy, space.low.tolist(), space.high.tolist(), cfg.seed),
+        episodes=cfg.episodes,
+        seed=cfg.seed,
         max_steps=max_steps,
         replan_every=replan,
         context_frames=1,
         out_dir=run_dir,
-        save_videos=int(cfg.save_videos),
+        save_videos=cfg.save_videos,
         video_format=cfg.video_format,
         fps=max(1, round(fps)),
     )
     summary.update({
         "planner": name,
-        "env": env_cfg["id"],
+        "env": env_cfg.id,
         "world_model": str(path),
         "action_block": k,
-        "env_steps_per_episode": env_cfg["max_steps"],
+        "env_steps_per_episode": env_cfg.max_steps,
         "energy": energy_text,
         "mean_plan_time_per_env_step_s": summary["mean_plan_time_per_action_s"] / k,
         "wall_time_s": time.perf_counter() - start,

@@ -4,7 +4,7 @@
     vjepa-demo out=/tmp/demo planners=[cem,mppi,gradient,random] plan.episodes=50
     vjepa-demo pretrain.steps=3000 train_ac.steps=4000 +pretrain.model.size=vit_small
 
-1. **collect** exploration episodes in the env (``python -m envs.collect``), with an mp4 per episode;
+1. **collect** exploration episodes in the env (``vjepa-collect``), with an mp4 per episode;
 2. **pretrain** a V-JEPA encoder on those videos (``vjepa-pretrain data=video_folder``);
 3. **train_ac**: an action-conditioned predictor on the frozen encoder's features (``vjepa-train-ac``), its k-step
    errors on the held-out episodes against the copy-last and zero-action baselines (``vjepa-eval-ac``), and, when
@@ -12,11 +12,12 @@
 4. **plan** to goal images with each planner in ``planners`` (``vjepa-plan``), ``random`` being the baseline;
    then an energy-landscape picture of one episode (`planning.visualize`).
 
-The sections ``pretrain``, ``train_ac`` and ``plan`` of the config are merged into the stage's own config
-(configs/pretrain.yaml, train_ac.yaml, plan.yaml), so any of their keys can be set here (``+`` for keys the demo
-config does not list). Each stage skips itself when its output is complete (collect: ``meta.json``; training:
-``latest.pt`` at its last step; plan: ``summary.json``) and training resumes from ``latest.pt``, so rerunning the
-command resumes an interrupted demo. Everything lands under ``out``; ``out/demo_summary.json`` ends it.
+The sections ``collect``, ``pretrain``, ``train_ac`` and ``plan`` of the config are merged into the stage's own
+config (configs/collect.yaml, pretrain.yaml, train_ac.yaml, plan.yaml), so any of their keys can be set here (``+``
+for keys the demo config does not list). Each stage skips itself when its output is complete (collect:
+``meta.json``; training: ``latest.pt`` at its last step; plan: ``summary.json``) and training resumes from
+``latest.pt``, so rerunning the command resumes an interrupted demo. Everything lands under ``out``;
+``out/demo_summary.json`` ends it.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
-from planning.cli import check_env_config, energy_for, format_summary, plan
-from vjepa.runtime.errors import user_errors
+from configs.schema.demo import check_demo
+from configs.schema.landscape import LandscapeConfig
+from planning.cli import energy_for, format_summary, load_configured_world_model, plan
+from vjepa.runtime.errors import ConfigError, user_errors
 from vjepa.runtime.run_dir import RunDir, write_text_atomic
 from vjepa.runtime.threads import set_threads
 
@@ -57,7 +60,7 @@ RUNTIME_KEYS = ("device", "precision", "threads")
 def runtime_settings(cfg: DictConfig) -> dict[str, Any]:
     """The demo's runtime keys every stage computes with (``device``, ``precision``, ``threads``), those set (not
     null): a stage's own section can still override them."""
-    return {key: cfg[key] for key in RUNTIME_KEYS if cfg.get(key) is not None}
+    return {key: cfg[key] for key in RUNTIME_KEYS if cfg[key] is not None}
 
 
 def stage_config(name: str, groups: list[str], settings: Any, fixed: dict[str, Any],
@@ -70,7 +73,8 @@ def stage_config(name: str, groups: list[str], settings: Any, fixed: dict[str, A
     try:
         cfg = OmegaConf.merge(cfg, runtime or {}, settings or {})
     except Exception as e:  # ConfigKeyError and friends: name the stage
-        raise ValueError(f"demo: {name} settings {settings} do not fit configs/{name}.yaml: {e}") from e
+        raise ConfigError(f"{name} settings {settings} do not fit configs/{name}.yaml: {e}", name,
+                          f"set only keys configs/{name}.yaml takes") from e
     for key, value in fixed.items():
         OmegaConf.update(cfg, key, value, merge=False)
     return cfg
@@ -80,21 +84,9 @@ def _plan_settings(cfg: DictConfig, planner: str | None) -> dict[str, Any]:
     """The ``plan`` section plus ``planner_settings.<planner>`` (when a planner is named) merged into its
     ``planner`` key, with the demo's env config (the one the data was collected in) under the plan section's own
     ``env`` settings."""
-    settings = OmegaConf.to_container(cfg.plan, resolve=True) or {}
-    settings["env"] = OmegaConf.to_container(OmegaConf.merge(cfg.env, settings.get("env", {})), resolve=True)
-    own = OmegaConf.select(cfg, f"planner_settings.{planner}") if planner else None
-    if own:
-        settings["planner"] = {**settings.get("planner", {}), **OmegaConf.to_container(own, resolve=True)}
-    return settings
-
-
-def planning_world_model(plan_cfg: DictConfig, path: Path) -> Any:
-    """The world model at ``path`` on the plan stage's device and in its precision (for the state probe and the
-    energy landscape, which read the features the planners see)."""
-    from vjepa.runtime.device import resolve_device
-    from vjepa.world_model import load_world_model
-
-    return load_world_model(path, device=resolve_device(plan_cfg.device), precision=plan_cfg.precision)
+    own = cfg.planner_settings[planner] if planner in cfg.planner_settings else {}
+    merged = OmegaConf.merge({"env": cfg.env}, cfg.plan, {"planner": own})
+    return OmegaConf.to_container(merged, resolve=True)
 
 
 def _checkpoint_step(path: Path) -> int:
@@ -126,23 +118,23 @@ def _run_demo(cfg: DictConfig, run: RunDir) -> dict[str, Any]:
     start = time.perf_counter()
 
     # the env config (the demo's env group, configs/env/<name>.yaml) both collects the data and is planned in
-    env_cfg = check_env_config(cfg.env)
-    image_size = int(env_cfg["kwargs"].get("image_size", 64))
+    env_cfg = check_demo(cfg)
+    data = out / "data"
+    collect_cfg = stage_config("collect", [], cfg.collect, {  # no runtime keys: collecting computes nothing
+        "env_id": env_cfg.id, "image_size": env_cfg.kwargs["image_size"], "out": str(data), "overwrite": True,
+        "videos": True})
     run.claim(cfg)
 
     # 1. collect
-    data = out / "data"
     t0 = time.perf_counter()
     if (data / "meta.json").is_file():
         _log(f"collect: {data} exists, skipped")
         skipped.append("collect_s")
     else:
-        c = cfg.collect
-        hold = int(c.get("hold") or cfg.train_ac.data.frame_step)
-        _log(f"collect: {c.episodes} episodes x {c.length} frames of {env_cfg['id']} ({c.policy}, actions held "
-             f"{hold} steps) -> {data}")
-        collect(env_cfg["id"], data, int(c.episodes), int(c.length), str(c.policy), int(c.seed), image_size,
-                overwrite=True, videos=True, hold=hold)
+        c = collect_cfg
+        _log(f"collect: {c.episodes} episodes x {c.length} frames of {c.env_id} ({c.policy}, actions held "
+             f"{c.hold} steps) -> {data}")
+        collect(collect_cfg)
     times["collect_s"] = time.perf_counter() - t0
 
     # 2. pretrain the encoder on the episodes' videos
@@ -188,16 +180,17 @@ def _run_demo(cfg: DictConfig, run: RunDir) -> dict[str, Any]:
     # 3b. a linear state probe on the world model's features, for a long-range planning energy
     t0 = time.perf_counter()
     probe_path = ac_dir / "probe.pt"
-    weights = [OmegaConf.select(cfg, f"plan.energy.{k}", default=0.0) or 0.0 for k in ("probe_weight", "state_weight")]
-    if max(float(w) for w in weights) > 0:
+    world_model = {"world_model": str(ac_dir / "latest.pt")}
+    probe_cfg = stage("plan", [], _plan_settings(cfg, None), world_model)  # the features the planners see
+    if probe_cfg.energy.probe_weight > 0 or probe_cfg.energy.state_weight > 0:
         if probe_path.is_file():
             _log(f"probe: {probe_path} exists, skipped")
             skipped.append("probe_s")
         else:
             from planning.probe import fit_probe
 
-            model = planning_world_model(stage("plan", [], _plan_settings(cfg, None), {}), ac_dir / "latest.pt")
-            probe, info = fit_probe(model, data, int(cfg.probe_frames))
+            model = load_configured_world_model(probe_cfg)
+            probe, info = fit_probe(model, data, cfg.probe_frames)
             probe.save(probe_path, **info)
             _log(f"probe: fitted on {info['frames']} frames, held-out MAE per state dim "
                  f"{[round(v, 4) for v in info['val_mae']]} -> {probe_path}")
@@ -219,7 +212,7 @@ def _run_demo(cfg: DictConfig, run: RunDir) -> dict[str, Any]:
             results[str(name)] = plan(plan_cfg)
         times[f"plan_{name}_s"] = time.perf_counter() - t0
 
-    if cfg.get("landscape") and cfg.planners:
+    if cfg.landscape and cfg.planners:
         t0 = time.perf_counter()
         picture = out / "plan" / "landscape.png"
         if picture.is_file():
@@ -227,11 +220,11 @@ def _run_demo(cfg: DictConfig, run: RunDir) -> dict[str, Any]:
         else:
             from planning.visualize import landscape_figure
             first = cfg.planners[0]
-            plan_cfg = stage("plan", [f"planner={first}"], _plan_settings(cfg, first), {})
-            model = planning_world_model(plan_cfg, ac_dir / "latest.pt")
+            plan_cfg = stage("plan", [f"planner={first}"], _plan_settings(cfg, first), world_model)
+            model = load_configured_world_model(plan_cfg)
             energy, _, model = energy_for(plan_cfg, ac_dir / "latest.pt", model)
-            landscape_figure(model, plan_cfg.env, seed=int(plan_cfg.seed), horizon=int(plan_cfg.planner.horizon),
-                             energy=energy, out=picture)
+            landscape_figure(model, plan_cfg.env, seed=plan_cfg.seed, horizon=plan_cfg.planner.horizon,
+                             out=picture, grid=LandscapeConfig.grid, energy=energy)
             _log(f"energy landscape of episode 0 -> {picture}")
         times["landscape_s"] = time.perf_counter() - t0
 
@@ -241,7 +234,7 @@ def _run_demo(cfg: DictConfig, run: RunDir) -> dict[str, Any]:
     for key in skipped:
         times[key] = previous.get(key, 0.0)
     times["stages_s"] = sum(v for k, v in times.items() if k not in ("total_s", "stages_s"))
-    summary = {"out": str(out), "env": env_cfg["id"], "planners": results, "times": times, "skipped": skipped}
+    summary = {"out": str(out), "env": env_cfg.id, "planners": results, "times": times, "skipped": skipped}
     if eval_path.is_file():  # the world model's held-out k-step errors, next to the planners' results
         evaluated = json.loads(eval_path.read_text())
         summary["world_model"] = {key: evaluated[key] for key in ("feature_l1", "state_l1")}

@@ -72,7 +72,8 @@ def evaluate(
 ) -> dict:
     """Run `episodes` MPC episodes (env seeds seed + i, a fresh planner each) and write the results to out_dir.
 
-    e.g. `evaluate(make_env, model, partial(make_planner, "cem", horizon=5), episodes=50, out_dir="runs/cem")`.
+    e.g. `evaluate(make_env, model, lambda wm: make_planner(CEMConfig(), wm, goal_energy, -1.0, 1.0, seed=0),
+    episodes=50, out_dir="runs/cem")`.
     Writes results.csv (one row per episode), summary.json, and episode_XXX.<video_format> for the first
     `save_videos` episodes. Returns the summary.
     """

@@ -3,12 +3,15 @@
 Every planner shares one interface, `plan(obs_features (Tc, N, D), goal_features (N, D), state (Tc, S)) -> (H, A)`,
 and the plumbing in `Planner`: action bounds, chunked candidate evaluation, warm start, seeded sampling.
 """
+import dataclasses
 from functools import partial
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
+from configs.schema.planner import CEMConfig, GradientConfig, MPPIConfig, PlannerConfig, SearchConfig
 from planning.energies import EnergyFn, goal_energy
 from planning.world_model import WorldModel
 
@@ -27,21 +30,25 @@ def to_device(x: Tensor, device: torch.device) -> Tensor:
 class Planner:
     """Base planner. Subclasses implement `_optimize(score, mean)` -> actions (H, A) within the bounds.
 
-    Actions are kept in the box [action_low, action_high] and, with `max_norm`, each step's action vector is
-    scaled down to that L2 norm first (V-JEPA 2-AC). `candidate_chunk` bounds how many candidates go through
-    one rollout call. With `warm_start`, the previous plan, shifted by `advance(steps)`, seeds the next search.
+    ``energy`` scores predicted features against the goal's; ``horizon`` actions are planned; actions are kept in
+    the box [action_low, action_high] (a bound per action dimension, or one for all) and, with ``max_norm``, each
+    step's action vector is scaled down to that L2 norm first (V-JEPA 2-AC). ``candidate_chunk`` bounds how many
+    candidates go through one rollout call (None: all). With ``warm_start``, the previous plan, shifted by
+    `advance(steps)`, seeds the next search. ``seed`` seeds the sampler. The settings' defaults are the schema's
+    (`configs.schema.planner`); `make_planner` builds a planner from a config.
     """
 
     def __init__(
         self,
         world_model: WorldModel,
+        *,
         energy: EnergyFn = goal_energy,
-        horizon: int = 5,
+        horizon: int = PlannerConfig.horizon,
         action_low: Bound = -1.0,
         action_high: Bound = 1.0,
-        max_norm: float | None = None,
-        candidate_chunk: int | None = None,
-        warm_start: bool = True,
+        max_norm: float | None = PlannerConfig.max_norm,
+        candidate_chunk: int | None = SearchConfig.candidate_chunk,
+        warm_start: bool = SearchConfig.warm_start,
         seed: int = 0,
     ):
         self.world_model, self.energy, self.horizon = world_model, energy, horizon
@@ -123,18 +130,24 @@ class Planner:
 
 
 class CEMPlanner(Planner):
-    """Cross-entropy method: sample around a Gaussian, refit it to the lowest-energy elites (DINO-WM, V-JEPA 2-AC)."""
+    """Cross-entropy method: sample around a Gaussian, refit it to the lowest-energy elites (DINO-WM, V-JEPA 2-AC).
+
+    Each of ``iterations`` rounds samples ``num_samples`` sequences around the mean (standard deviation ``init_std``
+    at first, at least ``min_std``), keeps the ``num_elites`` lowest-energy ones and refits the mean and standard
+    deviation to them, keeping ``momentum`` of the previous ones.
+    """
 
     def __init__(
         self,
         world_model: WorldModel,
-        num_samples: int = 300,
-        num_elites: int = 30,
-        iterations: int = 30,
-        init_std: float = 1.0,
-        min_std: float = 0.05,
-        momentum: float = 0.0,
-        **kwargs,
+        *,
+        num_samples: int = CEMConfig.num_samples,
+        num_elites: int = CEMConfig.num_elites,
+        iterations: int = CEMConfig.iterations,
+        init_std: float = CEMConfig.init_std,
+        min_std: float = CEMConfig.min_std,
+        momentum: float = CEMConfig.momentum,
+        **kwargs: Any,
     ):
         super().__init__(world_model, **kwargs)
         if not 2 <= num_elites <= num_samples:
@@ -154,16 +167,21 @@ class CEMPlanner(Planner):
 
 
 class MPPIPlanner(Planner):
-    """Model-predictive path integral: move the mean to the softmax(-energy / temperature)-weighted candidates."""
+    """Model-predictive path integral: move the mean to the softmax(-energy / temperature)-weighted candidates.
+
+    Each of ``iterations`` rounds samples ``num_samples`` sequences around the mean (standard deviation
+    ``noise_std``) and moves the mean to their average weighted by softmax(-energy / ``temperature``).
+    """
 
     def __init__(
         self,
         world_model: WorldModel,
-        num_samples: int = 300,
-        iterations: int = 30,
-        temperature: float = 0.01,
-        noise_std: float = 0.5,
-        **kwargs,
+        *,
+        num_samples: int = MPPIConfig.num_samples,
+        iterations: int = MPPIConfig.iterations,
+        temperature: float = MPPIConfig.temperature,
+        noise_std: float = MPPIConfig.noise_std,
+        **kwargs: Any,
     ):
         super().__init__(world_model, **kwargs)
         self.num_samples, self.iterations = num_samples, iterations
@@ -181,10 +199,12 @@ class MPPIPlanner(Planner):
 class GradientPlanner(Planner):
     """Adam on the action sequences through the differentiable rollout, projected to the bounds after each step.
 
-    Restart 0 starts from `initial_mean()`, the others uniformly in the box; the lowest-energy one is returned.
+    ``num_restarts`` sequences take ``iterations`` Adam steps of learning rate ``lr``: restart 0 starts from
+    `initial_mean()`, the others uniformly in the box; the lowest-energy one is returned.
     """
 
-    def __init__(self, world_model: WorldModel, iterations: int = 50, lr: float = 0.1, num_restarts: int = 8, **kwargs):
+    def __init__(self, world_model: WorldModel, *, iterations: int = GradientConfig.iterations,
+                 lr: float = GradientConfig.lr, num_restarts: int = GradientConfig.num_restarts, **kwargs: Any):
         super().__init__(world_model, **kwargs)
         self.iterations, self.lr, self.num_restarts = iterations, lr, num_restarts
 
@@ -212,7 +232,11 @@ class GradientPlanner(Planner):
 
 
 class RandomPlanner(Planner):
-    """Baseline: one uniform random action sequence within the bounds."""
+    """Baseline: one uniform random action sequence within the bounds (nothing is searched: no warm start, no
+    candidates to chunk)."""
+
+    def __init__(self, world_model: WorldModel, **kwargs: Any):
+        super().__init__(world_model, warm_start=False, candidate_chunk=None, **kwargs)
 
     def _optimize(self, score: ScoreFn, mean: Tensor) -> Tensor:
         return self.sample_uniform(1, mean)[0]
@@ -227,15 +251,20 @@ PLANNERS: dict[str, type[Planner]] = {
 
 
 def make_planner(
-    name: str,
+    settings: PlannerConfig | DictConfig,
     world_model: WorldModel,
-    metric: str = "l1",
-    reduce_tokens: str = "mean",
-    steps: str = "last",
-    **cfg,
+    energy: EnergyFn,
+    action_low: Bound,
+    action_high: Bound,
+    seed: int,
 ) -> Planner:
-    """Build a planner by name ("cem", "mppi", "gradient", "random") with a `goal_energy` of the given kind."""
+    """The planner ``settings`` describe (a `configs.schema.planner` dataclass such as ``CEMConfig(horizon=5)``, or
+    the ``planner`` group of a composed config), scoring with ``energy`` in the box [action_low, action_high]."""
+    if isinstance(settings, DictConfig):
+        settings = OmegaConf.to_object(settings)
+    kwargs = dataclasses.asdict(settings)
+    name = kwargs.pop("name")
     if name not in PLANNERS:
         raise ValueError(f"unknown planner {name!r}; choose from {sorted(PLANNERS)}")
-    energy = partial(goal_energy, metric=metric, reduce_tokens=reduce_tokens, steps=steps)
-    return PLANNERS[name](world_model, energy=energy, **cfg)
+    return PLANNERS[name](world_model, energy=energy, action_low=action_low, action_high=action_high, seed=seed,
+                          **kwargs)

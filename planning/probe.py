@@ -9,23 +9,26 @@ long-range cost:
 
     energy(pred, goal) = goal_energy(pred, goal) + weight * || probe(pred[:, -1]) - probe(goal) ||_2
 
-    python -m planning.probe world_model=runs/train_ac/latest.pt data=data/wall      # -> runs/train_ac/probe.pt
+    vjepa-state-probe world_model=runs/train_ac/latest.pt dataset=data/wall      # -> runs/train_ac/probe.pt
 """
 
 from __future__ import annotations
 
 import inspect
-import sys
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import hydra
 import numpy as np
 import torch
+from omegaconf import DictConfig
 from torch import Tensor, nn
 from tqdm import tqdm
 
 from planning.energies import goal_energy
+from vjepa.runtime.errors import user_errors
+from vjepa.runtime.threads import set_threads
 
 
 class StateProbe(nn.Module):
@@ -72,7 +75,7 @@ class StateProbe(nn.Module):
     def load(cls, path: str | Path) -> StateProbe:
         state = torch.load(path, map_location="cpu", weights_only=True)
         if "state_probe" not in state:
-            raise KeyError(f"{path} is not a state probe (python -m planning.probe writes them)")
+            raise KeyError(f"{path} is not a state probe (vjepa-state-probe writes them)")
         return cls(**state["state_probe"])
 
 
@@ -87,7 +90,7 @@ def encode_frames(world_model: Any, frames: np.ndarray, desc: str, chunk: int = 
     return torch.cat(out)
 
 
-def fit_probe(world_model: Any, data: str | Path, max_frames: int = 4000, val_fraction: float = 0.2,
+def fit_probe(world_model: Any, data: str | Path, max_frames: int, val_fraction: float = 0.2,
               ridges: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0), seed: int = 0
               ) -> tuple[StateProbe, dict[str, Any]]:
     """Fit a probe on up to ``max_frames`` frames (evenly over the episodes) of a vjepa-episodes dataset, encoded
@@ -190,18 +193,17 @@ def make_probe_energy(probe: StateProbe, weight: float, state_weight: float = 0.
                    **feature_energy)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """``python -m planning.probe world_model=PATH data=DIR [out=<world_model dir>/probe.pt] [max_frames=4000]``"""
-    from omegaconf import OmegaConf
+@hydra.main(config_path="pkg://configs", config_name="state_probe", version_base="1.3")
+@user_errors
+def main(cfg: DictConfig) -> None:
+    """`vjepa-state-probe`: fit a probe on ``cfg.max_frames`` frames of ``cfg.dataset`` (configs/state_probe.yaml)."""
+    from configs.schema.state_probe import check_state_probe
+    from planning.cli import load_configured_world_model
 
-    from vjepa.world_model import load_world_model
-
-    args = OmegaConf.from_dotlist(list(sys.argv[1:] if argv is None else argv))
-    if "world_model" not in args or "data" not in args:
-        raise SystemExit(main.__doc__)
-    model = load_world_model(args.world_model)
-    probe, info = fit_probe(model, args.data, int(args.get("max_frames", 4000)))
-    out = probe.save(args.get("out", Path(args.world_model).with_name("probe.pt")), **info)
+    check_state_probe(cfg)
+    set_threads(cfg.threads)
+    probe, info = fit_probe(load_configured_world_model(cfg), cfg.dataset, cfg.max_frames)
+    out = probe.save(cfg.out or Path(cfg.world_model).with_name("probe.pt"), **info)
     print(f"state probe on {info['frames']} frames, held-out MAE per state dim {np.round(info['val_mae'], 4)} -> {out}")
 
 

@@ -1,6 +1,6 @@
 """Pictures of what a planner optimises: energy landscapes of one goal-reaching episode.
 
-    python -m planning.visualize world_model=runs/train_ac/latest.pt out=landscape.png seed=0
+    vjepa-landscape world_model=runs/train_ac/latest.pt out=landscape.png seed=0
 
 - `action_landscape`: the planning energy of every constant 2-D action held over the whole horizon (a grid over
   the action box), next to the true distance to the goal after executing it in the env (for envs with a
@@ -12,18 +12,22 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import hydra
 import numpy as np
 import torch
+from omegaconf import DictConfig
 
-from planning.cli import BlockWorldModel, check_env_config, energy_for, make_env, world_model_blocks
+from configs.schema.env import EnvConfig, env_config
+from planning.cli import BlockWorldModel, energy_for, load_configured_world_model, make_env, world_model_blocks
 from planning.energies import goal_energy
 from planning.probe import without_rollout_states
+from vjepa.runtime.errors import user_errors
+from vjepa.runtime.threads import set_threads
 
 
 def _energy_fn(energy: Callable | dict | None, drop_steps: bool = False) -> Callable:
@@ -34,7 +38,7 @@ def _energy_fn(energy: Callable | dict | None, drop_steps: bool = False) -> Call
     return partial(goal_energy, **kw)
 
 
-def _start(env_cfg: dict, seed: int) -> tuple[Any, dict, dict]:
+def _start(env_cfg: EnvConfig, seed: int) -> tuple[Any, dict, dict]:
     env = make_env(env_cfg)
     obs, info = env.reset(seed=seed)
     return env, obs, info
@@ -43,20 +47,20 @@ def _start(env_cfg: dict, seed: int) -> tuple[Any, dict, dict]:
 @torch.inference_mode()
 def action_landscape(
     world_model: Any,
-    env_cfg: dict,
-    seed: int = 0,
-    horizon: int = 5,
-    grid: int = 21,
+    env_cfg: EnvConfig | DictConfig,
+    seed: int,
+    horizon: int,
+    grid: int,
     energy: Callable | dict | None = None,
 ) -> dict[str, np.ndarray]:
     """Energies (grid, grid) of constant actions (a_x = columns, a_y = rows, both over [low, high]) held for
     ``horizon`` world-model steps from the start of episode ``seed``; with ``true_distance`` (grid, grid), the
     env's goal distance after the same actions (NaN where the env has no settable state). ``energy``: a planning
     energy function, or `goal_energy` kwargs."""
-    env_cfg = check_env_config(env_cfg)
+    env_cfg = env_config(env_cfg)
     env, obs, info = _start(env_cfg, seed)
     if env.action_space.shape != (2,):
-        raise ValueError(f"action_landscape needs 2-D actions, {env_cfg['id']} has {env.action_space.shape}")
+        raise ValueError(f"action_landscape needs 2-D actions, {env_cfg.id} has {env.action_space.shape}")
     k, mode = world_model_blocks(world_model)
     model = BlockWorldModel(world_model, k, mode) if k > 1 else world_model
     low, high = env.action_space.low, env.action_space.high
@@ -88,15 +92,15 @@ def action_landscape(
 
 
 @torch.inference_mode()
-def position_landscape(world_model: Any, env_cfg: dict, seed: int = 0, grid: int = 32,
+def position_landscape(world_model: Any, env_cfg: EnvConfig | DictConfig, seed: int, grid: int,
                        energy: Callable | dict | None = None) -> dict[str, np.ndarray]:
     """Wall env: encoder energy (grid, grid) between the goal image and the image of the agent at each position
     (rows = y from bottom to top, columns = x; NaN where the agent would overlap a wall)."""
-    env_cfg = check_env_config(env_cfg)
+    env_cfg = env_config(env_cfg)
     env, obs, info = _start(env_cfg, seed)
     wall = env.unwrapped
     if not hasattr(wall, "door_y") or not hasattr(wall, "_blocked"):
-        raise ValueError(f"position_landscape needs the wall env, got {env_cfg['id']}")
+        raise ValueError(f"position_landscape needs the wall env, got {env_cfg.id}")
     start, goal_state = wall.get_state(), env.goal_state
     xs = np.linspace(wall.agent_radius, 1 - wall.agent_radius, grid)
     frames, free = [], []
@@ -117,16 +121,16 @@ def position_landscape(world_model: Any, env_cfg: dict, seed: int = 0, grid: int
     return {"energy": out.reshape(grid, grid), "xs": xs, "start": start[:2], "goal": goal_state[:2]}
 
 
-def landscape_figure(world_model: Any, env_cfg: Any, seed: int = 0, horizon: int = 5, out: str | Path = "landscape.png",
-                     grid: int = 21, energy: Callable | dict | None = None) -> Path:
-    """One PNG: start and goal images, the action landscape (model energy and true distance) and, for the wall
-    env, the position landscape of the encoder."""
+def landscape_figure(world_model: Any, env_cfg: EnvConfig | DictConfig, seed: int, horizon: int, out: str | Path,
+                     grid: int, energy: Callable | dict | None = None) -> Path:
+    """One PNG: start and goal images, the action landscape (``grid`` x ``grid`` constant actions held ``horizon``
+    steps: model energy and true distance) and, for the wall env, the position landscape of the encoder."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    env_cfg = check_env_config(env_cfg)
+    env_cfg = env_config(env_cfg)
     act = action_landscape(world_model, env_cfg, seed, horizon, grid, energy)
     try:
         pos = position_landscape(world_model, env_cfg, seed, 32, energy)
@@ -168,23 +172,17 @@ def landscape_figure(world_model: Any, env_cfg: Any, seed: int = 0, horizon: int
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    """``python -m planning.visualize world_model=PATH [env=wall] [seed=0] [horizon=5] [out=landscape.png]
-    [probe_weight=0] [state_weight=0]`` (> 0: the probe energies, with probe.pt beside the world model)."""
-    from omegaconf import OmegaConf
+@hydra.main(config_path="pkg://configs", config_name="landscape", version_base="1.3")
+@user_errors
+def main(cfg: DictConfig) -> None:
+    """`vjepa-landscape`: the energy landscapes of episode ``cfg.seed`` in ``cfg.out`` (configs/landscape.yaml)."""
+    from configs.schema.landscape import check_landscape
 
-    from planning.demo import stage_config
-    from vjepa.world_model import load_world_model
-
-    args = OmegaConf.from_dotlist(list(sys.argv[1:] if argv is None else argv))
-    if "world_model" not in args:
-        raise SystemExit(main.__doc__)
-    settings = {"energy": {k: float(args.get(k, 0.0)) for k in ("probe_weight", "state_weight")}}
-    cfg = stage_config("plan", [f"env={args.get('env', 'wall')}"], settings, {"world_model": args.world_model})
-    model = load_world_model(args.world_model)
-    energy, _, model = energy_for(cfg, Path(args.world_model), model)
-    path = landscape_figure(model, cfg.env, int(args.get("seed", 0)), int(args.get("horizon", 5)),
-                            args.get("out", "landscape.png"), energy=energy)
+    env_cfg = check_landscape(cfg)
+    set_threads(cfg.threads)
+    model = load_configured_world_model(cfg)
+    energy, _, model = energy_for(cfg, Path(cfg.world_model), model)
+    path = landscape_figure(model, env_cfg, cfg.seed, cfg.horizon, cfg.out, cfg.grid, energy=energy)
     print(f"wrote {path}")
 
 

@@ -11,7 +11,8 @@ import warnings
 import pytest
 import torch
 
-from planning import CEMPlanner
+from configs.schema.planner import CEMConfig
+from planning import goal_energy, make_planner
 from tests.conftest import CUDA
 from tests.test_ac_predictor import random_episodes, tiny_model
 from tests.test_master_weights import training_step
@@ -59,7 +60,8 @@ def test_a_cem_plan_waits_for_the_gpu_once():
     device = torch.device("cuda")
     model = tiny_model().to(device)  # the AC predictor is itself a world model's rollout: (K, H, A) -> (K, H, N, D)
     features, _, states = (x.to(device) for x in random_episodes(model, batch=1, steps=1))
-    planner = CEMPlanner(model, num_samples=64, num_elites=8, iterations=5, horizon=3)
+    settings = CEMConfig(num_samples=64, num_elites=8, iterations=5, horizon=3)
+    planner = make_planner(settings, model, goal_energy, action_low=-1.0, action_high=1.0, seed=0)
     planner.plan(features[0], features[0, -1], states[0])  # warm-up
     with synchronisations() as found:
         actions = planner.plan(features[0], features[0, -1], states[0])

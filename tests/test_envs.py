@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 
 import gymnasium as gym
@@ -10,10 +11,12 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
+from configs.schema.collect import CollectConfig
 from envs import GoalImageWrapper, WallNavigationEnv, make_goal_env
 from envs.collect import collect, main
 from envs.policies import make_policy, policy_rng
 from vjepa.data.episodes import EpisodeDataset, EpisodeWriter
+from vjepa.runtime.errors import ConfigError
 
 ENV_IDS = ["vjepa/Wall-v0", "vjepa/Reacher-v0"]
 
@@ -120,8 +123,8 @@ def test_goal_wrapper_needs_rgb_array_rendering(env_id):
         GoalImageWrapper(gym.make(env_id))
 
 
-def test_collect_writes_a_readable_dataset(tmp_path):
-    root = collect("vjepa/Wall-v0", tmp_path / "wall", 3, episode_length=12, policy="mixture", image_size=32)
+def test_collect_writes_a_readable_dataset(tmp_path, monkeypatch):
+    root = collect(CollectConfig(out=str(tmp_path / "wall"), episodes=3, length=12, policy="mixture", image_size=32))
     data = EpisodeDataset(root)
     assert len(data) == 3 and data.lengths == [12, 12, 12]
     assert (data.action_dim, data.state_dim, data.meta["env_id"]) == (2, 2, "vjepa/Wall-v0")
@@ -133,20 +136,23 @@ def test_collect_writes_a_readable_dataset(tmp_path):
     assert steps.max() <= 0.05 + 1e-6 and steps.sum() > 0
     assert not np.array_equal(data[0].frames[0], data[1].frames[0])
 
-    main(["--env", "vjepa/Reacher-v0", "--out", str(tmp_path / "reacher"), "--episodes", "2", "--length", "5"])
+    monkeypatch.setattr(sys, "argv", ["vjepa-collect", "env_id=vjepa/Reacher-v0", f"out={tmp_path / 'reacher'}",
+                                      "episodes=2", "length=5"])
+    main()
     reacher = EpisodeDataset(tmp_path / "reacher")
     assert reacher[1].frames.shape == (5, 64, 64, 3) and reacher.state_dim == 4
 
 
 def test_collect_can_hold_actions_for_a_world_models_frame_step(tmp_path):
-    root = collect("vjepa/Wall-v0", tmp_path / "held", 2, episode_length=13, policy="random", image_size=32, hold=4)
+    root = collect(CollectConfig(out=str(tmp_path / "held"), episodes=2, length=13, policy="random", image_size=32,
+                                 hold=4))
     data = EpisodeDataset(root)
     assert data.meta["hold"] == 4
     actions = data[1].actions[:-1]  # (12, 2): three blocks of one action each
     blocks = actions.reshape(3, 4, 2)
     assert (blocks == blocks[:, :1]).all() and not np.array_equal(blocks[0, 0], blocks[1, 0])
-    with pytest.raises(ValueError, match="hold"):
-        collect("vjepa/Wall-v0", tmp_path / "bad", 1, episode_length=5, hold=0)
+    with pytest.raises(ConfigError, match=r"must be an integer >= 1, got 0 \(hold\)"):
+        collect(CollectConfig(out=str(tmp_path / "bad"), episodes=1, length=5, hold=0))
 
 
 def fake_episode(length: int, action_dim: int = 2, state_dim: int = 3, size: int = 8):

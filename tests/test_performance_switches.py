@@ -290,6 +290,7 @@ def test_benchmark_entry_point_runs_and_writes_csv_and_json(tmp_path):
 
     from benchmarks.__main__ import main
     from benchmarks.planner import CONFIGS
+    from configs.schema.planner import CEMConfig
 
     threads = torch.get_num_threads()
     try:
@@ -302,7 +303,7 @@ def test_benchmark_entry_point_runs_and_writes_csv_and_json(tmp_path):
     toy, demo, demo_bf16 = document["results"]["cem"]
     assert toy["samples"] == 300 and demo["model"] == demo_bf16["model"] == "demo world model"
     assert (demo["precision"], demo_bf16["precision"]) == ("fp32", "bf16") and demo_bf16["ms_per_plan"] > 0
-    demo_cem = OmegaConf.merge(OmegaConf.load(CONFIGS / "planner" / "cem.yaml"),
+    demo_cem = OmegaConf.merge(OmegaConf.structured(CEMConfig),
                                OmegaConf.load(CONFIGS / "demo.yaml").planner_settings.cem)
     assert (demo["samples"], demo["iterations"]) == (demo_cem.num_samples, demo_cem.iterations)
     assert [row["target"] for row in results["targets"]][-1].startswith("CEM with the demo world model")

@@ -9,10 +9,14 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from planning.cli import ActionBlockEnv, BlockWorldModel, check_env_config, make_env, plan, world_model_blocks
+from configs.schema.env import env_config
+from planning.cli import ActionBlockEnv, BlockWorldModel, make_env, plan, world_model_blocks
 from planning.demo import run_demo, stage_config
 from planning.probe import StateProbe, StateRollout, fit_probe
+from planning.probe import main as probe_main
+from planning.visualize import main as landscape_main
 from tests.conftest import compose_config
+from vjepa.runtime.errors import ConfigError
 
 TINY_DEMO = [
     "collect.episodes=6",
@@ -135,10 +139,11 @@ def test_probe_energy_needs_a_probe(demo, tmp_path):
     out, _ = demo
     cfg = compose_config("plan", [f"world_model={out / 'train_ac' / 'latest.pt'}", f"run_dir={tmp_path}",
                                   "energy.probe_weight=1", f"probe={tmp_path / 'none.pt'}"])
-    with pytest.raises(FileNotFoundError, match="need a state probe: .*none.pt not found; fit one with"):
+    fit = r"need a state probe: .*none.pt not found \(probe\) — fit one with vjepa-state-probe"
+    with pytest.raises(FileNotFoundError, match=fit):
         plan(cfg)
     cfg = compose_config("plan", [f"world_model={out / 'train_ac' / 'latest.pt'}", "+energy.colour=1"])
-    with pytest.raises(ValueError, match=r"energy: unknown keys \['colour'\]"):
+    with pytest.raises(ConfigError, match=r"unknown key \(energy.colour\) — drop it; energy takes metric, "):
         plan(cfg)
 
 
@@ -177,40 +182,59 @@ def test_the_state_probe_shows_a_bar_while_it_reads_and_encodes(demo, capsys):
     assert "state probe: encoding frames: 100%" in err and f"{info['frames']}/{info['frames']}" in err
 
 
+def test_state_probe_and_landscape_commands(demo, tmp_path, monkeypatch, capsys):
+    out, _ = demo
+    world_model = f"world_model={out / 'train_ac' / 'latest.pt'}"
+    monkeypatch.setattr(sys, "argv", ["vjepa-state-probe", world_model, f"dataset={out / 'data'}", "max_frames=20",
+                                      f"out={tmp_path / 'probe.pt'}", "threads=1"])
+    probe_main()
+    assert StateProbe.load(tmp_path / "probe.pt").num_features > 0
+    monkeypatch.setattr(sys, "argv", ["vjepa-landscape", world_model, f"out={tmp_path / 'landscape.png'}", "grid=3",
+                                      "horizon=2", "env.kwargs.image_size=32", f"probe={tmp_path / 'probe.pt'}",
+                                      "energy.state_weight=1", "threads=1"])
+    landscape_main()
+    assert (tmp_path / "landscape.png").is_file() and "wrote" in capsys.readouterr().out
+    monkeypatch.setattr(sys, "argv", ["vjepa-landscape", world_model, "grid=0"])
+    with pytest.raises(SystemExit) as done:
+        landscape_main()
+    assert done.value.code == 2 and "(grid) — " in capsys.readouterr().err
+
+
 def test_missing_world_model_is_a_clear_error(tmp_path):
     cfg = compose_config("plan", [f"run_dir={tmp_path}"])
-    with pytest.raises(ValueError, match="world_model must be set"):
+    with pytest.raises(ConfigError, match=r"must be set \(world_model\) — world_model=runs/train_ac/latest.pt"):
         plan(cfg)
     cfg = compose_config("plan", [f"run_dir={tmp_path}", f"world_model={tmp_path / 'nope.pt'}"])
-    with pytest.raises(FileNotFoundError, match="nope.pt: no such file"):
+    with pytest.raises(ConfigError, match=r"no such file: .*nope.pt \(world_model\)"):
         plan(cfg)
+    assert not tmp_path.joinpath("config.yaml").exists()
 
 
-GOOD = {"id": "vjepa/Wall-v0", "kwargs": {"image_size": 32}, "goal_steps": 5, "max_steps": 10, "replan_every": 1,
-        "success_threshold": None}
+GOOD = {"name": "wall", "id": "vjepa/Wall-v0", "kwargs": {"image_size": 32}, "goal_steps": 5, "max_steps": 10,
+        "replan_every": 1, "success_threshold": None}
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"id": "vjepa/Nope-v0"}, "is not a registered gymnasium env"),
-    ({"id": None}, "env.id must name a registered gymnasium env"),
-    ({"max_steps": 0}, r"env.max_steps must be an integer >= 1, got 0"),
-    ({"goal_steps": 2.5}, r"env.goal_steps must be an integer >= 1"),
-    ({"success_threshold": -1}, "success_threshold must be a positive number or null"),
-    ({"colour": "red"}, r"unknown keys \['colour'\]"),
+    ({"id": "vjepa/Nope-v0"}, r"'vjepa/Nope-v0' is not a registered gymnasium env \(env.id\) — choose one of"),
+    ({"id": None}, r"\(env.id\)"),
+    ({"max_steps": 0}, r"must be an integer >= 1, got 0 \(env.max_steps\)"),
+    ({"goal_steps": 2.5}, r"could not be converted to Integer \(env.goal_steps\)"),
+    ({"success_threshold": -1}, r"must be a number > 0 or null, got -1.0 \(env.success_threshold\)"),
+    ({"colour": "red"}, r"\(env.colour\) — env takes name, id, kwargs"),
 ])
 def test_env_config_errors_are_clear(change, message):
-    with pytest.raises(ValueError, match=message):
-        check_env_config({**GOOD, **change})
+    with pytest.raises(ConfigError, match=message):
+        env_config({**GOOD, **change})
 
 
 def test_env_kwargs_and_threshold_errors_are_clear():
-    with pytest.raises(ValueError, match=r"env.kwargs \{'size': 3\} are not accepted by vjepa/Wall-v0"):
+    with pytest.raises(ConfigError, match=r"\{'size': 3\} are not accepted by vjepa/Wall-v0.* \(env.kwargs\)"):
         make_env({**GOOD, "kwargs": {"size": 3}})
-    with pytest.raises(ValueError, match="Pendulum-v1 has no success threshold of its own"):
+    with pytest.raises(ConfigError, match=r"Pendulum-v1 has no success threshold of its own \(env.success_threshold"):
         make_env({**GOOD, "id": "Pendulum-v1", "kwargs": {}, "success_threshold": None})
     cfg = OmegaConf.create({**GOOD, "id": "???"})
-    with pytest.raises(ValueError, match=r"\['id'\] must be set"):
-        check_env_config(cfg)
+    with pytest.raises(ConfigError, match=r"must be set \(env.id\)"):
+        env_config(cfg)
 
 
 def test_demo_settings_with_unknown_keys_are_errors():
@@ -244,14 +268,3 @@ def test_action_blocks_repeat_and_stack():
     wm = BlockWorldModel(Model(), 3)
     assert torch.equal(wm.rollout(None, None, torch.ones(1, 2, 2)), torch.full((1, 2, 2), 3.0))
     assert wm.frame_step == 3  # other attributes pass through
-
-
-def test_configs_compose():
-    for env in ("wall", "reacher", "pendulum"):
-        for planner in ("cem", "mppi", "gradient", "random"):
-            cfg = compose_config("plan", [f"env={env}", f"planner={planner}", "world_model=x.pt"])
-            check_env_config(cfg.env)
-            assert cfg.planner.name == planner and cfg.run_dir == f"runs/plan/{env}_{planner}"
-    demo = compose_config("demo", [])
-    assert OmegaConf.select(demo, "train_ac.data.frame_step") == 5 and demo.env.id == "vjepa/Wall-v0"
-    assert compose_config("demo", ["env=reacher"]).env.id == "vjepa/Reacher-v0"

@@ -11,9 +11,11 @@ import torch
 import torch.nn.functional as F
 from gymnasium import spaces
 
+from configs.schema.planner import PLANNER_CONFIGS, PlannerConfig
 from planning import (
     CEMPlanner,
     LinearToyWorldModel,
+    Planner,
     WorldModel,
     evaluate,
     goal_energy,
@@ -98,12 +100,14 @@ def toy_problem(start=(0.3, -0.2), goal=(-0.5, 0.6), device="cpu"):
     return model, model.features(position([start])), model.features(position(goal)), torch.zeros(1, 2, device=device)
 
 
-SMALL = {
-    "cem": dict(num_samples=100, num_elites=10, iterations=10),
-    "mppi": dict(num_samples=100, iterations=10, temperature=0.01),
-    "gradient": dict(iterations=30, num_restarts=4),
-    "random": {},
-}
+SMALL = {"cem": {}, "mppi": {}, "gradient": dict(num_restarts=4), "random": {}}  # beside the schema's defaults
+
+
+def planner_of(name: str, model: WorldModel, energy=goal_energy, action_low=-1.0, action_high=1.0, seed: int = 0,
+            **settings) -> Planner:
+    """A planner of kind ``name`` in the box [-1, 1] with the settings of configs/planner/<name>.yaml but
+    ``settings``."""
+    return make_planner(PLANNER_CONFIGS[name](**settings), model, energy, action_low, action_high, seed)
 
 
 def test_toy_model_satisfies_protocol_and_decodes_the_env_image():
@@ -142,7 +146,8 @@ def test_goal_energy_batched_matches_per_candidate_loop(metric, reduce_tokens, s
 def test_cem_finds_the_minimum_of_a_quadratic_energy():
     target = torch.rand(5, 2, generator=torch.Generator().manual_seed(1)) * 1.6 - 0.8  # (H, A)
     energy = lambda pred, goal: (pred[:, :, 0] - target).square().sum((1, 2))  # noqa: E731
-    planner = CEMPlanner(ActionsAsFeatures(), energy=energy, horizon=5)
+    # DINO-WM's search; the other settings (and the box [-1, 1]) are configs/planner/cem.yaml's
+    planner = CEMPlanner(ActionsAsFeatures(), energy=energy, horizon=5, num_samples=300, num_elites=30, iterations=30)
     actions = planner.plan(torch.zeros(1, 1, 2), torch.zeros(1, 2), torch.zeros(1, 2))
     assert actions.shape == (5, 2)
     assert (actions - target).abs().max() < 0.03
@@ -152,10 +157,10 @@ def test_cem_finds_the_minimum_of_a_quadratic_energy():
 @pytest.mark.parametrize("name", ["cem", "mppi", "gradient"])
 def test_planners_reduce_the_energy_on_the_toy_model(name):
     model, obs, goal, state = toy_problem()
-    planner = make_planner(name, model, horizon=5, **SMALL[name])
+    planner = planner_of(name, model, horizon=5, **SMALL[name])
     actions = planner.plan(obs, goal, state)
     idle = goal_energy(model.rollout(obs, state, torch.zeros(1, 5, 2)), goal).item()
-    random, random_energies = make_planner("random", model, horizon=5), []
+    random, random_energies = planner_of("random", model, horizon=5), []
     for _ in range(10):
         random.plan(obs, goal, state)
         random_energies.append(random.last_energy)
@@ -171,7 +176,7 @@ def test_chunked_plan_equals_unchunked_for_a_fixed_seed(name, device):
     plans = []
     for chunk in (None, 3):
         recording = Recording(model)
-        planner = make_planner(name, recording, horizon=5, candidate_chunk=chunk, seed=3, **SMALL[name])
+        planner = planner_of(name, recording, horizon=5, candidate_chunk=chunk, seed=3, **SMALL[name])
         plans.append(planner.plan(obs, goal, state))
         assert max(len(a) for a in recording.seen) <= (chunk or 100)
     assert plans[0].device.type == device.type
@@ -183,7 +188,7 @@ def test_chunked_plan_equals_unchunked_for_a_fixed_seed(name, device):
 
 def test_warm_start_shifts_the_previous_plan():
     model, obs, goal, state = toy_problem()
-    planner = make_planner("cem", model, horizon=5, action_low=[-1.0, -0.5], action_high=[1.0, 0.25], **SMALL["cem"])
+    planner = planner_of("cem", model, horizon=5, action_low=[-1.0, -0.5], action_high=[1.0, 0.25], **SMALL["cem"])
     assert torch.equal(planner.initial_mean(), torch.tensor([[0.0, -0.125]] * 5))  # box centre
     actions = planner.plan(obs, goal, state)
     planner.advance(2)
@@ -191,7 +196,7 @@ def test_warm_start_shifts_the_previous_plan():
     assert torch.equal(planner.initial_mean()[3:], torch.tensor([[0.0, -0.125]] * 2))
     planner.reset()
     assert torch.equal(planner.initial_mean(), torch.tensor([[0.0, -0.125]] * 5))
-    cold = make_planner("cem", model, horizon=5, warm_start=False, **SMALL["cem"])
+    cold = planner_of("cem", model, horizon=5, warm_start=False, **SMALL["cem"])
     cold.plan(obs, goal, state)
     assert torch.equal(cold.initial_mean(), torch.zeros(5, 2))
 
@@ -203,7 +208,7 @@ def test_every_candidate_respects_box_and_max_norm(name):
     low, high, max_norm = torch.tensor([-0.5, -1.0]), torch.tensor([1.0, 0.3]), 0.6
     far_goal = model.features(torch.tensor([5.0, 5.0]))  # pulls every step onto the bounds
     bounds = dict(action_low=low, action_high=high, max_norm=max_norm)
-    planner = make_planner(name, recording, horizon=5, **bounds, **SMALL[name])
+    planner = planner_of(name, recording, horizon=5, **bounds, **SMALL[name])
     actions = planner.plan(obs, far_goal, state)
     for batch in recording.seen + [actions[None]]:
         assert ((batch >= low) & (batch <= high)).all()
@@ -216,7 +221,7 @@ def test_mpc_with_cem_reaches_goals_more_often_than_random():
 
     def episodes(name: str) -> list:
         # steps="all" rewards getting there early; with "last", any path that arrives at step H scores the same
-        planner = make_planner(name, model, horizon=5, steps="all", **SMALL[name])
+        planner = planner_of(name, model, partial(goal_energy, steps="all"), horizon=5, **SMALL[name])
         return [run_episode(env, model, planner, max_steps=12, seed=s) for s in range(3)]
 
     cem, random = episodes("cem"), episodes("random")
@@ -229,7 +234,7 @@ def test_mpc_with_cem_reaches_goals_more_often_than_random():
 
 def test_mpc_replans_every_k_steps_with_a_context_window():
     model, env = LinearToyWorldModel(dt=DT), PointEnv()
-    planner = make_planner("cem", Recording(model), horizon=5, **SMALL["cem"])
+    planner = planner_of("cem", Recording(model), horizon=5, **SMALL["cem"])
     result = run_episode(
         env, planner.world_model, planner, max_steps=10, replan_every=3, context_frames=2, record_video=False, seed=0
     )
@@ -251,19 +256,19 @@ def test_run_episode_rejects_bad_setups(env, model_action_dim, message):
     model = LinearToyWorldModel()
     model.action_dim = model_action_dim
     with pytest.raises(ValueError, match=message):
-        run_episode(env, model, make_planner("random", model), max_steps=2, seed=0)
+        run_episode(env, model, planner_of("random", model), max_steps=2, seed=0)
 
 
 def test_make_planner_rejects_unknown_names():
     with pytest.raises(ValueError, match="unknown planner 'ilqr'"):
-        make_planner("ilqr", LinearToyWorldModel())
+        make_planner(PlannerConfig(name="ilqr"), LinearToyWorldModel(), goal_energy, -1.0, 1.0, seed=0)
 
 
 @pytest.mark.parametrize("video_format", ["mp4", "gif"])
 def test_evaluate_writes_results_summary_and_video(tmp_path, video_format):
     model = LinearToyWorldModel(dt=DT)
     summary = evaluate(
-        PointEnv, model, partial(make_planner, "cem", horizon=5, **SMALL["cem"]),
+        PointEnv, model, partial(planner_of, "cem", horizon=5),
         episodes=2, seed=10, max_steps=6, out_dir=tmp_path, save_videos=1, video_format=video_format,
     )
     assert summary["episodes"] == 2 and 0 <= summary["success_rate"] <= 1
@@ -285,7 +290,7 @@ def test_a_plan_near_the_episode_end_is_scored_at_the_deadline():
     model, obs, _, state = toy_problem()
     goal = model.features(model.position(obs[-1]) + torch.tensor([0.3, -0.3]))  # 2 full-speed steps away
     recording = Recording(model)
-    planner = make_planner("cem", recording, horizon=5, seed=0, **SMALL["cem"])
+    planner = planner_of("cem", recording, horizon=5, seed=0, **SMALL["cem"])
     actions = planner.plan(obs, goal, state, steps_left=2)
     assert actions.shape == (5, 2) and {a.shape[1] for a in recording.seen} == {2}
     reached = model.position(obs[-1]) + DT * actions[:2].sum(0)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from envs.collect import main as collect_main
+from planning.cli import main as plan_main
 from tests.fakes import write_fake_lerobot_dataset
 from vjepa.cli.pretrain import main as pretrain_main
 from vjepa.cli.train_ac import main as train_ac_main
@@ -86,6 +88,38 @@ def test_train_ac_names_a_missing_encoder(tmp_path, monkeypatch, capsys):
     assert code == 2
     assert_one_error_line(err, "encoder")
     assert "missing.pt" in err
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("env.goal_steps=0", "env.goal_steps"),
+        ("env.replan_every=6", "env.replan_every"),  # more than the planner's horizon executes
+        ("env.id=vjepa/Nope-v0", "env.id"),
+        ("planner.num_elites=200", "planner.num_elites"),  # more elites than samples
+        ("planner.name=mppi", "planner.name"),  # the kind is chosen with planner=mppi
+        ("energy.metric=l3", "energy.metric"),
+        ("+energy.colour=1", "energy.colour"),
+        ("episodes=0", "episodes"),
+        ("precision=fp16", "precision"),
+    ],
+)
+def test_plan_names_the_bad_key_before_loading_the_world_model(tmp_path, monkeypatch, capsys, override, key):
+    world_model = tmp_path / "world_model.pt"
+    world_model.write_bytes(b"not read: the config is refused first")
+    argv = ["vjepa-plan", f"world_model={world_model}", f"run_dir={tmp_path / 'run'}", override]
+    code, err = run_cli(plan_main, argv, monkeypatch, capsys)
+    assert code == 2
+    assert_one_error_line(err, key)
+    assert not (tmp_path / "run" / "config.yaml").exists()
+
+
+def test_collect_names_the_bad_key_before_any_work(tmp_path, monkeypatch, capsys):
+    code, err = run_cli(collect_main, ["vjepa-collect", f"out={tmp_path / 'data'}", "policy=greedy"], monkeypatch,
+                        capsys)
+    assert code == 2
+    assert_one_error_line(err, "policy")
+    assert not (tmp_path / "data").exists()
 
 
 def test_a_wrong_camera_key_is_one_line_and_leaves_no_run_dir(tmp_path, monkeypatch, capsys):

@@ -40,10 +40,29 @@ def rows(node: type, prefix: str = "") -> list[str]:
     for f in dataclasses.fields(node):
         tp = hints[f.name]
         if dataclasses.is_dataclass(tp):
-            out += rows(tp, f"{prefix}{f.name}.")
+            out += rows(tp, f"{prefix}{f.name}.") + kind_rows(tp, f"{prefix}{f.name}.")
         else:
             out.append(f"| `{prefix}{f.name}` | {type_name(tp)} | {default_text(f)} | {f.metadata.get('doc', '')} |")
     return out
+
+
+def kinds(node: type) -> list[type]:
+    """The leaf subclasses of ``node``: the kinds a group's presets choose between (``planner=cem | mppi | ...``)."""
+    return [leaf for sub in node.__subclasses__() for leaf in (kinds(sub) or [sub])]
+
+
+def kind_rows(node: type, prefix: str) -> list[str]:
+    """One row per key the kinds of ``node`` add to it, marked with the kinds (their ``name``) that take it."""
+    base = {f.name for f in dataclasses.fields(node)}
+    taken: dict[tuple[str, str, str, str], list[str]] = {}
+    for kind in kinds(node):
+        hints = typing.get_type_hints(kind)
+        for f in dataclasses.fields(kind):
+            if f.name not in base:
+                row = (f.name, type_name(hints[f.name]), default_text(f), f.metadata.get("doc", ""))
+                taken.setdefault(row, []).append(getattr(kind, "name", kind.__name__))
+    return [f"| `{prefix}{key}` | {tp} | {default} | ({', '.join(names)}) {text} |"
+            for (key, tp, default, text), names in taken.items()]
 
 
 def page() -> str:

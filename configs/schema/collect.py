@@ -1,0 +1,45 @@
+"""`vjepa-collect`'s keys (configs/collect.yaml) and their start-up checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omegaconf import DictConfig, OmegaConf
+
+from configs.schema import doc, register
+from configs.schema.keys import typed
+from vjepa.runtime import config_checks as checks
+from vjepa.runtime.errors import ConfigError
+
+
+@dataclass
+class CollectConfig:
+    """Collect exploration episodes from a toolkit env into the episode format (`vjepa.data.episodes`)."""
+
+    out: str = doc(text="the dataset root to create")
+    env_id: str = doc("vjepa/Wall-v0", "a toolkit env id (pixels and proprio observations, get_state, image_size)")
+    episodes: int = doc(100, "episodes to collect")
+    length: int = doc(50, "frames per episode")
+    policy: str = doc("random_repeat", "envs.policies: random | random_repeat | expert | mixture (the expert "
+                                       "mixed with held random actions)")
+    seed: int = doc(0, "seed of the episodes' env and policy seeds")
+    image_size: int = doc(64, "frame height and width in pixels")
+    overwrite: bool = doc(False, "replace an existing dataset at out")
+    videos: bool = doc(False, "also write out/videos/episode_XXXXXX.mp4 (vjepa-pretrain data=video_folder)")
+    hold: int = doc(1, "query the policy every hold steps and repeat its action in between (a world model's "
+                       "frame_step: the action blocks its planner executes)")
+
+
+register("collect_schema", CollectConfig)
+
+
+def collect_config(cfg: CollectConfig | DictConfig | dict) -> CollectConfig:
+    """``cfg`` typed against `CollectConfig` and its ranges checked (each a `ConfigError` naming its key)."""
+    node = typed(CollectConfig, cfg)
+    if OmegaConf.is_missing(node, "out"):
+        raise ConfigError("must be set", "out", "out=data/wall (the dataset root to create)")
+    checks.integers(node, ("episodes", "length", "image_size", "hold"), low=1)
+    from envs.policies import POLICIES
+
+    checks.choice(node, "policy", POLICIES)
+    return OmegaConf.to_object(node)

@@ -1,0 +1,145 @@
+"""The planning commands' structured configs: every preset composes against its schema, overrides are type-checked,
+and no default is repeated in code or in a preset."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+
+import configs
+from configs.schema.demo import check_demo
+from configs.schema.env import EnvConfig, env_config
+from configs.schema.planner import PLANNER_CONFIGS
+from configs.schema.reference import page
+from planning.demo import _plan_settings, stage_config
+from planning.planners import PLANNERS, Planner
+from tests.conftest import compose_config
+from vjepa.runtime.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = Path(configs.__file__).parent
+ENVS = sorted(p.stem for p in (CONFIGS / "env").glob("*.yaml"))
+PRESET_PLANNERS = sorted(p.stem for p in (CONFIGS / "planner").glob("*.yaml"))
+TOOLKIT_ENVS = ("reacher", "wall")  # the demo collects data: envs that render at a given image_size
+
+
+def test_every_planner_preset_has_a_schema_and_a_planner():
+    assert PRESET_PLANNERS == sorted(PLANNER_CONFIGS) == sorted(PLANNERS)
+
+
+@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("planner", PRESET_PLANNERS)
+def test_every_plan_preset_composes_against_its_schema(env, planner):
+    cfg = compose_config("plan", [f"env={env}", f"planner={planner}", "world_model=x.pt"])
+    assert OmegaConf.get_type(cfg.planner) is PLANNER_CONFIGS[planner]
+    assert env_config(cfg.env).name == env and cfg.run_dir == f"runs/plan/{env}_{planner}"
+
+
+@pytest.mark.parametrize("env", TOOLKIT_ENVS)
+def test_the_demo_composes_with_every_env_and_its_stages_with_every_planner(env):
+    cfg = compose_config("demo", [f"env={env}", "out=/tmp/unused"])
+    assert check_demo(cfg).name == env
+    collect = stage_config("collect", [], cfg.collect, {"out": "/tmp/unused"})
+    assert collect.hold == cfg.train_ac.data.frame_step == 5  # actions held for the world model's step
+    for planner in PRESET_PLANNERS:
+        plan = stage_config("plan", [f"planner={planner}"], _plan_settings(cfg, planner), {"world_model": "x.pt"})
+        assert OmegaConf.get_type(plan.planner) is PLANNER_CONFIGS[planner] and plan.env.name == env
+    cem = stage_config("plan", ["planner=cem"], _plan_settings(cfg, "cem"), {})
+    assert (cem.planner.num_samples, cem.planner.num_elites, cem.planner.iterations) == (64, 8, 4)  # the demo's
+
+
+def test_the_demo_refuses_an_env_it_cannot_collect_in():
+    with pytest.raises(ConfigError, match=r"\(env.kwargs.image_size\) — "):
+        check_demo(compose_config("demo", ["env=pendulum"]))
+
+
+@pytest.mark.parametrize("overrides", [
+    ["planner=cem", "planner.temperature=0.5"],  # an MPPI key
+    ["planner.num_samples=many"],
+    ["env.max_steps=2.5"],
+    ["env.colour=red"],
+    ["episodes=all"],
+])
+def test_overrides_are_type_checked_and_unknown_keys_refused(overrides):
+    with pytest.raises(ConfigCompositionException):
+        compose_config("plan", overrides)
+
+
+def test_each_planner_kind_takes_its_own_keys_and_env_kwargs_any():
+    cfg = compose_config("plan", ["planner=mppi", "planner.temperature=0.5", "+env.kwargs.render_size=96"])
+    assert cfg.planner.temperature == 0.5 and cfg.env.kwargs.render_size == 96
+
+
+def test_presets_do_not_repeat_the_schema_defaults():
+    defaults = {f.name: f.default for f in dataclasses.fields(EnvConfig) if f.default is not dataclasses.MISSING}
+    for env in ENVS:
+        preset = OmegaConf.to_container(OmegaConf.load(CONFIGS / "env" / f"{env}.yaml"))
+        assert [k for k, v in preset.items() if k in defaults and defaults[k] == v] == [], env
+    for planner in PRESET_PLANNERS:  # the kind only: its settings are the schema's
+        assert set(OmegaConf.load(CONFIGS / "planner" / f"{planner}.yaml")) == {"defaults"}
+    assert set(OmegaConf.load(CONFIGS / "plan.yaml")) == {"defaults", "hydra"}
+
+
+def test_the_planners_take_every_setting_from_their_config_with_its_default():
+    """No constructor default can disagree with the schema: each takes the config's keys (bar the name, which picks
+    the class), defaulting to the schema's values, beside what the environment and the energy give."""
+    plumbing = {"world_model", "energy", "action_low", "action_high", "seed"}
+    base = inspect.signature(Planner.__init__).parameters
+    for name, cls in PLANNERS.items():
+        own = {**base, **inspect.signature(cls.__init__).parameters}
+        params = {k: p for k, p in own.items() if k != "self" and p.kind is not p.VAR_KEYWORD}
+        schema = {f.name: f.default for f in dataclasses.fields(PLANNER_CONFIGS[name]) if f.name != "name"}
+        fixed = {"warm_start", "candidate_chunk"} if name == "random" else set()  # nothing to search or chunk
+        assert set(params) - plumbing == set(schema) | fixed, name
+        assert {k: params[k].default for k in schema} == schema, name
+
+
+CONFIG_NAME = re.compile(r"(^|[._])(cfg|config|conf|args|settings|c)$")
+
+
+def config_gets_with_a_default(source: str) -> list[str]:
+    """``<config>.get(key, default)``, ``<config>.setdefault(...)`` and ``OmegaConf.select(..., default=...)`` calls
+    in ``source``, a config being a name like cfg, env_cfg, args or settings (or an attribute of one)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        receiver, method = node.func.value, node.func.attr
+        with_default = len(node.args) > 1 or any(k.arg == "default" for k in node.keywords)
+        names = {n.id for n in ast.walk(receiver) if isinstance(n, ast.Name)} | {
+            n.attr for n in ast.walk(receiver) if isinstance(n, ast.Attribute)}
+        on_config = any(CONFIG_NAME.search(name) for name in names)
+        if (method == "get" and with_default and on_config) or (method == "setdefault" and on_config) or (
+                method == "select" and ast.unparse(receiver) == "OmegaConf" and with_default):
+            found.append(ast.unparse(node))
+    return found
+
+
+def test_the_config_get_finder_finds_them():
+    source = "a = cfg.get('x', 1)\nb = env_cfg['kwargs'].get('image_size', 64)\nc.setdefault('k', 2)\n" \
+             "d = OmegaConf.select(cfg, 'e', default=0.0)\nok = metadata.get('render_fps', 10) or cfg.get('x')\n"
+    assert len(config_gets_with_a_default(source)) == 4
+
+
+def test_no_config_default_is_repeated_in_planning_or_envs_code():
+    found = [f"{path.relative_to(ROOT)}: {call}" for folder in ("planning", "envs")
+             for path in sorted((ROOT / folder).rglob("*.py")) for call in config_gets_with_a_default(path.read_text())]
+    assert found == []
+
+
+def test_the_reference_page_documents_the_planning_commands():
+    text = page()
+    for command in ("plan", "demo", "collect", "state-probe", "landscape"):
+        assert f"## `vjepa-{command}`" in text
+    for row in ("| `env.goal_steps` | int | `25` |", "| `planner.horizon` | int | `5` |", "| `energy.metric` | str |",
+                "| `planner.num_samples` | int | `100` | (cem, mppi) ",
+                "| `planner.temperature` | float | `0.01` | (mppi) ",
+                "| `planner.iterations` | int | `30` | (gradient) Adam steps per plan |"):
+        assert row in text
