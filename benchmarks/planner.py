@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 import configs
 from benchmarks.common import median, pick_device, time_calls
 from planning.planners import CEMPlanner, make_planner
-from planning.world_model import LinearToyWorldModel
+from planning.toy import LinearToyWorldModel
 from vjepa.data.ac_dataset import ActionStats
 from vjepa.models import ActionConditionedPredictor
 from vjepa.models.factory import build_encoder

@@ -21,35 +21,24 @@ command resumes an interrupted demo. Everything lands under ``out``; ``out/demo_
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
-from collections.abc import Iterator, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
 import torch
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
-from planning.cli import check_env_config, energy_for, format_summary, plan
+from planning.cli import check_env_config, format_summary, make_energy, plan
+from planning.stages import stage_config
 from vjepa.runtime.errors import user_errors
 from vjepa.runtime.run_dir import RunDir, write_text_atomic
 from vjepa.runtime.threads import set_threads
 
-
-@contextlib.contextmanager
-def _hydra_ready() -> Iterator[None]:
-    """Hydra's compose API, initialised on the ``configs`` package unless it already is (inside hydra.main)."""
-    if GlobalHydra.instance().is_initialized():
-        yield
-    else:
-        with initialize_config_module(config_module="configs", version_base="1.3"):
-            yield
-
+if TYPE_CHECKING:
+    from vjepa.world_model import JEPAWorldModel
 
 RUNTIME_KEYS = ("device", "precision", "threads")
 
@@ -58,22 +47,6 @@ def runtime_settings(cfg: DictConfig) -> dict[str, Any]:
     """The demo's runtime keys every stage computes with (``device``, ``precision``, ``threads``), those set (not
     null): a stage's own section can still override them."""
     return {key: cfg[key] for key in RUNTIME_KEYS if cfg.get(key) is not None}
-
-
-def stage_config(name: str, groups: list[str], settings: Any, fixed: dict[str, Any],
-                 runtime: Mapping[str, Any] | None = None) -> DictConfig:
-    """Compose configs/<name>.yaml with group choices ``groups``, then merge the demo's ``runtime`` keys
-    (`runtime_settings`), its ``settings`` section (unknown keys are errors) and the values the demo fixes (paths)."""
-    with _hydra_ready():
-        cfg = compose(config_name=name, overrides=groups)
-    settings = OmegaConf.to_container(settings, resolve=True) if isinstance(settings, DictConfig) else settings
-    try:
-        cfg = OmegaConf.merge(cfg, runtime or {}, settings or {})
-    except Exception as e:  # ConfigKeyError and friends: name the stage
-        raise ValueError(f"demo: {name} settings {settings} do not fit configs/{name}.yaml: {e}") from e
-    for key, value in fixed.items():
-        OmegaConf.update(cfg, key, value, merge=False)
-    return cfg
 
 
 def _plan_settings(cfg: DictConfig, planner: str | None) -> dict[str, Any]:
@@ -88,7 +61,7 @@ def _plan_settings(cfg: DictConfig, planner: str | None) -> dict[str, Any]:
     return settings
 
 
-def planning_world_model(plan_cfg: DictConfig, path: Path) -> Any:
+def planning_world_model(plan_cfg: DictConfig, path: Path) -> JEPAWorldModel:
     """The world model at ``path`` on the plan stage's device and in its precision (for the state probe and the
     energy landscape, which read the features the planners see)."""
     from vjepa.runtime.device import resolve_device
@@ -229,7 +202,7 @@ def _run_demo(cfg: DictConfig, run: RunDir) -> dict[str, Any]:
             first = cfg.planners[0]
             plan_cfg = stage("plan", [f"planner={first}"], _plan_settings(cfg, first), {})
             model = planning_world_model(plan_cfg, ac_dir / "latest.pt")
-            energy, _, model = energy_for(plan_cfg, ac_dir / "latest.pt", model)
+            energy, _ = make_energy(plan_cfg, ac_dir / "latest.pt")
             landscape_figure(model, plan_cfg.env, seed=int(plan_cfg.seed), horizon=int(plan_cfg.planner.horizon),
                              energy=energy, out=picture)
             _log(f"energy landscape of episode 0 -> {picture}")

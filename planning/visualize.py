@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,13 +20,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from planning.cli import BlockWorldModel, check_env_config, energy_for, make_env, world_model_blocks
-from planning.energies import goal_energy
-from planning.probe import without_rollout_states
+from planning.cli import BlockWorldModel, check_env_config, make_energy, make_env, world_model_blocks
+from planning.energies import EnergyFn, goal_energy
+from planning.interface import Rollout, WorldModel
+from planning.probe import ProbeEnergy
+from planning.stages import stage_config
 
 
-def _energy_fn(energy: Callable | dict | None, drop_steps: bool = False) -> Callable:
-    """An energy function (pred (K, H, N, D), goal (N, D)) -> (K,): given, or `goal_energy` with these kwargs."""
+def _energy_fn(energy: EnergyFn | dict | None, drop_steps: bool = False) -> EnergyFn:
+    """An energy function (rollout, goal (N, D)) -> (K,): given, or `goal_energy` with these kwargs."""
     if callable(energy):
         return energy
     kw = {k: v for k, v in (energy or {}).items() if not (drop_steps and k == "steps")}
@@ -42,12 +43,12 @@ def _start(env_cfg: dict, seed: int) -> tuple[Any, dict, dict]:
 
 @torch.inference_mode()
 def action_landscape(
-    world_model: Any,
+    world_model: WorldModel,
     env_cfg: dict,
     seed: int = 0,
     horizon: int = 5,
     grid: int = 21,
-    energy: Callable | dict | None = None,
+    energy: EnergyFn | dict | None = None,
 ) -> dict[str, np.ndarray]:
     """Energies (grid, grid) of constant actions (a_x = columns, a_y = rows, both over [low, high]) held for
     ``horizon`` world-model steps from the start of episode ``seed``; with ``true_distance`` (grid, grid), the
@@ -66,9 +67,9 @@ def action_landscape(
     state = torch.from_numpy(np.asarray(obs["proprio"], np.float32))[None]
     if mode == "stack":
         raise ValueError("action_landscape supports world models with action_agg 'sum' (held actions) only")
-    energy_fn, energies = _energy_fn(energy), []
+    energy_fn, energies, no_actions = _energy_fn(energy), [], torch.zeros(0, model.action_dim)
     for chunk in torch.from_numpy(actions.astype(np.float32)).split(256):
-        energies.append(energy_fn(model.rollout(feats[:1], state, chunk), feats[1]))
+        energies.append(energy_fn(model.rollout(feats[:1], state, no_actions, chunk), feats[1]))
     result = {"energy": torch.cat(energies).reshape(grid, grid).numpy(), "action_x": ax, "action_y": ay,
               "frame": obs["pixels"], "goal_image": info["goal_image"]}
 
@@ -88,8 +89,8 @@ def action_landscape(
 
 
 @torch.inference_mode()
-def position_landscape(world_model: Any, env_cfg: dict, seed: int = 0, grid: int = 32,
-                       energy: Callable | dict | None = None) -> dict[str, np.ndarray]:
+def position_landscape(world_model: WorldModel, env_cfg: dict, seed: int = 0, grid: int = 32,
+                       energy: EnergyFn | dict | None = None) -> dict[str, np.ndarray]:
     """Wall env: encoder energy (grid, grid) between the goal image and the image of the agent at each position
     (rows = y from bottom to top, columns = x; NaN where the agent would overlap a wall)."""
     env_cfg = check_env_config(env_cfg)
@@ -110,15 +111,16 @@ def position_landscape(world_model: Any, env_cfg: dict, seed: int = 0, grid: int
     wall.set_state(start)
     goal = world_model.encode(torch.from_numpy(info["goal_image"])[None])[0]
     feats = world_model.encode(torch.from_numpy(np.stack(frames)))
-    values = without_rollout_states(_energy_fn(energy, drop_steps=True))(feats[:, None], goal).numpy()
+    energy_fn = energy.for_images() if isinstance(energy, ProbeEnergy) else _energy_fn(energy, drop_steps=True)
+    values = energy_fn(Rollout(feats[:, None]), goal).numpy()  # each image a one-step rollout
     out = np.full(grid * grid, np.nan)
     out[np.flatnonzero(free)] = values
     env.close()
     return {"energy": out.reshape(grid, grid), "xs": xs, "start": start[:2], "goal": goal_state[:2]}
 
 
-def landscape_figure(world_model: Any, env_cfg: Any, seed: int = 0, horizon: int = 5, out: str | Path = "landscape.png",
-                     grid: int = 21, energy: Callable | dict | None = None) -> Path:
+def landscape_figure(world_model: WorldModel, env_cfg: Any, seed: int = 0, horizon: int = 5,
+                     out: str | Path = "landscape.png", grid: int = 21, energy: EnergyFn | dict | None = None) -> Path:
     """One PNG: start and goal images, the action landscape (model energy and true distance) and, for the wall
     env, the position landscape of the encoder."""
     import matplotlib
@@ -173,7 +175,6 @@ def main(argv: list[str] | None = None) -> None:
     [probe_weight=0] [state_weight=0]`` (> 0: the probe energies, with probe.pt beside the world model)."""
     from omegaconf import OmegaConf
 
-    from planning.demo import stage_config
     from vjepa.world_model import load_world_model
 
     args = OmegaConf.from_dotlist(list(sys.argv[1:] if argv is None else argv))
@@ -182,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = {"energy": {k: float(args.get(k, 0.0)) for k in ("probe_weight", "state_weight")}}
     cfg = stage_config("plan", [f"env={args.get('env', 'wall')}"], settings, {"world_model": args.world_model})
     model = load_world_model(args.world_model)
-    energy, _, model = energy_for(cfg, Path(args.world_model), model)
+    energy, _ = make_energy(cfg, Path(args.world_model))
     path = landscape_figure(model, cfg.env, int(args.get("seed", 0)), int(args.get("horizon", 5)),
                             args.get("out", "landscape.png"), energy=energy)
     print(f"wrote {path}")

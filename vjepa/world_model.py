@@ -1,4 +1,4 @@
-"""A trained V-JEPA 2-AC world model behind the planners' `planning.world_model.WorldModel` interface.
+"""A trained V-JEPA 2-AC world model behind the planners' `planning.interface.WorldModel`.
 
 ``encode`` turns observations into the features the predictor was trained on — each frame resized with
 `vjepa.data.transforms.to_model_input` and encoded as a one-frame clip by the frozen encoder, exactly as
@@ -8,8 +8,9 @@ takes states and actions in env units, normalises them with the training `Action
 KV-cached rollout. One predicted step spans ``frame_step`` env steps (the training windows' frame step).
 
     wm = load_world_model("runs/train_ac/latest.pt")
-    z = wm.encode(frames)                                   # uint8 (B, H, W, 3) -> (B, N, D)
-    futures = wm.rollout(z[-1:], state[None], actions)      # actions (K, H, A) -> (K, H, N, D)
+    z = wm.encode(frames)                                             # uint8 (B, H, W, 3) -> (B, N, D)
+    futures = wm.rollout(z[-2:], states[-2:], actions[-1:], plans)    # plans (K, H, A) -> Rollout
+    futures.features, futures.states                                  # (K, H, N, D), (K, H, S)
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from vjepa.data.ac_dataset import ActionStats
+from planning.interface import Rollout
+from vjepa.data.ac_dataset import ActionAgg, ActionStats
 from vjepa.data.feature_cache import fingerprint
 from vjepa.data.transforms import to_model_input
 from vjepa.inference import load_encoder
@@ -65,6 +67,7 @@ class JEPAWorldModel(nn.Module):
         self.action_dim: int = predictor.action_dim
         self.state_dim: int = predictor.state_dim
         self.frame_step: int = int(stats.frame_step)
+        self.action_agg: ActionAgg = stats.action_agg
         for name in ("action_mean", "action_std", "state_mean", "state_std"):
             self.register_buffer(name, torch.as_tensor(np.asarray(getattr(stats, name), np.float32)), persistent=False)
 
@@ -91,55 +94,37 @@ class JEPAWorldModel(nn.Module):
     def normalize_states(self, states: Tensor) -> Tensor:
         return (states - self.state_mean) / self.state_std
 
-    def rollout(
-        self,
-        context_features: Tensor,
-        context_states: Tensor,
-        actions: Tensor,
-        context_actions: Tensor | None = None,
-        return_states: bool = False,
-    ) -> Tensor | tuple[Tensor, Tensor]:
-        """Context features (Tc, N, D) from ``encode`` and states (Tc, S) in env units, shared by K candidate
-        action sequences (K, H, A) in env units -> predicted features (K, H, N, D) of the next H steps, and with
-        ``return_states`` the predicted states (K, H, S) in env units.
-
-        A context of Tc > 1 frames also needs the env-unit actions between them, ``context_actions`` (Tc-1, A).
+    def rollout(self, context_features: Tensor, context_states: Tensor, context_actions: Tensor,
+                actions: Tensor) -> Rollout:
+        """Context features (Tc, N, D) from ``encode``, states (Tc, S) and the actions between the context frames
+        (Tc-1, A), all in env units, shared by K candidate action sequences (K, H, A) in env units -> the
+        predicted features (K, H, N, D) of the next H steps and the predicted states (K, H, S) in env units.
         Differentiable with respect to ``actions`` when grad is enabled (gradient planners)."""
-        a = self.action_dim
+        a, s = self.action_dim, self.state_dim
         if actions.ndim != 3 or actions.shape[-1] != a:
             raise ValueError(
                 f"actions: expected (K, H, A) with A = action_dim = {a} (the world model's action dimension), "
                 f"got shape {tuple(actions.shape)}"
             )
-        if context_states.ndim != 2 or context_states.shape[-1] != self.state_dim:
-            raise ValueError(
-                f"context_states: expected (Tc, S) with S = state_dim = {self.state_dim}, got shape "
-                f"{tuple(context_states.shape)}"
-            )
-        if context_features.ndim != 3 or context_features.shape[0] != context_states.shape[0]:
-            raise ValueError(
-                f"context_features: expected (Tc, N, D) with Tc = {context_states.shape[0]} (as context_states), "
-                f"got shape {tuple(context_features.shape)}"
-            )
-        tc = context_features.shape[0]
-        if tc > 1 and context_actions is None:
-            raise ValueError(
-                f"a context of Tc={tc} frames needs context_actions (Tc-1, A) = ({tc - 1}, {a}), the actions taken "
-                "between them; pass them, or only the last frame (context_features[-1:], context_states[-1:])"
-            )
-        if context_actions is not None and (context_actions.ndim != 2 or context_actions.shape[-1] != a):
-            raise ValueError(f"context_actions: expected (Tc-1, A={a}), got shape {tuple(context_actions.shape)}")
+        if context_states.ndim != 2 or context_states.shape[-1] != s:
+            raise ValueError(f"context_states: expected (Tc, S) with S = state_dim = {s}, got shape "
+                             f"{tuple(context_states.shape)}")
+        tc = context_states.shape[0]
+        if context_features.ndim != 3 or context_features.shape[0] != tc:
+            raise ValueError(f"context_features: expected (Tc, N, D) with Tc = {tc} (as context_states), got shape "
+                             f"{tuple(context_features.shape)}")
+        if context_actions.shape != (tc - 1, a):
+            raise ValueError(f"context_actions: expected (Tc-1, A) = ({tc - 1}, {a}), the actions taken between the "
+                             f"context frames, got shape {tuple(context_actions.shape)}")
         device, dtype = self.device, torch.float32
         states = self.normalize_states(context_states.to(device, dtype))
         actions = self.normalize_actions(actions.to(device, dtype))
-        if context_actions is not None:
-            context_actions = self.normalize_actions(context_actions.to(device, dtype))
+        context_actions = self.normalize_actions(context_actions.to(device, dtype))
         with autocast_context(self.precision, device):
             features, states = self.predictor.rollout(
                 context_features.to(device, dtype), states, actions, context_actions, return_states=True
             )
-        features = features.float()
-        return (features, states.float() * self.state_std + self.state_mean) if return_states else features
+        return Rollout(features.float(), states.float() * self.state_std + self.state_mean)
 
 
 def load_world_model(
