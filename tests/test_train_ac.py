@@ -21,9 +21,11 @@ from vjepa.models import ActionConditionedPredictor
 from vjepa.models.feature_norm import FeatureNorm
 from vjepa.runtime.checkpoint import load_checkpoint
 from vjepa.runtime.errors import UserError
+from vjepa.train.ac_checkpoint import ACCheckpoint
 from vjepa.train.loop import LossNotFinite
+from vjepa.train.objectives import ACObjective
 from vjepa.train.pretrain import pretrain
-from vjepa.train.train_ac import ACObjective, train_ac
+from vjepa.train.train_ac import train_ac
 from vjepa.world_model import JEPAWorldModel, load_world_model
 
 AC_TINY = [
@@ -102,16 +104,20 @@ def test_loss_decreases_and_checkpoint_holds_everything(trained, dots, encoder_c
     assert [v["step"] for v in trained["val"]] == [10, 20, 30, 40, 50, 60]
     assert trained["val"][-1]["val_loss"] < trained["val"][0]["val_loss"]
     run_dir = Path(trained["run_dir"])
-    state = load_checkpoint(run_dir / "latest.pt")
-    for key in ("predictor", "predictor_config", "action_stats", "encoder_checkpoint", "fingerprint", "optimizer",
-                "step", "rng", "config", "split", "image_size"):
-        assert key in state, key
-    assert state["step"] == 60 and Path(state["encoder_checkpoint"]) == encoder_ckpt.resolve()
-    assert state["predictor_config"]["action_dim"] == 2 and state["predictor_config"]["grid_hw"] == [4, 4]
-    train_eps, val_eps = state["split"]["train"], state["split"]["val"]
+    state = ACCheckpoint.load(run_dir / "latest.pt")
+    contents = load_checkpoint(run_dir / "latest.pt")
+    assert state.to_contents().keys() == contents.keys()  # the type writes and reads the keys on disk
+    assert state.optimizer and state.rng and state.config["steps"] == 60 and state.image_size == 32
+    assert state.step == 60 and Path(state.encoder_checkpoint) == encoder_ckpt.resolve()
+    assert state.predictor_config["action_dim"] == 2 and state.predictor_config["grid_hw"] == [4, 4]
+    train_eps, val_eps = state.split["train"], state.split["val"]
     assert len(val_eps) == 1 and sorted(train_eps + val_eps) == list(range(10))  # held out by episode
-    stats = ActionStats.from_state_dict(state["action_stats"])
-    assert stats.action_mean.shape == (2,) and np.all(stats.state_std > 0)
+    assert state.action_stats.action_mean.shape == (2,) and np.all(state.action_stats.state_std > 0)
+    del contents["feature_norm"]  # checkpoints from before it: layer norm
+    assert ACCheckpoint.from_contents(contents, "old.pt").feature_norm.mode == "layer"
+    with pytest.raises(UserError, match=r"not a vjepa-train-ac checkpoint \(no predictor_config, action_stats.*"
+                                        r"\(.*pretrain.*latest.pt\) — give the latest.pt of a vjepa-train-ac run"):
+        ACCheckpoint.load(encoder_ckpt)
     metrics = (run_dir / "metrics.csv").read_text()
     for name in ("loss", "loss_teacher_forcing", "loss_rollout", "loss_state", "lr", "grad_norm", "val_loss"):
         assert f",{name}," in metrics

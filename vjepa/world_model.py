@@ -34,6 +34,7 @@ from vjepa.models.feature_norm import FeatureNorm
 from vjepa.models.official import ac_predictor_from_state_dict, is_official_checkpoint, official_encoder
 from vjepa.runtime.checkpoint import load_checkpoint
 from vjepa.runtime.device import autocast_context
+from vjepa.train.ac_checkpoint import ACCheckpoint
 
 
 class JEPAWorldModel(nn.Module):
@@ -137,37 +138,32 @@ def load_world_model(
     encoder from the checkpoint's ``encoder_checkpoint`` (or ``encoder_checkpoint`` given here). Warns if that
     encoder's weights differ from the ones the predictor was trained on (fingerprint). V-JEPA 2-AC's released
     ``.pt`` loads too (`official_world_model`, with its defaults). ``precision``: what the networks compute in."""
-    state = load_checkpoint(ac_checkpoint, map_location="cpu")
-    if is_official_checkpoint(state) and "predictor" in state:  # V-JEPA 2-AC's released .pt
-        return official_world_model(state, device, precision=precision)
-    need = ("predictor", "predictor_config", "action_stats", "encoder_checkpoint", "fingerprint", "image_size")
-    missing = [k for k in need if k not in state]
-    if missing:
-        raise KeyError(f"{ac_checkpoint} lacks {missing}; is it a vjepa-train-ac checkpoint?")
-    enc_path = Path(encoder_checkpoint or state["encoder_checkpoint"])
+    contents = load_checkpoint(ac_checkpoint, map_location="cpu")
+    if is_official_checkpoint(contents) and "predictor" in contents:  # V-JEPA 2-AC's released .pt
+        return official_world_model(contents, device, precision=precision)
+    state = ACCheckpoint.from_contents(contents, ac_checkpoint)
+    enc_path = Path(encoder_checkpoint or state.encoder_checkpoint)
     if not enc_path.is_file():
         raise FileNotFoundError(
             f"encoder checkpoint {enc_path} (recorded in {ac_checkpoint}) not found; "
             "pass load_world_model(..., encoder_checkpoint=PATH)"
         )
-    encoder, _ = load_encoder(enc_path, which=state.get("encoder_which", "target_encoder"), device=device)
+    encoder, _ = load_encoder(enc_path, which=state.encoder_which, device=device)
     found = fingerprint(encoder)
-    if found != state["fingerprint"]:
+    if found != state.fingerprint:
         warnings.warn(
             f"encoder {enc_path} changed since the predictor in {ac_checkpoint} was trained (fingerprint "
-            f"{found[:12]} != {str(state['fingerprint'])[:12]}); its features may not match the predictor's",
+            f"{found[:12]} != {state.fingerprint[:12]}); its features may not match the predictor's",
             stacklevel=2,
         )
-    predictor = ActionConditionedPredictor(**state["predictor_config"])
-    predictor.load_state_dict(state["predictor"])
+    predictor = state.build_predictor()
     if encoder.embed_dim != predictor.embed_dim:
         raise ValueError(
             f"encoder {enc_path} gives {encoder.embed_dim}-d features, the predictor in {ac_checkpoint} expects "
             f"{predictor.embed_dim}"
         )
-    stats = ActionStats.from_state_dict(state["action_stats"])
-    norm = FeatureNorm.from_checkpoint(state.get("feature_norm"), predictor.tokens_per_frame, predictor.embed_dim)
-    return JEPAWorldModel(encoder, predictor, stats, state["image_size"], norm, precision=precision).to(device)
+    return JEPAWorldModel(encoder, predictor, state.action_stats, state.image_size, state.feature_norm,
+                          precision=precision).to(device)
 
 
 def official_world_model(
