@@ -29,7 +29,6 @@ import torch.distributed as torch_dist
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from vjepa.data.ac_dataset import ActionStats, ClipWindows, episode_lowdim, open_episodes
 from vjepa.data.feature_cache import FeatureCache, prepare_features
@@ -39,25 +38,14 @@ from vjepa.models.factory import require
 from vjepa.models.feature_norm import FeatureNorm
 from vjepa.models.official import official_ac_weights
 from vjepa.runtime import config_checks as checks
-from vjepa.runtime.checkpoint import (
-    LATEST,
-    RESTART,
-    differences,
-    is_checkpoint_step,
-    load_checkpoint,
-    resume_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
+from vjepa.runtime.checkpoint import RESTART, differences, load_checkpoint, resume_checkpoint, rng_state, set_rng_state
 from vjepa.runtime.device import autocast_context, resolve_precision
 from vjepa.runtime.errors import ConfigError, RunDirError, UserError
 from vjepa.runtime.run_dir import RunDir
-from vjepa.runtime.threads import set_threads, starved_note
+from vjepa.runtime.threads import set_threads
 from vjepa.train.ac_checkpoint import ACCheckpoint
-from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
-from vjepa.train.loop import Batches, LogWindow, StepLosses, apply_schedules, check_optim_config, trainer
-from vjepa.train.metrics import MetricsLogger, read_metric
+from vjepa.train.distributed import DistInfo, all_reduce_mean
+from vjepa.train.loop import Batches, StepTail, apply_schedules, check_optim_config, run_training, trainer
 from vjepa.train.objectives import ACObjective
 
 LEROBOT_KEYS = ("camera_key", "state_key", "action_key")
@@ -250,13 +238,7 @@ def check_config(cfg: DictConfig) -> None:
 # ------------------------------------------------------------------------------------------- loop
 def train_ac(cfg: DictConfig) -> dict[str, Any]:
     """Run (or resume) action-conditioned predictor training as configured; returns a summary."""
-    check_config(cfg)
-    dist = setup_distributed(cfg.device)
-    try:  # run_dir: one run at a time (the main process's lock), nothing written before the start-up checks pass
-        with RunDir(cfg.run_dir, "vjepa-train-ac", enabled=dist.is_main, watch=(LATEST,)) as run:
-            return _train_ac(cfg, dist, run)
-    finally:
-        cleanup_distributed()
+    return run_training(cfg, "vjepa-train-ac", check_config, _train_ac)
 
 
 def _barrier(dist: DistInfo) -> None:
@@ -350,7 +332,6 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
         set_rng_state(state.rng)
         step = state.step
     run.claim(cfg)  # started: lock run_dir, remove stale temporaries, save the config
-    start_step = step
     if state is not None and dist.is_main:
         print(f"resumed from {ckpt_path} at step {step}")
     elif dist.is_main:
@@ -370,59 +351,32 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
             feature_cache=str(cache.cache_dir), optimizer=optimizer.state_dict(), rng=rng_state(),
         ).to_contents()
 
-    logger = MetricsLogger(run_dir, enabled=dist.is_main, start_step=step)
-    losses = StepLosses(start_step=step)
+    tail = StepTail("train_ac", cfg, dist, device, step, "windows_per_s", cfg.batch_size * dist.world_size)
     val_history: list[dict[str, float]] = []
-    progress = tqdm(total=cfg.steps, initial=step, desc="train_ac", disable=not dist.is_main, dynamic_ncols=True)
     data_iter = batches.from_batch(step)
-    last_step = min(cfg.steps, cfg.stop_after or cfg.steps)
-    window = LogWindow(step, device)  # throughput, data wait and CPU share since the last log
-    while step < last_step:
+    while step < tail.last_step:
         scheduled = apply_schedules(optimizer, step, cfg)
         t_data = time.perf_counter()
         batch = next(data_iter)
-        window.data_wait += time.perf_counter() - t_data
+        tail.window.data_wait += time.perf_counter() - t_data
         inputs = [batch[k].to(device, non_blocking=True) for k in ("features", "actions", "states")]
         with autocast_context(cfg.precision, device):
             loss, parts = model(*inputs)
         loss.backward()
         weights.collect_grads()
-        weights.all_reduce_grads()
-        grad_norm = weights.clip_grad_norm_(cfg.optim.grad_clip or float("inf"))
-        optimizer.step()
-        weights.zero_grad()
+        grad_norm = weights.step(optimizer, cfg.optim.grad_clip)
         weights.sync()
-        losses.append(loss)
         step += 1
-        progress.update(1)
-
-        log = step % cfg.log_every == 0 or step == cfg.steps
-        checkpoint_now = is_checkpoint_step(step, last_step, cfg.ckpt_every, cfg.get("keep_every"))
-        if log or checkpoint_now:  # never checkpoint past a non-finite loss
-            losses.read_back()
-        if log:
-            timing = window.read(step)
-            windows_per_s = timing.pop("steps_per_s") * cfg.batch_size * dist.world_size
-            progress.set_postfix(loss=f"{losses.values[-1]:.4f}", **starved_note(timing.get("cpu_share", 1.0)))
-            logger.log(step, {
-                "loss": losses.values[-1], **{f"loss_{k}": all_reduce_mean(v).item() for k, v in parts.items()},
-                "grad_norm": grad_norm.item(), "windows_per_s": windows_per_s, **timing, **scheduled,
-            })
-        if dist.is_main and len(val_idx) and (step % cfg.val_every == 0 or step == last_step):
+        tail.end_step(step, loss, lambda: {**{f"loss_{k}": all_reduce_mean(v).item() for k, v in parts.items()},
+                                           "grad_norm": grad_norm.item(), **scheduled})
+        if dist.is_main and len(val_idx) and (step % cfg.val_every == 0 or step == tail.last_step):
             val = validate(objective, val_loader, device, cfg.precision)
-            logger.log(step, val)
+            tail.logger.log(step, val)
             val_history.append({"step": step, **val})
-            progress.write(f"step {step}: val_loss {val['val_loss']:.4f}")
-        if dist.is_main and checkpoint_now:
-            save_checkpoint(checkpoint(), run_dir, step, cfg.get("keep_every"))
-        if log:  # the next window starts here: validation and checkpoint time do not count as training
-            window.restart(step)
-    progress.close()
-    logger.close()
+            tail.progress.write(f"step {step}: val_loss {val['val_loss']:.4f}")
+        tail.checkpoint(checkpoint)
     return {
-        "steps": step, "start_step": start_step, "losses": losses.values, "val": val_history, "run_dir": str(run_dir),
-        "logged_losses": read_metric(run_dir, "loss") if dist.is_main else [],
-        "feature_cache": str(cache.cache_dir), "cache_build": enc["build"],
+        **tail.close(), "val": val_history, "feature_cache": str(cache.cache_dir), "cache_build": enc["build"],
         "split": {"train": train_eps, "val": val_eps},
     }
 
