@@ -23,7 +23,7 @@ from benchmarks.common import median, pick_device, time_calls
 from configs.schema.planner import CEMConfig
 from planning.energies import goal_energy
 from planning.planners import make_planner
-from planning.world_model import LinearToyWorldModel
+from planning.toy import LinearToyWorldModel
 from vjepa.data.ac_dataset import ActionStats
 from vjepa.models import ActionConditionedPredictor
 from vjepa.models.factory import build_encoder

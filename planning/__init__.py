@@ -1,6 +1,7 @@
 """Latent planning with world models: energies, planners, MPC loop, evaluation harness."""
 from planning.energies import EnergyFn, goal_energy
 from planning.evaluate import evaluate
+from planning.interface import Rollout, WorldModel
 from planning.mpc import EpisodeResult, run_episode
 from planning.planners import (
     PLANNERS,
@@ -11,7 +12,7 @@ from planning.planners import (
     RandomPlanner,
     make_planner,
 )
-from planning.world_model import LinearToyWorldModel, WorldModel
+from planning.toy import LinearToyWorldModel
 
 __all__ = [
     "PLANNERS",
@@ -23,6 +24,7 @@ __all__ = [
     "MPPIPlanner",
     "Planner",
     "RandomPlanner",
+    "Rollout",
     "WorldModel",
     "evaluate",
     "goal_energy",

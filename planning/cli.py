@@ -36,11 +36,11 @@ import envs  # noqa: F401  (registers the toolkit's envs)
 from configs.schema.env import EnvConfig, env_config
 from configs.schema.plan import check_plan
 from envs.goal_wrapper import GoalImageWrapper
-from planning.energies import goal_energy
+from planning.energies import EnergyFn, goal_energy
 from planning.evaluate import evaluate
+from planning.interface import Rollout, WorldModel
 from planning.planners import make_planner
-from planning.probe import StateProbe, StateRollout, make_probe_energy
-from planning.world_model import WorldModel
+from planning.probe import ProbeEnergy, StateProbe
 from vjepa.runtime.errors import ConfigError, MissingFileError, user_errors
 from vjepa.runtime.run_dir import RunDir, write_text_atomic
 from vjepa.runtime.threads import set_threads
@@ -79,24 +79,26 @@ class ActionBlockEnv(gym.Wrapper):
 
 
 class BlockWorldModel:
-    """A world model whose one step spans ``k`` env steps, seen by planners in per-step action units:
-    ``mode="repeat"`` (a model trained with ``action_agg: sum``) rolls out ``k * action`` (the sum of the k held
-    actions); ``mode="stack"`` passes the k stacked actions through unchanged."""
+    """A world model whose one step spans ``k`` env steps, seen by planners in per-step action units (the actions
+    of an `ActionBlockEnv`): ``mode="repeat"`` (a model trained with ``action_agg: sum``) rolls out ``k * action``
+    (the sum of the k held actions); ``mode="stack"`` passes the k stacked actions through unchanged. One of its
+    steps is one step of that env (``frame_step`` 1)."""
+
+    frame_step = 1
 
     def __init__(self, world_model: WorldModel, k: int, mode: str = "repeat") -> None:
         self.world_model, self.k, self.mode = world_model, int(k), mode
-        self.action_dim = world_model.action_dim
+        self.action_dim, self.state_dim = world_model.action_dim, world_model.state_dim
+        self.action_agg, self.image_size = world_model.action_agg, world_model.image_size
 
     def encode(self, frames: Tensor) -> Tensor:
         return self.world_model.encode(frames)
 
-    def rollout(self, context_features: Tensor, context_states: Tensor, actions: Tensor) -> Tensor:
+    def rollout(self, context_features: Tensor, context_states: Tensor, context_actions: Tensor,
+                actions: Tensor) -> Rollout:
         if self.mode == "repeat":
-            actions = actions * self.k
-        return self.world_model.rollout(context_features, context_states, actions)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.world_model, name)
+            context_actions, actions = context_actions * self.k, actions * self.k
+        return self.world_model.rollout(context_features, context_states, context_actions, actions)
 
 
 # ------------------------------------------------------------------------------------------------ env
@@ -118,21 +120,19 @@ def make_env(env_cfg: EnvConfig | DictConfig | dict, block: int = 1, mode: str =
     return ActionBlockEnv(env, block, mode) if block > 1 else env
 
 
-def world_model_blocks(world_model: Any) -> tuple[int, str]:
-    """(env steps per model step, "repeat" | "stack") of a world model (1, "repeat" without ``frame_step``).
+def world_model_blocks(world_model: WorldModel) -> tuple[int, str]:
+    """(env steps per model step, "repeat" | "stack") of a world model.
 
     A model trained on end-effector pose changes (``action_agg: pose_delta``) takes one planner action per env
     step whatever its frame step: its action is the pose change over one model step, which an env of such actions
     (a robot moving its end effector by the planned change, as V-JEPA 2-AC's) executes as one step."""
-    k = int(getattr(world_model, "frame_step", 1) or 1)
-    stats = getattr(world_model, "stats", None)
-    agg = getattr(stats, "action_agg", "sum")
-    if agg == "pose_delta":
+    if world_model.action_agg == "pose_delta":
         return 1, "repeat"
-    return k, ("stack" if agg == "stack" and k > 1 else "repeat")
+    k = world_model.frame_step
+    return k, ("stack" if world_model.action_agg == "stack" and k > 1 else "repeat")
 
 
-def check_compatible(env: gym.Env, world_model: Any, env_id: str = "", source: str = "") -> None:
+def check_compatible(env: gym.Env, world_model: WorldModel, env_id: str = "", source: str = "") -> None:
     """Clear errors when the env's actions (or proprio) do not fit the world model's."""
     name = env_id or getattr(env.unwrapped.spec, "id", type(env.unwrapped).__name__)
     where = f" ({source})" if source else ""
@@ -143,21 +143,20 @@ def check_compatible(env: gym.Env, world_model: Any, env_id: str = "", source: s
             f"model{where} was trained on {world_model.action_dim}-D actions; plan in the env it was trained on "
             f"(env=...), or train a world model on data from {name}"
         )
-    state_dim = getattr(world_model, "state_dim", None)
     proprio = env.observation_space["proprio"] if isinstance(env.observation_space, spaces.Dict) else None
-    if state_dim is not None and proprio is not None and proprio.shape != (state_dim,):
+    if proprio is not None and proprio.shape != (world_model.state_dim,):
         raise ValueError(
             f"state dimension mismatch: env {name} has proprio of shape {proprio.shape}, the world model{where} "
-            f"expects {state_dim}-D states"
+            f"expects {world_model.state_dim}-D states"
         )
 
 
 # ------------------------------------------------------------------------------------------------ run
-def make_energy(cfg: DictConfig, world_model_path: Path, source: StateRollout | None = None) -> tuple[Any, str]:
+def make_energy(cfg: DictConfig, world_model_path: Path) -> tuple[EnergyFn, str]:
     """The planning energy of ``cfg.energy`` and its description: `goal_energy` on features, plus, with a state
     probe (`planning.probe`), ``probe_weight`` times the distance between the probe's reading of the last
-    predicted features and of the goal, and ``state_weight`` times the distance between the predictor's own
-    predicted state (from ``source``, a `StateRollout`) and the probe's reading of the goal."""
+    predicted features and of the goal, and ``state_weight`` times the distance between the world model's own
+    predicted state and the probe's reading of the goal (a `ProbeEnergy`)."""
     weight, state_weight = cfg.energy.probe_weight, cfg.energy.state_weight
     energy = {key: cfg.energy[key] for key in ("metric", "reduce_tokens", "steps")}  # goal_energy's keywords
     steps = "mean over the predicted steps" if energy["steps"] == "all" else "last predicted step"
@@ -169,22 +168,12 @@ def make_energy(cfg: DictConfig, world_model_path: Path, source: StateRollout | 
         raise MissingFileError(
             f"energy.probe_weight / state_weight need a state probe: {path} not found", "probe",
             f"fit one with vjepa-state-probe world_model={world_model_path} dataset=DIR, or pass probe=PATH")
-    if state_weight > 0 and source is None:
-        raise ValueError("energy.state_weight > 0 needs the world model's predicted states (a StateRollout)")
     if weight > 0:
         text += f" + {weight:g} x probe(predicted features) distance"
     if state_weight > 0:
         text += f" + {state_weight:g} x predicted-state distance"
     probe = StateProbe.load(path)
-    return make_probe_energy(probe, weight, state_weight, source, **energy), f"{text} to probe(goal) ({path})"
-
-
-def energy_for(cfg: DictConfig, world_model_path: Path, model: Any) -> tuple[Any, str, Any]:
-    """(energy, its description, the model planners should roll out): a `StateRollout` around ``model`` when the
-    energy reads predicted states (``energy.state_weight > 0``), else ``model`` itself."""
-    source = StateRollout(model) if cfg.energy.state_weight > 0 else None
-    energy, text = make_energy(cfg, world_model_path, source)
-    return energy, text, source or model
+    return ProbeEnergy(probe, weight, state_weight, energy), f"{text} to probe(goal) ({path})"
 
 
 def load_configured_world_model(cfg: DictConfig) -> Any:
@@ -214,10 +203,10 @@ def _plan(cfg: DictConfig, run: RunDir) -> dict:
     probe_env = make_env(env_cfg, k, mode)
     check_compatible(probe_env, model, env_cfg.id, str(path))
     space = probe_env.action_space
-    energy, energy_text, inner = energy_for(cfg, path, model)
+    energy, energy_text = make_energy(cfg, path)
     fps = probe_env.metadata.get("render_fps", 10)
     probe_env.close()
-    world_model = BlockWorldModel(inner, k, mode) if k > 1 else inner
+    world_model = BlockWorldModel(model, k, mode) if k > 1 else model
     name, horizon, replan = cfg.planner.name, cfg.planner.horizon, env_cfg.replan_every
     max_steps = math.ceil(env_cfg.max_steps / k)  # planner actions within the env-step budget
 

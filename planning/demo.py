@@ -22,37 +22,23 @@ for keys the demo config does not list). Each stage skips itself when its output
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
-from collections.abc import Iterator, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import hydra
 import torch
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from configs.schema.demo import check_demo
 from configs.schema.landscape import LandscapeConfig
-from planning.cli import energy_for, format_summary, load_configured_world_model, plan
-from vjepa.runtime.errors import ConfigError, user_errors
+from planning.cli import format_summary, load_configured_world_model, make_energy, plan
+from planning.stages import stage_config
+from vjepa.runtime.errors import user_errors
 from vjepa.runtime.run_dir import RunDir, write_text_atomic
 from vjepa.runtime.threads import set_threads
-
-
-@contextlib.contextmanager
-def _hydra_ready() -> Iterator[None]:
-    """Hydra's compose API, initialised on the ``configs`` package unless it already is (inside hydra.main)."""
-    if GlobalHydra.instance().is_initialized():
-        yield
-    else:
-        with initialize_config_module(config_module="configs", version_base="1.3"):
-            yield
-
 
 RUNTIME_KEYS = ("device", "precision", "threads")
 
@@ -61,23 +47,6 @@ def runtime_settings(cfg: DictConfig) -> dict[str, Any]:
     """The demo's runtime keys every stage computes with (``device``, ``precision``, ``threads``), those set (not
     null): a stage's own section can still override them."""
     return {key: cfg[key] for key in RUNTIME_KEYS if cfg[key] is not None}
-
-
-def stage_config(name: str, groups: list[str], settings: Any, fixed: dict[str, Any],
-                 runtime: Mapping[str, Any] | None = None) -> DictConfig:
-    """Compose configs/<name>.yaml with group choices ``groups``, then merge the demo's ``runtime`` keys
-    (`runtime_settings`), its ``settings`` section (unknown keys are errors) and the values the demo fixes (paths)."""
-    with _hydra_ready():
-        cfg = compose(config_name=name, overrides=groups)
-    settings = OmegaConf.to_container(settings, resolve=True) if isinstance(settings, DictConfig) else settings
-    try:
-        cfg = OmegaConf.merge(cfg, runtime or {}, settings or {})
-    except Exception as e:  # ConfigKeyError and friends: name the stage
-        raise ConfigError(f"{name} settings {settings} do not fit configs/{name}.yaml: {e}", name,
-                          f"set only keys configs/{name}.yaml takes") from e
-    for key, value in fixed.items():
-        OmegaConf.update(cfg, key, value, merge=False)
-    return cfg
 
 
 def _plan_settings(cfg: DictConfig, planner: str | None) -> dict[str, Any]:
@@ -222,7 +191,7 @@ def _run_demo(cfg: DictConfig, run: RunDir) -> dict[str, Any]:
             first = cfg.planners[0]
             plan_cfg = stage("plan", [f"planner={first}"], _plan_settings(cfg, first), world_model)
             model = load_configured_world_model(plan_cfg)
-            energy, _, model = energy_for(plan_cfg, ac_dir / "latest.pt", model)
+            energy, _ = make_energy(plan_cfg, ac_dir / "latest.pt")
             landscape_figure(model, plan_cfg.env, seed=plan_cfg.seed, horizon=plan_cfg.planner.horizon,
                              out=picture, grid=LandscapeConfig.grid, energy=energy)
             _log(f"energy landscape of episode 0 -> {picture}")

@@ -1,25 +1,28 @@
-"""Goal energies: how far predicted features are from the goal image's features (lower is better)."""
+"""Goal energies: how far a rollout's predicted features are from the goal image's features (lower is better)."""
 from typing import Callable, Literal
 
 import torch.nn.functional as F
 from torch import Tensor
 
-EnergyFn = Callable[[Tensor, Tensor], Tensor]  # (pred (K, H, N, D), goal (N, D)) -> (K,)
+from planning.interface import Rollout
+
+EnergyFn = Callable[[Rollout, Tensor], Tensor]  # (rollout of K candidates, goal features (N, D)) -> (K,)
 
 
 def goal_energy(
-    pred: Tensor,
+    rollout: Rollout,
     goal: Tensor,
     metric: Literal["l1", "l2", "cosine"] = "l1",
     reduce_tokens: Literal["mean", "pool"] = "mean",
     steps: Literal["last", "all"] = "last",
 ) -> Tensor:
-    """Energy (K,) of predictions (K, H, N, D) against goal features (N, D), computed in float32.
+    """Energy (K,) of a rollout's predicted features (K, H, N, D) against goal features (N, D), in float32.
 
     metric: "l1" mean absolute difference over D (V-JEPA 2-AC), "l2" mean squared difference over D (DINO-WM),
     "cosine" 1 - cosine similarity. reduce_tokens: "mean" distance per token then mean over tokens, "pool"
     mean over tokens first then one distance. steps: "last" predicted step only, or the mean over "all" steps.
     """
+    pred = rollout.features
     if pred.shape[-2:] != goal.shape:
         raise ValueError(f"pred tokens {tuple(pred.shape[-2:])} do not match goal {tuple(goal.shape)}")
     if steps == "last":

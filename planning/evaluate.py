@@ -10,9 +10,9 @@ import imageio.v3 as iio
 import numpy as np
 from tqdm import tqdm
 
+from planning.interface import WorldModel
 from planning.mpc import EpisodeResult, run_episode
 from planning.planners import Planner
-from planning.world_model import WorldModel
 
 
 def trajectory_frames(xy: np.ndarray, height: int, width: int) -> np.ndarray:

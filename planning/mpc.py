@@ -6,8 +6,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from planning.interface import WorldModel
 from planning.planners import Planner
-from planning.world_model import WorldModel
 
 
 @dataclass
@@ -51,9 +51,10 @@ def run_episode(
     """Run one goal-reaching episode with MPC: plan, execute `replan_every` actions, replan.
 
     The agent sees only obs["pixels"], obs["proprio"] and the goal image. The context holds the last
-    `context_frames` observations (fewer at the start). `encode` receives CPU uint8 frames; states are moved
-    to the features' device. The planner is reset with `seed`, the env with `env.reset(seed=seed)`. Each plan is
-    told how many actions the episode has left, so that it scores no prediction beyond the episode's end.
+    `context_frames` observations (fewer at the start) and the actions executed between them. `encode` receives
+    CPU uint8 frames; states and actions are moved to the features' device. The planner is reset with `seed`, the
+    env with `env.reset(seed=seed)`. Each plan is told how many actions the episode has left, so that it scores no
+    prediction beyond the episode's end.
     """
     if env.action_space.shape != (world_model.action_dim,):
         raise ValueError(
@@ -87,8 +88,12 @@ def run_episode(
         with torch.inference_mode():
             features.update(zip(new, world_model.encode(torch.from_numpy(np.stack([frames[i] for i in new])))))
         context_features = torch.stack([features[i] for i in window])  # (Tc, N, D)
-        context_states = torch.from_numpy(np.stack([states[i] for i in window])).to(goal_features.device)
-        plan = planner.plan(context_features, goal_features, context_states, max_steps - len(actions))  # (H, A)
+        device = goal_features.device
+        context_states = torch.from_numpy(np.stack([states[i] for i in window])).to(device)
+        between = np.array(actions[window.start : now], np.float32).reshape(-1, planner.action_dim)  # (Tc-1, A)
+        context_actions = torch.from_numpy(between).to(device)
+        plan = planner.plan(context_features, goal_features, context_states, context_actions,
+                            steps_left=max_steps - len(actions))  # (H, A)
         plan_times.append(time.perf_counter() - start)
         energies.append(planner.last_energy)
 

@@ -1,7 +1,8 @@
 """Planners: search for an action sequence (H, A) whose predicted features reach the goal's features.
 
-Every planner shares one interface, `plan(obs_features (Tc, N, D), goal_features (N, D), state (Tc, S)) -> (H, A)`,
-and the plumbing in `Planner`: action bounds, chunked candidate evaluation, warm start, seeded sampling.
+Every planner shares one interface, `plan(context_features (Tc, N, D), goal_features (N, D), context_states (Tc, S),
+context_actions (Tc-1, A)) -> (H, A)`, and the plumbing in `Planner`: action bounds, chunked candidate evaluation,
+warm start, seeded sampling.
 """
 import dataclasses
 from functools import partial
@@ -13,7 +14,7 @@ from torch import Tensor
 
 from configs.schema.planner import CEMConfig, GradientConfig, MPPIConfig, PlannerConfig, SearchConfig
 from planning.energies import EnergyFn, goal_energy
-from planning.world_model import WorldModel
+from planning.interface import WorldModel
 
 Bound = float | Sequence[float] | Tensor
 ScoreFn = Callable[[Tensor], Tensor]  # candidates (K, H, A) -> energies (K,)
@@ -99,26 +100,32 @@ class Planner:
         return candidates.split(self.candidate_chunk or len(candidates))
 
     def candidate_energies(
-        self, features: Tensor, states: Tensor, goal: Tensor, steps_left: int | None, candidates: Tensor
+        self, features: Tensor, states: Tensor, context_actions: Tensor, goal: Tensor, steps_left: int | None,
+        candidates: Tensor,
     ) -> Tensor:
         """Candidates (K, H, A) -> energies (K,), one rollout call per chunk of candidates; only the first
         ``steps_left`` actions are rolled out and scored (the rest would never be executed)."""
-        rollout = partial(self.world_model.rollout, features, states)
+        rollout = partial(self.world_model.rollout, features, states, context_actions)
         candidates = candidates[:, :steps_left]
         return torch.cat([self.energy(rollout(chunk), goal) for chunk in self.chunks(candidates)])
 
     def plan(
-        self, obs_features: Tensor, goal_features: Tensor, state: Tensor, steps_left: int | None = None
+        self, context_features: Tensor, goal_features: Tensor, context_states: Tensor,
+        context_actions: Tensor | None = None, steps_left: int | None = None,
     ) -> Tensor:
-        """Context features (Tc, N, D), goal features (N, D), states (Tc, S) -> actions (H, A).
+        """Context features (Tc, N, D), goal features (N, D), context states (Tc, S) and the actions taken between
+        the context frames (Tc-1, A; None for a one-frame context) -> actions (H, A).
 
         ``steps_left``: actions the episode has left; with fewer than ``horizon``, the plan is scored at the
         episode's end (a "last step" energy then asks to be at the goal by the deadline, not later)."""
         if steps_left is not None and steps_left < 1:
             raise ValueError(f"steps_left must be >= 1, got {steps_left}")
-        device = obs_features.device  # the bounds move there once, not in every projection
+        device = context_features.device  # the bounds move there once, not in every projection
         self.low, self.high, self.centre = self.low.to(device), self.high.to(device), self.centre.to(device)
-        score = partial(self.candidate_energies, obs_features, state, goal_features, steps_left)
+        if context_actions is None:
+            context_actions = context_features.new_zeros(0, self.action_dim)
+        score = partial(self.candidate_energies, context_features, context_states, context_actions, goal_features,
+                        steps_left)
         actions = self._optimize(score, self.initial_mean().to(device))
         with torch.inference_mode():
             self.last_energy = score(actions[None]).item()
@@ -209,10 +216,12 @@ class GradientPlanner(Planner):
         self.iterations, self.lr, self.num_restarts = iterations, lr, num_restarts
 
     def plan(
-        self, obs_features: Tensor, goal_features: Tensor, state: Tensor, steps_left: int | None = None
+        self, context_features: Tensor, goal_features: Tensor, context_states: Tensor,
+        context_actions: Tensor | None = None, steps_left: int | None = None,
     ) -> Tensor:
         # clones turn inference-mode tensors (from encode) into ones autograd may save for backward
-        return super().plan(obs_features.clone(), goal_features.clone(), state.clone(), steps_left)
+        return super().plan(context_features.clone(), goal_features.clone(), context_states.clone(),
+                            None if context_actions is None else context_actions.clone(), steps_left)
 
     @torch.enable_grad()
     def _optimize(self, score: ScoreFn, mean: Tensor) -> Tensor:

@@ -7,15 +7,14 @@ regression from features to the proprio state, fitted on the world model's own t
 states, both already in the data), turns predicted and goal features into state estimates, whose distance is a
 long-range cost:
 
-    energy(pred, goal) = goal_energy(pred, goal) + weight * || probe(pred[:, -1]) - probe(goal) ||_2
+    energy(rollout, goal) = goal_energy(rollout, goal) + weight * || probe(rollout.features[:, -1]) - probe(goal) ||_2
 
     vjepa-state-probe world_model=runs/train_ac/latest.pt dataset=data/wall      # -> runs/train_ac/probe.pt
 """
 
 from __future__ import annotations
 
-import inspect
-from functools import partial
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from planning.energies import goal_energy
+from planning.interface import Rollout, WorldModel
 from vjepa.runtime.errors import user_errors
 from vjepa.runtime.threads import set_threads
 
@@ -80,7 +80,7 @@ class StateProbe(nn.Module):
 
 
 @torch.inference_mode()
-def encode_frames(world_model: Any, frames: np.ndarray, desc: str, chunk: int = 256) -> Tensor:
+def encode_frames(world_model: WorldModel, frames: np.ndarray, desc: str, chunk: int = 256) -> Tensor:
     """``world_model.encode`` of uint8 frames (B, H, W, 3), ``chunk`` at a time under a progress bar."""
     out = []
     with tqdm(total=len(frames), desc=desc, unit="frame", dynamic_ncols=True) as bar:
@@ -90,7 +90,7 @@ def encode_frames(world_model: Any, frames: np.ndarray, desc: str, chunk: int = 
     return torch.cat(out)
 
 
-def fit_probe(world_model: Any, data: str | Path, max_frames: int, val_fraction: float = 0.2,
+def fit_probe(world_model: WorldModel, data: str | Path, max_frames: int, val_fraction: float = 0.2,
               ridges: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0), seed: int = 0
               ) -> tuple[StateProbe, dict[str, Any]]:
     """Fit a probe on up to ``max_frames`` frames (evenly over the episodes) of a vjepa-episodes dataset, encoded
@@ -127,70 +127,40 @@ def fit_probe(world_model: Any, data: str | Path, max_frames: int, val_fraction:
     return final, {"frames": len(features), "ridge": best[1], "val_mae": best[2].tolist()}
 
 
-class StateRollout:
-    """A world model whose ``rollout`` also keeps its predicted states (env units) of the last call in
-    ``last_states`` (K, H, S), for `probe_energy`'s ``state_weight`` term. (The WorldModel protocol's rollout
-    returns features only; this asks a `JEPAWorldModel` for its ``return_states``.)"""
+@dataclass(frozen=True)
+class ProbeEnergy:
+    """Feature energy (`goal_energy` with ``feature_energy`` kwargs) plus ``weight`` times the distance between the
+    probe's states of the predicted features and of the goal, plus ``state_weight`` times the distance between the
+    rollout's own predicted states and the probe's goal state: (rollout, goal (N, D)) -> (K,). Like the feature
+    term, the state terms take the last predicted step (``steps="last"``) or the mean over all of them
+    (``steps="all"``: reach the goal early and stay there)."""
 
-    def __init__(self, world_model: Any) -> None:
-        rollout = getattr(world_model, "rollout", None)
-        if rollout is None or "return_states" not in inspect.signature(rollout).parameters:
-            raise TypeError(f"StateRollout needs a world model with rollout(..., return_states), got "
-                            f"{type(world_model).__name__}")
-        self.world_model = world_model
-        self.action_dim = world_model.action_dim
-        self.last_states: Tensor | None = None
+    probe: StateProbe
+    weight: float = 1.0
+    state_weight: float = 0.0
+    feature_energy: dict[str, Any] = field(default_factory=dict)
 
-    def encode(self, frames: Tensor) -> Tensor:
-        return self.world_model.encode(frames)
+    def __call__(self, rollout: Rollout, goal: Tensor) -> Tensor:
+        energy = goal_energy(rollout, goal, **self.feature_energy)
+        last = self.feature_energy.get("steps", "last") == "last"
+        goal_state = self.probe(goal)
 
-    def rollout(self, context_features: Tensor, context_states: Tensor, actions: Tensor) -> Tensor:
-        pred, self.last_states = self.world_model.rollout(context_features, context_states, actions,
-                                                          return_states=True)
-        return pred
+        def distance(states: Tensor) -> Tensor:  # (K, H, S) -> (K,)
+            d = (states - goal_state).norm(dim=-1)
+            return d[:, -1] if last else d.mean(1)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.world_model, name)
+        if self.weight:
+            energy = energy + self.weight * distance(self.probe(rollout.features))
+        if self.state_weight:
+            if rollout.states is None:
+                raise ValueError("energy.state_weight needs predicted states; this world model predicts none")
+            energy = energy + self.state_weight * distance(rollout.states)
+        return energy
 
-
-def probe_energy(pred: Tensor, goal: Tensor, probe: StateProbe, weight: float = 1.0, state_weight: float = 0.0,
-                 source: StateRollout | None = None, **feature_energy: Any) -> Tensor:
-    """Feature energy (``goal_energy`` with ``feature_energy`` kwargs) plus ``weight`` times the distance between
-    the probe's states of the predicted steps and of the goal, plus ``state_weight`` times the distance between
-    the predictor's own predicted states (``source.last_states``) and the probe's goal state: (K, H, N, D),
-    (N, D) -> (K,). Like the feature term, the state terms take the last predicted step (``steps="last"``) or
-    the mean over all of them (``steps="all"``: reach the goal early and stay there)."""
-    energy = goal_energy(pred, goal, **feature_energy)
-    last = feature_energy.get("steps", "last") == "last"
-    goal_state = probe(goal)
-
-    def distance(states: Tensor) -> Tensor:  # (K, H, S) -> (K,)
-        d = (states - goal_state).norm(dim=-1)
-        return d[:, -1] if last else d.mean(1)
-
-    if weight:
-        energy = energy + weight * distance(probe(pred))
-    if state_weight:
-        if source is None or source.last_states is None or len(source.last_states) != len(pred):
-            raise RuntimeError("state_weight needs the predicted states of this rollout (a StateRollout model)")
-        energy = energy + state_weight * distance(source.last_states)
-    return energy
-
-
-def without_rollout_states(energy: Any) -> Any:
-    """The energy for encoded images rather than rollouts: a `probe_energy` whose state term (predicted states)
-    becomes a probe term (the probe's reading of the image), anything else unchanged."""
-    if isinstance(energy, partial) and energy.func is probe_energy and energy.keywords.get("state_weight"):
-        kw = dict(energy.keywords)
-        kw["weight"] = kw.get("weight", 0.0) + kw.pop("state_weight")
-        return partial(probe_energy, **kw)
-    return energy
-
-
-def make_probe_energy(probe: StateProbe, weight: float, state_weight: float = 0.0, source: StateRollout | None = None,
-                      **feature_energy: Any) -> Any:
-    return partial(probe_energy, probe=probe, weight=weight, state_weight=state_weight, source=source,
-                   **feature_energy)
+    def for_images(self) -> ProbeEnergy:
+        """The energy of encoded images rather than rollouts: the state term (predicted states) becomes a probe
+        term (the probe's reading of the image)."""
+        return replace(self, weight=self.weight + self.state_weight, state_weight=0.0)
 
 
 @hydra.main(config_path="pkg://configs", config_name="state_probe", version_base="1.3")

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,15 +22,16 @@ import torch
 from omegaconf import DictConfig
 
 from configs.schema.env import EnvConfig, env_config
-from planning.cli import BlockWorldModel, energy_for, load_configured_world_model, make_env, world_model_blocks
-from planning.energies import goal_energy
-from planning.probe import without_rollout_states
+from planning.cli import BlockWorldModel, load_configured_world_model, make_energy, make_env, world_model_blocks
+from planning.energies import EnergyFn, goal_energy
+from planning.interface import Rollout, WorldModel
+from planning.probe import ProbeEnergy
 from vjepa.runtime.errors import user_errors
 from vjepa.runtime.threads import set_threads
 
 
-def _energy_fn(energy: Callable | dict | None, drop_steps: bool = False) -> Callable:
-    """An energy function (pred (K, H, N, D), goal (N, D)) -> (K,): given, or `goal_energy` with these kwargs."""
+def _energy_fn(energy: EnergyFn | dict | None, drop_steps: bool = False) -> EnergyFn:
+    """An energy function (rollout, goal (N, D)) -> (K,): given, or `goal_energy` with these kwargs."""
     if callable(energy):
         return energy
     kw = {k: v for k, v in (energy or {}).items() if not (drop_steps and k == "steps")}
@@ -46,12 +46,12 @@ def _start(env_cfg: EnvConfig, seed: int) -> tuple[Any, dict, dict]:
 
 @torch.inference_mode()
 def action_landscape(
-    world_model: Any,
+    world_model: WorldModel,
     env_cfg: EnvConfig | DictConfig,
     seed: int,
     horizon: int,
     grid: int,
-    energy: Callable | dict | None = None,
+    energy: EnergyFn | dict | None = None,
 ) -> dict[str, np.ndarray]:
     """Energies (grid, grid) of constant actions (a_x = columns, a_y = rows, both over [low, high]) held for
     ``horizon`` world-model steps from the start of episode ``seed``; with ``true_distance`` (grid, grid), the
@@ -70,9 +70,9 @@ def action_landscape(
     state = torch.from_numpy(np.asarray(obs["proprio"], np.float32))[None]
     if mode == "stack":
         raise ValueError("action_landscape supports world models with action_agg 'sum' (held actions) only")
-    energy_fn, energies = _energy_fn(energy), []
+    energy_fn, energies, no_actions = _energy_fn(energy), [], torch.zeros(0, model.action_dim)
     for chunk in torch.from_numpy(actions.astype(np.float32)).split(256):
-        energies.append(energy_fn(model.rollout(feats[:1], state, chunk), feats[1]))
+        energies.append(energy_fn(model.rollout(feats[:1], state, no_actions, chunk), feats[1]))
     result = {"energy": torch.cat(energies).reshape(grid, grid).numpy(), "action_x": ax, "action_y": ay,
               "frame": obs["pixels"], "goal_image": info["goal_image"]}
 
@@ -92,8 +92,8 @@ def action_landscape(
 
 
 @torch.inference_mode()
-def position_landscape(world_model: Any, env_cfg: EnvConfig | DictConfig, seed: int, grid: int,
-                       energy: Callable | dict | None = None) -> dict[str, np.ndarray]:
+def position_landscape(world_model: WorldModel, env_cfg: EnvConfig | DictConfig, seed: int, grid: int,
+                       energy: EnergyFn | dict | None = None) -> dict[str, np.ndarray]:
     """Wall env: encoder energy (grid, grid) between the goal image and the image of the agent at each position
     (rows = y from bottom to top, columns = x; NaN where the agent would overlap a wall)."""
     env_cfg = env_config(env_cfg)
@@ -114,15 +114,16 @@ def position_landscape(world_model: Any, env_cfg: EnvConfig | DictConfig, seed: 
     wall.set_state(start)
     goal = world_model.encode(torch.from_numpy(info["goal_image"])[None])[0]
     feats = world_model.encode(torch.from_numpy(np.stack(frames)))
-    values = without_rollout_states(_energy_fn(energy, drop_steps=True))(feats[:, None], goal).numpy()
+    energy_fn = energy.for_images() if isinstance(energy, ProbeEnergy) else _energy_fn(energy, drop_steps=True)
+    values = energy_fn(Rollout(feats[:, None]), goal).numpy()  # each image a one-step rollout
     out = np.full(grid * grid, np.nan)
     out[np.flatnonzero(free)] = values
     env.close()
     return {"energy": out.reshape(grid, grid), "xs": xs, "start": start[:2], "goal": goal_state[:2]}
 
 
-def landscape_figure(world_model: Any, env_cfg: EnvConfig | DictConfig, seed: int, horizon: int, out: str | Path,
-                     grid: int, energy: Callable | dict | None = None) -> Path:
+def landscape_figure(world_model: WorldModel, env_cfg: EnvConfig | DictConfig, seed: int, horizon: int,
+                     out: str | Path, grid: int, energy: EnergyFn | dict | None = None) -> Path:
     """One PNG: start and goal images, the action landscape (``grid`` x ``grid`` constant actions held ``horizon``
     steps: model energy and true distance) and, for the wall env, the position landscape of the encoder."""
     import matplotlib
@@ -181,7 +182,7 @@ def main(cfg: DictConfig) -> None:
     env_cfg = check_landscape(cfg)
     set_threads(cfg.threads)
     model = load_configured_world_model(cfg)
-    energy, _, model = energy_for(cfg, Path(cfg.world_model), model)
+    energy, _ = make_energy(cfg, Path(cfg.world_model))
     path = landscape_figure(model, env_cfg, cfg.seed, cfg.horizon, cfg.out, cfg.grid, energy=energy)
     print(f"wrote {path}")
 

@@ -1,7 +1,7 @@
 """On a GPU the hot paths queue their work and never wait for it: a pretraining step (bf16 weights, fp32 masters,
-batch copied from pinned memory) makes no host-device synchronisation, and a CEM search through the AC predictor
-one per plan (its final energy). torch's sync debug mode reports each. Skipped without CUDA; the rest of the CUDA
-path runs as the ``cuda`` variants of the other tests (``pytest -m cuda``)."""
+batch copied from pinned memory) makes no host-device synchronisation, and a CEM search through a world model of the
+AC predictor one per plan (its final energy). torch's sync debug mode reports each. Skipped without CUDA; the rest of
+the CUDA path runs as the ``cuda`` variants of the other tests (``pytest -m cuda``)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import torch
 from configs.schema.planner import CEMConfig
 from planning import goal_energy, make_planner
 from tests.conftest import CUDA
-from tests.test_ac_predictor import random_episodes, tiny_model
 from tests.test_master_weights import training_step
 from tests.test_performance_switches import equal_length_masks, small_jepa
+from tests.test_world_model_contract import jepa
 from vjepa.train.loop import adamw, param_groups
 from vjepa.train.precision import training_weights
 
@@ -56,14 +56,15 @@ def test_a_pretraining_step_does_not_wait_for_the_gpu():
     assert torch.isfinite(torch.stack(losses)).all()
 
 
-def test_a_cem_plan_waits_for_the_gpu_once():
+def test_a_cem_plan_waits_for_the_gpu_once(tmp_path):
     device = torch.device("cuda")
-    model = tiny_model().to(device)  # the AC predictor is itself a world model's rollout: (K, H, A) -> (K, H, N, D)
-    features, _, states = (x.to(device) for x in random_episodes(model, batch=1, steps=1))
+    model = jepa(tmp_path).to(device)  # a world model of a tiny encoder and AC predictor
+    features = model.encode(torch.randint(0, 256, (3, 32, 32, 3), dtype=torch.uint8))  # 2 context frames, a goal
+    states, between = torch.zeros(2, 2, device=device), torch.zeros(1, 2, device=device)
     settings = CEMConfig(num_samples=64, num_elites=8, iterations=5, horizon=3)
     planner = make_planner(settings, model, goal_energy, action_low=-1.0, action_high=1.0, seed=0)
-    planner.plan(features[0], features[0, -1], states[0])  # warm-up
+    planner.plan(features[:2], features[2], states, between)  # warm-up
     with synchronisations() as found:
-        actions = planner.plan(features[0], features[0, -1], states[0])
+        actions = planner.plan(features[:2], features[2], states, between)
     assert len(found) == 1, found  # reading the plan's energy back (`last_energy`)
     assert actions.device.type == "cuda" and actions.shape == (3, model.action_dim)

@@ -140,9 +140,9 @@ def test_released_world_model_loads_behind_the_planners_interface(tmp_path):
     assert z.shape == (2, 4, 24)  # a 2 x 2 token grid of a 32-px frame
     torch.testing.assert_close(z, F.layer_norm(z, (24,)))  # layer-normalised, as the release's planner feeds them
     state, actions = torch.randn(7), torch.randn(3, 2, 7)
-    features, states = wm.rollout(z[-1:], state[None], actions, return_states=True)
-    assert features.shape == (3, 2, 4, 24)
-    torch.testing.assert_close(states[:, 0], apply_delta_pose(state.expand(3, 7), actions[:, 0]))  # its own units
+    rollout = wm.rollout(z[-1:], state[None], torch.zeros(0, 7), actions)
+    assert rollout.features.shape == (3, 2, 4, 24)
+    torch.testing.assert_close(rollout.states[:, 0], apply_delta_pose(state.expand(3, 7), actions[:, 0]))  # own units
 
 
 def test_load_encoder_takes_the_2ac_checkpoint_whose_only_encoder_is_encoder(tmp_path):

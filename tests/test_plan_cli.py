@@ -11,9 +11,11 @@ from omegaconf import OmegaConf
 
 from configs.schema.env import env_config
 from planning.cli import ActionBlockEnv, BlockWorldModel, make_env, plan, world_model_blocks
-from planning.demo import run_demo, stage_config
-from planning.probe import StateProbe, StateRollout, fit_probe
+from planning.demo import run_demo
+from planning.interface import Rollout
+from planning.probe import ProbeEnergy, StateProbe, fit_probe
 from planning.probe import main as probe_main
+from planning.stages import stage_config
 from planning.visualize import main as landscape_main
 from tests.conftest import compose_config
 from vjepa.runtime.errors import ConfigError
@@ -147,7 +149,7 @@ def test_probe_energy_needs_a_probe(demo, tmp_path):
         plan(cfg)
 
 
-def test_state_probe_fits_a_linear_map_and_predicted_states_roll_out(demo, tmp_path):
+def test_state_probe_fits_a_linear_map_and_its_energy_reads_predicted_states(tmp_path):
     torch.manual_seed(0)
     features = torch.randn(400, 3, 4)
     states = features.flatten(1) @ torch.randn(12, 2) + 0.5
@@ -158,18 +160,17 @@ def test_state_probe_fits_a_linear_map_and_predicted_states_roll_out(demo, tmp_p
     with pytest.raises(ValueError, match="N\\*D = 12"):
         probe(torch.zeros(2, 2, 4))
 
-    out, _ = demo
-    from vjepa.world_model import load_world_model
-
-    model = load_world_model(out / "train_ac" / "latest.pt")
-    source = StateRollout(model)
-    feats = model.encode(torch.zeros(1, 32, 32, 3, dtype=torch.uint8))
-    actions = torch.rand(3, 2, 2) * 2 - 1
-    pred = source.rollout(feats, torch.tensor([[0.5, 0.5]]), actions)
-    torch.testing.assert_close(pred, model.rollout(feats, torch.tensor([[0.5, 0.5]]), actions))
-    assert source.last_states.shape == (3, 2, 2)
-    with pytest.raises(TypeError, match="needs a world model with rollout"):
-        StateRollout(object())
+    goal = features[0]
+    rollout = Rollout(features[1:4, None], states[1:4, None] + 1.0)  # 3 candidates, 1 step, states off by 1 each way
+    energy = ProbeEnergy(probe, weight=0.0, state_weight=2.0)(rollout, goal)
+    feature_only = ProbeEnergy(probe, weight=0.0)(rollout, goal)
+    expected = 2.0 * (states[1:4] + 1.0 - probe(goal)).norm(dim=-1)
+    torch.testing.assert_close(energy - feature_only, expected, atol=1e-3, rtol=1e-3)
+    on_images = ProbeEnergy(probe, weight=0.0, state_weight=2.0).for_images()  # images: the probe reads the state
+    torch.testing.assert_close(on_images(Rollout(rollout.features), goal) - feature_only,
+                               2.0 * (probe(features[1:4]) - probe(goal)).norm(dim=-1))
+    with pytest.raises(ValueError, match="needs predicted states; this world model predicts none"):
+        ProbeEnergy(probe, state_weight=1.0)(Rollout(rollout.features), goal)
 
 
 def test_the_state_probe_shows_a_bar_while_it_reads_and_encodes(demo, capsys):
@@ -257,14 +258,14 @@ def test_action_blocks_repeat_and_stack():
     obs, *_ = stacked.step(np.array([0.0, 0.0, 0.0, 0.0], np.float32))
     np.testing.assert_allclose(obs["proprio"], start)
 
-    class Model:
-        action_dim, frame_step = 2, 3
-        stats = type("S", (), {"action_agg": "sum"})()
+    class Model:  # predicts the actions it is given, context actions first
+        action_dim, state_dim, frame_step, action_agg, image_size = 2, 2, 3, "sum", 32
 
-        def rollout(self, f, s, a):
-            return a
+        def rollout(self, features, states, context_actions, actions):
+            return Rollout(torch.cat([context_actions[None].expand(len(actions), -1, -1), actions], 1))
 
     assert world_model_blocks(Model()) == (3, "repeat")
     wm = BlockWorldModel(Model(), 3)
-    assert torch.equal(wm.rollout(None, None, torch.ones(1, 2, 2)), torch.full((1, 2, 2), 3.0))
-    assert wm.frame_step == 3  # other attributes pass through
+    assert torch.equal(wm.rollout(None, None, torch.ones(1, 2), torch.ones(1, 2, 2)).features,
+                       torch.full((1, 3, 2), 3.0))  # held actions: the model sees their sum, context ones too
+    assert world_model_blocks(wm) == (1, "repeat") and (wm.action_dim, wm.state_dim, wm.image_size) == (2, 2, 32)

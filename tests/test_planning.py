@@ -16,6 +16,7 @@ from planning import (
     CEMPlanner,
     LinearToyWorldModel,
     Planner,
+    Rollout,
     WorldModel,
     evaluate,
     goal_energy,
@@ -27,13 +28,14 @@ DT = 0.2
 
 
 class PointEnv(gym.Env):
-    """A dot in [-0.8, 0.8]^2 moved by DT * action, drawn as LinearToyWorldModel expects; goal image at reset."""
+    """A dot in [-0.8, 0.8]^2 moved by DT * action (its first two dimensions), drawn as LinearToyWorldModel expects;
+    proprio = its position (zero-padded to ``state_dim``); goal image at reset."""
 
-    def __init__(self, size: int = 32, goal_size: int | None = None, action_dim: int = 2):
-        self.size, self.goal_size = size, goal_size or size
+    def __init__(self, size: int = 32, goal_size: int | None = None, action_dim: int = 2, state_dim: int = 2):
+        self.size, self.goal_size, self.state_dim = size, goal_size or size, state_dim
         self.observation_space = spaces.Dict({
             "pixels": spaces.Box(0, 255, (size, size, 3), np.uint8),
-            "proprio": spaces.Box(-1, 1, (2,), np.float32),
+            "proprio": spaces.Box(-1, 1, (state_dim,), np.float32),
         })
         self.action_space = spaces.Box(-1, 1, (action_dim,), np.float32)
 
@@ -45,7 +47,8 @@ class PointEnv(gym.Env):
         return np.repeat(dot[..., None], 3, -1).astype(np.uint8)
 
     def observe(self) -> dict:
-        return {"pixels": self.draw(self.pos, self.size), "proprio": self.pos.astype(np.float32)}
+        proprio = np.pad(self.pos, (0, self.state_dim - 2)).astype(np.float32)
+        return {"pixels": self.draw(self.pos, self.size), "proprio": proprio}
 
     def reset(self, seed=None, options=None):
         super().reset(seed=seed)
@@ -67,30 +70,29 @@ class NoPixelsEnv(PointEnv):
 
 
 class ActionsAsFeatures:
-    """A fake world model whose predicted features are the actions themselves: (K, H, 1, A)."""
+    """A fake world model whose predicted features are the actions themselves, (K, H, 1, A), and that predicts no
+    states."""
 
-    action_dim = 2
+    action_dim, state_dim, frame_step, action_agg, image_size = 2, 2, 1, "sum", 32
 
     def encode(self, frames):
         return torch.zeros(len(frames), 1, 2)
 
-    def rollout(self, context_features, context_states, actions):
-        return actions[:, :, None, :]
+    def rollout(self, context_features, context_states, context_actions, actions):
+        return Rollout(actions[:, :, None, :])
 
 
-class Recording:
-    """Wraps a world model and keeps every candidate action batch and context length it is asked to roll out."""
+class Recording(LinearToyWorldModel):
+    """The toy model, keeping every candidate action batch and context it is asked to roll out."""
 
-    def __init__(self, model: WorldModel):
-        self.model, self.action_dim, self.seen, self.context_lengths = model, model.action_dim, [], set()
+    def __init__(self):
+        super().__init__(dt=DT)
+        self.seen, self.contexts = [], set()
 
-    def encode(self, frames):
-        return self.model.encode(frames)
-
-    def rollout(self, context_features, context_states, actions):
+    def rollout(self, context_features, context_states, context_actions, actions):
         self.seen.append(actions.detach().clone())
-        self.context_lengths.add(len(context_features))
-        return self.model.rollout(context_features, context_states, actions)
+        self.contexts.add((len(context_features), len(context_states), len(context_actions)))
+        return super().rollout(context_features, context_states, context_actions, actions)
 
 
 def toy_problem(start=(0.3, -0.2), goal=(-0.5, 0.6), device="cpu"):
@@ -138,14 +140,14 @@ def test_goal_energy_batched_matches_per_candidate_loop(metric, reduce_tokens, s
             else:
                 per_step.append(torch.stack([distance(p, q) for p, q in zip(step, goal)]).mean())
         expected.append(torch.stack(per_step).mean())
-    energy = goal_energy(pred, goal, metric=metric, reduce_tokens=reduce_tokens, steps=steps)
+    energy = goal_energy(Rollout(pred), goal, metric=metric, reduce_tokens=reduce_tokens, steps=steps)
     assert energy.shape == (6,)
     assert torch.allclose(energy, torch.stack(expected), atol=1e-6)
 
 
 def test_cem_finds_the_minimum_of_a_quadratic_energy():
     target = torch.rand(5, 2, generator=torch.Generator().manual_seed(1)) * 1.6 - 0.8  # (H, A)
-    energy = lambda pred, goal: (pred[:, :, 0] - target).square().sum((1, 2))  # noqa: E731
+    energy = lambda rollout, goal: (rollout.features[:, :, 0] - target).square().sum((1, 2))  # noqa: E731
     # DINO-WM's search; the other settings (and the box [-1, 1]) are configs/planner/cem.yaml's
     planner = CEMPlanner(ActionsAsFeatures(), energy=energy, horizon=5, num_samples=300, num_elites=30, iterations=30)
     actions = planner.plan(torch.zeros(1, 1, 2), torch.zeros(1, 2), torch.zeros(1, 2))
@@ -159,7 +161,7 @@ def test_planners_reduce_the_energy_on_the_toy_model(name):
     model, obs, goal, state = toy_problem()
     planner = planner_of(name, model, horizon=5, **SMALL[name])
     actions = planner.plan(obs, goal, state)
-    idle = goal_energy(model.rollout(obs, state, torch.zeros(1, 5, 2)), goal).item()
+    idle = goal_energy(model.rollout(obs, state, torch.zeros(0, 2), torch.zeros(1, 5, 2)), goal).item()
     random, random_energies = planner_of("random", model, horizon=5), []
     for _ in range(10):
         random.plan(obs, goal, state)
@@ -175,7 +177,7 @@ def test_chunked_plan_equals_unchunked_for_a_fixed_seed(name, device):
     model, obs, goal, state = toy_problem(device=device)
     plans = []
     for chunk in (None, 3):
-        recording = Recording(model)
+        recording = Recording().to(device)
         planner = planner_of(name, recording, horizon=5, candidate_chunk=chunk, seed=3, **SMALL[name])
         plans.append(planner.plan(obs, goal, state))
         assert max(len(a) for a in recording.seen) <= (chunk or 100)
@@ -204,7 +206,7 @@ def test_warm_start_shifts_the_previous_plan():
 @pytest.mark.parametrize("name", ["cem", "mppi", "gradient", "random"])
 def test_every_candidate_respects_box_and_max_norm(name):
     model, obs, _, state = toy_problem()
-    recording = Recording(model)
+    recording = Recording()
     low, high, max_norm = torch.tensor([-0.5, -1.0]), torch.tensor([1.0, 0.3]), 0.6
     far_goal = model.features(torch.tensor([5.0, 5.0]))  # pulls every step onto the bounds
     bounds = dict(action_low=low, action_high=high, max_norm=max_norm)
@@ -233,15 +235,14 @@ def test_mpc_with_cem_reaches_goals_more_often_than_random():
 
 
 def test_mpc_replans_every_k_steps_with_a_context_window():
-    model, env = LinearToyWorldModel(dt=DT), PointEnv()
-    planner = planner_of("cem", Recording(model), horizon=5, **SMALL["cem"])
-    result = run_episode(
-        env, planner.world_model, planner, max_steps=10, replan_every=3, context_frames=2, record_video=False, seed=0
-    )
+    model, env = Recording(), PointEnv()
+    planner = planner_of("cem", model, horizon=5, **SMALL["cem"])
+    result = run_episode(env, model, planner, max_steps=10, replan_every=3, context_frames=2, record_video=False,
+                         seed=0)
     assert result.steps == 10 and len(result.plan_times) == 4  # 3 + 3 + 3 + 1
     assert result.frames is None
-    assert {len(a) for a in planner.world_model.seen} == {100, 1}  # candidates per iteration, the chosen plan
-    assert planner.world_model.context_lengths == {1, 2}  # one frame at the start, then the last two
+    assert {len(a) for a in model.seen} == {100, 1}  # candidates per iteration, the chosen plan
+    assert model.contexts == {(1, 1, 0), (2, 2, 1)}  # one frame at the start, then the last two and the action between
 
 
 @pytest.mark.parametrize(
@@ -289,7 +290,7 @@ def test_a_plan_near_the_episode_end_is_scored_at_the_deadline():
     reach the goal with them instead of arriving at the end of its 5-step horizon."""
     model, obs, _, state = toy_problem()
     goal = model.features(model.position(obs[-1]) + torch.tensor([0.3, -0.3]))  # 2 full-speed steps away
-    recording = Recording(model)
+    recording = Recording()
     planner = planner_of("cem", recording, horizon=5, seed=0, **SMALL["cem"])
     actions = planner.plan(obs, goal, state, steps_left=2)
     assert actions.shape == (5, 2) and {a.shape[1] for a in recording.seen} == {2}

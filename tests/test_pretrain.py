@@ -4,6 +4,7 @@ skipping bad files, DDP, images (alone and beside videos)."""
 import csv
 import itertools
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -154,7 +155,10 @@ def test_two_process_ddp_step(tmp_path, precision):
     from tests.conftest import TINY  # the same tiny model and data as the other tests
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+    with socket.socket() as probe:  # a free port: a fixed one collides with a concurrent run of this test
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
            "-m", "vjepa.cli.pretrain", f"run_dir={tmp_path / 'ddp'}", f"data.generate.dir={tmp_path / 'videos'}",
            *TINY, *joint_images(tmp_path), "steps=2", f"precision={precision}"]  # two streams: one all-reduce
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)

@@ -10,7 +10,8 @@ import time
 import pytest
 import torch
 
-from planning.demo import runtime_settings, stage_config
+from planning.demo import runtime_settings
+from planning.stages import stage_config
 from tests.conftest import compose_config
 from vjepa.runtime import threads
 from vjepa.runtime.errors import ConfigError

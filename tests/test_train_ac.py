@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from planning.world_model import WorldModel
+from planning.interface import WorldModel
 from tests.conftest import TINY, compose_config
 from tests.fakes import write_fake_lerobot_dataset
 from vjepa.data.ac_dataset import ActionStats
@@ -21,9 +21,11 @@ from vjepa.models import ActionConditionedPredictor
 from vjepa.models.feature_norm import FeatureNorm
 from vjepa.runtime.checkpoint import load_checkpoint
 from vjepa.runtime.errors import UserError
+from vjepa.train.ac_checkpoint import ACCheckpoint
 from vjepa.train.loop import LossNotFinite
+from vjepa.train.objectives import ACObjective
 from vjepa.train.pretrain import pretrain
-from vjepa.train.train_ac import ACObjective, train_ac
+from vjepa.train.train_ac import train_ac
 from vjepa.world_model import JEPAWorldModel, load_world_model
 
 AC_TINY = [
@@ -102,16 +104,20 @@ def test_loss_decreases_and_checkpoint_holds_everything(trained, dots, encoder_c
     assert [v["step"] for v in trained["val"]] == [10, 20, 30, 40, 50, 60]
     assert trained["val"][-1]["val_loss"] < trained["val"][0]["val_loss"]
     run_dir = Path(trained["run_dir"])
-    state = load_checkpoint(run_dir / "latest.pt")
-    for key in ("predictor", "predictor_config", "action_stats", "encoder_checkpoint", "fingerprint", "optimizer",
-                "step", "rng", "config", "split", "image_size"):
-        assert key in state, key
-    assert state["step"] == 60 and Path(state["encoder_checkpoint"]) == encoder_ckpt.resolve()
-    assert state["predictor_config"]["action_dim"] == 2 and state["predictor_config"]["grid_hw"] == [4, 4]
-    train_eps, val_eps = state["split"]["train"], state["split"]["val"]
+    state = ACCheckpoint.load(run_dir / "latest.pt")
+    contents = load_checkpoint(run_dir / "latest.pt")
+    assert state.to_contents().keys() == contents.keys()  # the type writes and reads the keys on disk
+    assert state.optimizer and state.rng and state.config["steps"] == 60 and state.image_size == 32
+    assert state.step == 60 and Path(state.encoder_checkpoint) == encoder_ckpt.resolve()
+    assert state.predictor_config["action_dim"] == 2 and state.predictor_config["grid_hw"] == [4, 4]
+    train_eps, val_eps = state.split["train"], state.split["val"]
     assert len(val_eps) == 1 and sorted(train_eps + val_eps) == list(range(10))  # held out by episode
-    stats = ActionStats.from_state_dict(state["action_stats"])
-    assert stats.action_mean.shape == (2,) and np.all(stats.state_std > 0)
+    assert state.action_stats.action_mean.shape == (2,) and np.all(state.action_stats.state_std > 0)
+    del contents["feature_norm"]  # checkpoints from before it: layer norm
+    assert ACCheckpoint.from_contents(contents, "old.pt").feature_norm.mode == "layer"
+    with pytest.raises(UserError, match=r"not a vjepa-train-ac checkpoint \(no predictor_config, action_stats.*"
+                                        r"\(.*pretrain.*latest.pt\) — give the latest.pt of a vjepa-train-ac run"):
+        ACCheckpoint.load(encoder_ckpt)
     metrics = (run_dir / "metrics.csv").read_text()
     for name in ("loss", "loss_teacher_forcing", "loss_rollout", "loss_state", "lr", "grad_norm", "val_loss"):
         assert f",{name}," in metrics
@@ -256,32 +262,29 @@ def test_world_model_satisfies_the_planning_protocol(trained, dots):
     cached = torch.from_numpy(FeatureCache(trained["feature_cache"]).get(3)[:5].astype(np.float32))
     torch.testing.assert_close(z, torch.nn.functional.layer_norm(cached, (96,)), atol=5e-3, rtol=0)  # float16 cache
 
-    states = torch.from_numpy(episode.states[:1])
+    states, no_actions = torch.from_numpy(episode.states[:1]), torch.zeros(0, 2)
     actions = torch.randn(6, 3, 2)
-    out = wm.rollout(z[:1], states, actions)
-    assert out.shape == (6, 3, 16, 96)
+    out = wm.rollout(z[:1], states, no_actions, actions)
+    assert out.features.shape == (6, 3, 16, 96)
     stats = wm.stats
-    direct = wm.predictor.rollout(z[:1], stats.normalize_states(states), stats.normalize_actions(actions))
-    torch.testing.assert_close(out, direct)
-    # the predicted states come back in env units: the predictor's normalised states, de-normalised
-    same, pred_states = wm.rollout(z[:1], states, actions, return_states=True)
-    _, direct_states = wm.predictor.rollout(
+    direct, direct_states = wm.predictor.rollout(
         z[:1], stats.normalize_states(states), stats.normalize_actions(actions), return_states=True
     )
-    torch.testing.assert_close(same, out)
-    torch.testing.assert_close(stats.normalize_states(pred_states), direct_states, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out.features, direct)
+    # the predicted states come back in env units: the predictor's normalised states, de-normalised
+    torch.testing.assert_close(stats.normalize_states(out.states), direct_states, atol=1e-5, rtol=1e-5)
     # a two-frame context needs the action between the frames
-    two = wm.rollout(z[:2], torch.from_numpy(episode.states[:2]), actions, torch.from_numpy(episode.actions[:1]))
-    assert two.shape == (6, 3, 16, 96)
-    with pytest.raises(ValueError, match="context_actions"):
-        wm.rollout(z[:2], torch.from_numpy(episode.states[:2]), actions)
+    two = wm.rollout(z[:2], torch.from_numpy(episode.states[:2]), torch.from_numpy(episode.actions[:1]), actions)
+    assert two.features.shape == (6, 3, 16, 96)
+    with pytest.raises(ValueError, match=r"context_actions: expected \(Tc-1, A\) = \(1, 2\)"):
+        wm.rollout(z[:2], torch.from_numpy(episode.states[:2]), no_actions, actions)
     with pytest.raises(ValueError, match=r"actions: expected \(K, H, A\) with A = action_dim = 2.*\(6, 3, 3\)"):
-        wm.rollout(z[:1], states, torch.randn(6, 3, 3))
+        wm.rollout(z[:1], states, no_actions, torch.randn(6, 3, 3))
     with pytest.raises(ValueError, match=r"frames: expected uint8 images \(B, H, W, 3\)"):
         wm.encode(torch.zeros(2, 32, 32, dtype=torch.uint8))
     # gradient planners: differentiable in the actions
     acts = torch.zeros(2, 2, 2, requires_grad=True)
-    wm.rollout(z[:1].clone(), states, acts).sum().backward()
+    wm.rollout(z[:1].clone(), states, no_actions, acts).features.sum().backward()
     assert acts.grad is not None and acts.grad.abs().sum() > 0
 
 
@@ -295,7 +298,8 @@ def test_world_model_computes_in_bf16_when_asked_and_hands_back_fp32(trained, do
     outputs = {}
     for name, wm in (("fp32", fp32), ("bf16", bf16)):
         z = wm.encode(frames)
-        outputs[name] = (z, *wm.rollout(z[:1], states, actions, return_states=True))
+        rollout = wm.rollout(z[:1], states, torch.zeros(0, 2), actions)
+        outputs[name] = (z, rollout.features, rollout.states)
     for ours, reference in zip(outputs["bf16"], outputs["fp32"]):
         assert ours.dtype == torch.float32 and not torch.equal(ours, reference)  # bf16 really ran
         assert (ours - reference).norm() < 0.05 * reference.norm()
@@ -317,9 +321,9 @@ def test_lerobot_dataset(encoder_ckpt, tmp_path):
     assert summary["cache_build"]["encoded_frames"] == 40 and len(summary["split"]["val"]) == 1
     wm = load_world_model(tmp_path / "run" / "latest.pt")
     z = wm.encode(np.zeros((1, 32, 32, 3), np.uint8))
-    assert wm.rollout(z, torch.zeros(1, 4), torch.zeros(5, 2, 3)).shape == (5, 2, 16, 96)
+    assert wm.rollout(z, torch.zeros(1, 4), torch.zeros(0, 3), torch.zeros(5, 2, 3)).features.shape == (5, 2, 16, 96)
     with pytest.raises(ValueError, match="action_dim = 3"):
-        wm.rollout(z, torch.zeros(1, 4), torch.zeros(5, 2, 2))
+        wm.rollout(z, torch.zeros(1, 4), torch.zeros(0, 3), torch.zeros(5, 2, 2))
 
 
 def test_fine_tuning_starts_from_a_released_ac_predictor(encoder_ckpt, dots, tmp_path):

@@ -7,14 +7,18 @@ import shutil
 import pytest
 import torch
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 
 from vjepa.models import MaskPredictor, VisionTransformer
 from vjepa.models.vit import deep_levels
 from vjepa.runtime.checkpoint import load_checkpoint, save_atomic
 from vjepa.runtime.errors import UserError, error_line
 from vjepa.train.diagnostics import embedding_diagnostics
+from vjepa.train.distributed import DistInfo
 from vjepa.train.ema import ema_update
 from vjepa.train.jepa import JEPA
+from vjepa.train.loop import LossNotFinite, StepTail
+from vjepa.train.metrics import read_metric
 from vjepa.train.objectives import context_token_weights, sigreg
 from vjepa.train.schedules import warmed_up, warmup_constant_decay, warmup_cosine
 
@@ -152,3 +156,24 @@ def test_diagnostics_detect_collapse():
     collapsed = embedding_diagnostics(torch.ones(8, 16, 32) + 1e-4 * torch.randn(8, 16, 32))
     assert healthy["effective_rank"] > 20 and collapsed["feature_std"] < 1e-3
     assert healthy["clip_cosine"] < 0.5 < collapsed["clip_cosine"]
+
+
+def test_every_step_ends_logged_and_checkpointed_and_a_non_finite_loss_stops_before_its_checkpoint(tmp_path):
+    cfg = OmegaConf.create({"run_dir": str(tmp_path), "steps": 9, "stop_after": 6, "log_every": 2, "ckpt_every": 3,
+                            "keep_every": None})
+    cpu = torch.device("cpu")
+    tail = StepTail("test", cfg, DistInfo(0, 1, 0, cpu), cpu, step=0, rate="clips_per_s", samples_per_step=4)
+    assert tail.last_step == 6  # stop_after
+    for step in range(1, 4):
+        tail.end_step(step, torch.tensor(step / 10), lambda: {"grad_norm": 1.0})
+        tail.checkpoint(lambda: {"step": step})
+    assert load_checkpoint(tmp_path / "latest.pt")["step"] == 3
+    assert read_metric(tmp_path, "loss") == [(2, pytest.approx(0.2))]  # log steps only
+    assert read_metric(tmp_path, "grad_norm") == [(2, 1.0)] and read_metric(tmp_path, "clips_per_s")[0][1] > 0
+    tail.end_step(4, torch.tensor(0.4), lambda: {})
+    tail.checkpoint(lambda: {"step": 4})
+    tail.end_step(5, torch.tensor(float("nan")), lambda: {})  # kept on the device: no sync at this step
+    tail.checkpoint(lambda: {"step": 5})
+    with pytest.raises(LossNotFinite, match="loss became nan at step 5"):  # read back at the next log step
+        tail.end_step(6, torch.tensor(0.6), lambda: {})
+    assert load_checkpoint(tmp_path / "latest.pt")["step"] == 3  # nothing saved past the non-finite loss

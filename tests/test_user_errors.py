@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from envs.collect import main as collect_main
 from planning.cli import main as plan_main
@@ -134,6 +135,21 @@ def test_a_wrong_camera_key_is_one_line_and_leaves_no_run_dir(tmp_path, monkeypa
     assert len(lines) == 1 and lines[0].startswith("error: ") and "'observation.images.top' is not a feature" in err
     assert "observation.images.front" in err  # the cameras there are
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command", ["vjepa-eval-ac", "vjepa-plan"])
+def test_a_file_that_is_no_world_model_is_one_line_naming_it(tmp_path, monkeypatch, capsys, command):
+    from planning.cli import main as plan_main
+    from vjepa.eval.eval_ac import main as eval_ac_main
+
+    pretrained = tmp_path / "pretrain.pt"  # a pretraining checkpoint where a vjepa-train-ac one belongs
+    torch.save({"step": 2, "encoder": {}, "predictor": {}, "config": {}}, pretrained)
+    main, argv = {"vjepa-eval-ac": (eval_ac_main, [f"checkpoint={pretrained}"]),
+                  "vjepa-plan": (plan_main, [f"world_model={pretrained}", f"run_dir={tmp_path / 'run'}"])}[command]
+    code, err = run_cli(main, [command, *argv], monkeypatch, capsys)
+    assert code == 2
+    assert_one_error_line(err, str(pretrained))
+    assert "not a vjepa-train-ac checkpoint (no predictor_config, action_stats" in err
 
 
 def test_a_resume_that_cannot_continue_says_how_to_start_over(tmp_path, monkeypatch, capsys):

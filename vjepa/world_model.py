@@ -1,4 +1,4 @@
-"""A trained V-JEPA 2-AC world model behind the planners' `planning.world_model.WorldModel` interface.
+"""A trained V-JEPA 2-AC world model behind the planners' `planning.interface.WorldModel`.
 
 ``encode`` turns observations into the features the predictor was trained on — each frame resized with
 `vjepa.data.transforms.to_model_input` and encoded as a one-frame clip by the frozen encoder, exactly as
@@ -8,8 +8,9 @@ takes states and actions in env units, normalises them with the training `Action
 KV-cached rollout. One predicted step spans ``frame_step`` env steps (the training windows' frame step).
 
     wm = load_world_model("runs/train_ac/latest.pt")
-    z = wm.encode(frames)                                   # uint8 (B, H, W, 3) -> (B, N, D)
-    futures = wm.rollout(z[-1:], state[None], actions)      # actions (K, H, A) -> (K, H, N, D)
+    z = wm.encode(frames)                                             # uint8 (B, H, W, 3) -> (B, N, D)
+    futures = wm.rollout(z[-2:], states[-2:], actions[-1:], plans)    # plans (K, H, A) -> Rollout
+    futures.features, futures.states                                  # (K, H, N, D), (K, H, S)
 """
 
 from __future__ import annotations
@@ -23,15 +24,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from vjepa.data.ac_dataset import ActionStats
+from vjepa.data.ac_dataset import ActionAgg, ActionStats
 from vjepa.data.feature_cache import fingerprint
 from vjepa.data.transforms import to_model_input
 from vjepa.inference import load_encoder
-from vjepa.models.ac_predictor import ActionConditionedPredictor
+from vjepa.models.ac_predictor import ActionConditionedPredictor, Rollout
 from vjepa.models.feature_norm import FeatureNorm
 from vjepa.models.official import ac_predictor_from_state_dict, is_official_checkpoint, official_encoder
 from vjepa.runtime.checkpoint import load_checkpoint
 from vjepa.runtime.device import autocast_context
+from vjepa.train.ac_checkpoint import ACCheckpoint
 
 
 class JEPAWorldModel(nn.Module):
@@ -65,6 +67,7 @@ class JEPAWorldModel(nn.Module):
         self.action_dim: int = predictor.action_dim
         self.state_dim: int = predictor.state_dim
         self.frame_step: int = int(stats.frame_step)
+        self.action_agg: ActionAgg = stats.action_agg
         for name in ("action_mean", "action_std", "state_mean", "state_std"):
             self.register_buffer(name, torch.as_tensor(np.asarray(getattr(stats, name), np.float32)), persistent=False)
 
@@ -91,55 +94,37 @@ class JEPAWorldModel(nn.Module):
     def normalize_states(self, states: Tensor) -> Tensor:
         return (states - self.state_mean) / self.state_std
 
-    def rollout(
-        self,
-        context_features: Tensor,
-        context_states: Tensor,
-        actions: Tensor,
-        context_actions: Tensor | None = None,
-        return_states: bool = False,
-    ) -> Tensor | tuple[Tensor, Tensor]:
-        """Context features (Tc, N, D) from ``encode`` and states (Tc, S) in env units, shared by K candidate
-        action sequences (K, H, A) in env units -> predicted features (K, H, N, D) of the next H steps, and with
-        ``return_states`` the predicted states (K, H, S) in env units.
-
-        A context of Tc > 1 frames also needs the env-unit actions between them, ``context_actions`` (Tc-1, A).
+    def rollout(self, context_features: Tensor, context_states: Tensor, context_actions: Tensor,
+                actions: Tensor) -> Rollout:
+        """Context features (Tc, N, D) from ``encode``, states (Tc, S) and the actions between the context frames
+        (Tc-1, A), all in env units, shared by K candidate action sequences (K, H, A) in env units -> the
+        predicted features (K, H, N, D) of the next H steps and the predicted states (K, H, S) in env units.
         Differentiable with respect to ``actions`` when grad is enabled (gradient planners)."""
-        a = self.action_dim
+        a, s = self.action_dim, self.state_dim
         if actions.ndim != 3 or actions.shape[-1] != a:
             raise ValueError(
                 f"actions: expected (K, H, A) with A = action_dim = {a} (the world model's action dimension), "
                 f"got shape {tuple(actions.shape)}"
             )
-        if context_states.ndim != 2 or context_states.shape[-1] != self.state_dim:
-            raise ValueError(
-                f"context_states: expected (Tc, S) with S = state_dim = {self.state_dim}, got shape "
-                f"{tuple(context_states.shape)}"
-            )
-        if context_features.ndim != 3 or context_features.shape[0] != context_states.shape[0]:
-            raise ValueError(
-                f"context_features: expected (Tc, N, D) with Tc = {context_states.shape[0]} (as context_states), "
-                f"got shape {tuple(context_features.shape)}"
-            )
-        tc = context_features.shape[0]
-        if tc > 1 and context_actions is None:
-            raise ValueError(
-                f"a context of Tc={tc} frames needs context_actions (Tc-1, A) = ({tc - 1}, {a}), the actions taken "
-                "between them; pass them, or only the last frame (context_features[-1:], context_states[-1:])"
-            )
-        if context_actions is not None and (context_actions.ndim != 2 or context_actions.shape[-1] != a):
-            raise ValueError(f"context_actions: expected (Tc-1, A={a}), got shape {tuple(context_actions.shape)}")
+        if context_states.ndim != 2 or context_states.shape[-1] != s:
+            raise ValueError(f"context_states: expected (Tc, S) with S = state_dim = {s}, got shape "
+                             f"{tuple(context_states.shape)}")
+        tc = context_states.shape[0]
+        if context_features.ndim != 3 or context_features.shape[0] != tc:
+            raise ValueError(f"context_features: expected (Tc, N, D) with Tc = {tc} (as context_states), got shape "
+                             f"{tuple(context_features.shape)}")
+        if context_actions.shape != (tc - 1, a):
+            raise ValueError(f"context_actions: expected (Tc-1, A) = ({tc - 1}, {a}), the actions taken between the "
+                             f"context frames, got shape {tuple(context_actions.shape)}")
         device, dtype = self.device, torch.float32
         states = self.normalize_states(context_states.to(device, dtype))
         actions = self.normalize_actions(actions.to(device, dtype))
-        if context_actions is not None:
-            context_actions = self.normalize_actions(context_actions.to(device, dtype))
+        context_actions = self.normalize_actions(context_actions.to(device, dtype))
         with autocast_context(self.precision, device):
             features, states = self.predictor.rollout(
                 context_features.to(device, dtype), states, actions, context_actions, return_states=True
             )
-        features = features.float()
-        return (features, states.float() * self.state_std + self.state_mean) if return_states else features
+        return Rollout(features.float(), states.float() * self.state_std + self.state_mean)
 
 
 def load_world_model(
@@ -152,37 +137,32 @@ def load_world_model(
     encoder from the checkpoint's ``encoder_checkpoint`` (or ``encoder_checkpoint`` given here). Warns if that
     encoder's weights differ from the ones the predictor was trained on (fingerprint). V-JEPA 2-AC's released
     ``.pt`` loads too (`official_world_model`, with its defaults). ``precision``: what the networks compute in."""
-    state = load_checkpoint(ac_checkpoint, map_location="cpu")
-    if is_official_checkpoint(state) and "predictor" in state:  # V-JEPA 2-AC's released .pt
-        return official_world_model(state, device, precision=precision)
-    need = ("predictor", "predictor_config", "action_stats", "encoder_checkpoint", "fingerprint", "image_size")
-    missing = [k for k in need if k not in state]
-    if missing:
-        raise KeyError(f"{ac_checkpoint} lacks {missing}; is it a vjepa-train-ac checkpoint?")
-    enc_path = Path(encoder_checkpoint or state["encoder_checkpoint"])
+    contents = load_checkpoint(ac_checkpoint, map_location="cpu")
+    if is_official_checkpoint(contents) and "predictor" in contents:  # V-JEPA 2-AC's released .pt
+        return official_world_model(contents, device, precision=precision)
+    state = ACCheckpoint.from_contents(contents, ac_checkpoint)
+    enc_path = Path(encoder_checkpoint or state.encoder_checkpoint)
     if not enc_path.is_file():
         raise FileNotFoundError(
             f"encoder checkpoint {enc_path} (recorded in {ac_checkpoint}) not found; "
             "pass load_world_model(..., encoder_checkpoint=PATH)"
         )
-    encoder, _ = load_encoder(enc_path, which=state.get("encoder_which", "target_encoder"), device=device)
+    encoder, _ = load_encoder(enc_path, which=state.encoder_which, device=device)
     found = fingerprint(encoder)
-    if found != state["fingerprint"]:
+    if found != state.fingerprint:
         warnings.warn(
             f"encoder {enc_path} changed since the predictor in {ac_checkpoint} was trained (fingerprint "
-            f"{found[:12]} != {str(state['fingerprint'])[:12]}); its features may not match the predictor's",
+            f"{found[:12]} != {state.fingerprint[:12]}); its features may not match the predictor's",
             stacklevel=2,
         )
-    predictor = ActionConditionedPredictor(**state["predictor_config"])
-    predictor.load_state_dict(state["predictor"])
+    predictor = state.build_predictor()
     if encoder.embed_dim != predictor.embed_dim:
         raise ValueError(
             f"encoder {enc_path} gives {encoder.embed_dim}-d features, the predictor in {ac_checkpoint} expects "
             f"{predictor.embed_dim}"
         )
-    stats = ActionStats.from_state_dict(state["action_stats"])
-    norm = FeatureNorm.from_checkpoint(state.get("feature_norm"), predictor.tokens_per_frame, predictor.embed_dim)
-    return JEPAWorldModel(encoder, predictor, stats, state["image_size"], norm, precision=precision).to(device)
+    return JEPAWorldModel(encoder, predictor, state.action_stats, state.image_size, state.feature_norm,
+                          precision=precision).to(device)
 
 
 def official_world_model(

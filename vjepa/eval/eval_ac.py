@@ -40,13 +40,12 @@ from tqdm import tqdm
 from vjepa.data.ac_dataset import ActionStats, ClipWindows, episode_lowdim
 from vjepa.data.feature_cache import FeatureCache, prepare_features
 from vjepa.eval import beside
-from vjepa.models.ac_predictor import ActionConditionedPredictor
 from vjepa.models.feature_norm import FeatureNorm
-from vjepa.runtime.checkpoint import load_checkpoint
 from vjepa.runtime.device import autocast_context, resolve_device
 from vjepa.runtime.errors import user_errors
 from vjepa.runtime.run_dir import write_text_atomic
 from vjepa.runtime.threads import set_threads
+from vjepa.train.ac_checkpoint import ACCheckpoint
 from vjepa.train.train_ac import WindowSubset, open_dataset, spread_stride, windows_of
 
 BASELINES = ("predictor", "copy_last", "zero_action")
@@ -84,35 +83,28 @@ class StateOracle:
 @torch.inference_mode()
 def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
     """Compute the table (see module docstring); returns it as a dict (also written as JSON)."""
-    state = load_checkpoint(cfg.checkpoint)
-    missing = [k for k in ("predictor", "predictor_config", "action_stats", "split", "config") if k not in state]
-    if missing:
-        raise KeyError(f"{cfg.checkpoint} lacks {missing}; is it a vjepa-train-ac checkpoint?")
+    state = ACCheckpoint.load(cfg.checkpoint)
     set_threads(cfg.threads)
     device = resolve_device(cfg.device)
-    train_cfg = state["config"]
-    predictor = ActionConditionedPredictor(**state["predictor_config"])
-    predictor.load_state_dict(state["predictor"])
-    predictor.to(device).eval()
-    stats = ActionStats.from_state_dict(state["action_stats"])
-    feature_norm = FeatureNorm.from_checkpoint(
-        state.get("feature_norm"), predictor.tokens_per_frame, predictor.embed_dim
-    ).to(device)
+    train_cfg = state.config
+    predictor = state.build_predictor().to(device).eval()
+    stats = state.action_stats
+    feature_norm = state.feature_norm.to(device)
 
     data_cfg = dict(train_cfg["data"])
     if cfg.data_path:
         data_cfg["path"] = cfg.data_path
     episodes = open_dataset(data_cfg)
     cache, enc = prepare_features(
-        cfg.encoder or state["encoder_checkpoint"], episodes, data_cfg["path"],
-        which=state.get("encoder_which", "target_encoder"), image_size=state["image_size"],
-        cache_dir=cfg.feature_cache or state.get("feature_cache"), run_dir=Path(cfg.checkpoint).parent,
+        cfg.encoder or state.encoder_checkpoint, episodes, data_cfg["path"],
+        which=state.encoder_which, image_size=state.image_size,
+        cache_dir=cfg.feature_cache or state.feature_cache, run_dir=Path(cfg.checkpoint).parent,
         device=device, precision=train_cfg.get("cache_precision", "fp32"), progress=True,  # the training features
     )
-    if enc["fingerprint"] != state.get("fingerprint"):
+    if enc["fingerprint"] != state.fingerprint:
         warnings.warn(
             f"the encoder {enc['encoder_checkpoint']} differs from the one the predictor was trained on "
-            f"(fingerprint {enc['fingerprint'][:12]} != {str(state.get('fingerprint'))[:12]}); errors are not "
+            f"(fingerprint {enc['fingerprint'][:12]} != {state.fingerprint[:12]}); errors are not "
             "comparable",
             stacklevel=2,
         )
@@ -120,7 +112,7 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
     if cfg.split == "all":
         eval_eps = list(range(len(episodes)))
     elif cfg.split in ("train", "val"):
-        eval_eps = list(state["split"][cfg.split])
+        eval_eps = list(state.split[cfg.split])
     else:
         raise ValueError(f"split must be val, train or all, got {cfg.split!r}")
     if not eval_eps:
@@ -138,7 +130,7 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
 
     oracle = None
     if cfg.get("oracle"):
-        oracle = StateOracle(episodes, cache, list(state["split"]["train"]), stats, feature_norm,
+        oracle = StateOracle(episodes, cache, list(state.split["train"]), stats, feature_norm,
                              int(cfg.get("oracle_frames") or 20000), device)
     names = BASELINES + (("state_oracle",) if oracle else ())
     sums = {name: torch.zeros(horizon, dtype=torch.float64) for name in names}
@@ -179,7 +171,7 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
 
     results: dict[str, Any] = {
         "checkpoint": str(cfg.checkpoint),
-        "step": int(state.get("step", 0)),
+        "step": state.step,
         "split": cfg.split,
         "num_episodes": len(eval_eps),
         "num_windows": count,

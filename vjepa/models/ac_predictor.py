@@ -29,6 +29,7 @@ and gripper added, the rotation change composed). ``state_update="add_action"`` 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -39,6 +40,15 @@ from torch import Tensor, nn
 from vjepa.models.blocks import Block, KeyValue, init_weights
 from vjepa.models.pos_embed import RopeStyle, RotaryEmbedding3D, grid_coords, table_cache
 from vjepa.models.pose import apply_delta_pose
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """What a world model predicts for K candidate action sequences of H steps: features (K, H, N, D) and, when the
+    model predicts them, proprio states (K, H, S) in env units (None when it does not)."""
+
+    features: Tensor
+    states: Tensor | None = None
 
 ACPosEmbed = Literal["rope", "learned"]
 StateEmbed = Literal["linear", "fourier"]

@@ -1,13 +1,15 @@
 """Pieces shared by the training loops (pretraining, action-conditioned fine-tuning): step-addressable batches
 for exact resume, AdamW (parameter groups, fused kernel) and the weights and DDP wrapper it steps (`trainer`),
-step-indexed schedules applied to the optimiser, and losses read back from the device in one sync
-(`StepLosses`). (The precision they compute in is chosen in ``vjepa.runtime.device``.)"""
+step-indexed schedules applied to the optimiser, losses read back from the device in one sync (`StepLosses`), and
+what every step ends with (`StepTail`: log, progress bar, checkpoint). (The precision they compute in is chosen in
+``vjepa.runtime.device``.)"""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -15,12 +17,16 @@ from omegaconf import DictConfig
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
 from vjepa.data.sampler import SeededSampler
 from vjepa.runtime import config_checks as checks
+from vjepa.runtime.checkpoint import LATEST, is_checkpoint_step, save_checkpoint
 from vjepa.runtime.errors import ConfigError, UserError
-from vjepa.runtime.threads import CpuShare
-from vjepa.train.distributed import DistInfo, all_reduce_mean
+from vjepa.runtime.run_dir import RunDir
+from vjepa.runtime.threads import CpuShare, starved_note
+from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
+from vjepa.train.metrics import MetricsLogger, read_metric
 from vjepa.train.precision import Weights, training_weights
 from vjepa.train.schedules import learning_rate, linear
 
@@ -200,5 +206,74 @@ class StepLosses:
         self._pending.clear()
 
 
+class StepTail:
+    """How every training step ends, in both loops: its loss kept on the device (`StepLosses`) and read back at log
+    and checkpoint steps, so that a non-finite loss stops the run before it is checkpointed; the progress bar;
+    ``metrics.csv`` at log steps (the loss, the throughput ``rate`` = ``samples_per_step`` x steps per second, the
+    `LogWindow`'s timing and the loop's own metrics); the checkpoint at checkpoint steps (main process). A run
+    ends at ``last_step`` (``steps``, or ``stop_after``); `close` gives the summary both loops return."""
+
+    def __init__(self, desc: str, cfg: DictConfig, dist: DistInfo, device: torch.device, step: int, rate: str,
+                 samples_per_step: int) -> None:
+        self.run_dir, self.is_main = Path(cfg.run_dir), dist.is_main
+        self.steps, self.log_every, self.ckpt_every, self.keep_every = (cfg.steps, cfg.log_every, cfg.ckpt_every,
+                                                                        cfg.get("keep_every"))
+        self.start_step = self.step = step
+        self.last_step = min(cfg.steps, cfg.stop_after or cfg.steps)
+        self.rate, self.samples_per_step = rate, samples_per_step
+        self.losses = StepLosses(start_step=step)
+        self.logger = MetricsLogger(self.run_dir, enabled=dist.is_main, start_step=step)
+        self.progress = tqdm(total=cfg.steps, initial=step, desc=desc, disable=not dist.is_main, dynamic_ncols=True)
+        self.window = LogWindow(step, device)  # throughput, data wait and CPU share since the last log
+
+    def end_step(self, step: int, loss: torch.Tensor, metrics: Callable[[], dict[str, float]]) -> None:
+        """Count optimizer step ``step`` with its ``loss``; at a log step, log it with ``metrics()`` (called only
+        there: it may read values back from the device). Follow it with `checkpoint`."""
+        self.step = step
+        self.losses.append(loss)
+        self.progress.update(1)
+        self._log = step % self.log_every == 0 or step == self.steps
+        self._save = is_checkpoint_step(step, self.last_step, self.ckpt_every, self.keep_every)
+        if self._log or self._save:  # never checkpoint past a non-finite loss
+            self.losses.read_back()
+        if self._log:
+            timing = self.window.read(step)
+            rate = timing.pop("steps_per_s") * self.samples_per_step
+            loss_value = self.losses.values[-1]
+            self.progress.set_postfix(loss=f"{loss_value:.4f}", **starved_note(timing.get("cpu_share", 1.0)))
+            self.logger.log(step, {"loss": loss_value, self.rate: rate, **timing, **metrics()})
+
+    def checkpoint(self, contents: Callable[[], Any]) -> None:
+        """After `end_step` (and whatever the loop evaluates at that step): at a checkpoint step, save
+        ``contents()`` (main process); at a log step, start the next log window here, so that evaluation and
+        checkpoint time do not count as training."""
+        if self.is_main and self._save:
+            save_checkpoint(contents(), self.run_dir, self.step, self.keep_every)
+        if self._log:
+            self.window.restart(self.step)
+
+    def close(self) -> dict[str, Any]:
+        """Close the bar and the log; returns ``steps`` (the last step), ``start_step``, ``losses`` (read back),
+        ``run_dir`` and ``logged_losses`` (metrics.csv's, main process)."""
+        self.progress.close()
+        self.logger.close()
+        return {"steps": self.step, "start_step": self.start_step, "losses": self.losses.values,
+                "run_dir": str(self.run_dir),
+                "logged_losses": read_metric(self.run_dir, "loss") if self.is_main else []}
+
+
+def run_training(cfg: DictConfig, command: str, check: Callable[[DictConfig], None],
+                 loop: Callable[[DictConfig, DistInfo, RunDir], dict[str, Any]]) -> dict[str, Any]:
+    """Check the config (``check``), join the processes (torchrun) and run ``loop`` in ``cfg.run_dir``, held by the
+    main process's lock for one run at a time; nothing is written before the start-up checks pass."""
+    check(cfg)
+    dist = setup_distributed(cfg.device)
+    try:
+        with RunDir(cfg.run_dir, command, enabled=dist.is_main, watch=(LATEST,)) as run:
+            return loop(cfg, dist, run)
+    finally:
+        cleanup_distributed()
+
+
 __all__ = ["Batches", "LossNotFinite", "adamw", "apply_schedules", "compile_modules", "param_groups", "StepLosses",
-           "trainer"]
+           "StepTail", "run_training", "trainer"]

@@ -1,14 +1,18 @@
 """Training objectives: the JEPA latent prediction loss, V-JEPA 2.1's distance weights for its dense (context-token)
-loss, and SIGReg (LeJEPA's isotropic-Gaussian regulariser)."""
+loss, SIGReg (LeJEPA's isotropic-Gaussian regulariser), and the action-conditioned predictor's losses
+(`ACObjective`)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
+from vjepa.models.ac_predictor import ActionConditionedPredictor, ac_loss
+from vjepa.models.feature_norm import FeatureNorm
 from vjepa.models.pos_embed import Grid, grid_coords
 
 LossName = Literal["l1", "l2"]
@@ -68,3 +72,32 @@ def layer_norm_targets(features: Tensor, levels: int = 1) -> Tensor:
     concatenated encoder levels (..., levels * D), each level on its own."""
     x = features.unflatten(-1, (levels, -1))
     return F.layer_norm(x, x.shape[-1:]).flatten(-2)
+
+
+class ACObjective(nn.Module):
+    """The predictor plus its loss, as one module so DDP sees a single forward:
+    ``forward(features (B,T,N,D) raw cached, actions (B,T,A), states (B,T,S) normalised) -> (loss, parts)``;
+    features are normalised here by ``feature_norm`` (the predictor's target space)."""
+
+    def __init__(
+        self, predictor: ActionConditionedPredictor, feature_norm: FeatureNorm, loss_cfg: Mapping[str, Any]
+    ) -> None:
+        super().__init__()
+        self.predictor = predictor
+        self.feature_norm = feature_norm
+        self.loss_kwargs = {
+            "context": int(loss_cfg.get("context", 1)),
+            "steps": int(loss_cfg.get("rollout_steps", 2)),
+            "loss": loss_cfg.get("kind", "l1"),
+            "teacher_forcing_weight": float(loss_cfg.get("teacher_forcing_weight", 1.0)),
+            "rollout_weight": float(loss_cfg.get("rollout_weight", 1.0)),
+            "state_weight": float(loss_cfg.get("state_weight", 1.0)),
+            "detach_feedback": bool(
+                predictor.state_decoder is not None if loss_cfg.get("rollout_detach") is None
+                else loss_cfg.get("rollout_detach")
+            ),
+        }
+
+    def forward(self, features: Tensor, actions: Tensor, states: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        features = self.feature_norm(features)
+        return ac_loss(self.predictor, features, actions, states, **self.loss_kwargs)

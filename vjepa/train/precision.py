@@ -16,8 +16,8 @@ from vjepa.train.ema import ema_update
 
 class Weights:
     """What a training step updates, and how: here the model's own parameters (fp32, or fp32 under autocast).
-    Each step calls, in order: `collect_grads` after every backward, `all_reduce_grads`, `clip_grad_norm_`, the
-    optimiser's step (on `groups`), `zero_grad`, `ema_update`, `sync`; checkpoints save `state_dict`.
+    Each step calls, in order: `collect_grads` after every backward, `step` (`all_reduce_grads`, `clip_grad_norm_`,
+    the optimiser's step on `groups`, `zero_grad`), `ema_update`, `sync`; checkpoints save `state_dict`.
     `MasterWeights` is the same step with bf16 weights and fp32 masters."""
 
     reduces_grads = False  # whether `all_reduce_grads` averages over processes (else DistributedDataParallel does)
@@ -43,6 +43,15 @@ class Weights:
     def zero_grad(self) -> None:
         for p in self.model_params:
             p.grad = None
+
+    def step(self, optimizer: torch.optim.Optimizer, grad_clip: float | None) -> Tensor:
+        """After the step's last backward: gradients all-reduced, clipped to norm ``grad_clip`` (None: not
+        clipped), the optimiser's step, gradients zeroed; returns their norm before clipping."""
+        self.all_reduce_grads()
+        grad_norm = self.clip_grad_norm_(grad_clip or float("inf"))
+        optimizer.step()
+        self.zero_grad()
+        return grad_norm
 
     def ema_update(self, target: nn.Module, online: nn.Module, momentum: float) -> None:
         ema_update(target, online, momentum)

@@ -20,7 +20,6 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
 from vjepa.data import ImageFolderDataset, SeededSampler, VideoFolderDataset, VideoTransform
 from vjepa.data.synthetic import make_moving_shapes, make_shape_images
@@ -31,26 +30,15 @@ from vjepa.masks.visualize import save_mask_figure
 from vjepa.models.factory import build_encoder, build_predictor, level_blocks, require
 from vjepa.models.official import is_hugging_face
 from vjepa.runtime import config_checks as checks
-from vjepa.runtime.checkpoint import (
-    LATEST,
-    RESTART,
-    differences,
-    is_checkpoint_step,
-    load_checkpoint,
-    resume_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
+from vjepa.runtime.checkpoint import RESTART, differences, load_checkpoint, resume_checkpoint, rng_state, set_rng_state
 from vjepa.runtime.device import autocast_context, resolve_precision
 from vjepa.runtime.errors import RunDirError
 from vjepa.runtime.run_dir import RunDir
-from vjepa.runtime.threads import set_threads, starved_note
+from vjepa.runtime.threads import set_threads
 from vjepa.train.diagnostics import embedding_diagnostics
-from vjepa.train.distributed import DistInfo, cleanup_distributed, setup_distributed
+from vjepa.train.distributed import DistInfo
 from vjepa.train.jepa import JEPA
-from vjepa.train.loop import Batches, LogWindow, StepLosses, apply_schedules, check_optim_config, trainer
-from vjepa.train.metrics import MetricsLogger, read_metric
+from vjepa.train.loop import Batches, StepTail, apply_schedules, check_optim_config, run_training, trainer
 from vjepa.train.precision import MasterWeights, Weights
 from vjepa.train.schedules import warmed_up
 
@@ -267,13 +255,7 @@ def check_config(cfg: DictConfig) -> None:
 # ------------------------------------------------------------------------------------------- loop
 def pretrain(cfg: DictConfig) -> dict[str, Any]:
     """Run (or resume) pretraining as configured; returns a summary with the first and last losses."""
-    check_config(cfg)
-    dist = setup_distributed(cfg.device)
-    try:  # run_dir: one run at a time (the main process's lock), nothing written before the start-up checks pass
-        with RunDir(cfg.run_dir, "vjepa-pretrain", enabled=dist.is_main, watch=(LATEST,)) as run:
-            return _pretrain(cfg, dist, run)
-    finally:
-        cleanup_distributed()
+    return run_training(cfg, "vjepa-pretrain", check_config, _pretrain)
 
 
 def _pretrain(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
@@ -309,7 +291,6 @@ def _pretrain(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
         set_rng_state(state["rng"])
         step = state["step"]
     run.claim(cfg)  # started: lock run_dir, remove stale temporaries, save the config
-    start_step = step
     if state is not None and dist.is_main:
         print(f"resumed from {ckpt} at step {step}")
 
@@ -317,14 +298,11 @@ def _pretrain(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
         kind = ", bf16 weights with fp32 masters" if isinstance(weights, MasterWeights) else ""
         print(f"pretrain: precision {resolve_precision(cfg.precision, device)}{kind} (precision={cfg.precision}); "
               f"{threads} CPU thread{'s' if threads > 1 else ''} (threads={cfg.threads})")
-    logger = MetricsLogger(run_dir, enabled=dist.is_main, start_step=step)
-    losses = StepLosses(start_step=step)
+    clips_per_step = cfg.batch_size * cfg.grad_accum * dist.world_size
+    tail = StepTail("pretrain", cfg, dist, device, step, "clips_per_s", clips_per_step)
     skipped = SkippedFiles(announce=dist.is_main)  # distinct files the streams skipped, each named once
-    progress = tqdm(total=cfg.steps, initial=step, desc="pretrain", disable=not dist.is_main, dynamic_ncols=True)
     iterators = [stream.batches.from_batch(step * cfg.grad_accum) for stream in streams]
-    last_step = min(cfg.steps, cfg.stop_after or cfg.steps)
-    window = LogWindow(step, device)  # throughput, data wait and CPU share since the last log
-    while step < last_step:
+    while step < tail.last_step:
         scheduled = apply_schedules(optimizer, step, cfg)
         if cfg.context_loss.weight:
             jepa.context_weight = scheduled["context_weight"] = warmed_up(
@@ -334,7 +312,7 @@ def _pretrain(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
             for k, (stream, batches) in enumerate(zip(streams, iterators)):
                 t_data = time.perf_counter()
                 batch = next(batches)
-                window.data_wait += time.perf_counter() - t_data
+                tail.window.data_wait += time.perf_counter() - t_data
                 clips = batch["clips"].to(device, non_blocking=True)
                 masks = [(c.to(device, non_blocking=True), t.to(device, non_blocking=True)) for c, t in batch["masks"]]
                 skipped.add(batch)
@@ -357,36 +335,14 @@ def _pretrain(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
             parts = stream_parts["video"]
             if len(streams) > 1:
                 parts = parts | {f"loss_{name}": value for name, value in stream_losses.items()}
-        weights.all_reduce_grads()
-        grad_norm = weights.clip_grad_norm_(cfg.optim.grad_clip or float("inf"))
-        optimizer.step()
-        weights.zero_grad()
+        grad_norm = weights.step(optimizer, cfg.optim.grad_clip)
         if jepa.target_encoder is not None:
             weights.ema_update(jepa.target_encoder, jepa.encoder, scheduled["ema_momentum"])
         weights.sync()
-        losses.append(loss)
         step += 1
-        progress.update(1)
-
-        log = step % cfg.log_every == 0 or step == cfg.steps
-        checkpoint = is_checkpoint_step(step, last_step, cfg.ckpt_every, cfg.get("keep_every"))
-        if log or checkpoint:  # never checkpoint past a non-finite loss
-            losses.read_back()
-        if log:
-            timing = window.read(step)
-            clips_per_s = timing.pop("steps_per_s") * cfg.batch_size * cfg.grad_accum * dist.world_size
-            progress.set_postfix(loss=f"{losses.values[-1]:.4f}", **starved_note(timing.get("cpu_share", 1.0)))
-            metrics = {"loss": losses.values[-1], "grad_norm": grad_norm.item(), "clips_per_s": clips_per_s,
-                       **timing, **skipped.counts(), **scheduled}
-            metrics.update({k: v.item() for k, v in parts.items() if k.startswith("loss_")})
-            logger.log(step, metrics)
+        tail.end_step(step, loss, lambda: {"grad_norm": grad_norm.item(), **skipped.counts(), **scheduled,
+                                           **{k: v.item() for k, v in parts.items() if k.startswith("loss_")}})
         if step % cfg.diag_every == 0 or step == cfg.steps:
-            logger.log(step, embedding_diagnostics(parts["targets"]))
-        if dist.is_main and checkpoint:
-            save_checkpoint(checkpoint_state(jepa, weights, optimizer, step, cfg), run_dir, step, cfg.get("keep_every"))
-        if log:
-            window.restart(step)
-    progress.close()
-    logger.close()
-    return {"steps": step, "start_step": start_step, "losses": losses.values, **skipped.counts(),
-            "run_dir": str(run_dir), "logged_losses": read_metric(run_dir, "loss") if dist.is_main else []}
+            tail.logger.log(step, embedding_diagnostics(parts["targets"]))
+        tail.checkpoint(lambda: checkpoint_state(jepa, weights, optimizer, step, cfg))
+    return {**tail.close(), **skipped.counts()}

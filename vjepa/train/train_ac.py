@@ -9,10 +9,10 @@ then each step: schedules -> teacher-forcing + rollout loss on normalised action
 many (torchrun, gloo on CPU); a resumed run reproduces the losses of an uninterrupted one (the batch order derives
 from the step).
 
-The checkpoint (``run_dir/latest.pt``) is self-describing for `vjepa.world_model.load_world_model` and
-`vjepa-eval-ac`: predictor weights and constructor kwargs, action and feature statistics, the encoder checkpoint
-path, which encoder and its fingerprint, the image size, the episode split, the optimiser, step, RNG and the whole
-config.
+The checkpoint (``run_dir/latest.pt``, a `vjepa.train.ac_checkpoint.ACCheckpoint`) is self-describing for
+`vjepa.world_model.load_world_model` and `vjepa-eval-ac`: predictor weights and constructor kwargs, action and
+feature statistics, the encoder checkpoint path, which encoder and its fingerprint, the image size, the episode
+split, the optimiser, step, RNG and the whole config.
 """
 
 from __future__ import annotations
@@ -27,36 +27,26 @@ import numpy as np
 import torch
 import torch.distributed as torch_dist
 from omegaconf import DictConfig, OmegaConf
-from torch import Tensor, nn
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from vjepa.data.ac_dataset import ActionStats, ClipWindows, episode_lowdim, open_episodes
 from vjepa.data.feature_cache import FeatureCache, prepare_features
 from vjepa.data.sampler import SeededSampler
-from vjepa.models.ac_predictor import ActionConditionedPredictor, ac_loss
+from vjepa.models.ac_predictor import ActionConditionedPredictor
 from vjepa.models.factory import require
 from vjepa.models.feature_norm import FeatureNorm
 from vjepa.models.official import official_ac_weights
 from vjepa.runtime import config_checks as checks
-from vjepa.runtime.checkpoint import (
-    LATEST,
-    RESTART,
-    differences,
-    is_checkpoint_step,
-    load_checkpoint,
-    resume_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
+from vjepa.runtime.checkpoint import RESTART, differences, load_checkpoint, resume_checkpoint, rng_state, set_rng_state
 from vjepa.runtime.device import autocast_context, resolve_precision
 from vjepa.runtime.errors import ConfigError, RunDirError, UserError
 from vjepa.runtime.run_dir import RunDir
-from vjepa.runtime.threads import set_threads, starved_note
-from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
-from vjepa.train.loop import Batches, LogWindow, StepLosses, apply_schedules, check_optim_config, trainer
-from vjepa.train.metrics import MetricsLogger, read_metric
+from vjepa.runtime.threads import set_threads
+from vjepa.train.ac_checkpoint import ACCheckpoint
+from vjepa.train.distributed import DistInfo, all_reduce_mean
+from vjepa.train.loop import Batches, StepTail, apply_schedules, check_optim_config, run_training, trainer
+from vjepa.train.objectives import ACObjective
 
 LEROBOT_KEYS = ("camera_key", "state_key", "action_key")
 
@@ -137,35 +127,6 @@ def training_frames(cache: FeatureCache, episodes: Sequence[int], max_frames: in
 
 
 # ------------------------------------------------------------------------------------------- model
-class ACObjective(nn.Module):
-    """The predictor plus its loss, as one module so DDP sees a single forward:
-    ``forward(features (B,T,N,D) raw cached, actions (B,T,A), states (B,T,S) normalised) -> (loss, parts)``;
-    features are normalised here by ``feature_norm`` (the predictor's target space)."""
-
-    def __init__(
-        self, predictor: ActionConditionedPredictor, feature_norm: FeatureNorm, loss_cfg: Mapping[str, Any]
-    ) -> None:
-        super().__init__()
-        self.predictor = predictor
-        self.feature_norm = feature_norm
-        self.loss_kwargs = {
-            "context": int(loss_cfg.get("context", 1)),
-            "steps": int(loss_cfg.get("rollout_steps", 2)),
-            "loss": loss_cfg.get("kind", "l1"),
-            "teacher_forcing_weight": float(loss_cfg.get("teacher_forcing_weight", 1.0)),
-            "rollout_weight": float(loss_cfg.get("rollout_weight", 1.0)),
-            "state_weight": float(loss_cfg.get("state_weight", 1.0)),
-            "detach_feedback": bool(
-                predictor.state_decoder is not None if loss_cfg.get("rollout_detach") is None
-                else loss_cfg.get("rollout_detach")
-            ),
-        }
-
-    def forward(self, features: Tensor, actions: Tensor, states: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        features = self.feature_norm(features)
-        return ac_loss(self.predictor, features, actions, states, **self.loss_kwargs)
-
-
 RELEASE_OPTIONS = {"rope_style": "pairs", "state_update": "predict"}  # ac.* keys for V-JEPA 2-AC's weights: defaults
 
 
@@ -201,8 +162,8 @@ def init_ac_predictor(predictor: ActionConditionedPredictor, checkpoint: str | P
     (for the release: ``ac.rope_style=vjepa2 ac.state_update=delta_pose``, and ``data.normalize=false``, as it
     takes actions and states in their own units)."""
     contents = load_checkpoint(checkpoint, map_location="cpu")
-    if "predictor_config" in contents:  # ours
-        weights = contents["predictor"]
+    if "config" in contents:  # a run of this toolkit's: it must be a vjepa-train-ac one
+        weights = ACCheckpoint.from_contents(contents, checkpoint).predictor
     else:
         if predictor.rope_style != "vjepa2":
             raise ConfigError(f"{checkpoint} holds V-JEPA 2-AC's released weights, trained with its RoPE expansion",
@@ -277,13 +238,7 @@ def check_config(cfg: DictConfig) -> None:
 # ------------------------------------------------------------------------------------------- loop
 def train_ac(cfg: DictConfig) -> dict[str, Any]:
     """Run (or resume) action-conditioned predictor training as configured; returns a summary."""
-    check_config(cfg)
-    dist = setup_distributed(cfg.device)
-    try:  # run_dir: one run at a time (the main process's lock), nothing written before the start-up checks pass
-        with RunDir(cfg.run_dir, "vjepa-train-ac", enabled=dist.is_main, watch=(LATEST,)) as run:
-            return _train_ac(cfg, dist, run)
-    finally:
-        cleanup_distributed()
+    return run_training(cfg, "vjepa-train-ac", check_config, _train_ac)
 
 
 def _barrier(dist: DistInfo) -> None:
@@ -296,7 +251,11 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
     device = dist.device
     set_threads(cfg.threads)
     data_cfg = cfg.data
-    ckpt_path, state = resume_checkpoint(run_dir, cfg.resume)
+    ckpt_path, contents = resume_checkpoint(run_dir, cfg.resume)
+    try:
+        state = None if contents is None else ACCheckpoint.from_contents(contents, ckpt_path)
+    except UserError as err:
+        raise RunDirError(err.what, err.where, RESTART) from err
 
     # frozen encoder -> feature cache (built by the main process, read by all)
     episodes = open_dataset(data_cfg)
@@ -311,15 +270,15 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
                                   progress=dist.is_main, **prepare)
     _barrier(dist)
     cache = FeatureCache(enc["cache_dir"])  # now complete on every rank
-    if state is not None and state.get("fingerprint") != enc["fingerprint"]:
+    if state is not None and state.fingerprint != enc["fingerprint"]:
         raise RunDirError(
-            f"trained on features of another encoder (fingerprint {str(state.get('fingerprint'))[:12]}, now "
+            f"trained on features of another encoder (fingerprint {state.fingerprint[:12]}, now "
             f"{enc['fingerprint'][:12]} for {encoder_path})", str(ckpt_path), RESTART)
 
     # episode split and action/state statistics: once, then from the checkpoint
     if state is not None:
-        train_eps, val_eps = list(state["split"]["train"]), list(state["split"]["val"])
-        stats = ActionStats.from_state_dict(state["action_stats"])
+        train_eps, val_eps = list(state.split["train"]), list(state.split["val"])
+        stats = state.action_stats
         if max(train_eps + val_eps) >= len(episodes):
             raise RunDirError(f"its episode split does not fit the {len(episodes)} episodes of {data_cfg.path}",
                               str(ckpt_path), RESTART)
@@ -328,10 +287,10 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
         stats = ActionStats.from_episodes(EpisodeSubset(episodes, train_eps), data_cfg.frame_step, data_cfg.action_agg)
         if not data_cfg.get("normalize", True):  # actions and states in their own units
             stats = stats.unnormalised()
-    feature_norm = FeatureNorm(cache.num_tokens, cache.embed_dim, cfg.feature_norm)
     if state is not None:
-        feature_norm = FeatureNorm.from_checkpoint(state.get("feature_norm"), cache.num_tokens, cache.embed_dim)
+        feature_norm = state.feature_norm
     else:
+        feature_norm = FeatureNorm(cache.num_tokens, cache.embed_dim, cfg.feature_norm)
         feature_norm.fit(training_frames(cache, train_eps, int(cfg.feature_norm_frames)))
 
     windows = ClipWindows(episodes, data_cfg.num_frames, data_cfg.frame_step, data_cfg.action_agg,
@@ -352,14 +311,14 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
         raise UserError(f"{cache.num_tokens} tokens per frame, expected {grid}x{grid}", str(cache.cache_dir),
                         "delete it or set feature_cache to another directory")
     predictor_config = predictor_config_from(cfg, cache.embed_dim, grid, stats)
-    if state is not None and state["predictor_config"] != predictor_config:
-        raise RunDirError(f"holds another predictor: {differences(state['predictor_config'], predictor_config)}",
+    if state is not None and state.predictor_config != predictor_config:
+        raise RunDirError(f"holds another predictor: {differences(state.predictor_config, predictor_config)}",
                           str(ckpt_path), RESTART)
 
     torch.manual_seed(cfg.seed)
     predictor = ActionConditionedPredictor(**predictor_config)
     if state is not None:
-        predictor.load_state_dict(state["predictor"])
+        predictor.load_state_dict(state.predictor)
     elif cfg.get("init_predictor"):
         init_ac_predictor(predictor, cfg.init_predictor)
     objective = ACObjective(predictor, feature_norm, loss_cfg).to(device)
@@ -369,11 +328,10 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
 
     step = 0
     if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        set_rng_state(state["rng"])
-        step = int(state["step"])
+        optimizer.load_state_dict(state.optimizer)
+        set_rng_state(state.rng)
+        step = state.step
     run.claim(cfg)  # started: lock run_dir, remove stale temporaries, save the config
-    start_step = step
     if state is not None and dist.is_main:
         print(f"resumed from {ckpt_path} at step {step}")
     elif dist.is_main:
@@ -385,79 +343,43 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
         )
 
     def checkpoint() -> dict[str, Any]:
-        return {
-            "step": step,
-            "predictor": weights.state_dict(predictor),
-            "predictor_config": predictor_config,
-            "action_stats": stats.state_dict(),
-            "feature_norm": feature_norm.to_checkpoint(),
-            "encoder_checkpoint": enc["encoder_checkpoint"],
-            "encoder_which": enc["encoder_which"],
-            "fingerprint": enc["fingerprint"],
-            "image_size": enc["image_size"],
-            "feature_cache": str(cache.cache_dir),
-            "split": {"train": train_eps, "val": val_eps},
-            "optimizer": optimizer.state_dict(),
-            "rng": rng_state(),
-            "config": OmegaConf.to_container(cfg, resolve=True),
-        }
+        return ACCheckpoint(
+            step=step, predictor=weights.state_dict(predictor), predictor_config=predictor_config,
+            action_stats=stats, feature_norm=feature_norm, encoder_checkpoint=enc["encoder_checkpoint"],
+            fingerprint=enc["fingerprint"], image_size=enc["image_size"], split={"train": train_eps, "val": val_eps},
+            config=OmegaConf.to_container(cfg, resolve=True), encoder_which=enc["encoder_which"],
+            feature_cache=str(cache.cache_dir), optimizer=optimizer.state_dict(), rng=rng_state(),
+        ).to_contents()
 
-    logger = MetricsLogger(run_dir, enabled=dist.is_main, start_step=step)
-    losses = StepLosses(start_step=step)
+    tail = StepTail("train_ac", cfg, dist, device, step, "windows_per_s", cfg.batch_size * dist.world_size)
     val_history: list[dict[str, float]] = []
-    progress = tqdm(total=cfg.steps, initial=step, desc="train_ac", disable=not dist.is_main, dynamic_ncols=True)
     data_iter = batches.from_batch(step)
-    last_step = min(cfg.steps, cfg.stop_after or cfg.steps)
-    window = LogWindow(step, device)  # throughput, data wait and CPU share since the last log
-    while step < last_step:
+    while step < tail.last_step:
         scheduled = apply_schedules(optimizer, step, cfg)
         t_data = time.perf_counter()
         batch = next(data_iter)
-        window.data_wait += time.perf_counter() - t_data
+        tail.window.data_wait += time.perf_counter() - t_data
         inputs = [batch[k].to(device, non_blocking=True) for k in ("features", "actions", "states")]
         with autocast_context(cfg.precision, device):
             loss, parts = model(*inputs)
         loss.backward()
         weights.collect_grads()
-        weights.all_reduce_grads()
-        grad_norm = weights.clip_grad_norm_(cfg.optim.grad_clip or float("inf"))
-        optimizer.step()
-        weights.zero_grad()
+        grad_norm = weights.step(optimizer, cfg.optim.grad_clip)
         weights.sync()
-        losses.append(loss)
         step += 1
-        progress.update(1)
-
-        log = step % cfg.log_every == 0 or step == cfg.steps
-        checkpoint_now = is_checkpoint_step(step, last_step, cfg.ckpt_every, cfg.get("keep_every"))
-        if log or checkpoint_now:  # never checkpoint past a non-finite loss
-            losses.read_back()
-        if log:
-            timing = window.read(step)
-            windows_per_s = timing.pop("steps_per_s") * cfg.batch_size * dist.world_size
-            progress.set_postfix(loss=f"{losses.values[-1]:.4f}", **starved_note(timing.get("cpu_share", 1.0)))
-            logger.log(step, {
-                "loss": losses.values[-1], **{f"loss_{k}": all_reduce_mean(v).item() for k, v in parts.items()},
-                "grad_norm": grad_norm.item(), "windows_per_s": windows_per_s, **timing, **scheduled,
-            })
-        if dist.is_main and len(val_idx) and (step % cfg.val_every == 0 or step == last_step):
+        tail.end_step(step, loss, lambda: {**{f"loss_{k}": all_reduce_mean(v).item() for k, v in parts.items()},
+                                           "grad_norm": grad_norm.item(), **scheduled})
+        if dist.is_main and len(val_idx) and (step % cfg.val_every == 0 or step == tail.last_step):
             val = validate(objective, val_loader, device, cfg.precision)
-            logger.log(step, val)
+            tail.logger.log(step, val)
             val_history.append({"step": step, **val})
-            progress.write(f"step {step}: val_loss {val['val_loss']:.4f}")
-        if dist.is_main and checkpoint_now:
-            save_checkpoint(checkpoint(), run_dir, step, cfg.get("keep_every"))
-        if log:  # the next window starts here: validation and checkpoint time do not count as training
-            window.restart(step)
-    progress.close()
-    logger.close()
+            tail.progress.write(f"step {step}: val_loss {val['val_loss']:.4f}")
+        tail.checkpoint(checkpoint)
     return {
-        "steps": step, "start_step": start_step, "losses": losses.values, "val": val_history, "run_dir": str(run_dir),
-        "logged_losses": read_metric(run_dir, "loss") if dist.is_main else [],
-        "feature_cache": str(cache.cache_dir), "cache_build": enc["build"],
+        **tail.close(), "val": val_history, "feature_cache": str(cache.cache_dir), "cache_build": enc["build"],
         "split": {"train": train_eps, "val": val_eps},
     }
 
 
-__all__ = ["ACObjective", "EpisodeSubset", "WindowSubset", "open_dataset", "split_episodes", "train_ac", "validate",
+__all__ = ["EpisodeSubset", "WindowSubset", "open_dataset", "split_episodes", "train_ac", "validate",
            "windows_of"]

@@ -1,37 +1,28 @@
-"""The world-model interface planners see, and a tiny differentiable toy model that satisfies it."""
-from typing import Protocol, runtime_checkable
+"""The example world model: a dot in [-1, 1]^2 whose features are a fixed linear map of its position. The smallest
+model behind `planning.interface.WorldModel`, exactly invertible and costing next to nothing, for planner tests and
+the planner-overhead benchmark."""
+from __future__ import annotations
 
 import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-
-@runtime_checkable
-class WorldModel(Protocol):
-    """Anything that encodes images and rolls out action sequences in feature space."""
-
-    action_dim: int
-
-    def encode(self, frames: Tensor) -> Tensor:
-        """uint8 (B, H, W, 3) images -> features (B, N, D)."""
-        ...
-
-    def rollout(self, context_features: Tensor, context_states: Tensor, actions: Tensor) -> Tensor:
-        """Context (Tc, N, D) and states (Tc, S), shared by all candidates; actions (K, H, A) -> (K, H, N, D)."""
-        ...
+from planning.interface import Rollout
 
 
 class LinearToyWorldModel(nn.Module):
-    """A point in [-1, 1]^2 seen as a bright dot; features = a fixed linear map of its position.
+    """A point in [-1, 1]^2 seen as a bright dot; features = a fixed linear map of its position, state = position.
 
     A frame shows the dot at pixel (row, col) = ((y + 1) / 2 * (H - 1), (x + 1) / 2 * (W - 1)) on a dark
     background; `encode` reads its position as the brightness centroid. `rollout` integrates the actions,
     pos_{t+1} = pos_t + dt * a_t, from the position decoded from the last context frame.
     """
 
-    def __init__(self, num_tokens: int = 4, dim: int = 8, dt: float = 0.2, seed: int = 0):
+    state_dim, frame_step, action_agg = 2, 1, "sum"
+
+    def __init__(self, num_tokens: int = 4, dim: int = 8, dt: float = 0.2, seed: int = 0, image_size: int = 32):
         super().__init__()
-        self.action_dim, self.num_tokens, self.dt = 2, num_tokens, dt
+        self.action_dim, self.num_tokens, self.dt, self.image_size = 2, num_tokens, dt, image_size
         proj = torch.randn(2, num_tokens * dim, generator=torch.Generator().manual_seed(seed))
         self.register_buffer("proj", proj)  # (2, N*D)
         self.register_buffer("unproj", torch.linalg.pinv(proj))  # (N*D, 2)
@@ -53,6 +44,7 @@ class LinearToyWorldModel(nn.Module):
         y = (weight.sum(2) * rows).sum(-1)
         return self.features(torch.stack([x, y], -1))
 
-    def rollout(self, context_features: Tensor, context_states: Tensor, actions: Tensor) -> Tensor:
+    def rollout(self, context_features: Tensor, context_states: Tensor, context_actions: Tensor,
+                actions: Tensor) -> Rollout:
         pos = self.position(context_features[-1]) + self.dt * actions.cumsum(dim=1)  # (K, H, 2)
-        return self.features(pos)
+        return Rollout(self.features(pos), pos)
