@@ -1,6 +1,8 @@
 """Pixel environments for world-model training and goal-image planning (no model code here).
 
-Registered with gymnasium: ``vjepa/Wall-v0`` (two rooms and a door) and ``vjepa/Reacher-v0`` (planar 2-link arm).
+Registered with gymnasium: ``vjepa/Wall-v0`` (two rooms and a door) and ``vjepa/Reacher-v0`` (planar 2-link arm),
+and the peers' benchmarks, which need the ``envs`` extra (``pip install -e ".[envs]"``): ``vjepa/PointMaze-v0``
+(gymnasium-robotics), ``vjepa/DMCReacher-v0`` (dm_control) and ``vjepa/Cube-v0`` (OGBench).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
 
 gym.register(id="vjepa/Wall-v0", entry_point="envs.wall:WallNavigationEnv", max_episode_steps=200)
 gym.register(id="vjepa/Reacher-v0", entry_point="envs.reacher:PlanarReacherEnv", max_episode_steps=200)
+gym.register(id="vjepa/PointMaze-v0", entry_point="envs.point_maze:PointMazeEnv", max_episode_steps=200)
+gym.register(id="vjepa/DMCReacher-v0", entry_point="envs.dmc_reacher:DMCReacherEnv", max_episode_steps=200)
+gym.register(id="vjepa/Cube-v0", entry_point="envs.cube:CubeEnv", max_episode_steps=200)
 
 
 def make_goal_env(

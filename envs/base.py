@@ -14,20 +14,22 @@ class PixelStateEnv(gym.Env, ABC):
     """Env with observation ``{"pixels": (S, S, 3) uint8, "proprio": (P,) float32}`` and a full, settable state.
 
     Subclasses implement ``_reset_state``, ``_move``, ``_draw``, ``_proprio``, ``get_state``, ``set_state``
-    and ``_position`` (the part of a state that ``state_distance`` measures). Actions lie in Box(-1, 1, (2,))
-    and are clipped. Reward is ``-state_distance(state, goal)`` once a goal is set with ``set_goal``, else 0;
-    episodes never terminate (time limits come from the registration).
+    and ``_position`` (the part of a state that ``state_distance`` measures). Actions lie in
+    Box(-1, 1, (action_dim,)) and are clipped. Reward is ``-state_distance(state, goal)`` once a goal is set with
+    ``set_goal``, else 0; episodes never terminate (time limits come from the registration).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
     success_threshold: float
 
-    def __init__(self, render_mode: str | None, image_size: int, proprio_space: spaces.Box) -> None:
+    def __init__(
+        self, render_mode: str | None, image_size: int, proprio_space: spaces.Box, action_dim: int = 2
+    ) -> None:
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.render_mode = render_mode
         self.image_size = image_size
-        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, (action_dim,), np.float32)
         self.observation_space = spaces.Dict(
             {"pixels": spaces.Box(0, 255, (image_size, image_size, 3), np.uint8), "proprio": proprio_space}
         )

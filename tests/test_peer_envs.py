@@ -1,4 +1,5 @@
-"""Stock gymnasium envs on the goal-image path: pixels at the asked size, declared proprio, scored dimensions."""
+"""The peers' benchmark envs (PointMaze, DMC reacher, OGBench cube) and stock gymnasium envs on the goal-image path:
+seeded goals, pixels at the asked size, declared proprio, goals reachable by the goal policy, hidden state hidden."""
 
 from __future__ import annotations
 
@@ -11,6 +12,80 @@ from envs.policies import make_policy, policy_rng
 from envs.render import size_kwargs
 
 SIZE = 32
+
+
+def hide_pointmaze_goal(env) -> None:
+    """Move gymnasium-robotics' own goal marker."""
+    env._maze_env.goal = np.array([1.0, 1.0])
+    env._maze_env.update_target_site_pos()
+
+
+def hide_dmc_target(env) -> None:
+    """Move the suite's target sphere."""
+    env.physics.named.model.geom_pos["target"][:2] = [0.1, -0.1]
+
+
+def hide_cube_target(env) -> None:
+    """Move OGBench's target cube (a mocap body) far from the cube."""
+    env.data.mocap_pos[:] = [0.5, 0.25, 0.02]
+
+
+# (env id, package, proprio size, action size, goal policy, goal steps, what the env must hide)
+PEERS = [
+    pytest.param("vjepa/PointMaze-v0", "gymnasium_robotics", 4, 2, "expert", 25, hide_pointmaze_goal, id="pointmaze"),
+    pytest.param("vjepa/DMCReacher-v0", "dm_control", 4, 2, "random_repeat", 25, hide_dmc_target, id="dmc_reacher"),
+    pytest.param("vjepa/Cube-v0", "ogbench", 19, 5, "expert", 25, hide_cube_target, id="cube"),
+]
+
+
+def goal_env(env_id: str, package: str, policy: str, steps: int) -> GoalImageWrapper:
+    pytest.importorskip(package)
+    return make_goal_env(env_id, goal_steps=steps, goal_policy=policy, image_size=SIZE)
+
+
+@pytest.mark.parametrize("env_id,package,proprio,action,policy,steps,hide", PEERS)
+def test_peer_env_resets_to_the_same_goal_with_pixels_and_proprio_only(
+    env_id, package, proprio, action, policy, steps, hide
+):
+    env = goal_env(env_id, package, policy, steps)
+    assert env.unwrapped.image_size == SIZE  # rendered at the asked size, not resized
+    obs, info = env.reset(seed=3)
+    again, info_again = env.reset(seed=3)
+    np.testing.assert_array_equal(info["goal_image"], info_again["goal_image"])
+    np.testing.assert_array_equal(obs["pixels"], again["pixels"])
+    assert set(obs) == {"pixels", "proprio"} and "goal_state" not in info
+    assert obs["pixels"].shape == (SIZE, SIZE, 3) and obs["pixels"].dtype == np.uint8
+    assert obs["proprio"].shape == (proprio,) and env.action_space.shape == (action,)
+    assert env.observation_space["proprio"].shape == (proprio,)
+    assert not np.array_equal(info["goal_image"], obs["pixels"])
+    hide(env.unwrapped)  # the peer's own goal or target: neither drawn nor observed
+    after = env.unwrapped._obs()
+    np.testing.assert_array_equal(after["pixels"], obs["pixels"])
+    np.testing.assert_array_equal(after["proprio"], obs["proprio"])
+    env.close()
+
+
+@pytest.mark.parametrize("env_id,package,proprio,action,policy,steps,hide", PEERS)
+def test_peer_goal_is_reached_by_its_policy_and_mostly_missed_by_random_actions(
+    env_id, package, proprio, action, policy, steps, hide
+):
+    env = goal_env(env_id, package, policy, steps)
+    seed = 2  # a seed whose goal is away from the start in each env (OGBench's cube is often left in place)
+    _, info = env.reset(seed=seed)
+    assert not info["success"]
+    act = make_policy(policy, env, policy_rng(seed))  # the goal rollout's policy, from the same start
+    for _ in range(steps):
+        _, _, _, _, info = env.step(act())
+    assert info["success"] and info["goal_distance"] < 1e-6
+    misses = 0
+    for seed in (3, 4):
+        env.reset(seed=seed)
+        random = make_policy("random", env, policy_rng(seed + 100))
+        for _ in range(steps):
+            _, _, _, _, info = env.step(random())
+        misses += not info["success"]
+    assert misses >= 1
+    env.close()
 
 
 def test_size_kwargs_render_at_the_model_size_where_the_env_allows_it():
