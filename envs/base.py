@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import gymnasium as gym
@@ -95,3 +97,12 @@ def env_name(env: gym.Env) -> str:
     """The registered id of an env (or its class name), for error messages."""
     spec = env.unwrapped.spec or env.spec
     return spec.id if spec is not None else type(env.unwrapped).__name__
+
+
+@contextmanager
+def require(what: str, package: str) -> Iterator[None]:
+    """Imports inside this block that fail name ``what`` needs ``package`` and the extra that installs it."""
+    try:
+        yield
+    except ImportError as e:
+        raise ImportError(f"{what} needs {package}: pip install -e '.[envs]' ({e})") from e

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import mujoco
 import numpy as np
 from gymnasium import spaces
-from ogbench.manipspace.envs.cube_env import CubeEnv as OGBenchCube
-from ogbench.manipspace.envs.manipspace_env import ManipSpaceEnv
-from ogbench.manipspace.oracles.markov.cube_markov import CubeMarkovOracle
 
-from envs.base import PixelStateEnv
+from envs.base import PixelStateEnv, require
 from envs.mujoco_state import get_sim_state, qpos_of, set_sim_state
 from envs.policies import Policy
+
+with require("vjepa/Cube-v0", "ogbench"):
+    import mujoco
+    from ogbench.manipspace.envs.cube_env import CubeEnv as OGBenchCube
+    from ogbench.manipspace.envs.manipspace_env import ManipSpaceEnv
+    from ogbench.manipspace.oracles.markov.cube_markov import CubeMarkovOracle
 
 PROPRIO_DIM = 19  # OGBench's proprioceptive block: joints (6 + 6), effector xyz, yaw cos/sin, gripper opening, contact
 

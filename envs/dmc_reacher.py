@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from dm_control import suite
 from gymnasium import spaces
 
-from envs.base import PixelStateEnv
+from envs.base import PixelStateEnv, require
 from envs.mujoco_state import get_sim_state, qpos_of, set_sim_state
+
+with require("vjepa/DMCReacher-v0", "dm-control"):
+    from dm_control import suite
 
 
 class DMCReacherEnv(PixelStateEnv):

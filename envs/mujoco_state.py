@@ -6,8 +6,12 @@ forces and mocap poses — everything the next ``mj_step`` reads.
 
 from __future__ import annotations
 
-import mujoco
 import numpy as np
+
+from envs.base import require
+
+with require("the MuJoCo envs", "mujoco"):
+    import mujoco
 
 STATE_SIG = mujoco.mjtState.mjSTATE_INTEGRATION
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-import mujoco
 import numpy as np
 from gymnasium import spaces
-from gymnasium_robotics.envs.maze import maps
-from gymnasium_robotics.envs.maze.point_maze import PointMazeEnv as RoboticsPointMaze
 
-from envs.base import PixelStateEnv
+from envs.base import PixelStateEnv, require
 from envs.mujoco_state import get_sim_state, qpos_of, set_sim_state
 from envs.policies import Policy
+
+with require("vjepa/PointMaze-v0", "gymnasium-robotics"):
+    import mujoco
+    from gymnasium_robotics.envs.maze import maps
+    from gymnasium_robotics.envs.maze.point_maze import PointMazeEnv as RoboticsPointMaze
 
 MAZES = {"u_maze": maps.U_MAZE, "medium": maps.MEDIUM_MAZE, "large": maps.LARGE_MAZE, "open": maps.OPEN}
 

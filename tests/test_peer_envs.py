@@ -145,3 +145,15 @@ def test_wrapper_refuses_dims_it_cannot_apply():
         GoalImageWrapper(pendulum, proprio_dims=[3])
     with pytest.raises(ValueError, match="unknown score"):
         GoalImageWrapper(pendulum, score="pendulum_angle")
+
+
+def test_pointmaze_explorer_visits_every_cell_of_the_maze():
+    pytest.importorskip("gymnasium_robotics")
+    env = gym.make("vjepa/PointMaze-v0", image_size=8).unwrapped
+    env.reset(seed=0)
+    act = make_policy("expert", env, policy_rng(0))
+    visited = set()
+    for _ in range(600):
+        env.step(act())
+        visited.add(tuple(int(v) for v in env.maze.cell_xy_to_rowcol(env.data.qpos[:2])))
+    assert visited == set(env.free_cells())
