@@ -12,6 +12,7 @@ from envs.base import PixelStateEnv, require
 from envs.mujoco_state import get_sim_state, qpos_of, set_sim_state
 
 with require("vjepa/DMCReacher-v0", "dm-control"):
+    import mujoco
     from dm_control import suite
 
 
@@ -38,6 +39,8 @@ class DMCReacherEnv(PixelStateEnv):
         self.model, self.data = self.physics.model.ptr, self.physics.data.ptr
         self.model.geom_rgba[self.physics.model.name2id("target", "geom"), 3] = 0.0
         self._wrist_range = self.physics.named.model.jnt_range["wrist"].copy()
+        # MuJoCo's renderer, not dm_control's: two kinds of GL context in one process fail at exit under EGL
+        self._renderer = mujoco.Renderer(self.model, image_size, image_size)
 
     # --- PixelStateEnv hooks --------------------------------------------------------------------
     def _reset_state(self, options: dict[str, Any]) -> None:
@@ -51,7 +54,8 @@ class DMCReacherEnv(PixelStateEnv):
         self._env.step(action)
 
     def _draw(self) -> np.ndarray:
-        return self.physics.render(self.image_size, self.image_size, camera_id=0).copy()
+        self._renderer.update_scene(self.data, camera=0)
+        return self._renderer.render().copy()
 
     def _proprio(self) -> np.ndarray:
         return np.concatenate([self.data.qpos[:2], self.data.qvel[:2]])
@@ -71,4 +75,5 @@ class DMCReacherEnv(PixelStateEnv):
         set_sim_state(self.model, self.data, state, "DMC reacher")
 
     def close(self) -> None:
+        self._renderer.close()
         self._env.close()
