@@ -1,8 +1,9 @@
 """Pixel environments for world-model training and goal-image planning (no model code here).
 
-Registered with gymnasium: ``vjepa/Wall-v0`` (two rooms and a door) and ``vjepa/Reacher-v0`` (planar 2-link arm),
-and the peers' benchmarks, which need the ``envs`` extra (``pip install -e ".[envs]"``): ``vjepa/PointMaze-v0``
-(gymnasium-robotics), ``vjepa/DMCReacher-v0`` (dm_control) and ``vjepa/Cube-v0`` (OGBench).
+Registered with gymnasium: ``vjepa/Wall-v0`` (two rooms and a door), ``vjepa/Reacher-v0`` (planar 2-link arm),
+``vjepa/PushT-v0`` (gym-pusht's task rebuilt on pymunk 7), and the peers' benchmarks that need the ``envs`` extra
+(``pip install -e ".[envs]"``): ``vjepa/PointMaze-v0`` (gymnasium-robotics), ``vjepa/DMCReacher-v0``
+(dm_control) and ``vjepa/Cube-v0`` (OGBench).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
 
 gym.register(id="vjepa/Wall-v0", entry_point="envs.wall:WallNavigationEnv", max_episode_steps=200)
 gym.register(id="vjepa/Reacher-v0", entry_point="envs.reacher:PlanarReacherEnv", max_episode_steps=200)
+gym.register(id="vjepa/PushT-v0", entry_point="envs.push_t:PushTEnv", max_episode_steps=200)
 gym.register(id="vjepa/PointMaze-v0", entry_point="envs.point_maze:PointMazeEnv", max_episode_steps=200)
 gym.register(id="vjepa/DMCReacher-v0", entry_point="envs.dmc_reacher:DMCReacherEnv", max_episode_steps=200)
 gym.register(id="vjepa/Cube-v0", entry_point="envs.cube:CubeEnv", max_episode_steps=200)

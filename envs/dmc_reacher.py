@@ -23,8 +23,9 @@ class DMCReacherEnv(PixelStateEnv):
     Each reset draws the shoulder angle uniformly and the wrist angle uniformly within its limits, at rest. The
     render (camera 0, top-down, at ``image_size``) hides the suite's target sphere.
 
-    Observation: ``{"pixels": (S, S, 3) uint8, "proprio": (shoulder, wrist, their velocities) float32}`` (the suite's
-    ``position`` and ``velocity``; ``to_target`` is left out).
+    Observation: ``{"pixels": (S, S, 3) uint8, "proprio": (cos, sin of shoulder and wrist, their velocities)
+    float32}`` (the suite's ``position``, its unbounded shoulder angle as cos and sin, and ``velocity``;
+    ``to_target`` is left out).
     State (``get_state``): the MuJoCo integration state (``envs.mujoco_state``); ``state_distance`` is the largest
     joint-angle difference (wrapped to [0, pi]), the quantity stable-worldmodel's qpos-match success thresholds.
     """
@@ -33,7 +34,8 @@ class DMCReacherEnv(PixelStateEnv):
     success_threshold = 0.05  # stable-worldmodel ReacherQPosMatchTask: every joint within 0.05 rad of the goal's
 
     def __init__(self, render_mode: str | None = None, image_size: int = 64, task: str = "easy") -> None:
-        super().__init__(render_mode, image_size, spaces.Box(-np.inf, np.inf, (4,), np.float32))
+        bounds = np.array([1.0, 1.0, 1.0, 1.0, np.inf, np.inf], np.float32)
+        super().__init__(render_mode, image_size, spaces.Box(-bounds, bounds, dtype=np.float32))
         self._env = suite.load("reacher", task, task_kwargs={"time_limit": float("inf")})
         self.physics = self._env.physics
         self.model, self.data = self.physics.model.ptr, self.physics.data.ptr
@@ -58,7 +60,8 @@ class DMCReacherEnv(PixelStateEnv):
         return self._renderer.render().copy()
 
     def _proprio(self) -> np.ndarray:
-        return np.concatenate([self.data.qpos[:2], self.data.qvel[:2]])
+        q = self.data.qpos[:2]
+        return np.concatenate([np.cos(q), np.sin(q), self.data.qvel[:2]])
 
     def _position(self, state: np.ndarray) -> np.ndarray:
         return qpos_of(self.model, state)[..., :2]

@@ -39,8 +39,10 @@ class PointMazeEnv(PixelStateEnv):
     def __init__(self, render_mode: str | None = None, image_size: int = 64, maze: str = "u_maze") -> None:
         if maze not in MAZES:
             raise ValueError(f"maze must be one of {sorted(MAZES)}, got {maze!r}")
-        super().__init__(render_mode, image_size, spaces.Box(-np.inf, np.inf, (4,), np.float32))
         self._maze_env = RoboticsPointMaze(maze_map=MAZES[maze], continuing_task=True)
+        half = np.array([self._maze_env.maze.x_map_center, self._maze_env.maze.y_map_center])
+        bounds = np.concatenate([half, [np.inf, np.inf]]).astype(np.float32)  # inside the outer wall
+        super().__init__(render_mode, image_size, spaces.Box(-bounds, bounds, dtype=np.float32))
         self._ball = self._maze_env.point_env
         self.model, self.data = self._ball.model, self._ball.data
         self.maze = self._maze_env.maze
