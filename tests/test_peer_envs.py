@@ -13,6 +13,7 @@ from gymnasium.utils.env_checker import check_env
 
 from envs import GoalImageWrapper, make_goal_env
 from envs.policies import make_policy, policy_rng
+from envs.raster import Canvas
 from envs.render import size_kwargs
 
 SIZE = 32
@@ -183,3 +184,19 @@ def test_pointmaze_explorer_visits_every_cell_of_the_maze():
         env.step(act())
         visited.add(tuple(int(v) for v in env.maze.cell_xy_to_rowcol(env.data.qpos[:2])))
     assert visited == set(env.free_cells())
+
+
+def test_canvas_polygon_paints_what_rect_paints_and_turns_with_the_block():
+    canvas = Canvas(32, 0.0, 512.0)
+    square, rect = canvas.blank((0, 0, 0)), canvas.blank((0, 0, 0))
+    canvas.polygon(square, np.array([[100, 100], [300, 100], [300, 250], [100, 250]]), (255, 0, 0))
+    canvas.rect(rect, 100, 100, 300, 250, (255, 0, 0))
+    np.testing.assert_array_equal(square, rect)
+    env = gym.make("vjepa/PushT-v0", image_size=SIZE).unwrapped
+    env.reset(seed=0)
+    env.set_state([450.0, 450.0, 256.0, 200.0, 0.0, 0.0, 0.0])
+    upright = env._draw()
+    env.set_state([450.0, 450.0, 256.0, 200.0, np.pi / 2, 0.0, 0.0])
+    assert not np.array_equal(upright, env._draw())
+    block = np.all(upright == (119, 136, 153), axis=-1)  # the T: a 120 x 30 bar on a 30 x 90 stem
+    assert block.sum() == pytest.approx((120 * 30 + 30 * 90) * (SIZE / 512) ** 2, rel=0.25)
