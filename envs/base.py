@@ -72,8 +72,12 @@ class PixelStateEnv(gym.Env, ABC):
         self._reset_state(options or {})
         return self._obs(), {}
 
-    def step(self, action: np.ndarray):
+    def advance(self, action: np.ndarray) -> None:
+        """``step`` without its observation (nothing drawn): for rollouts that only need the state they reach."""
         self._move(np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0))
+
+    def step(self, action: np.ndarray):
+        self.advance(action)
         reward = 0.0 if self.goal_state is None else -self.state_distance(self.get_state(), self.goal_state)
         return self._obs(), reward, False, False, {}
 

@@ -103,8 +103,12 @@ class GoalImageWrapper(gym.Wrapper):
         if self._stateful:
             env = self.env.unwrapped  # stepped directly: the goal rollout does not count against time limits
             start, self._goal_obs = env.get_state(), obs
+            advance = getattr(env, "advance", None)  # the toolkit's envs step without drawing (measured by state)
             for _ in range(self.goal_steps):
-                self._goal_obs = env.step(policy())[0]
+                if advance is None:
+                    self._goal_obs = env.step(policy())[0]
+                else:
+                    advance(policy())
             self.goal_state, self.goal_image = env.get_state(), self._render()
             env.set_state(start)
             if hasattr(env, "set_goal"):
