@@ -52,7 +52,8 @@ class PointMazeEnv(PixelStateEnv):
         self._camera.lookat[:] = (0.0, 0.0, 0.0)
         self._camera.elevation, self._camera.azimuth = -90.0, 90.0
         extent = (max(self.maze.map_length, self.maze.map_width) - 1) * self.maze.maze_size_scaling / 2
-        self._camera.distance = 1.02 * extent / np.tan(np.deg2rad(self.model.vis.global_.fovy / 2)) + 0.5
+        fit = extent / np.tan(np.deg2rad(self.model.vis.global_.fovy / 2))  # the floor's extent fills the view
+        self._camera.distance = 1.02 * fit + 0.5  # + the walls' height above the floor, and a margin
 
     # --- PixelStateEnv hooks --------------------------------------------------------------------
     def _reset_state(self, options: dict[str, Any]) -> None:
