@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import gymnasium as gym
@@ -14,20 +16,22 @@ class PixelStateEnv(gym.Env, ABC):
     """Env with observation ``{"pixels": (S, S, 3) uint8, "proprio": (P,) float32}`` and a full, settable state.
 
     Subclasses implement ``_reset_state``, ``_move``, ``_draw``, ``_proprio``, ``get_state``, ``set_state``
-    and ``_position`` (the part of a state that ``state_distance`` measures). Actions lie in Box(-1, 1, (2,))
-    and are clipped. Reward is ``-state_distance(state, goal)`` once a goal is set with ``set_goal``, else 0;
-    episodes never terminate (time limits come from the registration).
+    and ``_position`` (the part of a state that ``state_distance`` measures). Actions lie in
+    Box(-1, 1, (action_dim,)) and are clipped. Reward is ``-state_distance(state, goal)`` once a goal is set with
+    ``set_goal``, else 0; episodes never terminate (time limits come from the registration).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
     success_threshold: float
 
-    def __init__(self, render_mode: str | None, image_size: int, proprio_space: spaces.Box) -> None:
+    def __init__(
+        self, render_mode: str | None, image_size: int, proprio_space: spaces.Box, action_dim: int = 2
+    ) -> None:
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.render_mode = render_mode
         self.image_size = image_size
-        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, (action_dim,), np.float32)
         self.observation_space = spaces.Dict(
             {"pixels": spaces.Box(0, 255, (image_size, image_size, 3), np.uint8), "proprio": proprio_space}
         )
@@ -68,8 +72,12 @@ class PixelStateEnv(gym.Env, ABC):
         self._reset_state(options or {})
         return self._obs(), {}
 
-    def step(self, action: np.ndarray):
+    def advance(self, action: np.ndarray) -> None:
+        """``step`` without its observation (nothing drawn): for rollouts that only need the state they reach."""
         self._move(np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0))
+
+    def step(self, action: np.ndarray):
+        self.advance(action)
         reward = 0.0 if self.goal_state is None else -self.state_distance(self.get_state(), self.goal_state)
         return self._obs(), reward, False, False, {}
 
@@ -93,3 +101,12 @@ def env_name(env: gym.Env) -> str:
     """The registered id of an env (or its class name), for error messages."""
     spec = env.unwrapped.spec or env.spec
     return spec.id if spec is not None else type(env.unwrapped).__name__
+
+
+@contextmanager
+def require(what: str, package: str) -> Iterator[None]:
+    """Imports inside this block that fail name ``what`` needs ``package`` and the extra that installs it."""
+    try:
+        yield
+    except ImportError as e:
+        raise ImportError(f"{what} needs {package}: pip install -e '.[envs]' ({e})") from e

@@ -3,6 +3,7 @@ seeded exploration policy after the start (the DINO-WM / stable-worldmodel proto
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -11,12 +12,17 @@ from gymnasium import spaces
 
 from envs.base import env_name
 from envs.policies import make_policy, policy_rng
+from envs.render import resize_frame
+from envs.scoring import get_score
 
 
 class GoalImageWrapper(gym.Wrapper):
     """Observations ``{"pixels": env.render(), "proprio": float32 vector}`` plus a goal image at each reset.
 
-    ``proprio`` is the env's own observation when that is a Box vector, else its ``"proprio"`` entry.
+    ``proprio`` is the env's own observation when that is a Box vector (only its entries ``proprio_dims`` when
+    given: leave out what a real agent could not read, e.g. a target), else its ``"proprio"`` entry. With
+    ``image_size``, frames of another size are resized once (render at the model's size where the env allows it:
+    ``envs.render.size_kwargs``).
     On ``reset(seed=...)`` the env is reset, then ``goal_steps`` steps of ``goal_policy`` (default: the env's
     ``expert_policy`` if it has one, else "random_repeat"; see ``envs.policies``) seeded from the reset seed
     lead to the goal. Envs with ``get_state``/``set_state`` are rolled out and set back to the start; other
@@ -26,7 +32,8 @@ class GoalImageWrapper(gym.Wrapper):
     toolkit's envs the reward becomes ``-state_distance`` to the goal.
 
     Scoring only — planners must not read them: ``info["goal_distance"]`` (``state_distance`` to the goal
-    state if the env has one, else the L2 distance between Box observation vectors), ``info["success"]``
+    state if the env has one, else the L2 distance between Box observation vectors: between their entries
+    ``score_dims``, or between the named ``score`` of each, ``envs.scoring.SCORES``), ``info["success"]``
     (``goal_distance < success_threshold``, when a threshold is known) and the ``goal_state`` attribute.
     """
 
@@ -36,23 +43,47 @@ class GoalImageWrapper(gym.Wrapper):
         goal_steps: int = 25,
         goal_policy: str | None = None,
         success_threshold: float | None = None,
+        proprio_dims: Sequence[int] | None = None,
+        score_dims: Sequence[int] | None = None,
+        score: str | None = None,
+        image_size: int | None = None,
     ) -> None:
         super().__init__(env)
         self.name = env_name(env)
         if env.render_mode != "rgb_array":
             raise ValueError(f"{self.name}: GoalImageWrapper needs render_mode='rgb_array', got {env.render_mode!r}")
         inner, unwrapped = env.observation_space, env.unwrapped
-        if isinstance(inner, spaces.Box) and len(inner.shape) == 1:
-            self._proprio_key, proprio = None, spaces.Box(inner.low, inner.high, inner.shape, np.float32)
+        vector = isinstance(inner, spaces.Box) and len(inner.shape) == 1
+        if not vector and (proprio_dims is not None or score_dims is not None or score is not None):
+            raise ValueError(f"{self.name}: proprio_dims, score_dims and score apply to Box vector observations only")
+        self._proprio_dims = None if proprio_dims is None else self._dims(proprio_dims, inner, "proprio_dims")
+        if vector:
+            dims = slice(None) if self._proprio_dims is None else self._proprio_dims
+            low, high = inner.low[dims].astype(np.float32), inner.high[dims].astype(np.float32)
+            self._proprio_key, proprio = None, spaces.Box(low, high, dtype=np.float32)
         elif isinstance(inner, spaces.Dict) and "proprio" in inner.spaces:
             self._proprio_key, proprio = "proprio", inner["proprio"]
         else:
             raise ValueError(f"{self.name}: needs a Box vector observation or a Dict with 'proprio', got {inner}")
         self._proprio_space = proprio
+        self.image_size = image_size
         if isinstance(inner, spaces.Dict) and "pixels" in inner.spaces:  # else known at the first reset
-            self.observation_space = spaces.Dict({"pixels": inner["pixels"], "proprio": proprio})
+            size = inner["pixels"].shape if image_size is None else (image_size, image_size, 3)
+            pixels = spaces.Box(0, 255, size, np.uint8)
+            self.observation_space = spaces.Dict({"pixels": pixels, "proprio": proprio})
         self._stateful = hasattr(unwrapped, "get_state") and hasattr(unwrapped, "set_state")
         self._measured = self._stateful and hasattr(unwrapped, "state_distance")
+        if self._measured and (score_dims is not None or score is not None):
+            raise ValueError(f"{self.name} scores states with its own state_distance: drop score_dims and score")
+        if score_dims is not None and score is not None:
+            raise ValueError(f"{self.name}: give score_dims or score, not both")
+        if score is not None:
+            self._score_of = get_score(score)
+        elif score_dims is not None:
+            scored = self._dims(score_dims, inner, "score_dims")
+            self._score_of = lambda obs: obs[scored]
+        else:
+            self._score_of = lambda obs: obs
         self.goal_steps = goal_steps
         self.goal_policy = goal_policy or ("expert" if hasattr(unwrapped, "expert_policy") else "random_repeat")
         if success_threshold is None:
@@ -72,8 +103,12 @@ class GoalImageWrapper(gym.Wrapper):
         if self._stateful:
             env = self.env.unwrapped  # stepped directly: the goal rollout does not count against time limits
             start, self._goal_obs = env.get_state(), obs
+            advance = getattr(env, "advance", None)  # the toolkit's envs step without drawing (measured by state)
             for _ in range(self.goal_steps):
-                self._goal_obs = env.step(policy())[0]
+                if advance is None:
+                    self._goal_obs = env.step(policy())[0]
+                else:
+                    advance(policy())
             self.goal_state, self.goal_image = env.get_state(), self._render()
             env.set_state(start)
             if hasattr(env, "set_goal"):
@@ -96,16 +131,32 @@ class GoalImageWrapper(gym.Wrapper):
         obs, reward, terminated, truncated, info = self.env.step(action)
         return self._observe(obs), reward, terminated, truncated, {**info, **self._score(obs)}
 
+    def _dims(self, dims: Sequence[int], space: spaces.Space, key: str) -> np.ndarray:
+        """``dims`` as an index array, checked against the Box vector ``space``."""
+        index = np.asarray(list(dims), dtype=np.int64)
+        size = space.shape[0]
+        if index.ndim != 1 or len(index) == 0 or index.min() < -size or index.max() >= size:
+            raise ValueError(f"{self.name}: {key} must be a non-empty list of indices into the {size} observation "
+                             f"entries, got {list(dims)}")
+        return index
+
     def _render(self) -> np.ndarray:
         image = self.env.render()
         if image is None:
             raise ValueError(f"{self.name}: render() returned None; GoalImageWrapper needs rgb_array frames")
-        return np.asarray(image, dtype=np.uint8)
+        image = np.asarray(image, dtype=np.uint8)
+        return image if self.image_size is None else resize_frame(image, self.image_size)
 
     def _observe(self, obs: Any) -> dict[str, np.ndarray]:
         """The env's own pixels when its observation has them (no second render), else ``render()``."""
-        proprio = obs if self._proprio_key is None else obs[self._proprio_key]
-        pixels = obs["pixels"] if isinstance(obs, dict) and "pixels" in obs else self._render()
+        if self._proprio_key is None:
+            proprio = obs if self._proprio_dims is None else np.asarray(obs)[self._proprio_dims]
+        else:
+            proprio = obs[self._proprio_key]
+        if isinstance(obs, dict) and "pixels" in obs:
+            pixels = obs["pixels"] if self.image_size is None else resize_frame(obs["pixels"], self.image_size)
+        else:
+            pixels = self._render()
         return {"pixels": pixels, "proprio": np.asarray(proprio, dtype=np.float32)}
 
     def _score(self, obs: Any) -> dict[str, Any]:
@@ -113,7 +164,8 @@ class GoalImageWrapper(gym.Wrapper):
         if self._measured:
             distance = self.env.unwrapped.state_distance(self.env.unwrapped.get_state(), self.goal_state)
         elif self._proprio_key is None:
-            distance = float(np.linalg.norm(np.asarray(obs, np.float64) - np.asarray(self._goal_obs, np.float64)))
+            gap = self._score_of(np.asarray(obs, np.float64)) - self._score_of(np.asarray(self._goal_obs, np.float64))
+            distance = float(np.linalg.norm(gap))
         else:
             return {}
         score: dict[str, Any] = {"goal_distance": distance}

@@ -56,3 +56,14 @@ class Canvas:
         t = np.clip((px * d[0] + py * d[1]) / max(float(d @ d), 1e-12), 0.0, 1.0)
         inside = (px - t * d[0]) ** 2 + (py - t * d[1]) ** 2 <= half_width**2
         img[rows, cols][inside] = color
+
+    def polygon(self, img: np.ndarray, vertices: np.ndarray, color: Color) -> None:
+        """Paint a filled convex polygon of vertices ``(N, 2)`` in either winding order."""
+        v = np.asarray(vertices, dtype=np.float64)
+        (x0, y0), (x1, y1) = v.min(axis=0), v.max(axis=0)
+        rows, cols = self._window(x0, y0, x1, y1)
+        px, py = self.x[:, cols][None] - v[:, 0, None, None], self.y[rows][None] - v[:, 1, None, None]
+        edge = np.roll(v, -1, axis=0) - v
+        cross = edge[:, 0, None, None] * py - edge[:, 1, None, None] * px  # (N, h, w): side of each edge
+        inside = np.all(cross >= 0, axis=0) | np.all(cross <= 0, axis=0)
+        img[rows, cols][inside] = color
