@@ -113,7 +113,11 @@ def make_env(env_cfg: EnvConfig | DictConfig | dict, block: int = 1, mode: str =
                           "drop or rename the keys it does not take") from e
     if not isinstance(env.action_space, spaces.Box) or len(env.action_space.shape) != 1:
         raise ConfigError(f"planning needs a 1-D Box action space, {env_cfg.id} has {env.action_space}", "env.id")
-    env = GoalImageWrapper(env, env_cfg.goal_steps, env_cfg.goal_policy, env_cfg.success_threshold)
+    try:
+        env = GoalImageWrapper(env, env_cfg.goal_steps, env_cfg.goal_policy, env_cfg.success_threshold,
+                               proprio_dims=env_cfg.proprio_dims, score_dims=env_cfg.score_dims, score=env_cfg.score)
+    except ValueError as e:  # dims out of range, dims on a Dict observation, a score on a measured env
+        raise ConfigError(str(e), "env", "fix env.proprio_dims / score_dims / score for this env") from e
     if env.success_threshold is None:
         raise ConfigError(f"{env_cfg.id} has no success threshold of its own", "env.success_threshold",
                           "set env.success_threshold")

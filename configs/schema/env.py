@@ -26,6 +26,11 @@ class EnvConfig:
     max_steps: int = doc(50, "budget in env steps (a world model with frame_step k plans max_steps / k actions)")
     replan_every: int = doc(1, "planner actions executed between two plans (receding horizon)")
     success_threshold: Optional[float] = doc(None, "goal distance counted as success; null: the env's own")
+    proprio_dims: Optional[list[int]] = doc(None, "a Box-observation env's entries fed to the planner as proprio; "
+                                                  "null: the whole observation vector")
+    score_dims: Optional[list[int]] = doc(None, "a Box-observation env's entries success compares with the goal's "
+                                                "(L2); null: the whole vector, or score")
+    score: Optional[str] = doc(None, "a named score of envs.scoring (what success compares) in place of score_dims")
 
 
 def env_config(env: EnvConfig | DictConfig | dict, where: str = "env") -> EnvConfig:
@@ -38,6 +43,12 @@ def env_config(env: EnvConfig | DictConfig | dict, where: str = "env") -> EnvCon
             raise ConfigError("must be set", f"{where}.{key}", f"set {where}.{key}, or choose a preset: env=wall")
     checks.integers(cfg, (f"{where}.goal_steps", f"{where}.max_steps", f"{where}.replan_every"), low=1)
     checks.number(cfg, f"{where}.success_threshold", low=0, above=True, optional=True)
+    if node.score is not None:
+        from envs.scoring import SCORES
+
+        checks.choice(cfg, f"{where}.score", tuple(SCORES))
+    if node.score is not None and node.score_dims is not None:
+        raise ConfigError("score and score_dims both set", f"{where}.score", "give one of them")
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers the toolkit's envs)
