@@ -18,10 +18,12 @@ the configuration reference page from the same fields. A field is declared with 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import MISSING, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
 
 SCHEMAS: dict[str, type] = {}  # schema name -> root dataclass, in registration order (the reference page's order)
 
@@ -42,3 +44,12 @@ def register(name: str, node: type) -> type:
     ConfigStore.instance().store(name=name, node=node)
     SCHEMAS[name] = node
     return node
+
+
+def merged(node: type, saved: Mapping[str, Any]) -> DictConfig:
+    """``saved`` (a run's saved config, or part of one) merged onto the schema ``node``: keys it lacks (a run from
+    before they existed) take the schema's defaults, top-level keys the schema lacks are kept, values are
+    type-checked."""
+    base = OmegaConf.structured(node)
+    OmegaConf.set_struct(base, False)
+    return OmegaConf.merge(base, saved)

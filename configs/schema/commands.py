@@ -1,1 +1,4 @@
 """Imports every command's schema module, so that each registers its schema (`configs.schema.register`)."""
+
+import configs.schema.pretrain  # noqa: F401
+import configs.schema.train_ac  # noqa: F401

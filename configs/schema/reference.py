@@ -8,6 +8,8 @@ import sys
 import typing
 from typing import Any
 
+from omegaconf import MISSING
+
 import configs.schema.commands  # noqa: F401  (registers every command's schema)
 from configs.schema import SCHEMAS
 
@@ -25,6 +27,8 @@ def type_name(tp: Any) -> str:
 
 
 def default_text(f: dataclasses.Field) -> str:
+    if f.default == MISSING:  # omegaconf's "???": a key given on the command line or by a preset
+        return "**required**"
     if f.default is not dataclasses.MISSING:
         return "`null`" if f.default is None else f"`{f.default!r}`"
     if f.default_factory is not dataclasses.MISSING:

@@ -27,7 +27,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
-from vjepa.masks import masker_from_config, save_mask_figure
+from vjepa.masks import masker_from_config, save_mask_figure, token_grid
 from vjepa.masks.visualize import token_counts
 from vjepa.runtime.errors import user_errors
 
@@ -93,8 +93,6 @@ def main(argv: list[str] | None = None) -> None:
         cfg = pretrain_config(args.overrides, args.config)
     except HydraException as error:
         parser.error(str(error))
-
-    from vjepa.train.pretrain import token_grid  # the grid pretraining masks (imports the training stack)
 
     data, model = cfg.data, cfg.model
     grid = token_grid(data, model)

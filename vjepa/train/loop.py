@@ -17,7 +17,6 @@ from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 from torch.utils.data import DataLoader, Dataset
 
 from vjepa.data.sampler import SeededSampler
-from vjepa.runtime import config_checks as checks
 from vjepa.runtime.errors import ConfigError, UserError
 from vjepa.runtime.threads import CpuShare
 from vjepa.train.distributed import DistInfo, all_reduce_mean
@@ -135,35 +134,20 @@ class LogWindow:
         return timing
 
 
-def check_optim_config(cfg: DictConfig) -> None:
-    """The optimiser's and schedules' keys (``optim.*``)."""
-    checks.choice(cfg, "optim.schedule", ("cosine", "wsd"))
-    checks.number(cfg, "optim.lr", low=0.0, above=True)
-    checks.number(cfg, "optim.decay_fraction", low=0.0, high=1.0)
-    for key in ("start_lr", "final_lr", "weight_decay", "final_weight_decay"):
-        checks.number(cfg, f"optim.{key}", low=0.0)
-    checks.integer(cfg, "optim.warmup_steps", low=0)
-    checks.number_range(cfg, "optim.betas", low=0.0, high=1.0)
-    checks.number(cfg, "optim.eps", low=0.0, above=True)
-    checks.number(cfg, "optim.grad_clip", low=0.0, above=True, optional=True)
-    if cfg.optim.get("ema") is not None:
-        checks.number_range(cfg, "optim.ema", low=0.0, high=1.0)
-
-
 def apply_schedules(optimizer: torch.optim.Optimizer, step: int, cfg: DictConfig) -> dict[str, float]:
     """Set this step's learning rate and weight decay (``cfg.optim``, over ``cfg.steps``) on every group; returns
     them, plus the EMA momentum when ``cfg.optim.ema`` is set."""
     o = cfg.optim
     lr = learning_rate(
         step, cfg.steps, schedule=o.schedule, warmup=o.warmup_steps, start_lr=o.start_lr, lr=o.lr,
-        final_lr=o.final_lr, decay_fraction=o.get("decay_fraction", 0.2),
+        final_lr=o.final_lr, decay_fraction=o.decay_fraction,
     )
     wd = linear(step, cfg.steps, o.weight_decay, o.final_weight_decay)
     for group in optimizer.param_groups:
         group["lr"] = lr
         group["weight_decay"] = wd * group["wd_scale"]
     scheduled = {"lr": lr, "weight_decay": wd}
-    if o.get("ema") is not None:
+    if o.ema is not None:
         scheduled["ema_momentum"] = linear(step, cfg.steps, o.ema[0], o.ema[1])
     return scheduled
 

@@ -31,14 +31,14 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from configs.schema import train_ac as schema
+from configs.schema.train_ac import AC
 from vjepa.data.ac_dataset import ActionStats, ClipWindows, episode_lowdim, open_episodes
 from vjepa.data.feature_cache import FeatureCache, prepare_features
 from vjepa.data.sampler import SeededSampler
 from vjepa.models.ac_predictor import ActionConditionedPredictor, ac_loss
-from vjepa.models.factory import require
 from vjepa.models.feature_norm import FeatureNorm
 from vjepa.models.official import official_ac_weights
-from vjepa.runtime import config_checks as checks
 from vjepa.runtime.checkpoint import (
     LATEST,
     RESTART,
@@ -55,7 +55,7 @@ from vjepa.runtime.errors import ConfigError, RunDirError, UserError
 from vjepa.runtime.run_dir import RunDir
 from vjepa.runtime.threads import set_threads, starved_note
 from vjepa.train.distributed import DistInfo, all_reduce_mean, cleanup_distributed, setup_distributed
-from vjepa.train.loop import Batches, LogWindow, StepLosses, apply_schedules, check_optim_config, trainer
+from vjepa.train.loop import Batches, LogWindow, StepLosses, apply_schedules, trainer
 from vjepa.train.metrics import MetricsLogger, read_metric
 
 LEROBOT_KEYS = ("camera_key", "state_key", "action_key")
@@ -64,7 +64,7 @@ LEROBOT_KEYS = ("camera_key", "state_key", "action_key")
 # ----------------------------------------------------------------------------------------------- data
 def open_dataset(data_cfg: Mapping[str, Any]) -> Any:
     """Episodes at ``data.path``: the project's format, or LeRobot (with ``data.camera_key`` etc. if given)."""
-    path = Path(require(data_cfg, "path", "data"))
+    path = Path(data_cfg["path"])
     kw = {}
     if not (path / "meta.json").is_file():  # LeRobot: pass the column / camera choices
         kw = {k: data_cfg[k] for k in LEROBOT_KEYS if k in data_cfg}
@@ -149,15 +149,15 @@ class ACObjective(nn.Module):
         self.predictor = predictor
         self.feature_norm = feature_norm
         self.loss_kwargs = {
-            "context": int(loss_cfg.get("context", 1)),
-            "steps": int(loss_cfg.get("rollout_steps", 2)),
-            "loss": loss_cfg.get("kind", "l1"),
-            "teacher_forcing_weight": float(loss_cfg.get("teacher_forcing_weight", 1.0)),
-            "rollout_weight": float(loss_cfg.get("rollout_weight", 1.0)),
-            "state_weight": float(loss_cfg.get("state_weight", 1.0)),
+            "context": int(loss_cfg["context"]),
+            "steps": int(loss_cfg["rollout_steps"]),
+            "loss": loss_cfg["kind"],
+            "teacher_forcing_weight": float(loss_cfg["teacher_forcing_weight"]),
+            "rollout_weight": float(loss_cfg["rollout_weight"]),
+            "state_weight": float(loss_cfg["state_weight"]),
             "detach_feedback": bool(
-                predictor.state_decoder is not None if loss_cfg.get("rollout_detach") is None
-                else loss_cfg.get("rollout_detach")
+                predictor.state_decoder is not None if loss_cfg["rollout_detach"] is None
+                else loss_cfg["rollout_detach"]
             ),
         }
 
@@ -166,32 +166,30 @@ class ACObjective(nn.Module):
         return ac_loss(self.predictor, features, actions, states, **self.loss_kwargs)
 
 
-RELEASE_OPTIONS = {"rope_style": "pairs", "state_update": "predict"}  # ac.* keys for V-JEPA 2-AC's weights: defaults
+RELEASE_OPTIONS = ("rope_style", "state_update")  # the ac.* keys V-JEPA 2-AC's released weights set
 
 
 def predictor_config_from(cfg: DictConfig, embed_dim: int, grid: int, stats: ActionStats) -> dict[str, Any]:
     """ActionConditionedPredictor kwargs: the ``ac`` size preset plus what the data and the encoder fix. The
-    release-compatibility options (``rope_style``, ``state_update``) appear only when set, so checkpoints from
-    before them still resume."""
+    release-compatibility options (``rope_style``, ``state_update``) appear only when set off their defaults, so
+    checkpoints from before them still resume."""
     ac = cfg.ac
-    norm_output = ac.get("norm_output")
-    release = {key: str(ac.get(key, default)) for key, default in RELEASE_OPTIONS.items()}
     return {
         "embed_dim": int(embed_dim),
-        "predictor_dim": int(require(ac, "dim", "ac")),
-        "depth": int(require(ac, "depth", "ac")),
-        "num_heads": int(require(ac, "num_heads", "ac")),
-        "mlp_ratio": float(ac.get("mlp_ratio", 4.0)),
+        "predictor_dim": int(ac.dim),
+        "depth": int(ac.depth),
+        "num_heads": int(ac.num_heads),
+        "mlp_ratio": float(ac.mlp_ratio),
         "action_dim": len(stats.action_mean),
         "state_dim": len(stats.state_mean),
         "grid_hw": [int(grid), int(grid)],
-        "max_steps": max(int(ac.get("max_steps", 64)), int(cfg.data.num_frames)),
-        "pos_embed": str(ac.get("pos_embed", "rope")),
-        "state_embed": str(ac.get("state_embed", "linear")),
-        "condition_patches": bool(ac.get("condition_patches", False)),
-        "state_decoder": int(ac.get("state_decoder") or 0),
-        "norm_output": bool(cfg.feature_norm == "layer" if norm_output is None else norm_output),
-        **{key: value for key, value in release.items() if value != RELEASE_OPTIONS[key]},
+        "max_steps": max(int(ac.max_steps), int(cfg.data.num_frames)),
+        "pos_embed": str(ac.pos_embed),
+        "state_embed": str(ac.state_embed),
+        "condition_patches": bool(ac.condition_patches),
+        "state_decoder": int(ac.state_decoder or 0),
+        "norm_output": bool(cfg.feature_norm == "layer" if ac.norm_output is None else ac.norm_output),
+        **{key: str(ac[key]) for key in RELEASE_OPTIONS if ac[key] != getattr(AC, key)},
     }
 
 
@@ -233,51 +231,10 @@ def validate(objective: ACObjective, loader: DataLoader, device: torch.device, p
     return {f"val_{name}": total / max(count, 1) for name, total in sums.items()}
 
 
-# ------------------------------------------------------------------------------------------ checks
-def check_config(cfg: DictConfig) -> None:
-    """Every key train-ac reads, checked before any work starts: a `ConfigError` names the first bad one."""
-    checks.runtime(cfg)
-    checks.existing_path(cfg, "encoder", kind="file")
-    checks.existing_path(cfg, "data.path", kind="dir")
-    checks.existing_path(cfg, "init_predictor", optional=True, kind="file")
-    checks.choice(cfg, "encoder_which", ("target_encoder", "encoder"))
-    checks.integer(cfg, "image_size", low=1, optional=True)
-    checks.integers(cfg, ("cache_batch_size", "feature_norm_frames"), low=1)
-    checks.choice(cfg, "cache_precision", ("auto", "fp32", "bf16"))
-    checks.choice(cfg, "feature_norm", ("layer", "standardize"))
-    checks.integer(cfg, "seed", low=0)
-    checks.integers(cfg, ("steps", "batch_size", "log_every", "val_every", "val_max_windows", "ckpt_every"), low=1)
-    checks.integers(cfg, ("stop_after", "keep_every"), low=1, optional=True)
-    checks.integer(cfg, "num_workers", low=0)
-    for key in ("compile", "resume", "master_weights", "data.normalize"):
-        checks.boolean(cfg, key)
-    num_frames = checks.integer(cfg, "data.num_frames", low=2)
-    checks.integers(cfg, ("data.frame_step", "data.stride"), low=1)
-    checks.integer(cfg, "data.val_stride", low=1, optional=True)
-    checks.choice(cfg, "data.action_agg", ("sum", "stack", "pose_delta"))
-    checks.number(cfg, "data.val_fraction", low=0.0, high=0.99)
-    checks.choice(cfg, "loss.kind", ("l1", "l2"))
-    context, rollout = checks.integer(cfg, "loss.context", low=1), checks.integer(cfg, "loss.rollout_steps", low=0)
-    if context + rollout > num_frames:
-        raise ConfigError(f"loss.context + loss.rollout_steps = {context + rollout} exceeds data.num_frames = "
-                          f"{num_frames}", "loss.rollout_steps", "lower it or raise data.num_frames")
-    for key in ("teacher_forcing_weight", "rollout_weight", "state_weight"):
-        checks.number(cfg, f"loss.{key}", low=0.0)
-    checks.integers(cfg, (f"ac.{k}" for k in ("dim", "depth", "num_heads", "max_steps")), low=1)
-    checks.multiple_of(cfg, "ac.dim", cfg.ac.num_heads, "ac.num_heads")
-    checks.number(cfg, "ac.mlp_ratio", low=0.0, above=True)
-    checks.choice(cfg, "ac.pos_embed", ("rope", "learned"))
-    checks.choice(cfg, "ac.state_embed", ("linear", "fourier"))
-    checks.integer(cfg, "ac.state_decoder", low=0, optional=True)
-    checks.choice(cfg, "ac.rope_style", ("pairs", "vjepa2"))
-    checks.choice(cfg, "ac.state_update", ("predict", "add_action", "delta_pose"))
-    check_optim_config(cfg)
-
-
 # ------------------------------------------------------------------------------------------- loop
 def train_ac(cfg: DictConfig) -> dict[str, Any]:
     """Run (or resume) action-conditioned predictor training as configured; returns a summary."""
-    check_config(cfg)
+    schema.check(cfg)
     dist = setup_distributed(cfg.device)
     try:  # run_dir: one run at a time (the main process's lock), nothing written before the start-up checks pass
         with RunDir(cfg.run_dir, "vjepa-train-ac", enabled=dist.is_main, watch=(LATEST,)) as run:
@@ -302,7 +259,7 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
     episodes = open_dataset(data_cfg)
     if len(episodes) == 0:
         raise ConfigError(f"no episodes in {data_cfg.path}", "data.path", "point it at a dataset with episodes")
-    encoder_path = Path(require(cfg, "encoder", "train_ac"))
+    encoder_path = Path(cfg.encoder)
     prepare = dict(
         which=cfg.encoder_which, image_size=cfg.image_size, cache_dir=cfg.feature_cache, run_dir=run_dir,
         batch_size=cfg.cache_batch_size, device=device, precision=cfg.cache_precision,
@@ -326,7 +283,7 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
     else:
         train_eps, val_eps = split_episodes(len(episodes), float(data_cfg.val_fraction), int(cfg.seed))
         stats = ActionStats.from_episodes(EpisodeSubset(episodes, train_eps), data_cfg.frame_step, data_cfg.action_agg)
-        if not data_cfg.get("normalize", True):  # actions and states in their own units
+        if not data_cfg.normalize:  # actions and states in their own units
             stats = stats.unnormalised()
     feature_norm = FeatureNorm(cache.num_tokens, cache.embed_dim, cfg.feature_norm)
     if state is not None:
@@ -360,7 +317,7 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
     predictor = ActionConditionedPredictor(**predictor_config)
     if state is not None:
         predictor.load_state_dict(state["predictor"])
-    elif cfg.get("init_predictor"):
+    elif cfg.init_predictor:
         init_ac_predictor(predictor, cfg.init_predictor)
     objective = ACObjective(predictor, feature_norm, loss_cfg).to(device)
     weights, model, optimizer = trainer(objective, predictor, cfg, dist, device, compiled=(objective,))
@@ -429,7 +386,7 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
         progress.update(1)
 
         log = step % cfg.log_every == 0 or step == cfg.steps
-        checkpoint_now = is_checkpoint_step(step, last_step, cfg.ckpt_every, cfg.get("keep_every"))
+        checkpoint_now = is_checkpoint_step(step, last_step, cfg.ckpt_every, cfg.keep_every)
         if log or checkpoint_now:  # never checkpoint past a non-finite loss
             losses.read_back()
         if log:
@@ -446,7 +403,7 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
             val_history.append({"step": step, **val})
             progress.write(f"step {step}: val_loss {val['val_loss']:.4f}")
         if dist.is_main and checkpoint_now:
-            save_checkpoint(checkpoint(), run_dir, step, cfg.get("keep_every"))
+            save_checkpoint(checkpoint(), run_dir, step, cfg.keep_every)
         if log:  # the next window starts here: validation and checkpoint time do not count as training
             window.restart(step)
     progress.close()
