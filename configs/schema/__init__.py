@@ -25,7 +25,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-SCHEMAS: dict[str, type] = {}  # schema name -> root dataclass, in registration order (the reference page's order)
+SCHEMAS: dict[str, type] = {}  # schema name -> root dataclass (the reference page lists them by name)
 
 
 def doc(default: Any = MISSING, text: str = "") -> Any:

@@ -1,4 +1,8 @@
 """Imports every command's schema module, so that each registers its schema (`configs.schema.register`)."""
 
+import configs.schema.attentive_probe  # noqa: F401
+import configs.schema.eval_ac  # noqa: F401
+import configs.schema.extract  # noqa: F401
 import configs.schema.pretrain  # noqa: F401
+import configs.schema.probe  # noqa: F401
 import configs.schema.train_ac  # noqa: F401

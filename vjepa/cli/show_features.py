@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
 
     encoder, config = load_encoder(args.checkpoint, which=args.which)
     frames = args.frames or config["data"]["frames_per_clip"]
-    step = args.frame_step or config["data"].get("frame_step", 1)
+    step = args.frame_step or config["data"]["frame_step"]
     size = args.size or config["data"]["crop_size"]
     try:
         clip = read_first_clip(args.video, frames * step, size)[::step]  # uint8 (T, S, S, 3)

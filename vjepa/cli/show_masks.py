@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     tubelet = model.tubelet_size if data.frames_per_clip > 1 else 1
     crop = grid[1] * model.patch_size
     try:
-        clip = (read_first_clip(args.video, data.frames_per_clip, crop, data.get("frame_step", 1)) if args.video
+        clip = (read_first_clip(args.video, data.frames_per_clip, crop, data.frame_step) if args.video
                 else gradient_clip(data.frames_per_clip, crop))
     except ValueError as error:
         parser.error(str(error))

@@ -18,12 +18,13 @@ from typing import Any
 import hydra
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig
-from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from vjepa.runtime.errors import ConfigError, debugging, user_errors
 
 FULL_ERROR = "HYDRA_FULL_ERROR"  # set while hydra composes, so that its errors reach `command` unprinted
-TYPE_NAMES = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false", "String": "a string"}
+TYPE_NAMES = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false", "Bool": "true or false",
+              "String": "a string"}
 
 
 def composition_error(err: BaseException) -> ConfigError:
@@ -32,19 +33,18 @@ def composition_error(err: BaseException) -> ConfigError:
     key = getattr(cause, "full_key", None) or None
     text = str(cause).strip().splitlines()
     if isinstance(cause, ValidationError) and key:
-        value = re.search(r"Value '(.*?)' of type", text[0])
-        want = re.search(r"converted to (\w+)", text[0])
+        value = re.match(r"Value '(.*?)'", text[0])
+        want = re.search(r"converted to (\w+)", text[0]) or re.search(r"not a valid (bool)", text[0])
         if value and want:
-            want_text = TYPE_NAMES.get(want.group(1), want.group(1))
+            want_text = TYPE_NAMES.get(want.group(1).capitalize(), want.group(1))
             return ConfigError(f"must be {want_text}, got {value.group(1)!r}", key, f"set {key} to {want_text}")
         return ConfigError(text[0], key, f"check {key}")
-    if isinstance(cause, ConfigKeyError) and key:
+    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and key:
         return ConfigError("no such key", key, "check its spelling (--cfg job prints every key); +key=value adds a "
                            "key only where the config takes free-form ones")
-    if isinstance(cause, MissingConfigException):
-        options = getattr(cause, "options", None)
-        fix = f"choose one of {', '.join(options)}" if options else "check the preset's name"
-        return ConfigError(text[0].rstrip("."), None, fix)
+    if isinstance(cause, MissingConfigException) and cause.missing_cfg_file and cause.options:
+        group, _, option = cause.missing_cfg_file.rpartition("/")
+        return ConfigError(f"no preset {option!r}", group or None, f"choose one of {', '.join(cause.options)}")
     return ConfigError(text[0] if text else type(err).__name__, None, "check the command line")
 
 
