@@ -3,6 +3,9 @@
 import configs.schema.attentive_probe  # noqa: F401
 import configs.schema.eval_ac  # noqa: F401
 import configs.schema.extract  # noqa: F401
+import configs.schema.make_videos  # noqa: F401
 import configs.schema.pretrain  # noqa: F401
 import configs.schema.probe  # noqa: F401
+import configs.schema.show_features  # noqa: F401
+import configs.schema.show_masks  # noqa: F401
 import configs.schema.train_ac  # noqa: F401

@@ -65,12 +65,14 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def rows(node: type, prefix: str = "") -> list[str]:
-    """One table row per key of ``node``, nested dataclasses flattened as ``group.key`` (list items as
+def rows(node: type, prefix: str = "", skip: frozenset[str] = frozenset()) -> list[str]:
+    """One table row per key of ``node`` but ``skip``, nested dataclasses flattened as ``group.key`` (list items as
     ``group[].key``) after a row for the group itself."""
     out = []
     hints = typing.get_type_hints(node)
     for f in dataclasses.fields(node):
+        if f.name in skip:
+            continue
         tp = hints[f.name]
         out.append(f"| `{prefix}{f.name}` | {cell(type_name(tp))} | {cell(default_text(f))} | "
                    f"{cell(f.metadata.get('doc', ''))} |")
@@ -87,11 +89,21 @@ def page() -> str:
         "Generated from the structured configs in `configs/schema/` by `python -m configs.schema.reference`;",
         "every key can be overridden on the command line (`vjepa-pretrain steps=2000 model=vit_small`).",
     ]
+    commands = {node: command_name(name) for name, node in SCHEMAS.items()}
     for name, node in sorted(SCHEMAS.items()):  # by command name
-        command = name.removesuffix("_schema").replace("_", "-")
-        lines += ["", f"## `vjepa-{command}`", "", (node.__doc__ or "").strip().splitlines()[0], "",
-                  "| key | type | default | what it is |", "| --- | --- | --- | --- |", *rows(node)]
+        summary = " ".join(line.strip() for line in (node.__doc__ or "").strip().split("\n\n")[0].splitlines())
+        lines += ["", f"## `{commands[node]}`", "", summary, ""]
+        base = next((b for b in node.__mro__[1:] if b in commands), None)  # a command whose keys it takes too
+        skip = frozenset(f.name for f in dataclasses.fields(base)) if base else frozenset()
+        if base:
+            lines += [f"Every key of [`{commands[base]}`](#{commands[base]}), and:", ""]
+        lines += ["| key | type | default | what it is |", "| --- | --- | --- | --- |", *rows(node, skip=skip)]
     return "\n".join(lines) + "\n"
+
+
+def command_name(schema: str) -> str:
+    """``pretrain_schema`` -> ``vjepa-pretrain``."""
+    return "vjepa-" + schema.removesuffix("_schema").replace("_", "-")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,10 @@ Released weights need many model keys set to match (RoPE style and grid, image p
 deep-supervision levels and norms, the predictor's shape); this reads them off the weights with the same loaders
 that `init_encoder` / `init_predictor` use and prints them ready to paste. A released predictor's head count is not
 in its weights: the line says the loader's assumption (V-JEPA 2's 12), to correct if the release says otherwise.
+
+The one console script without a hydra config: it takes one path and no settings, so ``vjepa-inspect <weights>``
+(argparse) says all there is, where ``checkpoint=<weights>`` would add a key and a YAML file with nothing to
+configure.
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ def pretrain_overrides(checkpoint: str | Path) -> tuple[list[str], bool]:
 
 @user_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="vjepa-inspect", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a released .pt / Hugging Face folder, or a vjepa-pretrain checkpoint")
     args = parser.parse_args(argv)
     overrides, released = pretrain_overrides(args.checkpoint)
