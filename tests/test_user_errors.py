@@ -2,6 +2,7 @@
 before any work starts; a bug keeps its traceback."""
 
 import errno
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -87,14 +88,18 @@ def test_train_ac_names_the_bad_key_before_any_work(tmp_path, monkeypatch, capsy
         ("compile=maybe", "compile", "must be true or false, got 'maybe'"),
         ("model.predictor.dpeth=3", "model.predictor.dpeth", "no such key"),
         ("model=vit_tiniest", "model", "no preset 'vit_tiniest'"),
+        ("+model.predictor.dpeth=3", "model.predictor.dpeth", "unknown key"),  # + adds it; the checks refuse it
     ],
 )
 def test_what_hydra_refuses_while_composing_is_one_line_too(tmp_path, monkeypatch, capsys, override, key, says):
     """The schema's types, keys and presets: refused before the command runs, as its own checks refuse."""
+    monkeypatch.chdir(tmp_path)  # the default data would be generated here
     code, err = run_cli(pretrain_main, ["vjepa-pretrain", f"run_dir={tmp_path / 'run'}", override], monkeypatch, capsys)
     assert code == 2
     assert_one_error_line(err, key)
     assert says in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no work started
+    assert "HYDRA_FULL_ERROR" not in os.environ  # set only while hydra composed
 
 
 def test_a_required_key_not_given_is_named(tmp_path, monkeypatch, capsys):

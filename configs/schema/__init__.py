@@ -13,6 +13,11 @@ Hydra then type-checks every override and refuses unknown keys, code reads ``cfg
 the configuration reference page from the same fields. A field is declared with `doc`:
 
     steps: int = doc(1000, "optimiser steps of the whole run")
+
+Each schema module also holds its command's start-up checks (``check(cfg)``: ranges, choices, paths, keys that
+must agree), and a console script runs under `vjepa.runtime.command`, which reports hydra's own refusals (a value
+of the wrong type, an unknown key, a missing preset) as the same one-line errors. A run's saved config is read
+through `merged`, so that a run from before a key existed gets the key's default.
 """
 
 from __future__ import annotations

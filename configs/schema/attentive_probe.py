@@ -9,6 +9,7 @@ from omegaconf import MISSING, DictConfig
 
 from configs.schema import doc, register
 from configs.schema.extract import ENCODERS
+from configs.schema.keys import refuse_unknown_keys
 from configs.schema.runtime import Runtime
 from vjepa.runtime import config_checks as checks
 
@@ -70,6 +71,7 @@ register("attentive_probe_schema", AttentiveProbe)
 
 def check(cfg: DictConfig) -> None:
     """Every key vjepa-attentive-probe reads, checked before any work starts."""
+    refuse_unknown_keys(cfg)  # +key=value adds a key hydra would refuse without the +
     checks.runtime(cfg)
     checks.existing_path(cfg, "checkpoint")
     checks.existing_path(cfg, "videos", kind="dir")

@@ -8,6 +8,7 @@ from typing import Optional
 from omegaconf import DictConfig
 
 from configs.schema import doc, register
+from configs.schema.keys import refuse_unknown_keys
 from configs.schema.runtime import Runtime
 from vjepa.runtime import config_checks as checks
 
@@ -41,6 +42,7 @@ register("eval_ac_schema", EvalAC)
 
 def check(cfg: DictConfig) -> None:
     """Every key vjepa-eval-ac reads, checked before any work starts."""
+    refuse_unknown_keys(cfg)  # +key=value adds a key hydra would refuse without the +
     checks.runtime(cfg)
     checks.existing_path(cfg, "checkpoint", kind="file")
     checks.existing_path(cfg, "data_path", optional=True, kind="dir")

@@ -8,6 +8,7 @@ from typing import Optional
 from omegaconf import MISSING, DictConfig
 
 from configs.schema import doc, register
+from configs.schema.keys import refuse_unknown_keys
 from configs.schema.runtime import Runtime
 from vjepa.runtime import config_checks as checks
 
@@ -36,6 +37,7 @@ register("extract_schema", Extract)
 
 def check(cfg: DictConfig) -> None:
     """Every key vjepa-extract reads, checked before any work starts."""
+    refuse_unknown_keys(cfg)  # +key=value adds a key hydra would refuse without the +
     checks.runtime(cfg)
     checks.existing_path(cfg, "checkpoint")
     checks.existing_path(cfg, "input")

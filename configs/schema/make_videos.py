@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from omegaconf import MISSING, DictConfig
 
 from configs.schema import doc, register
+from configs.schema.keys import refuse_unknown_keys
 from vjepa.runtime import config_checks as checks
 from vjepa.runtime.errors import ConfigError
 
@@ -29,6 +30,7 @@ register("make_videos_schema", MakeVideos)
 
 def check(cfg: DictConfig) -> None:
     """Every key vjepa-make-videos reads, checked before anything is written."""
+    refuse_unknown_keys(cfg)  # +key=value adds a key hydra would refuse without the +
     checks.value_of(cfg, "out_dir")
     checks.choice(cfg, "kind", ("video", "image"))
     checks.integers(cfg, ("num_videos", "frames", "fps"), low=1)

@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 
 from configs.schema import doc, register
 from configs.schema.data import Data, Images, check_data
+from configs.schema.keys import refuse_unknown_keys
 from configs.schema.mask import Mask
 from configs.schema.model import Model, check_model
 from configs.schema.optim import Optim, check_optim
@@ -77,6 +78,7 @@ register("pretrain_schema", Pretrain)
 
 def check(cfg: DictConfig) -> None:
     """Every key pretraining reads, checked before any work starts: a `ConfigError` names the first bad one."""
+    refuse_unknown_keys(cfg)  # +key=value adds a key hydra would refuse without the +
     checks.runtime(cfg)
     checks.integer(cfg, "seed", low=0)
     checks.integers(cfg, ("steps", "batch_size", "grad_accum", "log_every", "diag_every", "ckpt_every"), low=1)

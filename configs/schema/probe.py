@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 
 from configs.schema import doc, register
 from configs.schema.extract import ENCODERS
+from configs.schema.keys import refuse_unknown_keys
 from configs.schema.runtime import Runtime
 from vjepa.runtime import config_checks as checks
 
@@ -34,6 +35,7 @@ register("probe_schema", Probe)
 
 def check(cfg: DictConfig) -> None:
     """Every key vjepa-probe reads, checked before any work starts."""
+    refuse_unknown_keys(cfg)  # +key=value adds a key hydra would refuse without the +
     checks.runtime(cfg)
     if not any(c in str(cfg.checkpoint) for c in "*?["):  # a pattern is matched later
         checks.existing_path(cfg, "checkpoint")

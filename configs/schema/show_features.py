@@ -9,6 +9,7 @@ from omegaconf import MISSING, DictConfig
 
 from configs.schema import doc, register
 from configs.schema.extract import ENCODERS
+from configs.schema.keys import refuse_unknown_keys
 from configs.schema.runtime import Runtime
 from vjepa.runtime import config_checks as checks
 
@@ -33,6 +34,7 @@ register("show_features_schema", ShowFeatures)
 
 def check(cfg: DictConfig) -> None:
     """Every key vjepa-show-features reads, checked before any work starts."""
+    refuse_unknown_keys(cfg)  # +key=value adds a key hydra would refuse without the +
     checks.runtime(cfg)
     checks.existing_path(cfg, "checkpoint")
     checks.existing_path(cfg, "video", kind="file")

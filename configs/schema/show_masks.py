@@ -8,6 +8,7 @@ from typing import Optional
 from omegaconf import MISSING, DictConfig
 
 from configs.schema import doc, register
+from configs.schema.keys import refuse_unknown_keys
 from configs.schema.pretrain import Pretrain
 from vjepa.runtime import config_checks as checks
 
@@ -28,6 +29,7 @@ register("show_masks_schema", ShowMasks)
 
 def check(cfg: DictConfig) -> None:
     """The keys vjepa-show-masks reads beyond the masks' own (checked as they are built)."""
+    refuse_unknown_keys(cfg)  # +key=value adds a key hydra would refuse without the +
     checks.value_of(cfg, "out")
     checks.existing_path(cfg, "video", optional=True, kind="file")
     checks.existing_path(cfg, "saved", optional=True, kind="file")

@@ -8,6 +8,7 @@ from typing import Any, Optional
 from omegaconf import MISSING, DictConfig
 
 from configs.schema import doc, register
+from configs.schema.keys import refuse_unknown_keys
 from configs.schema.optim import Optim, check_optim
 from configs.schema.runtime import Runtime
 from vjepa.runtime import config_checks as checks
@@ -122,6 +123,7 @@ register("train_ac_schema", TrainAC)
 
 def check(cfg: DictConfig) -> None:
     """Every key train-ac reads, checked before any work starts: a `ConfigError` names the first bad one."""
+    refuse_unknown_keys(cfg)  # +key=value adds a key hydra would refuse without the +
     checks.runtime(cfg)
     checks.existing_path(cfg, "encoder", kind="file")
     checks.existing_path(cfg, "data.path", kind="dir")
