@@ -275,6 +275,9 @@ def test_show_masks_cli(tmp_path, capsys, command_line):
     saved.write_text(OmegaConf.to_yaml(compose_config("pretrain", ["data.crop_size=32", "model.patch_size=8"])))
     command_line(show_masks, f"out={tmp_path / 's.png'}", f"saved={saved}", "data.frames_per_clip=4")
     assert "grid 2x4x4" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # a preset is not a value of the saved config
+        command_line(show_masks, f"out={tmp_path / 'x.png'}", f"saved={saved}", "mask=ijepa")
+    assert capsys.readouterr().err.startswith("error: cannot apply mask=ijepa to it")
 
     with pytest.raises(SystemExit):
         command_line(show_masks, f"out={tmp_path / 'x.png'}", "data.crop_size_typo=32")

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from torch import Tensor
 
 from configs.schema import merged
@@ -32,7 +33,7 @@ from configs.schema.pretrain import Pretrain
 from vjepa.masks import masker_from_config, save_mask_figure, token_grid
 from vjepa.masks.visualize import token_counts
 from vjepa.runtime.command import command
-from vjepa.runtime.errors import DataError
+from vjepa.runtime.errors import ConfigError, DataError
 
 
 def read_first_clip(path: Path, frames: int, size: int, step: int = 1) -> Tensor:
@@ -72,13 +73,17 @@ def gradient_clip(frames: int, size: int) -> Tensor:
 
 
 def run_config(cfg: DictConfig) -> DictConfig:
-    """The pretraining config whose masks are drawn: ``cfg`` itself (configs/pretrain.yaml with the command line),
-    or the run saved at ``cfg.saved`` with the command line's ``key=value`` overrides on top."""
+    """The pretraining config whose masks are drawn: ``cfg`` itself (vjepa-pretrain's keys and presets with the
+    command line), or the run saved at ``cfg.saved`` with the command line's ``key=value`` overrides on top."""
     if cfg.saved is None:
         return cfg
     own = ("saved", "out", "video")
     overrides = [o for o in HydraConfig.get().overrides.task if o.split("=", 1)[0] not in own]
-    return OmegaConf.merge(merged(Pretrain, OmegaConf.load(cfg.saved)), OmegaConf.from_dotlist(overrides))
+    try:
+        return OmegaConf.merge(merged(Pretrain, OmegaConf.load(cfg.saved)), OmegaConf.from_dotlist(overrides))
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"cannot apply {', '.join(overrides)} to it: {str(err).splitlines()[0]}", "saved",
+                          "give key=value overrides of its keys (presets such as mask=ijepa need no saved=)") from err
 
 
 @command("show_masks")
