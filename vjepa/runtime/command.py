@@ -40,8 +40,7 @@ def composition_error(err: BaseException) -> ConfigError:
             return ConfigError(f"must be {want_text}, got {value.group(1)!r}", key, f"set {key} to {want_text}")
         return ConfigError(text[0], key, f"check {key}")
     if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and key:
-        return ConfigError("no such key", key, "check its spelling (--cfg job prints every key); +key=value adds a "
-                           "key only where the config takes free-form ones")
+        return ConfigError("no such key", key, "check its spelling (--cfg job prints every key)")
     if isinstance(cause, MissingConfigException) and cause.missing_cfg_file and cause.options:
         group, _, option = cause.missing_cfg_file.rpartition("/")
         return ConfigError(f"no preset {option!r}", group or None, f"choose one of {', '.join(cause.options)}")
