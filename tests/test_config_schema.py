@@ -12,8 +12,12 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 from configs.schema import SCHEMAS, merged
+from configs.schema.data import Data, Images
+from configs.schema.mask import Mask
 from configs.schema.model import Model
+from configs.schema.optim import Optim
 from configs.schema.reference import page
+from configs.schema.train_ac import AC
 from tests.conftest import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,11 +51,38 @@ def test_every_preset_composes_against_the_schema(name):
         OmegaConf.to_container(cfg, throw_on_missing=False)  # every value of the type its key declares
 
 
+PRESET_GROUPS = {"model": Model, "mask": Mask, "data": Data, "images": Images, "optim": Optim, "ac": AC}
+
+
+def repeated_defaults(preset: dict, defaults: dict, prefix: str = "") -> list[str]:
+    """The keys of ``preset`` that set a value its schema's ``defaults`` already hold."""
+    found = []
+    for key, value in preset.items():
+        if isinstance(value, dict) and isinstance(defaults.get(key), dict):
+            found += repeated_defaults(value, defaults[key], f"{prefix}{key}.")
+        elif key != "defaults" and key in defaults and defaults[key] == value:
+            found.append(f"{prefix}{key}")
+    return found
+
+
+@pytest.mark.parametrize("group", PRESET_GROUPS)
+def test_presets_set_only_what_differs_from_the_schema(group):
+    defaults = OmegaConf.to_container(OmegaConf.structured(PRESET_GROUPS[group]))
+    for path in sorted((CONFIGS / group).glob("*.yaml")):
+        preset = yaml.safe_load(path.read_text()) or {}
+        assert repeated_defaults(preset, defaults) == [], path.name
+
+
 def test_the_schema_refuses_unknown_keys_and_values_of_the_wrong_type():
     with pytest.raises(Exception, match="model.predictor.dpeth"):
         compose_config("pretrain", ["model.predictor.dpeth=3"])
     with pytest.raises(Exception, match="steps=abc"):
         compose_config("pretrain", ["steps=abc"])
+
+
+def test_the_finder_of_repeated_defaults_finds_them():
+    assert repeated_defaults({"kind": "video", "generate": {"size": 64, "seed": 3}}, OmegaConf.to_container(
+        OmegaConf.structured(Data))) == ["kind", "generate.size"]
 
 
 def test_an_older_runs_model_config_takes_the_schemas_defaults():

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from omegaconf import DictConfig
+from omegaconf import MISSING, DictConfig
 
 from configs.schema import doc, merged
 from vjepa.models.vit import VIT_SIZES
@@ -17,9 +17,9 @@ from vjepa.runtime import config_checks as checks
 class Predictor:
     """The mask predictor (``model.predictor``)."""
 
-    dim: int = doc(96, "predictor width")
-    depth: int = doc(2, "predictor blocks")
-    num_heads: int = doc(3, "predictor attention heads")
+    dim: int = doc(MISSING, "predictor width (set by the model preset)")
+    depth: int = doc(MISSING, "predictor blocks (set by the model preset)")
+    num_heads: int = doc(MISSING, "predictor attention heads (set by the model preset)")
     num_mask_tokens: int = doc(1, "learned mask tokens: group i uses token i mod n (V-JEPA 2: 10)")
     embed_hidden: Optional[int] = doc(None, "levels > 1: hidden width of the MLP fusing the levels (null: dim; "
                                             "V-JEPA 2.1: the encoder's width)")
@@ -31,8 +31,8 @@ class Predictor:
 class Model:
     """A ViT encoder and its mask predictor."""
 
-    size: str = doc("vit_tiny", "ViT size preset: vit_micro | vit_tiny | vit_small | vit_base | vit_large | vit_huge | "
-                                "vit_giant | vit_gigantic")
+    size: str = doc(MISSING, "ViT size: vit_micro | vit_tiny | vit_small | vit_base | vit_large | vit_huge | "
+                             "vit_giant | vit_gigantic (set by the model preset: model=vit_small...)")
     patch_size: int = doc(16, "pixels per patch side")
     tubelet_size: int = doc(2, "frames per token (images: 1)")
     pos_embed: str = doc("rope", "rope (V-JEPA 2) | sincos (V-JEPA / I-JEPA)")

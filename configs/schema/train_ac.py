@@ -19,9 +19,9 @@ from vjepa.runtime.errors import ConfigError
 class AC:
     """The action-conditioned predictor (``ac``; presets: configs/ac/)."""
 
-    dim: int = doc(128, "predictor width")
-    depth: int = doc(4, "predictor blocks")
-    num_heads: int = doc(4, "attention heads")
+    dim: int = doc(MISSING, "predictor width (set by the ac preset)")
+    depth: int = doc(MISSING, "predictor blocks (set by the ac preset)")
+    num_heads: int = doc(MISSING, "attention heads (set by the ac preset)")
     mlp_ratio: float = doc(4.0, "MLP width / predictor width")
     pos_embed: str = doc("rope", "rope (3D RoPE; action/state tokens rotate by time only) | learned")
     state_embed: str = doc("linear", "linear (V-JEPA 2-AC) | fourier (octave sin/cos of the normalised state first)")
