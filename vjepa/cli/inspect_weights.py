@@ -19,6 +19,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
+from configs.schema import merged
+from configs.schema.pretrain import Pretrain
 from vjepa.models.official import is_hugging_face, official_encoder, official_predictor, read_official_weights
 from vjepa.runtime.checkpoint import load_checkpoint
 from vjepa.runtime.errors import user_errors
@@ -48,8 +52,8 @@ def model_config(checkpoint: str | Path) -> tuple[dict[str, Any], dict[str, Any]
     else:
         contents, hf_config = load_checkpoint(path, map_location="cpu"), {}
         if "config" in contents and "step" in contents:  # this toolkit's checkpoint: its own config is the answer
-            model = contents["config"]["model"]
-            return model, model.get("predictor"), contents["config"]["data"], False
+            config = OmegaConf.to_container(merged(Pretrain, contents["config"]))  # an older run's: keys it lacks
+            return config["model"], config["model"]["predictor"], config["data"], False
     _, config = official_encoder(contents, hf_config, source=str(path))
     model = config["model"]
     try:
