@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 import configs
 from benchmarks.common import median, pick_device, time_calls
 from configs.schema.planner import CEMConfig
+from configs.schema.train_ac import TrainAC
 from planning.energies import goal_energy
 from planning.planners import make_planner
 from planning.toy import LinearToyWorldModel
@@ -57,11 +58,8 @@ def demo_world_model(precision: str = "fp32") -> tuple[JEPAWorldModel, DictConfi
     demo = OmegaConf.load(CONFIGS / "demo.yaml")
     size = int(demo.pretrain.data.crop_size)
     encoder = build_encoder(OmegaConf.load(CONFIGS / "model" / "vit_tiny.yaml"))  # the pretraining default
-    ac_cfg = OmegaConf.create({
-        "ac": OmegaConf.merge(OmegaConf.load(CONFIGS / "ac" / "tiny.yaml"), demo.train_ac.ac),
-        "data": {"num_frames": demo.train_ac.data.num_frames},
-        "feature_norm": OmegaConf.load(CONFIGS / "train_ac.yaml").feature_norm,
-    })
+    ac_cfg = OmegaConf.merge(OmegaConf.structured(TrainAC), {"ac": OmegaConf.load(CONFIGS / "ac" / "tiny.yaml")},
+                             {"ac": demo.train_ac.ac, "data": {"num_frames": demo.train_ac.data.num_frames}})
     stats = ActionStats(np.zeros(WALL_ACTION_DIM), np.ones(WALL_ACTION_DIM), np.zeros(WALL_STATE_DIM),
                         np.ones(WALL_STATE_DIM), frame_step=int(demo.train_ac.data.frame_step))
     grid = size // encoder.patch_embed.patch_size

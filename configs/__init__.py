@@ -1,4 +1,4 @@
-"""Hydra's configs: command YAMLs and their groups' presets; `configs.schema` holds every key's type, default and
-doc (importing the package registers them with hydra)."""
+"""Hydra's configs: each command's YAML (presets and choices) over its structured schema (`configs.schema`), which
+importing this package registers."""
 
 import configs.schema.commands  # noqa: F401

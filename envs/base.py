@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -105,8 +107,18 @@ def env_name(env: gym.Env) -> str:
 
 @contextmanager
 def require(what: str, package: str) -> Iterator[None]:
-    """Imports inside this block that fail name ``what`` needs ``package`` and the extra that installs it."""
+    """Imports inside this block that fail name ``what`` needs ``package`` and the extra that installs it.
+
+    The imports leave logging as they found it: dm_control's adds a root handler, and absl's handler writes to the
+    stderr of that moment, which a later logging configuration (hydra's) closes once sys.stderr has changed
+    (absl closes a stream it does not take for sys.stderr); absl writes to the process's own stderr instead."""
+    handlers = list(logging.root.handlers)
     try:
         yield
     except ImportError as e:
         raise ImportError(f"{what} needs {package}: pip install -e '.[envs]' ({e})") from e
+    finally:
+        for handler in [h for h in logging.root.handlers if h not in handlers]:
+            logging.root.removeHandler(handler)
+        if "absl.logging" in sys.modules:
+            sys.modules["absl.logging"].get_absl_handler().python_handler.stream = sys.__stderr__

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 from hydra import compose, initialize_config_module
@@ -49,6 +51,17 @@ def eager_compile(monkeypatch):
     monkeypatch.setattr(torch.nn.Module, "compile", eager)
     yield compiled
     torch._dynamo.reset()
+
+
+@pytest.fixture
+def command_line(monkeypatch):
+    """Run a hydra console script's ``main`` in-process on a command line: ``command_line(main, "key=value")``."""
+
+    def run(main, *args: str):
+        monkeypatch.setattr(sys, "argv", [main.__module__, *args])
+        return main()
+
+    return run
 
 
 def compose_config(name: str, overrides: list[str]) -> DictConfig:

@@ -401,12 +401,17 @@ def test_synthetic_generation_shows_a_bar_saying_what_it_makes(tmp_path, capsys)
     assert "generating 3 shape images (32 px):" in err and "3/3" in err and "image/s" in err
 
 
-def test_make_videos_cli(tmp_path, capsys):
-    make_videos_main([str(tmp_path / "v"), "--num-videos", "2", "--frames", "6", "--size", "32"])
+def test_make_videos_cli(tmp_path, capsys, command_line):
+    command_line(make_videos_main, f"out_dir={tmp_path / 'v'}", "num_videos=2", "frames=6", "size=32")
     assert str(tmp_path / "v") in capsys.readouterr().out
     assert len(list((tmp_path / "v").glob("*.mp4"))) == 2 and (tmp_path / "v" / "labels.csv").exists()
-    make_videos_main([str(tmp_path / "i"), "--num-videos", "3", "--size", "32", "--images"])
+    command_line(make_videos_main, f"out_dir={tmp_path / 'i'}", "num_videos=3", "size=32", "kind=image")
     assert len(list((tmp_path / "i").glob("*.png"))) == 3
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        command_line(make_videos_main, f"out_dir={tmp_path / 'o'}", "size=33")
+    assert capsys.readouterr().err == "error: must be even, got 33 (size) — set size=34\n"
+    assert not (tmp_path / "o").exists()
 
 
 def test_evaluation_segments_are_evenly_spaced_clips(tmp_path):

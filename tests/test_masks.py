@@ -247,8 +247,8 @@ def counts_printed(out: str) -> list[tuple[int, int, int, int]]:
     return [tuple(int(n) for n in group) for group in found]
 
 
-def test_show_masks_writes_exactly_out_on_the_pretraining_grid(tmp_path, capsys):
-    show_masks(["--out", str(tmp_path / "masks.png")])  # the default pretraining run: 8 frames of 64 px, patch 16
+def test_show_masks_writes_exactly_out_on_the_pretraining_grid(tmp_path, capsys, command_line):
+    command_line(show_masks, f"out={tmp_path / 'masks.png'}")  # the default pretraining run: 8 frames of 64 px
     out = capsys.readouterr().out
     assert [p.name for p in tmp_path.iterdir()] == ["masks.png"] and (tmp_path / "masks.png").stat().st_size > 1000
     assert "grid 4x4x4" in out
@@ -257,13 +257,13 @@ def test_show_masks_writes_exactly_out_on_the_pretraining_grid(tmp_path, capsys)
     assert all(tokens == 64 and context + targets + neither == tokens for tokens, context, targets, neither in counts)
 
 
-def test_show_masks_cli(tmp_path, capsys):
+def test_show_masks_cli(tmp_path, capsys, command_line):
     video = tmp_path / "clip.mp4"
     write_video(video)
-    show_masks(["--out", str(tmp_path / "v.png"), "--video", str(video), "data.frames_per_clip=8",
-                "data.crop_size=32", "model.patch_size=8"])
-    show_masks(["--out", str(tmp_path / "i.png"), "data=synthetic_images", "mask=ijepa", "model.tubelet_size=1",
-                "data.crop_size=32", "model.patch_size=8"])
+    command_line(show_masks, f"out={tmp_path / 'v.png'}", f"video={video}", "data.frames_per_clip=8",
+                 "data.crop_size=32", "model.patch_size=8")
+    command_line(show_masks, f"out={tmp_path / 'i.png'}", "data=synthetic_images", "mask=ijepa",
+                 "model.tubelet_size=1", "data.crop_size=32", "model.patch_size=8")
     counts = counts_printed(capsys.readouterr().out)
     assert [c[0] for c in counts] == [64, 64, 16]  # 4x4x4 twice (two groups), 1x4x4
     assert all(context + targets + neither == tokens for tokens, context, targets, neither in counts)
@@ -273,14 +273,17 @@ def test_show_masks_cli(tmp_path, capsys):
 
     saved = tmp_path / "config.yaml"  # a run's saved config, with a key=value override
     saved.write_text(OmegaConf.to_yaml(compose_config("pretrain", ["data.crop_size=32", "model.patch_size=8"])))
-    show_masks(["--out", str(tmp_path / "s.png"), "--config", str(saved), "data.frames_per_clip=4"])
+    command_line(show_masks, f"out={tmp_path / 's.png'}", f"saved={saved}", "data.frames_per_clip=4")
     assert "grid 2x4x4" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # a preset is not a value of the saved config
+        command_line(show_masks, f"out={tmp_path / 'x.png'}", f"saved={saved}", "mask=ijepa")
+    assert capsys.readouterr().err.startswith("error: cannot apply mask=ijepa to it")
 
     with pytest.raises(SystemExit):
-        show_masks(["--out", str(tmp_path / "x.png"), "data.crop_size_typo=32"])
-    assert "crop_size_typo" in capsys.readouterr().err
+        command_line(show_masks, f"out={tmp_path / 'x.png'}", "data.crop_size_typo=32")
+    assert capsys.readouterr().err.startswith("error: no such key (data.crop_size_typo)")
 
     (tmp_path / "clip.txt").write_bytes(b"not a video")
     with pytest.raises(SystemExit):
-        show_masks(["--out", str(tmp_path / "x.png"), "--video", str(tmp_path / "clip.txt")])
-    assert "clip.txt" in capsys.readouterr().err
+        command_line(show_masks, f"out={tmp_path / 'x.png'}", f"video={tmp_path / 'clip.txt'}")
+    assert "clip.txt" in capsys.readouterr().err and not (tmp_path / "x.png").exists()

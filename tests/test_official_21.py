@@ -216,7 +216,7 @@ def test_rope_grid_rescales_only_the_spatial_positions():
     expected, _ = plain.pos.rotary(torch.tensor([[[2.0, 3.0, 3.0]]]))  # the last token: t 2, h 1 -> 3, w 6 -> 3
     torch.testing.assert_close(cos[:, :, -1:], expected)
     with pytest.raises(ValueError, match="rope_grid needs pos_embed='rope'"):
-        build_encoder({"size": "vit_micro", "patch_size": 16, "tubelet_size": 2, "rope_grid": 4})
+        build_encoder({"size": "vit_micro", "patch_size": 16, "tubelet_size": 2, "pos_embed": "sincos", "rope_grid": 4})
 
 
 def test_pretraining_continues_from_a_released_21_encoder(release_21_pt, tiny_pretrain_config):

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
+from configs.schema.data import Data, Generate
 from tests.fakes import make_corrupt_files
 from vjepa.data import make_moving_shapes
 from vjepa.runtime.checkpoint import load_checkpoint
@@ -132,7 +134,7 @@ def test_images_train_beside_videos(tiny_pretrain_config, tmp_path):
     torch.testing.assert_close(torch.tensor(first + rest), torch.tensor(uninterrupted), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match=r"must be image, got 'video' \(images.kind\)"):
         pretrain(tiny_pretrain_config(*joint_images(tmp_path), "images.kind=video"))
-    with pytest.raises(ValueError, match=r"must be a number > 0, got 0 \(images.weight\)"):
+    with pytest.raises(ValueError, match=r"must be a number > 0, got 0.0 \(images.weight\)"):
         pretrain(tiny_pretrain_config(*joint_images(tmp_path), "images.weight=0"))
 
 
@@ -193,7 +195,7 @@ def test_generated_data_appears_whole_when_processes_race(tmp_path, monkeypatch)
         make_shape_images(out, **kw)
 
     monkeypatch.setattr(pretrain_module, "make_shape_images", another_rank_finishes_first)
-    data_cfg = {"kind": "image", "path": None, "generate": {"dir": str(out), "num_images": 3, "size": 16, "seed": 0}}
+    data_cfg = OmegaConf.structured(Data(kind="image", generate=Generate(dir=str(out), num_images=3, size=16)))
     assert pretrain_module.resolve_data_path(data_cfg) == out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["images"] and len(list(out.glob("*.png"))) == 3
 

@@ -17,7 +17,8 @@ from vjepa.runtime import threads
 from vjepa.runtime.errors import ConfigError
 from vjepa.runtime.threads import CpuShare, set_threads, starved_note
 
-COMMANDS = ("pretrain", "train_ac", "extract", "eval_ac", "probe", "attentive_probe", "plan", "demo")
+COMMANDS = ("pretrain", "train_ac", "extract", "eval_ac", "probe", "attentive_probe", "show_features", "plan",
+            "demo")
 RUNTIME_KEYS = ("device", "precision", "threads")
 
 

@@ -20,15 +20,17 @@ def test_tokens_with_like_features_get_like_colours():
     assert min((rgb[which == a][0] - rgb[which == b][0]).abs().max() for a, b in ((0, 1), (0, 2), (1, 2))) > 60
 
 
-def test_cli_draws_frames_over_feature_colours(tiny_pretrain_config, tmp_path):
+def test_cli_draws_frames_over_feature_colours(tiny_pretrain_config, tmp_path, command_line, capsys):
     cfg = tiny_pretrain_config("steps=2")
     pretrain(cfg)
     video = make_moving_shapes(tmp_path / "videos", num_videos=1, num_frames=8, size=32) / "video_00000.mp4"
     out = tmp_path / "features.png"
-    main(["--checkpoint", f"{cfg.run_dir}/latest.pt", "--video", str(video), "--out", str(out), "--gif"])
+    command_line(main, f"checkpoint={cfg.run_dir}/latest.pt", f"video={video}", f"out={out}", "gif=true")
     picture = iio.imread(out)
     assert picture.shape == (2 * 32, 2 * 32, 3)  # frames over colours, one column per tubelet (4 frames / 2)
     assert picture[32:].std() > 0  # the colours vary over the tokens
     assert iio.imread(out.with_suffix(".gif")).shape == (4, 32, 2 * 32, 3)  # each frame beside its colours
+    capsys.readouterr()
     with pytest.raises(SystemExit):
-        main(["--checkpoint", f"{cfg.run_dir}/latest.pt", "--video", str(tmp_path / "none.mp4"), "--out", str(out)])
+        command_line(main, f"checkpoint={cfg.run_dir}/latest.pt", f"video={tmp_path / 'none.mp4'}", f"out={out}")
+    assert capsys.readouterr().err.startswith(f"error: no such file: {tmp_path / 'none.mp4'} (video)")

@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 
+from configs.schema.train_ac import ACLoss
 from planning.interface import WorldModel
 from tests.conftest import TINY, compose_config
 from tests.fakes import write_fake_lerobot_dataset
@@ -247,7 +249,7 @@ def test_rollout_is_fed_back_without_gradient_by_default_only_with_a_state_decod
         state_decoder, rollout_detach, detached):
     predictor = ActionConditionedPredictor(embed_dim=8, predictor_dim=16, depth=1, num_heads=2, action_dim=2,
                                            state_dim=2, grid_hw=(2, 2), state_decoder=state_decoder)
-    objective = ACObjective(predictor, FeatureNorm(4, 8), {"rollout_detach": rollout_detach})
+    objective = ACObjective(predictor, FeatureNorm(4, 8), OmegaConf.structured(ACLoss(rollout_detach=rollout_detach)))
     assert objective.loss_kwargs["detach_feedback"] is detached
 
 

@@ -2,6 +2,7 @@
 before any work starts; a bug keeps its traceback."""
 
 import errno
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -81,6 +82,82 @@ def test_train_ac_names_the_bad_key_before_any_work(tmp_path, monkeypatch, capsy
     code, err = run_cli(train_ac_main, argv, monkeypatch, capsys)
     assert code == 2
     assert_one_error_line(err, key)
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "says"),
+    [
+        ("steps=abc", "steps", "must be an integer, got 'abc'"),
+        ("compile=maybe", "compile", "must be true or false, got 'maybe'"),
+        ("model.predictor.dpeth=3", "model.predictor.dpeth", "no such key"),
+        ("model=vit_tiniest", "model", "no preset 'vit_tiniest'"),
+        ("+model.predictor.dpeth=3", "model.predictor.dpeth", "unknown key"),  # + adds it; the checks refuse it
+    ],
+)
+def test_what_hydra_refuses_while_composing_is_one_line_too(tmp_path, monkeypatch, capsys, override, key, says):
+    """The schema's types, keys and presets: refused before the command runs, as its own checks refuse."""
+    monkeypatch.chdir(tmp_path)  # the default data would be generated here
+    code, err = run_cli(pretrain_main, ["vjepa-pretrain", f"run_dir={tmp_path / 'run'}", override], monkeypatch, capsys)
+    assert code == 2
+    assert_one_error_line(err, key)
+    assert says in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no work started
+    assert "HYDRA_FULL_ERROR" not in os.environ  # set only while hydra composed
+
+
+def test_a_required_key_not_given_is_named(tmp_path, monkeypatch, capsys):
+    code, err = run_cli(train_ac_main, ["vjepa-train-ac", f"data.path={tmp_path}"], monkeypatch, capsys)
+    assert code == 2
+    assert_one_error_line(err, "encoder")
+    assert "encoder=<value>" in err
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    """A checkpoint file and a video folder: present, never read (the config is refused first)."""
+    checkpoint, videos = tmp_path / "latest.pt", tmp_path / "videos"
+    checkpoint.write_bytes(b"not read: the config is refused first")
+    videos.mkdir()
+    return checkpoint, videos
+
+
+@pytest.mark.parametrize(
+    ("command", "override", "key"),
+    [
+        ("extract", "batch_size=0", "batch_size"),
+        ("extract", "which=ema", "which"),
+        ("extract", "kind=audio", "kind"),
+        ("extract", "frames_per_clip=0", "frames_per_clip"),
+        ("eval_ac", "horizon=0", "horizon"),
+        ("eval_ac", "split=test", "split"),
+        ("eval_ac", "data_path=/no/such/episodes", "data_path"),
+        ("probe", "num_videos=0", "num_videos"),
+        ("probe", "encoder=ema", "encoder"),
+        ("attentive_probe", "val_fraction=1.0", "val_fraction"),
+        ("attentive_probe", "probe.epochs=0", "probe.epochs"),
+        ("attentive_probe", "augment.hflip=2", "augment.hflip"),
+        ("attentive_probe", "labels=/no/such/labels.csv", "labels"),
+    ],
+)
+def test_evaluation_commands_name_the_bad_key_before_any_work(tmp_path, monkeypatch, capsys, inputs, command,
+                                                              override, key):
+    from vjepa.cli.extract import main as extract_main
+    from vjepa.eval.attentive_probe import main as attentive_probe_main
+    from vjepa.eval.eval_ac import main as eval_ac_main
+    from vjepa.eval.probe import main as probe_main
+
+    checkpoint, videos = inputs
+    argv = {
+        "extract": (extract_main, [f"input={videos}", f"output={tmp_path / 'features'}"]),
+        "eval_ac": (eval_ac_main, []),
+        "probe": (probe_main, [f"videos={tmp_path / 'probe_videos'}"]),
+        "attentive_probe": (attentive_probe_main, [f"videos={videos}", f"output={tmp_path / 'probe'}"]),
+    }
+    main, args = argv[command]
+    code, err = run_cli(main, [command, f"checkpoint={checkpoint}", *args, override], monkeypatch, capsys)
+    assert code == 2
+    assert_one_error_line(err, key)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.pt", "videos"]  # nothing written
 
 
 def test_train_ac_names_a_missing_encoder(tmp_path, monkeypatch, capsys):

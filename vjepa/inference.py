@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from omegaconf import OmegaConf
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from configs.schema import merged
+from configs.schema.pretrain import Pretrain
 from vjepa.data.video_dataset import SkippedFiles
 from vjepa.models import MaskPredictor, VisionTransformer, vit_size
 from vjepa.models.factory import build_encoder, build_predictor
@@ -52,9 +55,10 @@ def load_encoder(
         if key not in state:
             raise KeyError(f"checkpoint {checkpoint} has no '{key}' entry; is it a vjepa-pretrain checkpoint?")
     weights = state.get(which) or state["encoder"]
-    encoder = build_encoder(state["config"]["model"])
+    config = OmegaConf.to_container(merged(Pretrain, state["config"]))  # an older run's: the keys it lacks added
+    encoder = build_encoder(config["model"])
     encoder.load_state_dict(strip_prefixes(weights))
-    return encoder.to(device).eval().requires_grad_(False), state["config"]
+    return encoder.to(device).eval().requires_grad_(False), config
 
 
 def clip_batches(dataset: Dataset, batch_size: int, seed: int | None = None) -> Iterator[tuple[list[int], Tensor]]:

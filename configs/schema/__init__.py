@@ -13,17 +13,24 @@ Hydra then type-checks every override and refuses unknown keys, code reads ``cfg
 the configuration reference page from the same fields. A field is declared with `doc`:
 
     steps: int = doc(1000, "optimiser steps of the whole run")
+
+Each schema module also holds its command's start-up checks (``check(cfg)``: ranges, choices, paths, keys that
+must agree), and a console script runs under `vjepa.runtime.command`, which reports hydra's own refusals (a value
+of the wrong type, an unknown key, a missing preset) as the same one-line errors. A run's saved config is read
+through `merged`, so that a run from before a key existed gets the key's default.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import MISSING, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
 
-SCHEMAS: dict[str, type] = {}  # schema name -> root dataclass, in registration order (the reference page's order)
+SCHEMAS: dict[str, type] = {}  # schema name -> root dataclass (the reference page lists them by name)
 
 
 def doc(default: Any = MISSING, text: str = "") -> Any:
@@ -42,3 +49,12 @@ def register(name: str, node: type) -> type:
     ConfigStore.instance().store(name=name, node=node)
     SCHEMAS[name] = node
     return node
+
+
+def merged(node: type, saved: Mapping[str, Any]) -> DictConfig:
+    """``saved`` (a run's saved config, or part of one) merged onto the schema ``node``: keys it lacks (a run from
+    before they existed) take the schema's defaults, top-level keys the schema lacks are kept, values are
+    type-checked."""
+    base = OmegaConf.structured(node)
+    OmegaConf.set_struct(base, False)
+    return OmegaConf.merge(base, saved)

@@ -11,22 +11,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 import numpy as np
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from configs.schema import extract as schema
 from vjepa.data import ImageFolderDataset, VideoFolderDataset, VideoTransform
 from vjepa.inference import clip_batches, encode, load_encoder
+from vjepa.runtime.command import command
 from vjepa.runtime.device import resolve_device
-from vjepa.runtime.errors import user_errors
 from vjepa.runtime.run_dir import RunDir, atomic_write, write_text_atomic
 from vjepa.runtime.threads import set_threads
 
 
-@hydra.main(config_path="pkg://configs", config_name="extract", version_base="1.3")
-@user_errors
+@command("extract")
 def main(cfg: DictConfig) -> None:
+    schema.check(cfg)
     with RunDir(cfg.output, "vjepa-extract", key="output") as run:  # one extraction at a time into an output folder
         extract(cfg, run)
 

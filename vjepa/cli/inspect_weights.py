@@ -7,6 +7,10 @@ Released weights need many model keys set to match (RoPE style and grid, image p
 deep-supervision levels and norms, the predictor's shape); this reads them off the weights with the same loaders
 that `init_encoder` / `init_predictor` use and prints them ready to paste. A released predictor's head count is not
 in its weights: the line says the loader's assumption (V-JEPA 2's 12), to correct if the release says otherwise.
+
+The one console script without a hydra config: it takes one path and no settings, so ``vjepa-inspect <weights>``
+(argparse) says all there is, where ``checkpoint=<weights>`` would add a key and a YAML file with nothing to
+configure.
 """
 
 from __future__ import annotations
@@ -15,6 +19,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
+from configs.schema import merged
+from configs.schema.pretrain import Pretrain
 from vjepa.models.official import is_hugging_face, official_encoder, official_predictor, read_official_weights
 from vjepa.runtime.checkpoint import load_checkpoint
 from vjepa.runtime.errors import user_errors
@@ -44,8 +52,8 @@ def model_config(checkpoint: str | Path) -> tuple[dict[str, Any], dict[str, Any]
     else:
         contents, hf_config = load_checkpoint(path, map_location="cpu"), {}
         if "config" in contents and "step" in contents:  # this toolkit's checkpoint: its own config is the answer
-            model = contents["config"]["model"]
-            return model, model.get("predictor"), contents["config"]["data"], False
+            config = OmegaConf.to_container(merged(Pretrain, contents["config"]))  # an older run's: keys it lacks
+            return config["model"], config["model"]["predictor"], config["data"], False
     _, config = official_encoder(contents, hf_config, source=str(path))
     model = config["model"]
     try:
@@ -73,7 +81,7 @@ def pretrain_overrides(checkpoint: str | Path) -> tuple[list[str], bool]:
 
 @user_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="vjepa-inspect", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a released .pt / Hugging Face folder, or a vjepa-pretrain checkpoint")
     args = parser.parse_args(argv)
     overrides, released = pretrain_overrides(args.checkpoint)

@@ -1,30 +1,28 @@
-"""vjepa-make-videos: write a tiny synthetic data set of bouncing shapes (videos, or images with --images)."""
+"""`vjepa-make-videos`: write a tiny synthetic data set of bouncing shapes, videos or images
+(configs/make_videos.yaml).
+
+    vjepa-make-videos out_dir=data/shapes num_videos=128 frames=32 size=64
+    vjepa-make-videos out_dir=data/shape_images kind=image
+"""
 
 from __future__ import annotations
 
-import argparse
+from omegaconf import DictConfig
 
+from configs.schema import make_videos as schema
 from vjepa.data.synthetic import make_moving_shapes, make_shape_images
-from vjepa.runtime.errors import user_errors
+from vjepa.runtime.command import command
 
 
-@user_errors
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="vjepa-make-videos", description=__doc__)
-    parser.add_argument("out_dir", help="folder to write into (created if missing)")
-    parser.add_argument("--num-videos", type=int, default=64, help="number of videos (or images with --images)")
-    parser.add_argument("--frames", type=int, default=32, help="frames per video")
-    parser.add_argument("--size", type=int, default=64, help="frame height and width in pixels (even)")
-    parser.add_argument("--fps", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--images", action="store_true", help="write PNG stills instead of videos")
-    args = parser.parse_args(argv)
-    if args.images:
-        out = make_shape_images(args.out_dir, args.num_videos, args.size, args.seed)
-        print(f"wrote {args.num_videos} images ({args.size}x{args.size}) to {out}")
+@command("make_videos")
+def main(cfg: DictConfig) -> None:
+    schema.check(cfg)
+    if cfg.kind == "image":
+        out = make_shape_images(cfg.out_dir, cfg.num_videos, cfg.size, cfg.seed)
+        print(f"wrote {cfg.num_videos} images ({cfg.size}x{cfg.size}) to {out}")
     else:
-        out = make_moving_shapes(args.out_dir, args.num_videos, args.frames, args.size, args.fps, args.seed)
-        print(f"wrote {args.num_videos} videos ({args.frames} frames, {args.size}x{args.size}) and labels to {out}")
+        out = make_moving_shapes(cfg.out_dir, cfg.num_videos, cfg.frames, cfg.size, cfg.fps, cfg.seed)
+        print(f"wrote {cfg.num_videos} videos ({cfg.frames} frames, {cfg.size}x{cfg.size}) and labels to {out}")
 
 
 if __name__ == "__main__":

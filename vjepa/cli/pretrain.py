@@ -8,16 +8,14 @@
 
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig
 
-from vjepa.runtime.errors import user_errors
+from vjepa.runtime.command import command
 from vjepa.train.metrics import done_line
 from vjepa.train.pretrain import pretrain
 
 
-@hydra.main(config_path="pkg://configs", config_name="pretrain", version_base="1.3")
-@user_errors
+@command("pretrain")
 def main(cfg: DictConfig) -> None:
     summary = pretrain(cfg)
     print(f"{done_line(summary)}; skipped files: {summary['skipped_files']}")

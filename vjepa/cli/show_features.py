@@ -3,14 +3,13 @@ encoded, the features of all its tokens are projected on their first three princ
 drawn as RGB under the frames: tokens with similar features get similar colours, so objects, background and
 motion show up as regions (the usual way to eyeball a self-supervised encoder).
 
-    vjepa-show-features --checkpoint runs/pretrain/latest.pt --video clip.mp4 --out features.png [--gif]
+    vjepa-show-features checkpoint=runs/pretrain/latest.pt video=clip.mp4 out=features.png gif=true
 
 Any encoder `vjepa.inference.load_encoder` takes works, V-JEPA 2's released weights included.
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -18,12 +17,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
+from omegaconf import DictConfig
 from torch import Tensor
 
+from configs.schema import show_features as schema
 from vjepa.cli.show_masks import read_first_clip
 from vjepa.data.transforms import normalize
 from vjepa.inference import encode, load_encoder
-from vjepa.runtime.errors import user_errors
+from vjepa.runtime.command import command
+from vjepa.runtime.device import resolve_device
+from vjepa.runtime.errors import DataError
+from vjepa.runtime.threads import set_threads
 
 
 def pca_rgb(features: Tensor) -> Tensor:
@@ -50,38 +54,31 @@ def feature_picture(clip: Tensor, rgb: Tensor, tubelet_size: int) -> np.ndarray:
     return rearrange(torch.stack([frames, tokens]), "row t h w c -> (row h) (t w) c").numpy()
 
 
-@user_errors
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="vjepa-show-features", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", required=True, help="an encoder checkpoint (see vjepa.inference.load_encoder)")
-    parser.add_argument("--video", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True, help="PNG path")
-    parser.add_argument("--which", default="target_encoder", choices=["target_encoder", "encoder"])
-    parser.add_argument("--frames", type=int, help="frames of the clip (default: as pretrained)")
-    parser.add_argument("--frame-step", type=int, help="keep every n-th frame (default: as pretrained)")
-    parser.add_argument("--size", type=int, help="crop size (default: as pretrained)")
-    parser.add_argument("--gif", action="store_true", help="also write <out>.gif: each frame beside its colours")
-    args = parser.parse_args(argv)
-
-    encoder, config = load_encoder(args.checkpoint, which=args.which)
-    frames = args.frames or config["data"]["frames_per_clip"]
-    step = args.frame_step or config["data"].get("frame_step", 1)
-    size = args.size or config["data"]["crop_size"]
+@command("show_features")
+def main(cfg: DictConfig) -> None:
+    """Encode the first clip of ``cfg.video`` and write the picture (and the GIF) of its features."""
+    schema.check(cfg)
+    set_threads(cfg.threads)
+    encoder, config = load_encoder(cfg.checkpoint, which=cfg.which, device=resolve_device(cfg.device))
+    frames = cfg.frames or config["data"]["frames_per_clip"]
+    step = cfg.frame_step or config["data"]["frame_step"]
+    size = cfg.size or config["data"]["crop_size"]
     try:
-        clip = read_first_clip(args.video, frames * step, size)[::step]  # uint8 (T, S, S, 3)
+        clip = read_first_clip(Path(cfg.video), frames * step, size)[::step]  # uint8 (T, S, S, 3)
     except ValueError as error:
-        parser.error(str(error))
-    clips = normalize(clip)[None]  # (1, C, T, S, S)
+        raise DataError(str(error), "video", "give a readable video") from error
+    clips = normalize(clip)[None].to(next(encoder.parameters()).device)  # (1, C, T, S, S)
     grid = encoder.grid(clips)
-    features = encode(encoder, clips)[0].reshape(*grid, -1)  # (t, h, w, D)
+    features = encode(encoder, clips, precision=cfg.precision)[0].cpu().reshape(*grid, -1)  # (t, h, w, D)
     rgb = pca_rgb(features)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    iio.imwrite(args.out, feature_picture(clip, rgb, encoder.tubelet_size))
-    print(f"{tuple(grid)} tokens of {features.shape[-1]} channels -> first 3 principal components -> {args.out}")
-    if args.gif:
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    iio.imwrite(out, feature_picture(clip, rgb, encoder.tubelet_size))
+    print(f"{tuple(grid)} tokens of {features.shape[-1]} channels -> first 3 principal components -> {out}")
+    if cfg.gif:
         colours = rgb.repeat_interleave(encoder.tubelet_size, dim=0)[: len(clip)]
         per_frame = [feature_picture(clip[i:i + 1], colours[i:i + 1], 1) for i in range(len(colours))]
-        gif = args.out.with_suffix(".gif")
+        gif = out.with_suffix(".gif")
         iio.imwrite(gif, np.stack([rearrange(p, "(row h) w c -> h (row w) c", row=2) for p in per_frame]),
                     duration=250, loop=0)
         print(f"-> {gif}")

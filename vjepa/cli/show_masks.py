@@ -1,19 +1,19 @@
 """`vjepa-show-masks`: draw the masks pretraining draws, on the first clip of a video (or a generated gradient
-clip), on the token grid of the run you train: configs/pretrain.yaml with the same overrides as vjepa-pretrain
-(data.crop_size, data.frames_per_clip, model.patch_size, model.tubelet_size, mask), or a run's saved config.
+clip), on the token grid of the run you train: configs/show_masks.yaml, vjepa-pretrain's keys with the same
+overrides (data.crop_size, data.frames_per_clip, model.patch_size, model.tubelet_size, mask, seed), or a run's
+saved config.
 
-    vjepa-show-masks --out masks.png                                     # the default run: 8 frames of 64 px
-    vjepa-show-masks --out masks.png --video some.mp4 data=video_folder data.path=/videos
-    vjepa-show-masks --out masks.png data=synthetic_images mask=ijepa model.tubelet_size=1     # I-JEPA
-    vjepa-show-masks --out masks.png --config runs/pretrain/hydra/config.yaml
+    vjepa-show-masks out=masks.png                                       # the default run: 8 frames of 64 px
+    vjepa-show-masks out=masks.png video=some.mp4 data=video_folder data.path=/videos
+    vjepa-show-masks out=masks.png data=synthetic_images mask=ijepa model.tubelet_size=1       # I-JEPA
+    vjepa-show-masks out=masks.png saved=runs/pretrain/hydra/config.yaml
 
-Writes one figure, exactly ``--out``: the frames, then a row per mask group, each saying what every token is
+Writes one figure, exactly ``out``: the frames, then a row per mask group, each saying what every token is
 (``64 tokens: context 20, targets 28, neither 16``).
 """
 
 from __future__ import annotations
 
-import argparse
 from itertools import islice
 from pathlib import Path
 
@@ -22,14 +22,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from hydra import compose, initialize_config_module
-from hydra.errors import HydraException
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from torch import Tensor
 
-from vjepa.masks import masker_from_config, save_mask_figure
+from configs.schema import merged
+from configs.schema import show_masks as schema
+from configs.schema.pretrain import Pretrain
+from vjepa.masks import masker_from_config, save_mask_figure, token_grid
 from vjepa.masks.visualize import token_counts
-from vjepa.runtime.errors import user_errors
+from vjepa.runtime.command import command
+from vjepa.runtime.errors import ConfigError, DataError
 
 
 def read_first_clip(path: Path, frames: int, size: int, step: int = 1) -> Tensor:
@@ -68,46 +72,37 @@ def gradient_clip(frames: int, size: int) -> Tensor:
     return (torch.stack([red, green, blue], dim=-1) * 255).round().to(torch.uint8)
 
 
-def pretrain_config(overrides: list[str], saved: Path | None = None) -> DictConfig:
-    """The pretraining config whose masks are drawn: configs/pretrain.yaml with hydra ``overrides`` (as given to
-    vjepa-pretrain), or a ``saved`` one (a run's hydra/config.yaml) with ``key=value`` overrides."""
-    if saved is not None:
-        return OmegaConf.merge(OmegaConf.load(saved), OmegaConf.from_dotlist(overrides))
-    with initialize_config_module(config_module="configs", version_base="1.3"):
-        return compose(config_name="pretrain", overrides=overrides)
-
-
-@user_errors
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="vjepa-show-masks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, required=True, help="the PNG to write: one figure, a row per mask group")
-    parser.add_argument("--video", type=Path, help="video file; a gradient clip when omitted")
-    parser.add_argument("--config", type=Path, help="a saved pretraining config (a run's hydra/config.yaml) in "
-                        "place of configs/pretrain.yaml; overrides are then KEY=VALUE only")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("overrides", nargs="*", metavar="OVERRIDE",
-                        help="as given to vjepa-pretrain, e.g. model.patch_size=8 data.crop_size=128 mask=ijepa")
-    args = parser.parse_args(argv)
+def run_config(cfg: DictConfig) -> DictConfig:
+    """The pretraining config whose masks are drawn: ``cfg`` itself (vjepa-pretrain's keys and presets with the
+    command line), or the run saved at ``cfg.saved`` with the command line's ``key=value`` overrides on top."""
+    if cfg.saved is None:
+        return cfg
+    own = ("saved", "out", "video")
+    overrides = [o for o in HydraConfig.get().overrides.task if o.split("=", 1)[0] not in own]
     try:
-        cfg = pretrain_config(args.overrides, args.config)
-    except HydraException as error:
-        parser.error(str(error))
+        return OmegaConf.merge(merged(Pretrain, OmegaConf.load(cfg.saved)), OmegaConf.from_dotlist(overrides))
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"cannot apply {', '.join(overrides)} to it: {str(err).splitlines()[0]}", "saved",
+                          "give key=value overrides of its keys (presets such as mask=ijepa need no saved=)") from err
 
-    from vjepa.train.pretrain import token_grid  # the grid pretraining masks (imports the training stack)
 
-    data, model = cfg.data, cfg.model
+@command("show_masks")
+def main(cfg: DictConfig) -> None:
+    """Draw the masks of the run ``cfg`` describes into ``cfg.out`` and print what each group keeps."""
+    schema.check(cfg)
+    run = run_config(cfg)
+    data, model = run.data, run.model
     grid = token_grid(data, model)
     tubelet = model.tubelet_size if data.frames_per_clip > 1 else 1
     crop = grid[1] * model.patch_size
     try:
-        clip = (read_first_clip(args.video, data.frames_per_clip, crop, data.get("frame_step", 1)) if args.video
+        clip = (read_first_clip(Path(cfg.video), data.frames_per_clip, crop, data.frame_step) if cfg.video
                 else gradient_clip(data.frames_per_clip, crop))
     except ValueError as error:
-        parser.error(str(error))
-    masks = masker_from_config(cfg.mask, grid)(1, torch.Generator().manual_seed(args.seed))
+        raise DataError(str(error), "video", "give a readable video") from error
+    masks = masker_from_config(run.mask, grid)(1, torch.Generator().manual_seed(cfg.seed))
     groups = [(context_idx[0], target_idx[0]) for context_idx, target_idx in masks]
-    out = save_mask_figure(clip, groups, grid, model.patch_size, tubelet, args.out)
+    out = save_mask_figure(clip, groups, grid, model.patch_size, tubelet, cfg.out)
     num_tokens = int(np.prod(grid))
     for i, (context_idx, target_idx) in enumerate(groups):
         print(f"group {i}: masking ratio {1 - len(context_idx) / num_tokens:.1%} "

@@ -7,16 +7,14 @@
 
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig
 
-from vjepa.runtime.errors import user_errors
+from vjepa.runtime.command import command
 from vjepa.train.metrics import done_line
 from vjepa.train.train_ac import train_ac
 
 
-@hydra.main(config_path="pkg://configs", config_name="train_ac", version_base="1.3")
-@user_errors
+@command("train_ac")
 def main(cfg: DictConfig) -> None:
     summary = train_ac(cfg)
     line = done_line(summary)

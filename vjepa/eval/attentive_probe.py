@@ -24,7 +24,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -33,13 +32,14 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from configs.schema import attentive_probe as schema
 from vjepa.data import VideoFolderDataset, VideoTransform
 from vjepa.eval import beside
 from vjepa.inference import clip_batches, encode, load_encoder
 from vjepa.models.blocks import MLP, attention, init_weights, reinitialized
 from vjepa.models.pos_embed import Grid, sincos_3d
+from vjepa.runtime.command import command
 from vjepa.runtime.device import resolve_device
-from vjepa.runtime.errors import user_errors
 from vjepa.runtime.run_dir import RunDir, write_text_atomic
 from vjepa.runtime.threads import set_threads
 from vjepa.train.metrics import MetricsLogger
@@ -202,6 +202,7 @@ def top1(head: nn.Module, features: Tensor, targets: Tensor, idx: Tensor, device
 
 def run_attentive_probe(cfg: DictConfig) -> dict[str, Any]:
     """Probe as configured into ``output`` (one probe at a time there); returns the summary (also written)."""
+    schema.check(cfg)
     out = Path(cfg.output) if cfg.output else beside(cfg.checkpoint, "attentive_probe")
     with RunDir(out, "vjepa-attentive-probe", key="output") as run:
         return _run_attentive_probe(cfg, out, run)
@@ -282,8 +283,7 @@ def _run_attentive_probe(cfg: DictConfig, out: Path, run: RunDir) -> dict[str, A
     return summary
 
 
-@hydra.main(config_path="pkg://configs", config_name="attentive_probe", version_base="1.3")
-@user_errors
+@command("attentive_probe")
 def main(cfg: DictConfig) -> None:
     run_attentive_probe(cfg)
 

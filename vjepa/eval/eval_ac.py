@@ -30,19 +30,21 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from configs.schema import eval_ac as schema
+from configs.schema import merged
+from configs.schema.train_ac import TrainAC
 from vjepa.data.ac_dataset import ActionStats, ClipWindows, episode_lowdim
 from vjepa.data.feature_cache import FeatureCache, prepare_features
 from vjepa.eval import beside
 from vjepa.models.feature_norm import FeatureNorm
+from vjepa.runtime.command import command
 from vjepa.runtime.device import autocast_context, resolve_device
-from vjepa.runtime.errors import user_errors
 from vjepa.runtime.run_dir import write_text_atomic
 from vjepa.runtime.threads import set_threads
 from vjepa.train.ac_checkpoint import ACCheckpoint
@@ -83,15 +85,16 @@ class StateOracle:
 @torch.inference_mode()
 def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
     """Compute the table (see module docstring); returns it as a dict (also written as JSON)."""
+    schema.check(cfg)
     state = ACCheckpoint.load(cfg.checkpoint)
     set_threads(cfg.threads)
     device = resolve_device(cfg.device)
-    train_cfg = state.config
+    train_cfg = merged(TrainAC, state.config)  # a run from before a key existed: the schema's default
     predictor = state.build_predictor().to(device).eval()
     stats = state.action_stats
     feature_norm = state.feature_norm.to(device)
 
-    data_cfg = dict(train_cfg["data"])
+    data_cfg = OmegaConf.to_container(train_cfg.data)
     if cfg.data_path:
         data_cfg["path"] = cfg.data_path
     episodes = open_dataset(data_cfg)
@@ -99,7 +102,7 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
         cfg.encoder or state.encoder_checkpoint, episodes, data_cfg["path"],
         which=state.encoder_which, image_size=state.image_size,
         cache_dir=cfg.feature_cache or state.feature_cache, run_dir=Path(cfg.checkpoint).parent,
-        device=device, precision=train_cfg.get("cache_precision", "fp32"), progress=True,  # the training features
+        device=device, precision=train_cfg.cache_precision, progress=True,  # the training features
     )
     if enc["fingerprint"] != state.fingerprint:
         warnings.warn(
@@ -109,18 +112,10 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
             stacklevel=2,
         )
 
-    if cfg.split == "all":
-        eval_eps = list(range(len(episodes)))
-    elif cfg.split in ("train", "val"):
-        eval_eps = list(state.split[cfg.split])
-    else:
-        raise ValueError(f"split must be val, train or all, got {cfg.split!r}")
+    eval_eps = list(range(len(episodes))) if cfg.split == "all" else list(state.split[cfg.split])
     if not eval_eps:
         raise ValueError(f"{cfg.checkpoint}: no {cfg.split} episodes (was data.val_fraction 0?); try split=all")
-    context = int(cfg.context or train_cfg["loss"]["context"])
-    horizon = int(cfg.horizon)
-    if context < 1 or horizon < 1:
-        raise ValueError(f"context and horizon must be >= 1, got {context}, {horizon}")
+    context, horizon = cfg.context or train_cfg.loss.context, cfg.horizon
     length = context + horizon
     windows = ClipWindows(episodes, length, data_cfg["frame_step"], data_cfg["action_agg"], features=cache,
                           stride=cfg.stride or length, stats=stats)
@@ -129,9 +124,9 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
         raise ValueError(f"no window of {length} steps in the {len(eval_eps)} {cfg.split} episodes; lower horizon")
 
     oracle = None
-    if cfg.get("oracle"):
+    if cfg.oracle:
         oracle = StateOracle(episodes, cache, list(state.split["train"]), stats, feature_norm,
-                             int(cfg.get("oracle_frames") or 20000), device)
+                             cfg.oracle_frames, device)
     names = BASELINES + (("state_oracle",) if oracle else ())
     sums = {name: torch.zeros(horizon, dtype=torch.float64) for name in names}
     token_sums = {name: torch.zeros(horizon, predictor.tokens_per_frame, dtype=torch.float64) for name in names}
@@ -188,7 +183,7 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
     output = Path(cfg.output) if cfg.output else beside(cfg.checkpoint, "eval_ac", ".json")
     write_text_atomic(output, json.dumps(results, indent=1))  # beside a checkpoint: no directory of its own to claim
     results["output"] = str(output)
-    if cfg.get("figure", True):
+    if cfg.figure:
         results["figure"] = str(error_map_figure(results, output.with_suffix(".png")))
     return results
 
@@ -243,8 +238,7 @@ def format_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@hydra.main(config_path="pkg://configs", config_name="eval_ac", version_base="1.3")
-@user_errors
+@command("eval_ac")
 def main(cfg: DictConfig) -> None:
     results = evaluate_ac(cfg)
     print(format_table(results))

@@ -22,13 +22,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from configs.schema import probe as schema
 from vjepa.data import VideoFolderDataset, VideoTransform
 from vjepa.data.synthetic import direction_class, make_moving_shapes, moving_shapes_settings
 from vjepa.eval import beside
@@ -37,8 +37,8 @@ from vjepa.models import VisionTransformer
 from vjepa.models.blocks import reinitialized
 from vjepa.models.factory import build_encoder
 from vjepa.runtime.checkpoint import load_checkpoint
+from vjepa.runtime.command import command
 from vjepa.runtime.device import resolve_device
-from vjepa.runtime.errors import user_errors
 from vjepa.runtime.run_dir import write_text_atomic
 from vjepa.runtime.threads import set_threads
 
@@ -180,7 +180,7 @@ def run_probe(cfg: DictConfig) -> dict[str, Any]:
     dataset, by_file = probe_videos(cfg, train_cfg["data"])
     random_encoder = random_twin(encoder, train_cfg["model"])
     inputs, kept = probe_inputs({"pretrained": encoder, "random_init": random_encoder}, dataset,
-                                bool(cfg.get("per_block")), precision=cfg.precision)
+                                cfg.per_block, precision=cfg.precision)
     labels = [by_file[dataset.paths[i].name] for i in kept]
     results: dict[str, Any] = {name: probe_scores(layers["output"], labels) for name, layers in inputs.items()}
     results |= {"num_videos": len(kept), "checkpoint": str(cfg.checkpoint)}
@@ -233,8 +233,7 @@ def save_probe_curve(results: Mapping[str, Any], path: Path) -> Path:
     return path
 
 
-@hydra.main(config_path="pkg://configs", config_name="probe", version_base="1.3")
-@user_errors
+@command("probe")
 def main(cfg: DictConfig) -> None:
     probe_and_write(cfg)
 
@@ -242,6 +241,7 @@ def main(cfg: DictConfig) -> None:
 def probe_and_write(cfg: DictConfig) -> None:
     """`vjepa-probe`: one checkpoint's probe printed and written as JSON, or, for a checkpoint pattern, the curve of
     a run's kept checkpoints as JSON and a picture."""
+    schema.check(cfg)
     set_threads(cfg.threads)
     if any(c in str(cfg.checkpoint) for c in "*?["):  # a pattern: every kept checkpoint of a run
         checkpoints = [Path(p) for p in glob.glob(str(cfg.checkpoint))]

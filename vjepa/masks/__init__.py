@@ -7,6 +7,7 @@ from vjepa.masks.multiblock import (
     MultiBlockMasker,
     ijepa_masks,
     masker_from_config,
+    token_grid,
     vjepa_masks,
 )
 from vjepa.masks.visualize import save_mask_figure
@@ -18,6 +19,7 @@ __all__ = [
     "MultiBlockMasker",
     "ijepa_masks",
     "masker_from_config",
+    "token_grid",
     "save_mask_figure",
     "vjepa_masks",
 ]

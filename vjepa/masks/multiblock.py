@@ -187,6 +187,14 @@ def ijepa_masks(grid: Sequence[int]) -> MultiBlockMasker:
     return MultiBlockMasker(grid, [MaskGroup(targets, context)])
 
 
+def token_grid(data_cfg: Mapping, model_cfg: Mapping) -> Grid:
+    """The token grid (t, h, w) of one training clip of ``data_cfg`` under ``model_cfg``'s patch and tubelet
+    sizes (an image: t = 1)."""
+    frames, size = data_cfg["frames_per_clip"], data_cfg["crop_size"]
+    tubelet = model_cfg["tubelet_size"] if frames > 1 else 1
+    return max(frames // tubelet, 1), size // model_cfg["patch_size"], size // model_cfg["patch_size"]
+
+
 def masker_from_config(cfg: Mapping, grid: Sequence[int], where: str = "mask") -> MultiBlockMasker:
     """Masker from a dict / OmegaConf node `{"groups": [{"targets": {...}, "context": {...} | None}], "min_keep": 4}`.
 
@@ -198,7 +206,9 @@ def masker_from_config(cfg: Mapping, grid: Sequence[int], where: str = "mask") -
     if isinstance(groups, (str, Mapping)) or not isinstance(groups, Sequence) or not groups:
         raise ConfigError(f"need a non-empty list of groups, got {groups!r}", f"{where}.groups")
     parsed = [_group_from_config(group, f"{where}.groups.{i}") for i, group in enumerate(groups)]
-    min_keep = cfg.get("min_keep", 4)
+    if "min_keep" not in cfg:
+        return MultiBlockMasker(grid, parsed)
+    min_keep = cfg["min_keep"]
     if isinstance(min_keep, bool) or not isinstance(min_keep, int) or min_keep < 1:
         raise ConfigError(f"need a positive integer, got {min_keep!r}", f"{where}.min_keep")
     return MultiBlockMasker(grid, parsed, min_keep=min_keep)

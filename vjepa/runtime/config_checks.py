@@ -22,9 +22,14 @@ DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
 def value_of(cfg: DictConfig, key: str) -> Any:
-    """The value at dotted ``key``; a `ConfigError` when the config has no such key."""
+    """The value at dotted ``key``; a `ConfigError` when the config has no such key or leaves it to the user
+    (``???``)."""
     value = OmegaConf.select(cfg, key, default=_MISSING)
     if value is _MISSING:
+        parent, _, leaf = key.rpartition(".")
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        if isinstance(node, DictConfig) and leaf in node.keys() and OmegaConf.is_missing(node, leaf):  # ???
+            raise ConfigError("required, not given", key, f"give it: {key}=<value>")
         raise ConfigError("missing from the config", key, f"add it: {key}=<value> (+{key}=<value> on the command line)")
     return OmegaConf.to_object(value) if isinstance(value, (DictConfig, ListConfig)) else value
 

@@ -20,7 +20,6 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from vjepa.data.sampler import SeededSampler
-from vjepa.runtime import config_checks as checks
 from vjepa.runtime.checkpoint import LATEST, is_checkpoint_step, save_checkpoint
 from vjepa.runtime.errors import ConfigError, UserError
 from vjepa.runtime.run_dir import RunDir
@@ -140,35 +139,20 @@ class LogWindow:
         return timing
 
 
-def check_optim_config(cfg: DictConfig) -> None:
-    """The optimiser's and schedules' keys (``optim.*``)."""
-    checks.choice(cfg, "optim.schedule", ("cosine", "wsd"))
-    checks.number(cfg, "optim.lr", low=0.0, above=True)
-    checks.number(cfg, "optim.decay_fraction", low=0.0, high=1.0)
-    for key in ("start_lr", "final_lr", "weight_decay", "final_weight_decay"):
-        checks.number(cfg, f"optim.{key}", low=0.0)
-    checks.integer(cfg, "optim.warmup_steps", low=0)
-    checks.number_range(cfg, "optim.betas", low=0.0, high=1.0)
-    checks.number(cfg, "optim.eps", low=0.0, above=True)
-    checks.number(cfg, "optim.grad_clip", low=0.0, above=True, optional=True)
-    if cfg.optim.get("ema") is not None:
-        checks.number_range(cfg, "optim.ema", low=0.0, high=1.0)
-
-
 def apply_schedules(optimizer: torch.optim.Optimizer, step: int, cfg: DictConfig) -> dict[str, float]:
     """Set this step's learning rate and weight decay (``cfg.optim``, over ``cfg.steps``) on every group; returns
     them, plus the EMA momentum when ``cfg.optim.ema`` is set."""
     o = cfg.optim
     lr = learning_rate(
         step, cfg.steps, schedule=o.schedule, warmup=o.warmup_steps, start_lr=o.start_lr, lr=o.lr,
-        final_lr=o.final_lr, decay_fraction=o.get("decay_fraction", 0.2),
+        final_lr=o.final_lr, decay_fraction=o.decay_fraction,
     )
     wd = linear(step, cfg.steps, o.weight_decay, o.final_weight_decay)
     for group in optimizer.param_groups:
         group["lr"] = lr
         group["weight_decay"] = wd * group["wd_scale"]
     scheduled = {"lr": lr, "weight_decay": wd}
-    if o.get("ema") is not None:
+    if o.ema is not None:
         scheduled["ema_momentum"] = linear(step, cfg.steps, o.ema[0], o.ema[1])
     return scheduled
 
@@ -217,7 +201,7 @@ class StepTail:
                  samples_per_step: int) -> None:
         self.run_dir, self.is_main = Path(cfg.run_dir), dist.is_main
         self.steps, self.log_every, self.ckpt_every, self.keep_every = (cfg.steps, cfg.log_every, cfg.ckpt_every,
-                                                                        cfg.get("keep_every"))
+                                                                        cfg.keep_every)
         self.start_step = self.step = step
         self.last_step = min(cfg.steps, cfg.stop_after or cfg.steps)
         self.rate, self.samples_per_step = rate, samples_per_step

@@ -86,15 +86,15 @@ class ACObjective(nn.Module):
         self.predictor = predictor
         self.feature_norm = feature_norm
         self.loss_kwargs = {
-            "context": int(loss_cfg.get("context", 1)),
-            "steps": int(loss_cfg.get("rollout_steps", 2)),
-            "loss": loss_cfg.get("kind", "l1"),
-            "teacher_forcing_weight": float(loss_cfg.get("teacher_forcing_weight", 1.0)),
-            "rollout_weight": float(loss_cfg.get("rollout_weight", 1.0)),
-            "state_weight": float(loss_cfg.get("state_weight", 1.0)),
+            "context": int(loss_cfg["context"]),
+            "steps": int(loss_cfg["rollout_steps"]),
+            "loss": loss_cfg["kind"],
+            "teacher_forcing_weight": float(loss_cfg["teacher_forcing_weight"]),
+            "rollout_weight": float(loss_cfg["rollout_weight"]),
+            "state_weight": float(loss_cfg["state_weight"]),
             "detach_feedback": bool(
-                predictor.state_decoder is not None if loss_cfg.get("rollout_detach") is None
-                else loss_cfg.get("rollout_detach")
+                predictor.state_decoder is not None if loss_cfg["rollout_detach"] is None
+                else loss_cfg["rollout_detach"]
             ),
         }
 

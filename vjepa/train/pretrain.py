@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,15 +20,15 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import Dataset
 
+from configs.schema import pretrain as schema
 from vjepa.data import ImageFolderDataset, SeededSampler, VideoFolderDataset, VideoTransform
 from vjepa.data.synthetic import make_moving_shapes, make_shape_images
 from vjepa.data.video_dataset import SkippedFiles
 from vjepa.inference import load_encoder, load_predictor
-from vjepa.masks import MaskCollator, masker_from_config
+from vjepa.masks import MaskCollator, masker_from_config, token_grid
 from vjepa.masks.visualize import save_mask_figure
-from vjepa.models.factory import build_encoder, build_predictor, level_blocks, require
+from vjepa.models.factory import build_encoder, build_predictor, level_blocks
 from vjepa.models.official import is_hugging_face
-from vjepa.runtime import config_checks as checks
 from vjepa.runtime.checkpoint import RESTART, differences, load_checkpoint, resume_checkpoint, rng_state, set_rng_state
 from vjepa.runtime.device import autocast_context, resolve_precision
 from vjepa.runtime.errors import RunDirError
@@ -38,28 +37,28 @@ from vjepa.runtime.threads import set_threads
 from vjepa.train.diagnostics import embedding_diagnostics
 from vjepa.train.distributed import DistInfo
 from vjepa.train.jepa import JEPA
-from vjepa.train.loop import Batches, StepTail, apply_schedules, check_optim_config, run_training, trainer
+from vjepa.train.loop import Batches, StepTail, apply_schedules, run_training, trainer
 from vjepa.train.precision import MasterWeights, Weights
 from vjepa.train.schedules import warmed_up
 
 
 # ----------------------------------------------------------------------------------------------- data
-def resolve_data_path(data_cfg: Mapping[str, Any]) -> Path:
+def resolve_data_path(data_cfg: DictConfig) -> Path:
     """``data.path``, or the generated synthetic folder (made on first use) when ``data.path`` is null."""
-    if data_cfg.get("path") is not None:
-        return Path(data_cfg["path"])
-    gen = require(data_cfg, "generate", "data")
-    out = Path(require(gen, "dir", "data.generate"))
+    if data_cfg.path is not None:
+        return Path(data_cfg.path)
+    gen = data_cfg.generate
+    out = Path(gen.dir)
     if not (out / "labels.csv").exists() and not any(out.glob("*.png")):
         # generated into a folder of this process's own, then moved into place: processes starting together
         # (DDP ranks) never read a half-written folder; the last to finish drops its copy
         out.parent.mkdir(parents=True, exist_ok=True)
         private = out.with_name(f".{out.name}.{os.getpid()}.partial")
-        if data_cfg["kind"] == "image":
-            make_shape_images(private, num_images=gen["num_images"], size=gen["size"], seed=gen["seed"])
+        if data_cfg.kind == "image":
+            make_shape_images(private, num_images=gen.num_images, size=gen.size, seed=gen.seed)
         else:
-            make_moving_shapes(private, num_videos=gen["num_videos"], num_frames=gen["num_frames"], size=gen["size"],
-                               seed=gen["seed"])
+            make_moving_shapes(private, num_videos=gen.num_videos, num_frames=gen.num_frames, size=gen.size,
+                               seed=gen.seed)
         try:
             private.rename(out)
         except OSError:  # another process put its (identical) folder there first
@@ -67,35 +66,15 @@ def resolve_data_path(data_cfg: Mapping[str, Any]) -> Path:
     return out
 
 
-def build_dataset(data_cfg: Mapping[str, Any]) -> Dataset:
-    kind = require(data_cfg, "kind", "data")
-    transform = VideoTransform(
-        size=require(data_cfg, "crop_size", "data"),
-        train=True,
-        scale=tuple(data_cfg.get("crop_scale", (0.3, 1.0))),
-        ratio=tuple(data_cfg.get("crop_ratio", (0.75, 4 / 3))),
-        hflip_prob=data_cfg.get("hflip", 0.5),
-    )
+def build_dataset(data_cfg: DictConfig) -> Dataset:
+    """The dataset of one stream (``data`` or ``images``; its ``kind`` checked at start-up)."""
+    transform = VideoTransform(size=data_cfg.crop_size, train=True, scale=tuple(data_cfg.crop_scale),
+                               ratio=tuple(data_cfg.crop_ratio), hflip_prob=data_cfg.hflip)
     path = resolve_data_path(data_cfg)
-    if kind == "image":
+    if data_cfg.kind == "image":
         return ImageFolderDataset(path, transform=transform)
-    if kind == "video":
-        return VideoFolderDataset(
-            path,
-            frames_per_clip=require(data_cfg, "frames_per_clip", "data"),
-            frame_step=require(data_cfg, "frame_step", "data"),
-            transform=transform,
-            backend=data_cfg.get("decoder", "auto"),
-            short_video=data_cfg.get("short_video", "pad"),
-        )
-    raise ValueError(f"data.kind must be 'video' or 'image', got {kind!r}")
-
-
-def token_grid(data_cfg: Mapping[str, Any], model_cfg: Mapping[str, Any]) -> tuple[int, int, int]:
-    """The token grid (t, h, w) of one training clip (an image: t = 1)."""
-    frames, size = data_cfg["frames_per_clip"], data_cfg["crop_size"]
-    tubelet = model_cfg["tubelet_size"] if frames > 1 else 1
-    return max(frames // tubelet, 1), size // model_cfg["patch_size"], size // model_cfg["patch_size"]
+    return VideoFolderDataset(path, frames_per_clip=data_cfg.frames_per_clip, frame_step=data_cfg.frame_step,
+                              transform=transform, backend=data_cfg.decoder, short_video=data_cfg.short_video)
 
 
 @dataclass
@@ -124,9 +103,9 @@ def data_stream(name: str, data_cfg: DictConfig, cfg: DictConfig, dist: DistInfo
 def data_streams(cfg: DictConfig, dist: DistInfo, device: torch.device) -> list[Stream]:
     """The video stream (``data``), plus the image stream when ``images`` is set."""
     streams = [data_stream("video", cfg.data, cfg, dist, device, cfg.batch_size, cfg.seed)]
-    images = cfg.get("images")
-    if images:
-        streams.append(data_stream("image", images, cfg, dist, device, images.get("batch_size") or cfg.batch_size,
+    images = cfg.images
+    if images is not None:
+        streams.append(data_stream("image", images, cfg, dist, device, images.batch_size or cfg.batch_size,
                                    cfg.seed + 1, float(images.weight)))
     return streams
 
@@ -160,10 +139,10 @@ def init_from_pretrained(jepa: JEPA, cfg: DictConfig) -> list[str]:
     Returns what was set."""
     done = []
     contents = None  # encoder and predictor from one .pt (a release ships both): the file is read once
-    shared = cfg.get("init_encoder")
-    if shared and cfg.get("init_predictor") == shared and not is_hugging_face(Path(shared)):
+    shared = cfg.init_encoder
+    if shared and cfg.init_predictor == shared and not is_hugging_face(Path(shared)):
         contents = load_checkpoint(shared, map_location="cpu")
-    if cfg.get("init_encoder"):
+    if cfg.init_encoder:
         pretrained, _ = load_encoder(cfg.init_encoder, contents=contents)
         theirs, weights, unused = pretrained.architecture(), pretrained.state_dict(), ""
         if theirs["level_norms"] and not jepa.encoder.level_norms:  # V-JEPA 2.1's, continued without deep levels
@@ -175,7 +154,7 @@ def init_from_pretrained(jepa: JEPA, cfg: DictConfig) -> list[str]:
         if jepa.target_encoder is not None:
             jepa.target_encoder.load_state_dict(weights)
         done.append(f"encoder from {cfg.init_encoder}{unused}")
-    if cfg.get("init_predictor"):  # released weights do not show their head count: the config's is taken
+    if cfg.init_predictor:  # released weights do not show their head count: the config's is taken
         pretrained = load_predictor(cfg.init_predictor, num_heads=cfg.model.predictor.num_heads, contents=contents)
         check_fits("init_predictor", cfg.init_predictor, pretrained.architecture(), jepa.predictor.architecture())
         jepa.predictor.load_state_dict(pretrained.state_dict())
@@ -197,65 +176,10 @@ def restore_weights(jepa: JEPA, state: dict[str, Any], path: Path, cfg: DictConf
         raise RunDirError(what, str(path), RESTART) from err
 
 
-# ------------------------------------------------------------------------------------------ checks
-def check_data_config(cfg: DictConfig, section: str, model_cfg: DictConfig) -> None:
-    """One data stream's keys (``data`` or ``images``), against the model's patch and tubelet sizes."""
-    kind = checks.choice(cfg, f"{section}.kind", ("video", "image"))
-    if checks.value_of(cfg, f"{section}.path") is None:
-        checks.integers(cfg, [f"{section}.generate.{k}" for k in ("size", "seed")], low=0)
-        checks.integer(cfg, f"{section}.generate.num_{'videos' if kind == 'video' else 'images'}", low=1)
-    else:
-        checks.existing_path(cfg, f"{section}.path")
-    checks.multiple_of(cfg, f"{section}.crop_size", model_cfg.patch_size, "model.patch_size")
-    checks.number_range(cfg, f"{section}.crop_scale", high=1.0)
-    checks.number_range(cfg, f"{section}.crop_ratio")
-    checks.number(cfg, f"{section}.hflip", low=0.0, high=1.0)
-    if kind == "video":
-        checks.integer(cfg, f"{section}.frame_step", low=1)
-        checks.choice(cfg, f"{section}.short_video", ("pad", "stretch", "skip"))
-        checks.choice(cfg, f"{section}.decoder", ("auto", "decord", "pyav"))
-        if checks.integer(cfg, f"{section}.frames_per_clip", low=1) > 1:
-            checks.multiple_of(cfg, f"{section}.frames_per_clip", model_cfg.tubelet_size, "model.tubelet_size")
-
-
-def check_config(cfg: DictConfig) -> None:
-    """Every key pretraining reads, checked before any work starts: a `ConfigError` names the first bad one."""
-    checks.runtime(cfg)
-    checks.integer(cfg, "seed", low=0)
-    checks.integers(cfg, ("steps", "batch_size", "grad_accum", "log_every", "diag_every", "ckpt_every"), low=1)
-    checks.integers(cfg, ("stop_after", "keep_every"), low=1, optional=True)
-    checks.integer(cfg, "num_workers", low=0)
-    for key in ("compile", "resume", "mask_figure"):
-        checks.boolean(cfg, key)
-    checks.choice(cfg, "master_weights", ("auto", True, False))
-    if checks.choice(cfg, "objective", ("jepa", "sigreg")) == "sigreg":
-        checks.number(cfg, "sigreg.weight", low=0.0)
-        checks.integer(cfg, "sigreg.directions", low=1)
-    checks.choice(cfg, "loss", ("l1", "l2"))
-    checks.number(cfg, "context_loss.weight", low=0.0)
-    checks.integer(cfg, "context_loss.warmup", low=0)
-    for key in ("init_encoder", "init_predictor"):
-        checks.existing_path(cfg, key, optional=True)
-
-    checks.integers(cfg, ("model.patch_size", "model.tubelet_size"), low=1)
-    checks.integers(cfg, (f"model.predictor.{k}" for k in ("dim", "depth", "num_heads")), low=1)
-    checks.multiple_of(cfg, "model.predictor.dim", cfg.model.predictor.num_heads, "model.predictor.num_heads")
-    check_data_config(cfg, "data", cfg.model)
-    if cfg.get("images"):
-        checks.choice(cfg, "images.kind", ("image",))  # the videos are data.*
-        check_data_config(cfg, "images", cfg.model)
-        checks.integer(cfg, "images.batch_size", low=1, optional=True)
-        checks.number(cfg, "images.weight", low=0.0, above=True)
-    check_optim_config(cfg)
-    for section in ("data",) + (("images",) if cfg.get("images") else ()):
-        masker = masker_from_config(cfg.mask, token_grid(cfg[section], cfg.model))
-        masker.check_feasible(cfg.steps * cfg.batch_size * cfg.grad_accum)  # masks that would leave no context
-
-
 # ------------------------------------------------------------------------------------------- loop
 def pretrain(cfg: DictConfig) -> dict[str, Any]:
     """Run (or resume) pretraining as configured; returns a summary with the first and last losses."""
-    return run_training(cfg, "vjepa-pretrain", check_config, _pretrain)
+    return run_training(cfg, "vjepa-pretrain", schema.check, _pretrain)
 
 
 def _pretrain(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:

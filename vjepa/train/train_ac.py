@@ -30,14 +30,14 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from configs.schema import train_ac as schema
+from configs.schema.train_ac import AC
 from vjepa.data.ac_dataset import ActionStats, ClipWindows, episode_lowdim, open_episodes
 from vjepa.data.feature_cache import FeatureCache, prepare_features
 from vjepa.data.sampler import SeededSampler
 from vjepa.models.ac_predictor import ActionConditionedPredictor
-from vjepa.models.factory import require
 from vjepa.models.feature_norm import FeatureNorm
 from vjepa.models.official import official_ac_weights
-from vjepa.runtime import config_checks as checks
 from vjepa.runtime.checkpoint import RESTART, differences, load_checkpoint, resume_checkpoint, rng_state, set_rng_state
 from vjepa.runtime.device import autocast_context, resolve_precision
 from vjepa.runtime.errors import ConfigError, RunDirError, UserError
@@ -45,7 +45,7 @@ from vjepa.runtime.run_dir import RunDir
 from vjepa.runtime.threads import set_threads
 from vjepa.train.ac_checkpoint import ACCheckpoint
 from vjepa.train.distributed import DistInfo, all_reduce_mean
-from vjepa.train.loop import Batches, StepTail, apply_schedules, check_optim_config, run_training, trainer
+from vjepa.train.loop import Batches, StepTail, apply_schedules, run_training, trainer
 from vjepa.train.objectives import ACObjective
 
 LEROBOT_KEYS = ("camera_key", "state_key", "action_key")
@@ -54,7 +54,7 @@ LEROBOT_KEYS = ("camera_key", "state_key", "action_key")
 # ----------------------------------------------------------------------------------------------- data
 def open_dataset(data_cfg: Mapping[str, Any]) -> Any:
     """Episodes at ``data.path``: the project's format, or LeRobot (with ``data.camera_key`` etc. if given)."""
-    path = Path(require(data_cfg, "path", "data"))
+    path = Path(data_cfg["path"])
     kw = {}
     if not (path / "meta.json").is_file():  # LeRobot: pass the column / camera choices
         kw = {k: data_cfg[k] for k in LEROBOT_KEYS if k in data_cfg}
@@ -127,32 +127,30 @@ def training_frames(cache: FeatureCache, episodes: Sequence[int], max_frames: in
 
 
 # ------------------------------------------------------------------------------------------- model
-RELEASE_OPTIONS = {"rope_style": "pairs", "state_update": "predict"}  # ac.* keys for V-JEPA 2-AC's weights: defaults
+RELEASE_OPTIONS = ("rope_style", "state_update")  # the ac.* keys V-JEPA 2-AC's released weights set
 
 
 def predictor_config_from(cfg: DictConfig, embed_dim: int, grid: int, stats: ActionStats) -> dict[str, Any]:
     """ActionConditionedPredictor kwargs: the ``ac`` size preset plus what the data and the encoder fix. The
-    release-compatibility options (``rope_style``, ``state_update``) appear only when set, so checkpoints from
-    before them still resume."""
+    release-compatibility options (``rope_style``, ``state_update``) appear only when set off their defaults, so
+    checkpoints from before them still resume."""
     ac = cfg.ac
-    norm_output = ac.get("norm_output")
-    release = {key: str(ac.get(key, default)) for key, default in RELEASE_OPTIONS.items()}
     return {
         "embed_dim": int(embed_dim),
-        "predictor_dim": int(require(ac, "dim", "ac")),
-        "depth": int(require(ac, "depth", "ac")),
-        "num_heads": int(require(ac, "num_heads", "ac")),
-        "mlp_ratio": float(ac.get("mlp_ratio", 4.0)),
+        "predictor_dim": int(ac.dim),
+        "depth": int(ac.depth),
+        "num_heads": int(ac.num_heads),
+        "mlp_ratio": float(ac.mlp_ratio),
         "action_dim": len(stats.action_mean),
         "state_dim": len(stats.state_mean),
         "grid_hw": [int(grid), int(grid)],
-        "max_steps": max(int(ac.get("max_steps", 64)), int(cfg.data.num_frames)),
-        "pos_embed": str(ac.get("pos_embed", "rope")),
-        "state_embed": str(ac.get("state_embed", "linear")),
-        "condition_patches": bool(ac.get("condition_patches", False)),
-        "state_decoder": int(ac.get("state_decoder") or 0),
-        "norm_output": bool(cfg.feature_norm == "layer" if norm_output is None else norm_output),
-        **{key: value for key, value in release.items() if value != RELEASE_OPTIONS[key]},
+        "max_steps": max(int(ac.max_steps), int(cfg.data.num_frames)),
+        "pos_embed": str(ac.pos_embed),
+        "state_embed": str(ac.state_embed),
+        "condition_patches": bool(ac.condition_patches),
+        "state_decoder": int(ac.state_decoder or 0),
+        "norm_output": bool(cfg.feature_norm == "layer" if ac.norm_output is None else ac.norm_output),
+        **{key: str(ac[key]) for key in RELEASE_OPTIONS if ac[key] != getattr(AC, key)},
     }
 
 
@@ -194,51 +192,10 @@ def validate(objective: ACObjective, loader: DataLoader, device: torch.device, p
     return {f"val_{name}": total / max(count, 1) for name, total in sums.items()}
 
 
-# ------------------------------------------------------------------------------------------ checks
-def check_config(cfg: DictConfig) -> None:
-    """Every key train-ac reads, checked before any work starts: a `ConfigError` names the first bad one."""
-    checks.runtime(cfg)
-    checks.existing_path(cfg, "encoder", kind="file")
-    checks.existing_path(cfg, "data.path", kind="dir")
-    checks.existing_path(cfg, "init_predictor", optional=True, kind="file")
-    checks.choice(cfg, "encoder_which", ("target_encoder", "encoder"))
-    checks.integer(cfg, "image_size", low=1, optional=True)
-    checks.integers(cfg, ("cache_batch_size", "feature_norm_frames"), low=1)
-    checks.choice(cfg, "cache_precision", ("auto", "fp32", "bf16"))
-    checks.choice(cfg, "feature_norm", ("layer", "standardize"))
-    checks.integer(cfg, "seed", low=0)
-    checks.integers(cfg, ("steps", "batch_size", "log_every", "val_every", "val_max_windows", "ckpt_every"), low=1)
-    checks.integers(cfg, ("stop_after", "keep_every"), low=1, optional=True)
-    checks.integer(cfg, "num_workers", low=0)
-    for key in ("compile", "resume", "master_weights", "data.normalize"):
-        checks.boolean(cfg, key)
-    num_frames = checks.integer(cfg, "data.num_frames", low=2)
-    checks.integers(cfg, ("data.frame_step", "data.stride"), low=1)
-    checks.integer(cfg, "data.val_stride", low=1, optional=True)
-    checks.choice(cfg, "data.action_agg", ("sum", "stack", "pose_delta"))
-    checks.number(cfg, "data.val_fraction", low=0.0, high=0.99)
-    checks.choice(cfg, "loss.kind", ("l1", "l2"))
-    context, rollout = checks.integer(cfg, "loss.context", low=1), checks.integer(cfg, "loss.rollout_steps", low=0)
-    if context + rollout > num_frames:
-        raise ConfigError(f"loss.context + loss.rollout_steps = {context + rollout} exceeds data.num_frames = "
-                          f"{num_frames}", "loss.rollout_steps", "lower it or raise data.num_frames")
-    for key in ("teacher_forcing_weight", "rollout_weight", "state_weight"):
-        checks.number(cfg, f"loss.{key}", low=0.0)
-    checks.integers(cfg, (f"ac.{k}" for k in ("dim", "depth", "num_heads", "max_steps")), low=1)
-    checks.multiple_of(cfg, "ac.dim", cfg.ac.num_heads, "ac.num_heads")
-    checks.number(cfg, "ac.mlp_ratio", low=0.0, above=True)
-    checks.choice(cfg, "ac.pos_embed", ("rope", "learned"))
-    checks.choice(cfg, "ac.state_embed", ("linear", "fourier"))
-    checks.integer(cfg, "ac.state_decoder", low=0, optional=True)
-    checks.choice(cfg, "ac.rope_style", ("pairs", "vjepa2"))
-    checks.choice(cfg, "ac.state_update", ("predict", "add_action", "delta_pose"))
-    check_optim_config(cfg)
-
-
 # ------------------------------------------------------------------------------------------- loop
 def train_ac(cfg: DictConfig) -> dict[str, Any]:
     """Run (or resume) action-conditioned predictor training as configured; returns a summary."""
-    return run_training(cfg, "vjepa-train-ac", check_config, _train_ac)
+    return run_training(cfg, "vjepa-train-ac", schema.check, _train_ac)
 
 
 def _barrier(dist: DistInfo) -> None:
@@ -261,7 +218,7 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
     episodes = open_dataset(data_cfg)
     if len(episodes) == 0:
         raise ConfigError(f"no episodes in {data_cfg.path}", "data.path", "point it at a dataset with episodes")
-    encoder_path = Path(require(cfg, "encoder", "train_ac"))
+    encoder_path = Path(cfg.encoder)
     prepare = dict(
         which=cfg.encoder_which, image_size=cfg.image_size, cache_dir=cfg.feature_cache, run_dir=run_dir,
         batch_size=cfg.cache_batch_size, device=device, precision=cfg.cache_precision,
@@ -285,7 +242,7 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
     else:
         train_eps, val_eps = split_episodes(len(episodes), float(data_cfg.val_fraction), int(cfg.seed))
         stats = ActionStats.from_episodes(EpisodeSubset(episodes, train_eps), data_cfg.frame_step, data_cfg.action_agg)
-        if not data_cfg.get("normalize", True):  # actions and states in their own units
+        if not data_cfg.normalize:  # actions and states in their own units
             stats = stats.unnormalised()
     if state is not None:
         feature_norm = state.feature_norm
@@ -319,7 +276,7 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
     predictor = ActionConditionedPredictor(**predictor_config)
     if state is not None:
         predictor.load_state_dict(state.predictor)
-    elif cfg.get("init_predictor"):
+    elif cfg.init_predictor:
         init_ac_predictor(predictor, cfg.init_predictor)
     objective = ACObjective(predictor, feature_norm, loss_cfg).to(device)
     weights, model, optimizer = trainer(objective, predictor, cfg, dist, device, compiled=(objective,))
