@@ -4,6 +4,7 @@ reference page is generated from it, and no config default is repeated in code."
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -93,31 +94,46 @@ def test_an_older_runs_model_config_takes_the_schemas_defaults():
         "vit_small", "sincos", "pairs", 1, 1)
 
 
+CONFIG_NAME = re.compile(r"(^|[._])(cfg|config|conf|args|settings|c)$")  # a name that holds a config
+
+
 def config_defaults_in_code(source: str) -> list[str]:
-    """``cfg.get(key, default)`` / ``getattr(cfg, key, default)`` calls on a config (a name holding ``cfg`` or
-    ``config``) in ``source``: each repeats a default the schema holds."""
+    """Calls in ``source`` that repeat a default the schema holds: ``<config>.get(key, default)``,
+    ``<config>.setdefault(...)``, ``getattr(<config>, key, default)`` and ``OmegaConf.select(..., default=...)``, a
+    config being a name like cfg, data_cfg, args or settings, or an attribute of one (``hf_config``: Hugging Face's
+    config.json, not one of ours)."""
     found = []
     for node in ast.walk(ast.parse(source)):
         if not isinstance(node, ast.Call):
             continue
         func = node.func
-        if isinstance(func, ast.Attribute) and func.attr == "get" and len(node.args) + len(node.keywords) >= 2:
-            receiver = ast.unparse(func.value)
-        elif isinstance(func, ast.Name) and func.id == "getattr" and len(node.args) == 3:
-            receiver = ast.unparse(node.args[0])
+        if isinstance(func, ast.Name) and func.id == "getattr" and len(node.args) == 3:
+            receiver, method, with_default = node.args[0], "get", True
+        elif isinstance(func, ast.Attribute):
+            receiver, method = func.value, func.attr
+            with_default = len(node.args) > (2 if method == "select" else 1) or any(  # a _SENTINEL is no default
+                k.arg == "default" and not (isinstance(k.value, ast.Name) and k.value.id.startswith("_"))
+                for k in node.keywords)
         else:
             continue
-        if ("cfg" in receiver or "config" in receiver) and not receiver.startswith("hf_"):  # hf_: Hugging Face's
+        names = {n.id for n in ast.walk(receiver) if isinstance(n, ast.Name)} | {
+            n.attr for n in ast.walk(receiver) if isinstance(n, ast.Attribute)}
+        on_config = any(CONFIG_NAME.search(name) for name in names if not name.startswith("hf_"))
+        if (method == "get" and with_default and on_config) or (method == "setdefault" and on_config) or (
+                method == "select" and ast.unparse(receiver) == "OmegaConf" and with_default):
             found.append(f"{node.lineno}: {ast.unparse(node)}")
     return found
 
 
 def test_no_config_default_is_repeated_in_code():
-    found = [f"{path.relative_to(ROOT)}:{hit}" for path in sorted((ROOT / "vjepa").rglob("*.py"))
-             for hit in config_defaults_in_code(path.read_text())]
+    found = [f"{path.relative_to(ROOT)}:{hit}" for folder in ("vjepa", "planning", "envs")
+             for path in sorted((ROOT / folder).rglob("*.py")) for hit in config_defaults_in_code(path.read_text())]
     assert not found, "\n".join(found)
 
 
 def test_the_check_finds_a_repeated_default():
-    source = "size = data_cfg.get('crop_size', 224)\nn = getattr(cfg, 'steps', 1)\nstate.get('step', 0)\n"
-    assert config_defaults_in_code(source) == ["1: data_cfg.get('crop_size', 224)", "2: getattr(cfg, 'steps', 1)"]
+    source = ("size = data_cfg.get('crop_size', 224)\nn = getattr(cfg, 'steps', 1)\nstate.get('step', 0)\n"
+              "b = env_cfg['kwargs'].get('image_size', 64)\nsettings.setdefault('k', 2)\n"
+              "d = OmegaConf.select(cfg, 'e', default=0.0)\ne = OmegaConf.select(cfg, 'e', default=_MISSING)\n"
+              "ok = metadata.get('render_fps', 10) or cfg.get('x')\nhf = hf_config.get('hidden_size', 1024)\n")
+    assert [hit.split(":")[0] for hit in config_defaults_in_code(source)] == ["1", "2", "4", "5", "6"]

@@ -3,10 +3,8 @@ and no default is repeated in code or in a preset."""
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import inspect
-import re
 from pathlib import Path
 
 import pytest
@@ -99,39 +97,6 @@ def test_the_planners_take_every_setting_from_their_config_with_its_default():
         fixed = {"warm_start", "candidate_chunk"} if name == "random" else set()  # nothing to search or chunk
         assert set(params) - plumbing == set(schema) | fixed, name
         assert {k: params[k].default for k in schema} == schema, name
-
-
-CONFIG_NAME = re.compile(r"(^|[._])(cfg|config|conf|args|settings|c)$")
-
-
-def config_gets_with_a_default(source: str) -> list[str]:
-    """``<config>.get(key, default)``, ``<config>.setdefault(...)`` and ``OmegaConf.select(..., default=...)`` calls
-    in ``source``, a config being a name like cfg, env_cfg, args or settings (or an attribute of one)."""
-    found = []
-    for node in ast.walk(ast.parse(source)):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-            continue
-        receiver, method = node.func.value, node.func.attr
-        with_default = len(node.args) > 1 or any(k.arg == "default" for k in node.keywords)
-        names = {n.id for n in ast.walk(receiver) if isinstance(n, ast.Name)} | {
-            n.attr for n in ast.walk(receiver) if isinstance(n, ast.Attribute)}
-        on_config = any(CONFIG_NAME.search(name) for name in names)
-        if (method == "get" and with_default and on_config) or (method == "setdefault" and on_config) or (
-                method == "select" and ast.unparse(receiver) == "OmegaConf" and with_default):
-            found.append(ast.unparse(node))
-    return found
-
-
-def test_the_config_get_finder_finds_them():
-    source = "a = cfg.get('x', 1)\nb = env_cfg['kwargs'].get('image_size', 64)\nc.setdefault('k', 2)\n" \
-             "d = OmegaConf.select(cfg, 'e', default=0.0)\nok = metadata.get('render_fps', 10) or cfg.get('x')\n"
-    assert len(config_gets_with_a_default(source)) == 4
-
-
-def test_no_config_default_is_repeated_in_planning_or_envs_code():
-    found = [f"{path.relative_to(ROOT)}: {call}" for folder in ("planning", "envs")
-             for path in sorted((ROOT / folder).rglob("*.py")) for call in config_gets_with_a_default(path.read_text())]
-    assert found == []
 
 
 def test_the_reference_page_documents_the_planning_commands():
