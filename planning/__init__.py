@@ -1,4 +1,5 @@
-"""Latent planning with world models: energies, planners, MPC loop, evaluation harness."""
+"""Latent planning with world models: the world-model interface, energies, planners, MPC loop, evaluation harness,
+the planning commands (plan, demo, state probe, landscape)."""
 from planning.energies import EnergyFn, goal_energy
 from planning.evaluate import evaluate
 from planning.interface import Rollout, WorldModel
