@@ -83,7 +83,7 @@ def test_runs_mpc_episodes_with_a_context_of_two_frames(model):
     contexts, rollout = set(), model.rollout
 
     def recorded(features, states, context_actions, actions):
-        contexts.add((len(features), len(states), len(context_actions)))
+        contexts.add((features.shape[-3], states.shape[-2], context_actions.shape[-2]))  # lengths, any episodes
         return rollout(features, states, context_actions, actions)
 
     model.rollout = recorded
