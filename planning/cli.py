@@ -219,8 +219,8 @@ def _plan(cfg: DictConfig, run: RunDir) -> dict:
     write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     print(
         f"plan: {name} on {env_cfg.id} with {path} (one action = {k} env steps, {mode}); {cfg.episodes} "
-        f"episodes, budget {env_cfg.max_steps} env steps = {max_steps} actions, horizon {horizon}, "
-        f"replan every {replan}; energy: {energy_text}"
+        f"episodes ({cfg.batch_episodes} at a time), budget {env_cfg.max_steps} env steps = {max_steps} actions, "
+        f"horizon {horizon}, replan every {replan}; energy: {energy_text}"
     )
     start = time.perf_counter()
     summary = evaluate(
@@ -228,6 +228,7 @@ def _plan(cfg: DictConfig, run: RunDir) -> dict:
         world_model,
         lambda wm: make_planner(cfg.planner, wm, energy, space.low.tolist(), space.high.tolist(), cfg.seed),
         episodes=cfg.episodes,
+        batch_episodes=cfg.batch_episodes,
         seed=cfg.seed,
         max_steps=max_steps,
         replan_every=replan,
@@ -253,10 +254,16 @@ def _plan(cfg: DictConfig, run: RunDir) -> dict:
 
 
 def format_summary(s: dict) -> str:
+    """One line: success, steps to success (mean and quartiles over the successes, in planner actions), final
+    distance, planning time and wall time."""
+    to_success = "" if s.get("mean_steps_to_success") is None else (  # absent from summaries of earlier versions
+        f" in {s['mean_steps_to_success']:.1f} actions on average (min, quartiles, max "
+        f"{', '.join(f'{q:g}' for q in s['steps_to_success_quartiles'])})"
+    )
     return (
-        f"{s['planner']} on {s['env']}: success {s['success_rate']:.0%} of {s['episodes']} episodes, mean final "
-        f"distance {s['mean_goal_distance']:.3f}, planning {s['mean_plan_time_per_action_s']:.2f} s per action "
-        f"({s['action_block']} env steps), wall time {s['wall_time_s']:.0f} s"
+        f"{s['planner']} on {s['env']}: success {s['success_rate']:.0%} of {s['episodes']} episodes{to_success}, "
+        f"mean final distance {s['mean_goal_distance']:.3f}, planning {s['mean_plan_time_per_action_s']:.2f} s per "
+        f"action ({s['action_block']} env steps), wall time {s['wall_time_s']:.0f} s"
     )
 
 

@@ -106,12 +106,14 @@ def test_demo_rerun_skips_finished_stages(demo, capsys):
 def test_plan_runs_each_planner(demo, tmp_path, name):
     out, _ = demo
     cfg = compose_config("plan", [
-        f"planner={name}", f"world_model={out / 'train_ac' / 'latest.pt'}", f"run_dir={tmp_path}", "episodes=1",
+        f"planner={name}", f"world_model={out / 'train_ac' / 'latest.pt'}", f"run_dir={tmp_path}", "episodes=3",
+        "batch_episodes=2",
         "env.kwargs.image_size=32", "env.max_steps=2", "planner.horizon=2", "save_videos=0", *TINY_PLANNERS[name],
         "energy.state_weight=1", "energy.probe_weight=0.5", "energy.steps=all",
     ])
     summary = plan(cfg)
     assert summary["planner"] == name and 0.0 <= summary["success_rate"] <= 1.0
+    assert summary["batch_episodes"] == 2 and "mean_steps_to_success" in summary
     assert "0.5 x probe(predicted features) distance + 1 x predicted-state distance" in summary["energy"]
     assert (tmp_path / "results.csv").is_file() and (tmp_path / "config.yaml").is_file()
 
@@ -209,6 +211,15 @@ def test_missing_world_model_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match=r"no such file: .*nope.pt \(world_model\)"):
         plan(cfg)
     assert not tmp_path.joinpath("config.yaml").exists()
+
+
+def test_batch_episodes_is_a_checked_key(tmp_path):
+    (tmp_path / "wm.pt").touch()
+    cfg = compose_config("plan", [f"run_dir={tmp_path / 'run'}", f"world_model={tmp_path / 'wm.pt'}"])
+    assert cfg.batch_episodes == 25  # the schema's default
+    cfg.batch_episodes = 0
+    with pytest.raises(ConfigError, match=r"must be an integer >= 1, got 0 \(batch_episodes\)"):
+        plan(cfg)
 
 
 GOOD = {"name": "wall", "id": "vjepa/Wall-v0", "kwargs": {"image_size": 32}, "goal_steps": 5, "max_steps": 10,
