@@ -34,10 +34,11 @@ def to_device(x: Tensor, device: torch.device) -> Tensor:
 
 
 def blocks(episodes: int, candidates: int, chunk: int | None) -> list[Block]:
-    """(episode, candidate) slices covering episodes x candidates with at most ``chunk`` candidates in each (None:
-    one block): an episode's candidates are split first, then whole episodes grouped."""
+    """(episode, candidate) slices covering episodes x candidates with at most ``chunk`` candidates in each: an
+    episode's candidates are split when they exceed it, whole episodes grouped up to it (None: one episode's
+    candidates per block, so that memory does not grow with the number of episodes)."""
     per = min(candidates, chunk or candidates)  # candidates of one episode per block
-    group = max(1, (chunk or episodes * candidates) // per)  # episodes per block
+    group = max(1, chunk // per) if chunk else 1  # episodes per block
     return [(slice(e, e + group), slice(k, k + per)) for e in range(0, episodes, group)
             for k in range(0, candidates, per)]
 
@@ -49,9 +50,10 @@ class Planner:
     ``horizon`` actions are planned; actions are kept in the box [action_low, action_high] (a bound per action
     dimension, or one for all) and, with ``max_norm``, each step's action vector is scaled down to that L2 norm
     first (V-JEPA 2-AC). ``candidate_chunk`` bounds how many candidates, all episodes together, go through one
-    rollout call (None: all). With ``warm_start``, each episode's previous plan, shifted by `advance(steps)`, seeds
-    its next search. ``seed`` seeds the sampler of a one-episode planner; `reset` seeds one sampler per episode. The
-    settings' defaults are the schema's (`configs.schema.planner`); `make_planner` builds a planner from a config.
+    rollout call (None: one episode's candidates: memory as for one episode, whatever the number of episodes).
+    With ``warm_start``, each episode's previous plan, shifted by `advance(steps)`, seeds its next search.
+    ``seed`` seeds the sampler of a one-episode planner; `reset` seeds one sampler per episode. The settings'
+    defaults are the schema's (`configs.schema.planner`); `make_planner` builds a planner from a config.
     """
 
     def __init__(

@@ -62,7 +62,7 @@ def test_planning_some_episodes_leaves_the_others_untouched():
 
 
 def test_blocks_cover_episodes_and_candidates_within_the_chunk():
-    assert blocks(3, 4, None) == [(slice(0, 3), slice(0, 4))]
+    assert blocks(3, 4, None) == [(slice(e, e + 1), slice(0, 4)) for e in range(3)]  # one episode at a time
     assert blocks(3, 4, 8) == [(slice(0, 2), slice(0, 4)), (slice(2, 4), slice(0, 4))]  # 2 episodes x 4
     assert blocks(2, 5, 3) == [(slice(0, 1), slice(0, 3)), (slice(0, 1), slice(3, 6)),
                                (slice(1, 2), slice(0, 3)), (slice(1, 2), slice(3, 6))]
@@ -70,19 +70,21 @@ def test_blocks_cover_episodes_and_candidates_within_the_chunk():
 
 @pytest.mark.parametrize("name", ["cem", "mppi", "gradient"])
 def test_candidate_chunk_caps_the_candidates_of_every_rollout_call(name):
-    """Memory stays bounded: with 3 episodes of 100 candidates (8 restarts for gradient), no rollout call sees
-    more than candidate_chunk candidates, whatever the number of episodes, and the plans are unchanged."""
+    """Memory stays bounded: 3 episodes of 100 candidates (4 restarts for gradient) go through rollout calls of at
+    most candidate_chunk candidates (null: one episode's), whatever the number of episodes; the plans are the
+    same."""
+    largest_call = {None: (100, 4), 5: (5, 4), 250: (200, 12)}  # chunk -> (cem / mppi, gradient)
     model = Recording()
     features, goals, states = problems(model)
     plans = []
-    for chunk in (None, 5):
+    for chunk, expected in largest_call.items():
         planner = planner_of(name, model, horizon=5, candidate_chunk=chunk, **SMALL[name])
         planner.reset([7, 8, 9])
         model.seen.clear()
         plans.append(planner.plan_batch(features, goals, states))
-        largest = max(len(a) for a in model.seen)
-        assert largest <= chunk if chunk else largest == 3 * SMALL[name].get("num_restarts", 100)
-    torch.testing.assert_close(plans[0], plans[1], atol=1e-5, rtol=0)
+        assert max(len(a) for a in model.seen) == expected[name == "gradient"]
+    for other in plans[1:]:
+        torch.testing.assert_close(plans[0], other, atol=1e-5, rtol=0)
 
 
 def test_batched_rollouts_equal_each_episodes_rollout():
@@ -108,8 +110,8 @@ class EndingPointEnv(PointEnv):
         return obs, reward, self.left == 0, truncated, info
 
 
-def cem(model):
-    return planner_of("cem", model, partial(goal_energy, steps="all"), horizon=5, **SMALL["cem"])
+def cem(model, **settings):
+    return planner_of("cem", model, partial(goal_energy, steps="all"), horizon=5, **settings)
 
 
 def test_episodes_run_together_as_they_run_alone():
@@ -134,12 +136,12 @@ def test_ended_episodes_stop_acting_while_the_others_go_on():
     """Seeds 0, 1, 2 end after 2, 3 and 4 steps: each episode stops there, is planned no more, and its result is
     the one it has alone."""
     model = Recording()
-    results = run_episodes(SyncVectorEnv([EndingPointEnv] * 3), model, cem(model), [0, 1, 2], max_steps=10,
-                           record_video=True)
+    results = run_episodes(SyncVectorEnv([EndingPointEnv] * 3), model, cem(model, candidate_chunk=300), [0, 1, 2],
+                           max_steps=10, record_video=True)
     assert [r.steps for r in results] == [2, 3, 4]
     assert [len(r.plan_times) for r in results] == [2, 3, 4]
     assert [r.frames.shape[0] for r in results] == [3, 4, 5]
-    planned = [len(a) for a in model.seen if len(a) > 3]  # candidates per call: 100 per episode still running
+    planned = [len(a) for a in model.seen if len(a) > 3]  # candidates per call: 100 per episode still planned
     assert planned == [300] * 20 + [200] * 10 + [100] * 10  # 2 plans of 3 episodes, 1 of 2, 1 of 1; 10 iterations
     for seed, result in enumerate(results):
         alone = run_episode(EndingPointEnv(), model, cem(model), max_steps=10, seed=seed)

@@ -1,0 +1,87 @@
+"""Evaluation at scale: a 50-episode MPC evaluation planned in batches of B episodes (one vector env, one batched
+CEM per step) against one episode at a time, on the toy linear world model and on a tiny `JEPAWorldModel` (random
+weights: the time does not depend on them), in the two-rooms env (`planning.cli.make_env`, env=wall at 32 px) with
+the demo's CEM settings (configs/demo.yaml). Prints seconds per env step: per vector step (all B episodes take
+one) and per episode step.
+
+    python -m benchmarks.eval_batch [--episodes 50] [--max-steps 10] [--batches 1 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from benchmarks.common import machine_info
+from benchmarks.planner import CONFIGS, CPU
+from configs.schema.planner import CEMConfig
+from planning.cli import make_env
+from planning.energies import goal_energy
+from planning.evaluate import evaluate
+from planning.interface import WorldModel
+from planning.planners import make_planner
+from planning.toy import LinearToyWorldModel
+from vjepa.data.ac_dataset import ActionStats
+from vjepa.models import ActionConditionedPredictor, VisionTransformer
+from vjepa.world_model import JEPAWorldModel
+
+IMAGE_SIZE = 32
+
+
+def tiny_jepa() -> JEPAWorldModel:
+    """A randomly initialised encoder (32-px frames, 4 x 4 tokens of 48 channels, 2 blocks) and AC predictor (64
+    channels, 2 blocks), 2-D actions and states: the Wall env's."""
+    torch.manual_seed(0)
+    encoder = VisionTransformer(embed_dim=48, depth=2, num_heads=3, patch_size=8, pos_embed="rope")
+    predictor = ActionConditionedPredictor(embed_dim=48, predictor_dim=64, depth=2, num_heads=4, action_dim=2,
+                                           state_dim=2, grid_hw=(4, 4), max_steps=8)
+    stats = ActionStats(np.zeros(2), np.ones(2), np.zeros(2), np.ones(2), frame_step=1)
+    return JEPAWorldModel(encoder, predictor, stats, image_size=IMAGE_SIZE)
+
+
+MODELS = {"LinearToyWorldModel": lambda: LinearToyWorldModel(image_size=IMAGE_SIZE), "tiny JEPAWorldModel": tiny_jepa}
+
+
+def eval_seconds(model: WorldModel, batch: int, episodes: int, max_steps: int) -> float:
+    """Wall seconds of `evaluate` over ``episodes`` episodes of ``max_steps`` actions, ``batch`` at a time."""
+    cem = OmegaConf.merge(OmegaConf.structured(CEMConfig), OmegaConf.load(CONFIGS / "demo.yaml").planner_settings.cem)
+    env = {"name": "wall", "id": "vjepa/Wall-v0", "kwargs": {"image_size": IMAGE_SIZE}, "max_steps": max_steps}
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        evaluate(lambda: make_env(env), model, lambda wm: make_planner(cem, wm, goal_energy, -1.0, 1.0, seed=0),
+                 episodes=episodes, seed=1000, max_steps=max_steps, out_dir=out, batch_episodes=batch)
+        return time.perf_counter() - start
+
+
+def run(episodes: int, max_steps: int, batches: list[int]) -> list[dict]:
+    """One row per world model and batch size: seconds per vector step and per episode step."""
+    rows = []
+    for name, build in MODELS.items():
+        model = build().to(CPU)
+        for batch in batches:
+            seconds = eval_seconds(model, batch, episodes, max_steps)
+            vector_steps = max_steps * -(-episodes // batch)  # each batch takes max_steps vector steps
+            rows.append({"model": name, "episodes": episodes, "batch_episodes": batch, "max_steps": max_steps,
+                         "s_per_vector_step": seconds / vector_steps,
+                         "s_per_episode_step": seconds / (episodes * max_steps), "total_s": seconds})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--max-steps", type=int, default=10)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 50])
+    args = parser.parse_args()
+    print(machine_info(CPU))
+    for row in run(args.episodes, args.max_steps, args.batches):
+        print(row)
+
+
+if __name__ == "__main__":
+    main()
