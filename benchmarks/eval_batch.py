@@ -1,10 +1,11 @@
 """Evaluation at scale: a 50-episode MPC evaluation planned in batches of B episodes (one vector env, one batched
 CEM per step) against one episode at a time, on the toy linear world model and on a tiny `JEPAWorldModel` (random
 weights: the time does not depend on them), in the two-rooms env (`planning.cli.make_env`, env=wall at 32 px) with
-the demo's CEM settings (configs/demo.yaml). Prints seconds per env step: per vector step (all B episodes take
-one) and per episode step.
+the demo's CEM settings (configs/demo.yaml), the batches' candidates rolled out one episode's per call (the
+default, memory as for one episode) or all in one call (``planner.candidate_chunk`` = B x samples). Prints seconds
+per env step: per vector step (all B episodes take one) and per episode step.
 
-    python -m benchmarks.eval_batch [--episodes 50] [--max-steps 10] [--batches 1 50]
+    python -m benchmarks.eval_batch [--episodes 50] [--max-steps 10] [--batch 50]
 """
 
 from __future__ import annotations
@@ -47,9 +48,11 @@ def tiny_jepa() -> JEPAWorldModel:
 MODELS = {"LinearToyWorldModel": lambda: LinearToyWorldModel(image_size=IMAGE_SIZE), "tiny JEPAWorldModel": tiny_jepa}
 
 
-def eval_seconds(model: WorldModel, batch: int, episodes: int, max_steps: int) -> float:
-    """Wall seconds of `evaluate` over ``episodes`` episodes of ``max_steps`` actions, ``batch`` at a time."""
-    cem = OmegaConf.merge(OmegaConf.structured(CEMConfig), OmegaConf.load(CONFIGS / "demo.yaml").planner_settings.cem)
+def eval_seconds(model: WorldModel, batch: int, chunk: int | None, episodes: int, max_steps: int) -> float:
+    """Wall seconds of `evaluate` over ``episodes`` episodes of ``max_steps`` actions, ``batch`` at a time, with
+    ``chunk`` candidates per rollout call at most (None: one episode's)."""
+    cem = OmegaConf.merge(OmegaConf.structured(CEMConfig), OmegaConf.load(CONFIGS / "demo.yaml").planner_settings.cem,
+                          {"candidate_chunk": chunk})
     env = {"name": "wall", "id": "vjepa/Wall-v0", "kwargs": {"image_size": IMAGE_SIZE}, "max_steps": max_steps}
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
@@ -58,16 +61,19 @@ def eval_seconds(model: WorldModel, batch: int, episodes: int, max_steps: int) -
         return time.perf_counter() - start
 
 
-def run(episodes: int, max_steps: int, batches: list[int]) -> list[dict]:
-    """One row per world model and batch size: seconds per vector step and per episode step."""
+def run(episodes: int, max_steps: int, batch: int) -> list[dict]:
+    """Per world model, one row each for one episode at a time, ``batch`` at a time with one episode's candidates
+    per rollout call (the default), and ``batch`` at a time with all their candidates in one call: seconds per
+    vector step (every running episode takes one) and per episode step."""
+    samples = OmegaConf.load(CONFIGS / "demo.yaml").planner_settings.cem.num_samples
     rows = []
     for name, build in MODELS.items():
         model = build().to(CPU)
-        for batch in batches:
-            seconds = eval_seconds(model, batch, episodes, max_steps)
-            vector_steps = max_steps * -(-episodes // batch)  # each batch takes max_steps vector steps
-            rows.append({"model": name, "episodes": episodes, "batch_episodes": batch, "max_steps": max_steps,
-                         "s_per_vector_step": seconds / vector_steps,
+        for b, chunk in ((1, None), (batch, None), (batch, batch * samples)):
+            seconds = eval_seconds(model, b, chunk, episodes, max_steps)
+            vector_steps = max_steps * -(-episodes // b)  # each batch takes max_steps vector steps
+            rows.append({"model": name, "episodes": episodes, "batch_episodes": b, "candidate_chunk": chunk,
+                         "max_steps": max_steps, "s_per_vector_step": seconds / vector_steps,
                          "s_per_episode_step": seconds / (episodes * max_steps), "total_s": seconds})
     return rows
 
@@ -76,10 +82,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--max-steps", type=int, default=10)
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 50])
+    parser.add_argument("--batch", type=int, default=50)
     args = parser.parse_args()
     print(machine_info(CPU))
-    for row in run(args.episodes, args.max_steps, args.batches):
+    for row in run(args.episodes, args.max_steps, args.batch):
         print(row)
 
 

@@ -201,7 +201,7 @@ class Planner:
 def lowest(candidates: Tensor, energies: Tensor, num: int) -> Tensor:
     """Each episode's ``num`` lowest-energy candidates: (B, K, H, A), energies (B, K) -> (B, num, H, A)."""
     index = energies.topk(num, dim=1, largest=False).indices  # (B, num)
-    return candidates[torch.arange(len(candidates), device=index.device)[:, None], index]
+    return candidates.take_along_dim(index[:, :, None, None], dim=1)
 
 
 class CEMPlanner(Planner):
