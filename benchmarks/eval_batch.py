@@ -5,7 +5,7 @@ the demo's CEM settings (configs/demo.yaml), the batches' candidates rolled out 
 default, memory as for one episode) or all in one call (``planner.candidate_chunk`` = B x samples). Prints seconds
 per env step: per vector step (all B episodes take one) and per episode step.
 
-    python -m benchmarks.eval_batch [--episodes 50] [--max-steps 10] [--batch 50]
+    python -m benchmarks.eval_batch [--episodes 50] [--max-steps 10] [--batch 50] [--threads 2]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 
 from benchmarks.common import machine_info
 from benchmarks.planner import CONFIGS, CPU
+from configs.schema.env import env_config
 from configs.schema.planner import CEMConfig
 from planning.cli import make_env
 from planning.energies import goal_energy
@@ -35,12 +36,12 @@ IMAGE_SIZE = 32
 
 
 def tiny_jepa() -> JEPAWorldModel:
-    """A randomly initialised encoder (32-px frames, 4 x 4 tokens of 48 channels, 2 blocks) and AC predictor (64
-    channels, 2 blocks), 2-D actions and states: the Wall env's."""
+    """A randomly initialised encoder (32-px frames, 2 x 2 tokens of 24 channels, one block) and AC predictor (32
+    channels, one block), 2-D actions and states: the Wall env's."""
     torch.manual_seed(0)
-    encoder = VisionTransformer(embed_dim=48, depth=2, num_heads=3, patch_size=8, pos_embed="rope")
-    predictor = ActionConditionedPredictor(embed_dim=48, predictor_dim=64, depth=2, num_heads=4, action_dim=2,
-                                           state_dim=2, grid_hw=(4, 4), max_steps=8)
+    encoder = VisionTransformer(embed_dim=24, depth=1, num_heads=2, patch_size=16, pos_embed="rope")
+    predictor = ActionConditionedPredictor(embed_dim=24, predictor_dim=32, depth=1, num_heads=2, action_dim=2,
+                                           state_dim=2, grid_hw=(2, 2), max_steps=8)
     stats = ActionStats(np.zeros(2), np.ones(2), np.zeros(2), np.ones(2), frame_step=1)
     return JEPAWorldModel(encoder, predictor, stats, image_size=IMAGE_SIZE)
 
@@ -53,7 +54,8 @@ def eval_seconds(model: WorldModel, batch: int, chunk: int | None, episodes: int
     ``chunk`` candidates per rollout call at most (None: one episode's)."""
     cem = OmegaConf.merge(OmegaConf.structured(CEMConfig), OmegaConf.load(CONFIGS / "demo.yaml").planner_settings.cem,
                           {"candidate_chunk": chunk})
-    env = {"name": "wall", "id": "vjepa/Wall-v0", "kwargs": {"image_size": IMAGE_SIZE}, "max_steps": max_steps}
+    env = env_config({"name": "wall", "id": "vjepa/Wall-v0", "kwargs": {"image_size": IMAGE_SIZE},
+                      "max_steps": max_steps})
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         evaluate(lambda: make_env(env), model, lambda wm: make_planner(cem, wm, goal_energy, -1.0, 1.0, seed=0),
@@ -83,7 +85,9 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--max-steps", type=int, default=10)
     parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     print(machine_info(CPU))
     for row in run(args.episodes, args.max_steps, args.batch):
         print(row)

@@ -103,9 +103,10 @@ class BlockWorldModel:
 
 # ------------------------------------------------------------------------------------------------ env
 def make_env(env_cfg: EnvConfig | DictConfig | dict, block: int = 1, mode: str = "repeat") -> gym.Env:
-    """The goal-image env of an env config (`configs.schema.env`), with actions of ``block`` env steps (see
-    `ActionBlockEnv`)."""
-    env_cfg = env_config(env_cfg)
+    """The goal-image env of an env config (`configs.schema.env`; an `EnvConfig` is taken as checked, as
+    `env_config` returns it), with actions of ``block`` env steps (see `ActionBlockEnv`)."""
+    if not isinstance(env_cfg, EnvConfig):  # checking costs more than making a small env: once per config
+        env_cfg = env_config(env_cfg)
     try:
         env = gym.make(env_cfg.id, render_mode="rgb_array", **env_cfg.kwargs)
     except TypeError as e:

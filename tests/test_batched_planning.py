@@ -9,8 +9,7 @@ import pytest
 import torch
 from gymnasium.vector import SyncVectorEnv
 
-from planning import LinearToyWorldModel, evaluate, goal_energy, run_episode
-from planning.mpc import run_episodes
+from planning import LinearToyWorldModel, evaluate, goal_energy, run_episode, run_episodes
 from planning.planners import blocks
 from tests.test_planning import DT, SMALL, PointEnv, Recording, planner_of
 
