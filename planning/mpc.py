@@ -10,7 +10,7 @@ import torch
 from gymnasium.vector import SyncVectorEnv, VectorEnv
 
 from planning.interface import WorldModel
-from planning.planners import Planner
+from planning.planners import Planner, to_device
 
 
 @dataclass
@@ -113,17 +113,18 @@ def run_episodes(
         window = range(max(0, now + 1 - context_frames), now + 1)
         features = {i: features[i] for i in window if i in features}
         new = [i for i in window if i not in features]
+        rows = to_device(torch.from_numpy(active), device)  # the running episodes (a host index would wait)
         with torch.inference_mode():
             encoded = world_model.encode(torch.from_numpy(np.concatenate([recent.pop(i)[active] for i in new])))
-        for i, rows in zip(new, encoded.split(len(active))):
-            features[i] = rows.new_zeros(b, *rows.shape[1:])
-            features[i][active] = rows
-        context_features = torch.stack([features[i][active] for i in window], dim=1)  # (Ba, Tc, N, D)
+        for i, step_features in zip(new, encoded.split(len(active))):
+            features[i] = step_features.new_zeros(b, *step_features.shape[1:])
+            features[i][rows] = step_features
+        context_features = torch.stack([features[i][rows] for i in window], dim=1)  # (Ba, Tc, N, D)
         context_states = torch.from_numpy(np.stack([states[i][active] for i in window], 1)).to(device)
         between = np.stack([a[active] for a in actions[window.start : now]], 1) if now > window.start else \
             np.zeros((len(active), 0, planner.action_dim))
         context_actions = torch.from_numpy(between.astype(np.float32)).to(device)  # (Ba, Tc-1, A)
-        plan = planner.plan_batch(context_features, goal_features[active], context_states, context_actions,
+        plan = planner.plan_batch(context_features, goal_features[rows], context_states, context_actions,
                                   steps_left=max_steps - now, episodes=active.tolist())  # (Ba, H, A)
         share = (time.perf_counter() - start) / len(active)
         for i, energy in zip(active, planner.last_energies[active].tolist()):

@@ -100,18 +100,17 @@ class Planner:
             actions = actions * (self.max_norm / norm).clamp(max=1.0)
         return actions.clamp(self.low, self.high)
 
-    def advance(self, steps: int, episodes: Sequence[int] | None = None) -> None:
-        """Tell the planner that the first `steps` actions of the last plans of ``episodes`` (None: all) were
-        executed (shifts their warm start)."""
+    def advance(self, steps: int) -> None:
+        """Tell the planner that the first `steps` actions of its last plans were executed (shifts the warm
+        starts)."""
         if self.last_plan is not None:
-            rows = slice(None) if episodes is None else list(episodes)
-            pad = self.centre[: min(steps, self.horizon)].expand(len(self.last_plan[rows]), -1, -1)
-            self.last_plan[rows] = torch.cat([self.last_plan[rows][:, steps:], pad], dim=1)
+            pad = self.centre[: min(steps, self.horizon)].expand(len(self.last_plan), -1, -1)
+            self.last_plan = torch.cat([self.last_plan[:, steps:], pad], dim=1)
 
-    def initial_mean(self, episodes: Sequence[int] | None = None) -> Tensor:
+    def initial_mean(self, episodes: Sequence[int] | Tensor | None = None) -> Tensor:
         """Where the next searches of ``episodes`` (None: all) start (B, H, A): the shifted previous plans (warm
         start) or the box centre."""
-        rows = list(range(len(self.generators))) if episodes is None else list(episodes)
+        rows = torch.arange(len(self.generators)) if episodes is None else torch.as_tensor(episodes)
         if self.warm_start and self.last_plan is not None:
             return self.last_plan[rows]
         return self.centre.expand(len(rows), -1, -1)
@@ -186,12 +185,13 @@ class Planner:
             context_actions = context_features.new_zeros(len(context_features), 0, self.action_dim)
         score = partial(self.candidate_energies, context_features, context_states, context_actions, goal_features,
                         steps_left)
-        actions = self._optimize(score, self.initial_mean(self.active).to(device))  # (B, H, A)
+        rows = to_device(torch.tensor(self.active), device)  # indexing with a host list would wait for the GPU
         if self.last_plan is None:
-            self.last_plan = self.centre.expand(len(self.generators), -1, -1).clone()
+            self.last_plan = self.centre.expand(len(self.generators), -1, -1).clone()  # (episodes, H, A)
+        actions = self._optimize(score, self.initial_mean(rows))  # (B, H, A)
         with torch.inference_mode():
             self.last_energies[self.active] = score(actions[:, None])[:, 0].cpu()
-        self.last_plan[self.active] = actions.detach()
+        self.last_plan[rows] = actions.detach()
         return actions
 
     def _optimize(self, score: ScoreFn, mean: Tensor) -> Tensor:
