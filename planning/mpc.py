@@ -121,9 +121,9 @@ def run_episodes(
             features[i][rows] = step_features
         context_features = torch.stack([features[i][rows] for i in window], dim=1)  # (Ba, Tc, N, D)
         context_states = torch.from_numpy(np.stack([states[i][active] for i in window], 1)).to(device)
-        between = np.stack([a[active] for a in actions[window.start : now]], 1) if now > window.start else \
-            np.zeros((len(active), 0, planner.action_dim))
-        context_actions = torch.from_numpy(between.astype(np.float32)).to(device)  # (Ba, Tc-1, A)
+        between = np.array([a[active] for a in actions[window.start : now]], np.float32)  # (Tc-1, Ba, A)
+        between = between.reshape(-1, len(active), planner.action_dim).transpose(1, 0, 2)
+        context_actions = torch.from_numpy(np.ascontiguousarray(between)).to(device)  # (Ba, Tc-1, A)
         plan = planner.plan_batch(context_features, goal_features[rows], context_states, context_actions,
                                   steps_left=max_steps - now, episodes=active.tolist())  # (Ba, H, A)
         share = (time.perf_counter() - start) / len(active)
