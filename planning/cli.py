@@ -7,8 +7,10 @@
 Each of ``episodes`` seeded episodes (env seeds ``seed``, ``seed + 1``, ...) starts from the env's reset; the goal
 image is the state ``env.goal_steps`` steps of the env's exploration policy later (`envs.GoalImageWrapper`). The
 planner sees the observation, the proprio state and the goal image; the episode gets ``env.max_steps`` env steps.
-Writes ``results.csv`` (one row per episode), ``summary.json``, ``config.yaml`` and the first ``save_videos``
-episodes' videos (observation | goal | trajectory) into ``run_dir``.
+``batch_episodes`` episodes are planned at once (a vector env, one batched plan per step); an episode's outcome does
+not depend on it. Writes ``results.csv`` (one row per episode, its steps to success included), ``summary.json``
+(success rate, steps to success of the successes), ``config.yaml`` and the first ``save_videos`` episodes' videos
+(observation | goal | trajectory) into ``run_dir``.
 
 A world model trained with ``data.frame_step = k`` predicts k env steps per action: with ``action_agg: sum``
 one planner action is a per-step action held for k env steps (the model sees their sum), with ``stack`` it is

@@ -10,7 +10,7 @@ import torch
 from omegaconf import OmegaConf
 
 from configs.schema.env import env_config
-from planning.cli import ActionBlockEnv, BlockWorldModel, make_env, plan, world_model_blocks
+from planning.cli import ActionBlockEnv, BlockWorldModel, format_summary, make_env, plan, world_model_blocks
 from planning.demo import run_demo
 from planning.interface import Rollout
 from planning.probe import ProbeEnergy, StateProbe, fit_probe
@@ -220,6 +220,16 @@ def test_batch_episodes_is_a_checked_key(tmp_path):
     cfg.batch_episodes = 0
     with pytest.raises(ConfigError, match=r"must be an integer >= 1, got 0 \(batch_episodes\)"):
         plan(cfg)
+
+
+def test_the_printed_summary_gives_steps_to_success_beside_success():
+    summary = {"planner": "cem", "env": "vjepa/Wall-v0", "episodes": 4, "success_rate": 0.5,
+               "mean_steps_to_success": 6.5, "steps_to_success_quartiles": [4.0, 5.0, 6.5, 8.0, 9.0],
+               "mean_goal_distance": 0.1, "mean_plan_time_per_action_s": 0.2, "action_block": 5, "wall_time_s": 10}
+    assert "success 50% of 4 episodes in 6.5 actions on average (min, quartiles, max 4, 5, 6.5, 8, 9)" in \
+        format_summary(summary)
+    never = {**summary, "success_rate": 0.0, "mean_steps_to_success": None, "steps_to_success_quartiles": None}
+    assert "success 0% of 4 episodes, mean final distance" in format_summary(never)
 
 
 GOOD = {"name": "wall", "id": "vjepa/Wall-v0", "kwargs": {"image_size": 32}, "goal_steps": 5, "max_steps": 10,
