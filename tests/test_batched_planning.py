@@ -46,6 +46,21 @@ def test_a_batched_plan_gives_each_episode_its_own_plan(name):
             assert together.last_energies[i].item() == alone.last_energy
 
 
+def test_a_one_episode_plan_is_the_cem_search_of_its_seed():
+    """B = 1 draws the random stream a one-episode CEM always drew: each iteration, (K, H, A) standard normals from
+    a generator seeded with the planner's seed — so a seed gives the actions it gave before batching."""
+    model = LinearToyWorldModel(dt=DT)
+    features, goals, states = problems(model)
+    actions = planner_of("cem", model, horizon=5, seed=3).plan(features[0], goals[0], states[0])
+    generator, mean, std = torch.Generator().manual_seed(3), torch.zeros(5, 2), torch.ones(5, 2)
+    for _ in range(10):  # CEMConfig: 100 samples, 10 elites, 10 iterations, init_std 1, min_std 0.05
+        candidates = (mean + std * torch.randn((100, 5, 2), generator=generator)).clamp(-1, 1)
+        energies = goal_energy(model.rollout(features[0], states[0], torch.zeros(0, 2), candidates), goals[0])
+        elites = candidates[energies.topk(10, largest=False).indices]
+        mean, std = elites.mean(0), elites.std(0).clamp_min(0.05)
+    assert torch.equal(actions, mean.clamp(-1, 1))
+
+
 def test_planning_some_episodes_leaves_the_others_untouched():
     model = LinearToyWorldModel(dt=DT)
     features, goals, states = problems(model)
