@@ -1,11 +1,12 @@
 """Evaluation at scale: a 50-episode MPC evaluation planned in batches of B episodes (one vector env, one batched
-CEM per step) against one episode at a time, on the toy linear world model and on a tiny `JEPAWorldModel` (random
-weights: the time does not depend on them), in the two-rooms env (`planning.cli.make_env`, env=wall at 32 px) with
-the demo's CEM settings (configs/demo.yaml), the batches' candidates rolled out one episode's per call (the
-default, memory as for one episode) or all in one call (``planner.candidate_chunk`` = B x samples). Prints seconds
-per env step: per vector step (all B episodes take one) and per episode step.
+CEM per step) against one episode at a time, on the toy linear world model, a tiny `JEPAWorldModel` and (``--models
+demo``) one of the demo's shapes (random weights: the time does not depend on them), in the two-rooms env
+(`planning.cli.make_env`, env=wall at the model's image size) with the demo's CEM settings (configs/demo.yaml), the
+batches' candidates rolled out one episode's per call (the default, memory as for one episode) or all in one call
+(``planner.candidate_chunk`` = B x samples). Prints seconds per env step: per vector step (all B episodes take one)
+and per episode step.
 
-    python -m benchmarks.eval_batch [--episodes 50] [--max-steps 10] [--batch 50] [--threads 2]
+    python -m benchmarks.eval_batch [--episodes 50] [--max-steps 10] [--batch 50] [--threads 2] [--models toy tiny demo]
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 from omegaconf import OmegaConf
 
 from benchmarks.common import machine_info
-from benchmarks.planner import CONFIGS, CPU
+from benchmarks.planner import CONFIGS, CPU, demo_world_model
 from configs.schema.env import env_config
 from configs.schema.planner import CEMConfig
 from planning.cli import make_env
@@ -46,7 +47,11 @@ def tiny_jepa() -> JEPAWorldModel:
     return JEPAWorldModel(encoder, predictor, stats, image_size=IMAGE_SIZE)
 
 
-MODELS = {"LinearToyWorldModel": lambda: LinearToyWorldModel(image_size=IMAGE_SIZE), "tiny JEPAWorldModel": tiny_jepa}
+MODELS = {
+    "toy": lambda: LinearToyWorldModel(image_size=IMAGE_SIZE),
+    "tiny": tiny_jepa,
+    "demo": lambda: demo_world_model()[0],  # the demo's shapes: vit_tiny at 64 px and its AC predictor
+}
 
 
 def eval_seconds(model: WorldModel, batch: int, chunk: int | None, episodes: int, max_steps: int) -> float:
@@ -54,7 +59,7 @@ def eval_seconds(model: WorldModel, batch: int, chunk: int | None, episodes: int
     ``chunk`` candidates per rollout call at most (None: one episode's)."""
     cem = OmegaConf.merge(OmegaConf.structured(CEMConfig), OmegaConf.load(CONFIGS / "demo.yaml").planner_settings.cem,
                           {"candidate_chunk": chunk})
-    env = env_config({"name": "wall", "id": "vjepa/Wall-v0", "kwargs": {"image_size": IMAGE_SIZE},
+    env = env_config({"name": "wall", "id": "vjepa/Wall-v0", "kwargs": {"image_size": model.image_size},
                       "max_steps": max_steps})
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
@@ -63,14 +68,14 @@ def eval_seconds(model: WorldModel, batch: int, chunk: int | None, episodes: int
         return time.perf_counter() - start
 
 
-def run(episodes: int, max_steps: int, batch: int) -> list[dict]:
+def run(episodes: int, max_steps: int, batch: int, models: list[str]) -> list[dict]:
     """Per world model, one row each for one episode at a time, ``batch`` at a time with one episode's candidates
     per rollout call (the default), and ``batch`` at a time with all their candidates in one call: seconds per
     vector step (every running episode takes one) and per episode step."""
     samples = OmegaConf.load(CONFIGS / "demo.yaml").planner_settings.cem.num_samples
     rows = []
-    for name, build in MODELS.items():
-        model = build().to(CPU)
+    for name in models:
+        model = MODELS[name]().to(CPU)
         for b, chunk in ((1, None), (batch, None), (batch, batch * samples)):
             seconds = eval_seconds(model, b, chunk, episodes, max_steps)
             vector_steps = max_steps * -(-episodes // b)  # each batch takes max_steps vector steps
@@ -86,10 +91,11 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=10)
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=["toy", "tiny"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(machine_info(CPU))
-    for row in run(args.episodes, args.max_steps, args.batch):
+    for row in run(args.episodes, args.max_steps, args.batch, args.models):
         print(row)
 
 
