@@ -3,7 +3,7 @@ the planning commands (plan, demo, state probe, landscape)."""
 from planning.energies import EnergyFn, goal_energy
 from planning.evaluate import evaluate
 from planning.interface import Rollout, WorldModel
-from planning.mpc import EpisodeResult, run_episode
+from planning.mpc import EpisodeResult, run_episode, run_episodes
 from planning.planners import (
     PLANNERS,
     CEMPlanner,
@@ -31,4 +31,5 @@ __all__ = [
     "goal_energy",
     "make_planner",
     "run_episode",
+    "run_episodes",
 ]

@@ -7,8 +7,10 @@
 Each of ``episodes`` seeded episodes (env seeds ``seed``, ``seed + 1``, ...) starts from the env's reset; the goal
 image is the state ``env.goal_steps`` steps of the env's exploration policy later (`envs.GoalImageWrapper`). The
 planner sees the observation, the proprio state and the goal image; the episode gets ``env.max_steps`` env steps.
-Writes ``results.csv`` (one row per episode), ``summary.json``, ``config.yaml`` and the first ``save_videos``
-episodes' videos (observation | goal | trajectory) into ``run_dir``.
+``batch_episodes`` episodes are planned at once (a vector env, one batched plan per step); an episode's outcome does
+not depend on it. Writes ``results.csv`` (one row per episode, its steps to success included), ``summary.json``
+(success rate, steps to success of the successes), ``config.yaml`` and the first ``save_videos`` episodes' videos
+(observation | goal | trajectory) into ``run_dir``.
 
 A world model trained with ``data.frame_step = k`` predicts k env steps per action: with ``action_agg: sum``
 one planner action is a per-step action held for k env steps (the model sees their sum), with ``stack`` it is
@@ -103,9 +105,10 @@ class BlockWorldModel:
 
 # ------------------------------------------------------------------------------------------------ env
 def make_env(env_cfg: EnvConfig | DictConfig | dict, block: int = 1, mode: str = "repeat") -> gym.Env:
-    """The goal-image env of an env config (`configs.schema.env`), with actions of ``block`` env steps (see
-    `ActionBlockEnv`)."""
-    env_cfg = env_config(env_cfg)
+    """The goal-image env of an env config (`configs.schema.env`; an `EnvConfig` is taken as checked, as
+    `env_config` returns it), with actions of ``block`` env steps (see `ActionBlockEnv`)."""
+    if not isinstance(env_cfg, EnvConfig):  # checking costs more than making a small env: once per config
+        env_cfg = env_config(env_cfg)
     try:
         env = gym.make(env_cfg.id, render_mode="rgb_array", **env_cfg.kwargs)
     except TypeError as e:
@@ -219,8 +222,8 @@ def _plan(cfg: DictConfig, run: RunDir) -> dict:
     write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     print(
         f"plan: {name} on {env_cfg.id} with {path} (one action = {k} env steps, {mode}); {cfg.episodes} "
-        f"episodes, budget {env_cfg.max_steps} env steps = {max_steps} actions, horizon {horizon}, "
-        f"replan every {replan}; energy: {energy_text}"
+        f"episodes ({cfg.batch_episodes} at a time), budget {env_cfg.max_steps} env steps = {max_steps} actions, "
+        f"horizon {horizon}, replan every {replan}; energy: {energy_text}"
     )
     start = time.perf_counter()
     summary = evaluate(
@@ -228,6 +231,7 @@ def _plan(cfg: DictConfig, run: RunDir) -> dict:
         world_model,
         lambda wm: make_planner(cfg.planner, wm, energy, space.low.tolist(), space.high.tolist(), cfg.seed),
         episodes=cfg.episodes,
+        batch_episodes=cfg.batch_episodes,
         seed=cfg.seed,
         max_steps=max_steps,
         replan_every=replan,
@@ -253,10 +257,16 @@ def _plan(cfg: DictConfig, run: RunDir) -> dict:
 
 
 def format_summary(s: dict) -> str:
+    """One line: success, steps to success (mean and quartiles over the successes, in planner actions), final
+    distance, planning time and wall time."""
+    to_success = "" if s.get("mean_steps_to_success") is None else (  # absent from summaries of earlier versions
+        f" in {s['mean_steps_to_success']:.1f} actions on average (min, quartiles, max "
+        f"{', '.join(f'{q:g}' for q in s['steps_to_success_quartiles'])})"
+    )
     return (
-        f"{s['planner']} on {s['env']}: success {s['success_rate']:.0%} of {s['episodes']} episodes, mean final "
-        f"distance {s['mean_goal_distance']:.3f}, planning {s['mean_plan_time_per_action_s']:.2f} s per action "
-        f"({s['action_block']} env steps), wall time {s['wall_time_s']:.0f} s"
+        f"{s['planner']} on {s['env']}: success {s['success_rate']:.0%} of {s['episodes']} episodes{to_success}, "
+        f"mean final distance {s['mean_goal_distance']:.3f}, planning {s['mean_plan_time_per_action_s']:.2f} s per "
+        f"action ({s['action_block']} env steps), wall time {s['wall_time_s']:.0f} s"
     )
 
 

@@ -1,17 +1,18 @@
-"""Evaluation harness: N seeded MPC episodes -> results.csv, summary.json and rollout videos."""
+"""Evaluation harness: N seeded MPC episodes, planned in batches -> results.csv, summary.json and rollout videos."""
 import csv
 import json
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import gymnasium as gym
 import imageio.v3 as iio
 import numpy as np
+from gymnasium.vector import SyncVectorEnv
 from tqdm import tqdm
 
 from planning.interface import WorldModel
-from planning.mpc import EpisodeResult, run_episode
+from planning.mpc import EpisodeResult, run_episodes
 from planning.planners import Planner
 
 
@@ -56,6 +57,15 @@ def write_video(path: Path, frames: np.ndarray, fps: int = 10) -> None:
         iio.imwrite(path, frames, fps=fps, plugin="pyav", codec="libx264")
 
 
+def steps_to_success_summary(steps: Sequence[int]) -> dict:
+    """Steps to success of the successful episodes -> their mean and distribution (min, quartiles, max; None
+    without any)."""
+    if not len(steps):
+        return {"mean_steps_to_success": None, "steps_to_success_quartiles": None}
+    return {"mean_steps_to_success": float(np.mean(steps)),
+            "steps_to_success_quartiles": np.quantile(steps, [0, 0.25, 0.5, 0.75, 1]).tolist()}
+
+
 def evaluate(
     env_factory: Callable[[], gym.Env],
     world_model: WorldModel,
@@ -69,47 +79,59 @@ def evaluate(
     save_videos: int = 0,
     video_format: str = "mp4",
     fps: int = 10,
+    batch_episodes: int = 1,
 ) -> dict:
-    """Run `episodes` MPC episodes (env seeds seed + i, a fresh planner each) and write the results to out_dir.
+    """Run `episodes` MPC episodes (env seeds seed + i), ``batch_episodes`` at a time in a `SyncVectorEnv` of
+    `env_factory` envs planned together (`run_episodes`, a fresh planner per batch), and write the results to
+    out_dir. An episode's plans and outcome do not depend on the batch it runs in.
 
     e.g. `evaluate(make_env, model, lambda wm: make_planner(CEMConfig(), wm, goal_energy, -1.0, 1.0, seed=0),
-    episodes=50, out_dir="runs/cem")`.
-    Writes results.csv (one row per episode), summary.json, and episode_XXX.<video_format> for the first
-    `save_videos` episodes. Returns the summary.
+    episodes=50, batch_episodes=25, out_dir="runs/cem")`.
+    Writes results.csv (one row per episode), summary.json (success rate beside the steps to success of the
+    successful episodes: their mean and quartiles), and episode_XXX.<video_format> for the first `save_videos`
+    episodes. Returns the summary.
     """
-    if episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if episodes < 1 or batch_episodes < 1:
+        raise ValueError(f"episodes ({episodes}) and batch_episodes ({batch_episodes}) must be >= 1")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = env_factory()
     rows = []
     start = time.perf_counter()
-    progress = tqdm(range(episodes), desc="episodes")
-    for i in progress:
-        episode_start = time.perf_counter()
-        result = run_episode(
-            env, world_model, planner_factory(world_model), max_steps, replan_every, context_frames,
-            record_video=i < save_videos, seed=seed + i,
+    progress = tqdm(total=episodes, desc="episodes")
+    for first in range(0, episodes, batch_episodes):
+        batch = range(first, min(first + batch_episodes, episodes))
+        batch_start = time.perf_counter()
+        envs = SyncVectorEnv([env_factory] * len(batch))
+        results = run_episodes(
+            envs, world_model, planner_factory(world_model), [seed + i for i in batch], max_steps, replan_every,
+            context_frames, record_video=[i < save_videos for i in batch],
         )
-        rows.append({
-            "episode": i,
-            "seed": seed + i,
-            "success": result.success,
-            "goal_distance": result.goal_distance,
-            "steps": result.steps,
-            "plan_time_s": sum(result.plan_times),
-            "time_per_action_s": result.time_per_action,
-            "final_energy": result.energies[-1],
-            "wall_time_s": time.perf_counter() - episode_start,
-        })
-        if result.frames is not None:
-            write_video(out_dir / f"episode_{i:03d}.{video_format}", episode_video(result), fps)
+        envs.close()
+        wall = (time.perf_counter() - batch_start) / len(batch)
+        for i, result in zip(batch, results):
+            rows.append({
+                "episode": i,
+                "seed": seed + i,
+                "success": result.success,
+                "goal_distance": result.goal_distance,
+                "steps": result.steps,
+                "steps_to_success": result.steps_to_success,
+                "plan_time_s": sum(result.plan_times),
+                "time_per_action_s": result.time_per_action,
+                "final_energy": result.energies[-1],
+                "wall_time_s": wall,  # the batch's, shared equally
+            })
+            if result.frames is not None:
+                write_video(out_dir / f"episode_{i:03d}.{video_format}", episode_video(result), fps)
+        progress.update(len(batch))
         progress.set_postfix(success_rate=np.mean([r["success"] for r in rows]))
-    env.close()
+    progress.close()
 
     summary = {
         "episodes": episodes,
+        "batch_episodes": batch_episodes,
         "success_rate": float(np.mean([r["success"] for r in rows])),
+        **steps_to_success_summary([r["steps_to_success"] for r in rows if r["success"]]),
         "mean_goal_distance": float(np.mean([r["goal_distance"] for r in rows])),
         "mean_plan_time_per_action_s": sum(r["plan_time_s"] for r in rows) / max(sum(r["steps"] for r in rows), 1),
         "total_wall_time_s": time.perf_counter() - start,

@@ -39,5 +39,6 @@ class WorldModel(Protocol):
                 actions: Tensor) -> Rollout:
         """The context shared by all candidates — features (Tc, N, D), states (Tc, S) and the actions taken between
         those frames (Tc-1, A) — and candidate actions (K, H, A), the first taken at the context's last frame ->
-        the `Rollout` of the next H steps."""
+        the `Rollout` of the next H steps. With a leading dim B on all four, B episodes' contexts each with their
+        own K candidates -> a `Rollout` of (B, K, H, ...): the form planners call (`Planner.plan_batch`)."""
         ...

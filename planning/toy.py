@@ -15,7 +15,8 @@ class LinearToyWorldModel(nn.Module):
 
     A frame shows the dot at pixel (row, col) = ((y + 1) / 2 * (H - 1), (x + 1) / 2 * (W - 1)) on a dark
     background; `encode` reads its position as the brightness centroid. `rollout` integrates the actions,
-    pos_{t+1} = pos_t + dt * a_t, from the position decoded from the last context frame.
+    pos_{t+1} = pos_t + dt * a_t, from the position decoded from the last context frame (of each episode's
+    context, with a leading episode dim).
     """
 
     state_dim, frame_step, action_agg = 2, 1, "sum"
@@ -46,5 +47,6 @@ class LinearToyWorldModel(nn.Module):
 
     def rollout(self, context_features: Tensor, context_states: Tensor, context_actions: Tensor,
                 actions: Tensor) -> Rollout:
-        pos = self.position(context_features[-1]) + self.dt * actions.cumsum(dim=1)  # (K, H, 2)
+        start = self.position(context_features[..., -1, :, :])  # ([B,] 2)
+        pos = start[..., None, None, :] + self.dt * actions.cumsum(dim=-2)  # ([B,] K, H, 2)
         return Rollout(self.features(pos), pos)

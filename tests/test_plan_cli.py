@@ -10,7 +10,7 @@ import torch
 from omegaconf import OmegaConf
 
 from configs.schema.env import env_config
-from planning.cli import ActionBlockEnv, BlockWorldModel, make_env, plan, world_model_blocks
+from planning.cli import ActionBlockEnv, BlockWorldModel, format_summary, make_env, plan, world_model_blocks
 from planning.demo import run_demo
 from planning.interface import Rollout
 from planning.probe import ProbeEnergy, StateProbe, fit_probe
@@ -106,12 +106,14 @@ def test_demo_rerun_skips_finished_stages(demo, capsys):
 def test_plan_runs_each_planner(demo, tmp_path, name):
     out, _ = demo
     cfg = compose_config("plan", [
-        f"planner={name}", f"world_model={out / 'train_ac' / 'latest.pt'}", f"run_dir={tmp_path}", "episodes=1",
+        f"planner={name}", f"world_model={out / 'train_ac' / 'latest.pt'}", f"run_dir={tmp_path}", "episodes=3",
+        "batch_episodes=2",
         "env.kwargs.image_size=32", "env.max_steps=2", "planner.horizon=2", "save_videos=0", *TINY_PLANNERS[name],
         "energy.state_weight=1", "energy.probe_weight=0.5", "energy.steps=all",
     ])
     summary = plan(cfg)
     assert summary["planner"] == name and 0.0 <= summary["success_rate"] <= 1.0
+    assert summary["batch_episodes"] == 2 and "mean_steps_to_success" in summary
     assert "0.5 x probe(predicted features) distance + 1 x predicted-state distance" in summary["energy"]
     assert (tmp_path / "results.csv").is_file() and (tmp_path / "config.yaml").is_file()
 
@@ -209,6 +211,25 @@ def test_missing_world_model_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match=r"no such file: .*nope.pt \(world_model\)"):
         plan(cfg)
     assert not tmp_path.joinpath("config.yaml").exists()
+
+
+def test_batch_episodes_is_a_checked_key(tmp_path):
+    (tmp_path / "wm.pt").touch()
+    cfg = compose_config("plan", [f"run_dir={tmp_path / 'run'}", f"world_model={tmp_path / 'wm.pt'}"])
+    assert cfg.batch_episodes == 25  # the schema's default
+    cfg.batch_episodes = 0
+    with pytest.raises(ConfigError, match=r"must be an integer >= 1, got 0 \(batch_episodes\)"):
+        plan(cfg)
+
+
+def test_the_printed_summary_gives_steps_to_success_beside_success():
+    summary = {"planner": "cem", "env": "vjepa/Wall-v0", "episodes": 4, "success_rate": 0.5,
+               "mean_steps_to_success": 6.5, "steps_to_success_quartiles": [4.0, 5.0, 6.5, 8.0, 9.0],
+               "mean_goal_distance": 0.1, "mean_plan_time_per_action_s": 0.2, "action_block": 5, "wall_time_s": 10}
+    assert "success 50% of 4 episodes in 6.5 actions on average (min, quartiles, max 4, 5, 6.5, 8, 9)" in \
+        format_summary(summary)
+    never = {**summary, "success_rate": 0.0, "mean_steps_to_success": None, "steps_to_success_quartiles": None}
+    assert "success 0% of 4 episodes, mean final distance" in format_summary(never)
 
 
 GOOD = {"name": "wall", "id": "vjepa/Wall-v0", "kwargs": {"image_size": 32}, "goal_steps": 5, "max_steps": 10,

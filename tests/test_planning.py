@@ -65,12 +65,16 @@ class PointEnv(gym.Env):
 
 
 class NoPixelsEnv(PointEnv):
+    def __init__(self):
+        super().__init__()
+        self.observation_space = spaces.Dict({"proprio": self.observation_space["proprio"]})
+
     def observe(self) -> dict:
         return {"proprio": self.pos.astype(np.float32)}
 
 
 class ActionsAsFeatures:
-    """A fake world model whose predicted features are the actions themselves, (K, H, 1, A), and that predicts no
+    """A fake world model whose predicted features are the actions themselves, ([B,] K, H, 1, A), and that predicts no
     states."""
 
     action_dim, state_dim, frame_step, action_agg, image_size = 2, 2, 1, "sum", 32
@@ -79,19 +83,20 @@ class ActionsAsFeatures:
         return torch.zeros(len(frames), 1, 2)
 
     def rollout(self, context_features, context_states, context_actions, actions):
-        return Rollout(actions[:, :, None, :])
+        return Rollout(actions[..., None, :])
 
 
 class Recording(LinearToyWorldModel):
-    """The toy model, keeping every candidate action batch and context it is asked to roll out."""
+    """The toy model, keeping every candidate action batch (episodes flattened) and context length it is asked to
+    roll out."""
 
     def __init__(self):
         super().__init__(dt=DT)
         self.seen, self.contexts = [], set()
 
     def rollout(self, context_features, context_states, context_actions, actions):
-        self.seen.append(actions.detach().clone())
-        self.contexts.add((len(context_features), len(context_states), len(context_actions)))
+        self.seen.append(actions.detach().flatten(end_dim=-3).clone())  # (candidates of all episodes, H, A)
+        self.contexts.add((context_features.shape[-3], context_states.shape[-2], context_actions.shape[-2]))
         return super().rollout(context_features, context_states, context_actions, actions)
 
 
@@ -191,16 +196,17 @@ def test_chunked_plan_equals_unchunked_for_a_fixed_seed(name, device):
 def test_warm_start_shifts_the_previous_plan():
     model, obs, goal, state = toy_problem()
     planner = planner_of("cem", model, horizon=5, action_low=[-1.0, -0.5], action_high=[1.0, 0.25], **SMALL["cem"])
-    assert torch.equal(planner.initial_mean(), torch.tensor([[0.0, -0.125]] * 5))  # box centre
+    centre = torch.tensor([[0.0, -0.125]] * 5)  # the box centre (H, A)
+    assert torch.equal(planner.initial_mean(), centre[None])  # one episode
     actions = planner.plan(obs, goal, state)
     planner.advance(2)
-    assert torch.equal(planner.initial_mean()[:3], actions[2:])
-    assert torch.equal(planner.initial_mean()[3:], torch.tensor([[0.0, -0.125]] * 2))
+    assert torch.equal(planner.initial_mean()[0, :3], actions[2:])
+    assert torch.equal(planner.initial_mean()[0, 3:], centre[:2])
     planner.reset()
-    assert torch.equal(planner.initial_mean(), torch.tensor([[0.0, -0.125]] * 5))
+    assert torch.equal(planner.initial_mean(), centre[None])
     cold = planner_of("cem", model, horizon=5, warm_start=False, **SMALL["cem"])
     cold.plan(obs, goal, state)
-    assert torch.equal(cold.initial_mean(), torch.zeros(5, 2))
+    assert torch.equal(cold.initial_mean(), torch.zeros(1, 5, 2))
 
 
 @pytest.mark.parametrize("name", ["cem", "mppi", "gradient", "random"])

@@ -79,11 +79,28 @@ def test_rolls_candidates_out_from_a_context_of_frames_states_and_actions(model,
         assert not torch.allclose(other.features, rollout.features)  # the context's actions reach the predictor
 
 
+def test_rolls_out_several_episodes_contexts_in_one_call(model):
+    """Contexts of B = 3 episodes, each with its own 4 candidates: one call predicts what each episode's own call
+    predicts."""
+    g = torch.Generator().manual_seed(1)
+    frames = torch.randint(0, 256, (6, model.image_size, model.image_size, 3), generator=g, dtype=torch.uint8)
+    features = model.encode(frames).unflatten(0, (3, 2))  # (B, Tc, N, D)
+    a, s = model.action_dim, model.state_dim
+    states, between = torch.rand(3, 2, s, generator=g), torch.rand(3, 1, a, generator=g) - 0.5
+    actions = torch.rand(3, 4, 2, a, generator=g) - 0.5  # (B, K, H, A)
+    rollout = model.rollout(features, states, between, actions)
+    assert rollout.features.shape == (3, 4, 2, *features.shape[2:]) and rollout.states.shape == (3, 4, 2, s)
+    for i in range(3):
+        alone = model.rollout(features[i], states[i], between[i], actions[i])
+        torch.testing.assert_close(alone.features, rollout.features[i], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(alone.states, rollout.states[i], atol=1e-4, rtol=1e-4)
+
+
 def test_runs_mpc_episodes_with_a_context_of_two_frames(model):
     contexts, rollout = set(), model.rollout
 
     def recorded(features, states, context_actions, actions):
-        contexts.add((len(features), len(states), len(context_actions)))
+        contexts.add((features.shape[-3], states.shape[-2], context_actions.shape[-2]))  # lengths, any episodes
         return rollout(features, states, context_actions, actions)
 
     model.rollout = recorded

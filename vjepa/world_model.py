@@ -98,24 +98,28 @@ class JEPAWorldModel(nn.Module):
                 actions: Tensor) -> Rollout:
         """Context features (Tc, N, D) from ``encode``, states (Tc, S) and the actions between the context frames
         (Tc-1, A), all in env units, shared by K candidate action sequences (K, H, A) in env units -> the
-        predicted features (K, H, N, D) of the next H steps and the predicted states (K, H, S) in env units.
-        Differentiable with respect to ``actions`` when grad is enabled (gradient planners)."""
+        predicted features (K, H, N, D) of the next H steps and the predicted states (K, H, S) in env units. With a
+        leading dim B on all four inputs, B episodes' contexts each with their own candidates (B, K, H, A), rolled
+        out in one batch -> (B, K, H, ...). Differentiable with respect to ``actions`` when grad is enabled
+        (gradient planners)."""
         a, s = self.action_dim, self.state_dim
-        if actions.ndim != 3 or actions.shape[-1] != a:
+        if actions.ndim not in (3, 4) or actions.shape[-1] != a:
             raise ValueError(
-                f"actions: expected (K, H, A) with A = action_dim = {a} (the world model's action dimension), "
-                f"got shape {tuple(actions.shape)}"
+                f"actions: expected (K, H, A) with A = action_dim = {a} (the world model's action dimension), or "
+                f"(B, K, H, A) for B episodes, got shape {tuple(actions.shape)}"
             )
-        if context_states.ndim != 2 or context_states.shape[-1] != s:
-            raise ValueError(f"context_states: expected (Tc, S) with S = state_dim = {s}, got shape "
+        lead = tuple(actions.shape[:-3])  # () or (B,)
+        b = f"{lead[0]}, " if lead else ""
+        if context_states.ndim != len(lead) + 2 or context_states.shape[:-2] != lead or context_states.shape[-1] != s:
+            raise ValueError(f"context_states: expected ({b}Tc, S) with S = state_dim = {s}, got shape "
                              f"{tuple(context_states.shape)}")
-        tc = context_states.shape[0]
-        if context_features.ndim != 3 or context_features.shape[0] != tc:
-            raise ValueError(f"context_features: expected (Tc, N, D) with Tc = {tc} (as context_states), got shape "
-                             f"{tuple(context_features.shape)}")
-        if context_actions.shape != (tc - 1, a):
-            raise ValueError(f"context_actions: expected (Tc-1, A) = ({tc - 1}, {a}), the actions taken between the "
-                             f"context frames, got shape {tuple(context_actions.shape)}")
+        tc = context_states.shape[-2]
+        if context_features.ndim != len(lead) + 3 or context_features.shape[: len(lead) + 1] != (*lead, tc):
+            raise ValueError(f"context_features: expected ({b}Tc, N, D) with Tc = {tc} (as context_states), got "
+                             f"shape {tuple(context_features.shape)}")
+        if context_actions.shape != (*lead, tc - 1, a):
+            raise ValueError(f"context_actions: expected ({b}Tc-1, A) = ({b}{tc - 1}, {a}), the actions taken "
+                             f"between the context frames, got shape {tuple(context_actions.shape)}")
         device, dtype = self.device, torch.float32
         states = self.normalize_states(context_states.to(device, dtype))
         actions = self.normalize_actions(actions.to(device, dtype))

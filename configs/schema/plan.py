@@ -45,6 +45,8 @@ class PlanConfig(WorldModelRun):
     env: EnvConfig = doc(EnvConfig(name=MISSING, id=MISSING), "the env group: configs/env/<name>.yaml")
     planner: PlannerConfig = doc(PlannerConfig(name=MISSING), "the planner group: configs/planner/<name>.yaml")
     episodes: int = doc(20, "seeded episodes: env seeds seed, seed + 1, ...")
+    batch_episodes: int = doc(25, "episodes planned at once (a vector env, one batched plan per step); an "
+                                  "episode's outcome does not depend on it")
     seed: int = doc(0, "the first episode's env seed; also the planner's sampling seed")
     energy: EnergyConfig = doc(EnergyConfig(), "the planning energy")
     probe: Optional[str] = doc(None, "the state probe for probe_weight / state_weight; null: probe.pt beside "
@@ -81,7 +83,7 @@ def check_world_model_run(cfg: DictConfig) -> None:
 def check_plan(cfg: DictConfig) -> EnvConfig:
     """`vjepa-plan`'s start-up checks (each a `ConfigError` naming its key); returns the checked env config."""
     check_world_model_run(cfg)
-    checks.integer(cfg, "episodes", low=1)
+    checks.integers(cfg, ("episodes", "batch_episodes"), low=1)
     checks.integer(cfg, "save_videos", low=0)
     checks.choice(cfg, "video_format", ("mp4", "gif"))
     check_energy(cfg)

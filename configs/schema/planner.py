@@ -30,7 +30,8 @@ class SearchConfig(PlannerConfig):
     """What every planner that scores candidates takes."""
 
     warm_start: bool = doc(True, "start from the previous plan, shifted by the actions executed")
-    candidate_chunk: Optional[int] = doc(None, "candidates per rollout call (bounds memory); null: all at once")
+    candidate_chunk: Optional[int] = doc(None, "candidates per rollout call, episodes planned together counted "
+                                               "together (bounds memory); null: one episode's candidates at once")
 
 
 @dataclass

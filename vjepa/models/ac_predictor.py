@@ -228,47 +228,55 @@ class ActionConditionedPredictor(nn.Module):
         context_features (Tc,N,D), context_states (Tc,S); actions (K,H,A), action i applied at frame Tc-1+i
         (the context's last frame first); context_actions (Tc-1,A), the actions between context frames, needed
         when Tc > 1 -> predicted features (K,H,N,D) of frames Tc..Tc+H-1, predicted states fed back; with
-        ``return_states``, also those predicted states (K,H,S).
+        ``return_states``, also those predicted states (K,H,S). With a leading dim B on all four inputs, B
+        episodes' contexts each with their own K candidates, rolled out as one batch of B*K -> (B,K,H,...).
 
-        With ``use_cache`` the context's first Tc-1 steps are encoded once (batch 1) and their keys/values
-        expanded to K without copying; each step then computes only the new block's tokens. Without it, the
+        With ``use_cache`` each context's first Tc-1 steps are encoded once (batch B) and their keys/values
+        expanded to its K candidates; each step then computes only the new block's tokens. Without it, the
         whole sequence is recomputed every step (as the official code does). Runs under inference mode unless
         grad is enabled, in which case it stays differentiable (gradient planners)."""
+        episodes = actions.ndim == 4
+        lead = "B " if episodes else ""
         sizes = _check_shapes(
             self._sizes(),
-            context_features=(context_features, "Tc N D"),
-            context_states=(context_states, "Tc S"),
-            actions=(actions, "K H A"),
+            context_features=(context_features, lead + "Tc N D"),
+            context_states=(context_states, lead + "Tc S"),
+            actions=(actions, lead + "K H A"),
         )
-        tc, num, horizon = sizes["Tc"], sizes["K"], sizes["H"]
+        b, tc, num, horizon = sizes.get("B", 1), sizes["Tc"], sizes["K"], sizes["H"]
         if context_actions is None and tc > 1:
             expected = f"({tc - 1}, {self.action_dim})"
             raise ValueError(f"context_actions: expected shape (Tc-1, A) = {expected}, got None")
         if context_actions is None:
-            context_actions = actions.new_zeros(0, self.action_dim)
-        _check_shapes({"Tc-1": tc - 1, **sizes}, context_actions=(context_actions, "Tc-1 A"))
+            context_actions = actions.new_zeros(*actions.shape[:-3], 0, self.action_dim)
+        _check_shapes({"Tc-1": tc - 1, **sizes}, context_actions=(context_actions, lead + "Tc-1 A"))
+        if not episodes:
+            context_features, context_states = context_features[None], context_states[None]
+            context_actions, actions = context_actions[None], actions[None]
         if tc - 1 + horizon > self.max_steps:
             raise ValueError(f"Tc-1+H = {tc - 1 + horizon} steps exceed max_steps={self.max_steps}")
 
+        def per_candidate(x: Tensor) -> Tensor:  # (B, ...) -> (B*K, ...), a view when B = 1
+            return x[:, None].expand(b, num, *x.shape[1:]).reshape(b * num, *x.shape[1:])
+
+        flat = rearrange(actions, "b k h a -> (b k) h a")
         with torch.inference_mode(not torch.is_grad_enabled()):
             if use_cache:
-                cache = self._encode_context(
-                    context_features[None, :-1], context_actions[None], context_states[None, :-1]
-                )
+                cache = self._encode_context(context_features[:, :-1], context_actions, context_states[:, :-1])
                 if cache is not None:
-                    cache = [(k.expand(num, -1, -1, -1), v.expand(num, -1, -1, -1)) for k, v in cache]
-                last_features = context_features[-1].expand(num, 1, -1, -1)
-                last_state = context_states[-1].expand(num, 1, -1)
-                features, states = self._unroll(cache, last_features, last_state, actions, t0=tc - 1)
+                    cache = [(per_candidate(k), per_candidate(v)) for k, v in cache]
+                last_features = per_candidate(context_features[:, -1:])
+                last_state = per_candidate(context_states[:, -1:])
+                features, states = self._unroll(cache, last_features, last_state, flat, t0=tc - 1)
             else:
-                features = context_features.expand(num, -1, -1, -1)
-                states = context_states.expand(num, -1, -1)
-                all_actions = torch.cat([context_actions.expand(num, -1, -1), actions], dim=1)
+                features, states = per_candidate(context_features), per_candidate(context_states)
+                all_actions = torch.cat([per_candidate(context_actions), flat], dim=1)
                 for i in range(horizon):
                     pred_features, pred_states = self(features, all_actions[:, : tc + i], states)
                     features = torch.cat([features, pred_features[:, -1:]], dim=1)
                     states = torch.cat([states, pred_states[:, -1:]], dim=1)
                 features, states = features[:, tc:], states[:, tc:]
+            features, states = (x.unflatten(0, (b, num)) if episodes else x for x in (features, states))
             return (features, states) if return_states else features
 
     def _sizes(self) -> dict[str, int]:
