@@ -72,13 +72,22 @@ def test_non_finite_loss_stops_the_run_at_the_next_read_back(tiny_pretrain_confi
     assert load_checkpoint(Path(cfg.run_dir) / "latest.pt")["step"] == 2  # none written past the bad loss
 
 
-def test_corrupt_videos_are_skipped_not_fatal(tiny_pretrain_config, tmp_path):
+def test_corrupt_videos_are_skipped_not_fatal_and_counted_once_over_a_resumed_run(tiny_pretrain_config, tmp_path,
+                                                                                  capsys):
     folder = tmp_path / "mixed"
     make_moving_shapes(folder, num_videos=6, num_frames=8, size=32, seed=0)
     make_corrupt_files(folder)
-    summary = pretrain(tiny_pretrain_config("steps=6", f"data.path={folder}"))
-    assert summary["skipped_files"] > 0
-    assert all(torch.isfinite(torch.tensor(summary["losses"])))
+    whole = pretrain(tiny_pretrain_config("steps=6", f"data.path={folder}", f"run_dir={tmp_path / 'whole'}"))
+    assert whole["skipped_files"] > 0
+    assert all(torch.isfinite(torch.tensor(whole["losses"])))
+
+    config = tiny_pretrain_config("steps=6", "ckpt_every=3", f"data.path={folder}", f"run_dir={tmp_path / 'split'}")
+    capsys.readouterr()
+    pretrain(OmegaConf.merge(config, {"stop_after": 3}))
+    resumed = pretrain(config)  # the checkpoint keeps the files met before the stop
+    named = [line for line in capsys.readouterr().out.splitlines() if line.startswith("skipped ")]
+    assert (resumed["skipped_files"], resumed["skipped_draws"]) == (whole["skipped_files"], whole["skipped_draws"])
+    assert len(named) == len(set(named)) == whole["skipped_files"]  # each file named once over the whole run
 
 
 def test_folder_without_readable_videos_fails_before_training(tiny_pretrain_config, tmp_path):

@@ -267,6 +267,16 @@ class SkippedFiles:
                     self._note(path, reason)
         self._unshared = {}
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps, so that a resumed run counts (and names) each file once over the whole run: the
+        files this process knows (under torch.distributed, the others' as of the last `counts`)."""
+        return {"files": dict(self.reasons), "draws": self.draws}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from a checkpoint's `state_dict`: its files are known (not named again), its draws counted."""
+        self.reasons.update(state["files"])
+        self.draws += int(state["draws"])
+
     def counts(self) -> dict[str, int]:
         """``skipped_files``: distinct files, over all processes (gathered first); ``skipped_draws``: this
         process's failed draws."""

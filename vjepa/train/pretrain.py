@@ -111,7 +111,8 @@ def data_streams(cfg: DictConfig, dist: DistInfo, device: torch.device) -> list[
 
 
 # ------------------------------------------------------------------------------------- checkpoints
-def checkpoint_state(jepa: JEPA, weights: Weights, optimizer, step: int, cfg: DictConfig) -> dict[str, Any]:
+def checkpoint_state(jepa: JEPA, weights: Weights, optimizer, step: int, cfg: DictConfig,
+                     skipped: SkippedFiles) -> dict[str, Any]:
     return {
         "step": step,
         "encoder": weights.state_dict(jepa.encoder),
@@ -119,6 +120,7 @@ def checkpoint_state(jepa: JEPA, weights: Weights, optimizer, step: int, cfg: Di
         "target_encoder": weights.state_dict(jepa.target_encoder) if jepa.target_encoder is not None else None,
         "optimizer": optimizer.state_dict(),
         "rng": rng_state(),
+        "skipped": skipped.state_dict(),  # the unreadable files met so far: a resumed run counts each once
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
 
@@ -225,6 +227,8 @@ def _pretrain(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
     clips_per_step = cfg.batch_size * cfg.grad_accum * dist.world_size
     tail = StepTail("pretrain", cfg, dist, device, step, "clips_per_s", clips_per_step)
     skipped = SkippedFiles(announce=dist.is_main)  # distinct files the streams skipped, each named once
+    if state is not None and "skipped" in state:  # checkpoints from before it was kept: counted from here
+        skipped.load_state_dict(state["skipped"])
     iterators = [stream.batches.from_batch(step * cfg.grad_accum) for stream in streams]
     while step < tail.last_step:
         scheduled = apply_schedules(optimizer, step, cfg)
@@ -268,5 +272,5 @@ def _pretrain(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
                                            **{k: v.item() for k, v in parts.items() if k.startswith("loss_")}})
         if step % cfg.diag_every == 0 or step == cfg.steps:
             tail.logger.log(step, embedding_diagnostics(parts["targets"]))
-        tail.checkpoint(lambda: checkpoint_state(jepa, weights, optimizer, step, cfg))
+        tail.checkpoint(lambda: checkpoint_state(jepa, weights, optimizer, step, cfg, skipped))
     return {**tail.close(), **skipped.counts()}
