@@ -9,8 +9,8 @@ image is the state ``env.goal_steps`` steps of the env's exploration policy late
 planner sees the observation, the proprio state and the goal image; the episode gets ``env.max_steps`` env steps.
 ``batch_episodes`` episodes are planned at once (a vector env, one batched plan per step); an episode's outcome does
 not depend on it. Writes ``results.csv`` (one row per episode, its steps to success included), ``summary.json``
-(success rate, steps to success of the successes), ``config.yaml`` and the first ``save_videos`` episodes' videos
-(observation | goal | trajectory) into ``run_dir``.
+(success rate, steps to success of the successes) and the first ``save_videos`` episodes' videos (observation | goal |
+trajectory) into ``run_dir``, and its config with the command line into ``run_dir/hydra/`` (as every command).
 
 A world model trained with ``data.frame_step = k`` predicts k env steps per action: with ``action_agg: sum``
 one planner action is a per-step action held for k env steps (the model sees their sum), with ``stack`` it is
@@ -31,7 +31,7 @@ import gymnasium as gym
 import hydra
 import numpy as np
 from gymnasium import spaces
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import Tensor
 
 import envs  # noqa: F401  (registers the toolkit's envs)
@@ -219,7 +219,6 @@ def _plan(cfg: DictConfig, run: RunDir) -> dict:
 
     run_dir = Path(cfg.run_dir)
     run.claim(cfg)
-    write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     print(
         f"plan: {name} on {env_cfg.id} with {path} (one action = {k} env steps, {mode}); {cfg.episodes} "
         f"episodes ({cfg.batch_episodes} at a time), budget {env_cfg.max_steps} env steps = {max_steps} actions, "

@@ -115,7 +115,7 @@ def test_plan_runs_each_planner(demo, tmp_path, name):
     assert summary["planner"] == name and 0.0 <= summary["success_rate"] <= 1.0
     assert summary["batch_episodes"] == 2 and "mean_steps_to_success" in summary
     assert "0.5 x probe(predicted features) distance + 1 x predicted-state distance" in summary["energy"]
-    assert (tmp_path / "results.csv").is_file() and (tmp_path / "config.yaml").is_file()
+    assert (tmp_path / "results.csv").is_file() and (tmp_path / "hydra" / "config.yaml").is_file()
 
 
 def test_plan_console_script(demo, tmp_path):
@@ -210,7 +210,7 @@ def test_missing_world_model_is_a_clear_error(tmp_path):
     cfg = compose_config("plan", [f"run_dir={tmp_path}", f"world_model={tmp_path / 'nope.pt'}"])
     with pytest.raises(ConfigError, match=r"no such file: .*nope.pt \(world_model\)"):
         plan(cfg)
-    assert not tmp_path.joinpath("config.yaml").exists()
+    assert not tmp_path.joinpath("hydra").exists()
 
 
 def test_batch_episodes_is_a_checked_key(tmp_path):
