@@ -23,7 +23,6 @@ from vjepa.runtime.errors import ConfigError
 TINY_DEMO = [
     "collect.episodes=6",
     "collect.length=12",
-    "env.kwargs.image_size=32",
     "planners=[cem,random]",
     "+pretrain.model.size=vit_micro",
     "+pretrain.model.patch_size=8",
@@ -107,7 +106,7 @@ def test_plan_runs_each_planner(demo, tmp_path, name):
     out, _ = demo
     cfg = compose_config("plan", [
         f"planner={name}", f"world_model={out / 'train_ac' / 'latest.pt'}", f"run_dir={tmp_path}", "episodes=1",
-        "env.kwargs.image_size=32", "env.max_steps=2", "planner.horizon=2", "save_videos=0", *TINY_PLANNERS[name],
+        "env.max_steps=2", "planner.horizon=2", "save_videos=0", *TINY_PLANNERS[name],
         "energy.state_weight=1", "energy.probe_weight=0.5", "energy.steps=all",
     ])
     summary = plan(cfg)
@@ -120,7 +119,7 @@ def test_plan_console_script(demo, tmp_path):
     out, _ = demo
     result = subprocess.run(
         [sys.executable, "-m", "planning.cli", f"world_model={out / 'train_ac' / 'latest.pt'}", "planner=random",
-         f"run_dir={tmp_path}", "episodes=1", "env.max_steps=2", "env.kwargs.image_size=null", "save_videos=0"],
+         f"run_dir={tmp_path}", "episodes=1", "env.max_steps=2", "save_videos=0"],
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -191,7 +190,7 @@ def test_state_probe_and_landscape_commands(demo, tmp_path, monkeypatch, capsys)
     probe_main()
     assert StateProbe.load(tmp_path / "probe.pt").num_features > 0
     monkeypatch.setattr(sys, "argv", ["vjepa-landscape", world_model, f"out={tmp_path / 'landscape.png'}", "grid=3",
-                                      "horizon=2", "env.kwargs.image_size=32", f"probe={tmp_path / 'probe.pt'}",
+                                      "horizon=2", f"probe={tmp_path / 'probe.pt'}",
                                       "energy.state_weight=1", "threads=1"])
     landscape_main()
     assert (tmp_path / "landscape.png").is_file() and "wrote" in capsys.readouterr().out
@@ -211,7 +210,7 @@ def test_missing_world_model_is_a_clear_error(tmp_path):
     assert not tmp_path.joinpath("config.yaml").exists()
 
 
-GOOD = {"name": "wall", "id": "vjepa/Wall-v0", "kwargs": {"image_size": 32}, "goal_steps": 5, "max_steps": 10,
+GOOD = {"name": "wall", "id": "vjepa/Wall-v0", "image_size": 32, "goal_steps": 5, "max_steps": 10,
         "replan_every": 1, "success_threshold": None}
 
 
@@ -232,7 +231,7 @@ def test_env_kwargs_and_threshold_errors_are_clear():
     with pytest.raises(ConfigError, match=r"\{'size': 3\} are not accepted by vjepa/Wall-v0.* \(env.kwargs\)"):
         make_env({**GOOD, "kwargs": {"size": 3}})
     with pytest.raises(ConfigError, match=r"Pendulum-v1 has no success threshold of its own \(env.success_threshold"):
-        make_env({**GOOD, "id": "Pendulum-v1", "kwargs": {}, "success_threshold": None})
+        make_env({**GOOD, "id": "Pendulum-v1", "success_threshold": None})
     cfg = OmegaConf.create({**GOOD, "id": "???"})
     with pytest.raises(ConfigError, match=r"must be set \(env.id\)"):
         env_config(cfg)
