@@ -144,15 +144,18 @@ def _draw_landscape(fig: Any, ax: Any, act: dict[str, np.ndarray], key: str) -> 
     a 2-D one."""
     values, xs = act[key], act["action_x"]
     finite = np.isfinite(values).any()
-    ax.set_xlabel("action x")
     if values.ndim == 1:
-        ax.plot(xs, values)
+        ax.set_xlabel("action")
+        ax.set_xlim(xs[0], xs[-1])
         if finite:
+            ax.plot(xs, values)
             ax.plot(xs[np.nanargmin(values)], np.nanmin(values), "r*", ms=12)
         else:
             ax.text(0.5, 0.5, "no settable state", transform=ax.transAxes, ha="center")
+            ax.set_yticks([])
         return
     ys = act["action_y"]
+    ax.set_xlabel("action x")
     image = ax.imshow(values, origin="lower", extent=[xs[0], xs[-1], ys[0], ys[-1]], cmap="viridis")
     if finite:
         r, c = np.unravel_index(np.nanargmin(values), values.shape)

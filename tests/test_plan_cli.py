@@ -16,8 +16,10 @@ from planning.interface import Rollout
 from planning.probe import ProbeEnergy, StateProbe, fit_probe
 from planning.probe import main as probe_main
 from planning.stages import stage_config
+from planning.visualize import action_landscape, landscape_figure
 from planning.visualize import main as landscape_main
 from tests.conftest import compose_config
+from vjepa.data.episodes import EpisodeDataset
 from vjepa.runtime.errors import ConfigError
 
 TINY_DEMO = [
@@ -57,12 +59,14 @@ TINY_PLANNERS = {
 }
 
 
+TINY_CEM = [f"++planner_settings.cem.{o.split('.', 1)[1]}" for o in TINY_PLANNERS["cem"]]
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """The tiny demo, run once: its output folder and summary."""
     out = tmp_path_factory.mktemp("demo")
-    cem = [f"++planner_settings.cem.{o.split('.', 1)[1]}" for o in TINY_PLANNERS["cem"]]
-    cfg = compose_config("demo", [f"out={out}", *TINY_DEMO, *cem, "threads=1"])
+    cfg = compose_config("demo", [f"out={out}", *TINY_DEMO, *TINY_CEM, "threads=1"])
     return out, run_demo(cfg)
 
 
@@ -83,6 +87,44 @@ def test_demo_runs_every_stage_and_writes_its_outputs(demo):
     assert summary["world_model"]["feature_l1"] == eval_ac["feature_l1"]
     assert "predicted-state distance" in summary["planners"]["cem"]["energy"]
     assert json.loads((out / "demo_summary.json").read_text())["planners"].keys() == {"cem", "random"}
+
+
+@pytest.mark.parametrize("env_id, observed", [("Pendulum-v1", 3), ("MountainCarContinuous-v0", 2)])
+def test_the_generic_preset_runs_the_demo_end_to_end_on_a_stock_env(tmp_path, env_id, observed):
+    """`vjepa-demo env=gym env.id=...`: collected from rendered frames and observation vectors, planned with a world
+    model of 1-D actions, its energy landscape a curve."""
+    cfg = compose_config("demo", [f"out={tmp_path}", "env=gym", f"env.id={env_id}", "env.success_threshold=0.5",
+                                  *TINY_DEMO, *TINY_CEM, "threads=1"])
+    summary = run_demo(cfg)
+    data = EpisodeDataset(tmp_path / "data")
+    assert (data.meta["image_size"], data.action_dim, data.state_dim) == ([32, 32], 1, observed)
+    assert data.meta["policy"] == "random_repeat" and summary["env"] == env_id
+    for name in ("cem", "random"):
+        result = summary["planners"][name]
+        assert result["env"] == env_id and result["episodes"] == 2 and result["env_steps_per_episode"] == 4
+    assert (tmp_path / "plan" / "landscape.png").is_file() and (tmp_path / "train_ac" / "probe.pt").is_file()
+    written = json.loads((tmp_path / "demo_summary.json").read_text())
+    assert "failed" not in written and set(written["times"]) >= {"collect_s", "pretrain_s", "plan_cem_s"}
+
+
+def test_a_failed_demo_keeps_its_finished_stages_times_and_names_the_stage(tmp_path, monkeypatch):
+    def out_of_memory(cfg):
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr("vjepa.train.pretrain.pretrain", out_of_memory)
+    with pytest.raises(MemoryError):
+        run_demo(compose_config("demo", [f"out={tmp_path}", *TINY_DEMO, "collect.episodes=2"]))
+    written = json.loads((tmp_path / "demo_summary.json").read_text())
+    assert written["failed"] == "pretrain" and list(written["times"]) == ["collect_s", "pretrain_s", "total_s",
+                                                                           "stages_s"]
+    assert written["times"]["collect_s"] > 0 and written["skipped"] == []
+
+
+def test_the_demo_checks_its_env_before_any_stage(tmp_path):
+    cfg = compose_config("demo", [f"out={tmp_path / 'demo'}", "env=gym", "env.id=Pendulum-v1"])
+    with pytest.raises(ConfigError, match=r"Pendulum-v1 has no success threshold of its own \(env.success_threshold"):
+        run_demo(cfg)
+    assert not (tmp_path / "demo" / "data").exists()
 
 
 @pytest.mark.parametrize("overrides,state_weight", [
@@ -198,6 +240,28 @@ def test_state_probe_and_landscape_commands(demo, tmp_path, monkeypatch, capsys)
     with pytest.raises(SystemExit) as done:
         landscape_main()
     assert done.value.code == 2 and "(grid) — " in capsys.readouterr().err
+
+
+class HeldActionModel:
+    """Features: the summed held actions (the energy to a zero goal is |horizon x action|)."""
+
+    action_dim, state_dim, frame_step, action_agg, image_size = 1, 3, 1, "sum", 16
+
+    def encode(self, frames):
+        return torch.zeros(len(frames), 1, 1)
+
+    def rollout(self, features, states, context_actions, actions):
+        return Rollout(actions.cumsum(1)[..., None])
+
+
+def test_action_landscape_of_a_1d_action_space_is_a_curve(tmp_path):
+    env = {"name": "pendulum", "id": "Pendulum-v1", "success_threshold": 0.5}
+    act = action_landscape(HeldActionModel(), env, seed=0, horizon=3, grid=5)
+    np.testing.assert_allclose(act["action_x"], [-2, -1, 0, 1, 2])
+    np.testing.assert_allclose(act["energy"], [6, 3, 0, 3, 6])
+    assert act["true_distance"].shape == (5,) and np.isnan(act["true_distance"]).all()  # no settable state
+    assert act["frame"].shape == (16, 16, 3)  # the world model's image size
+    assert landscape_figure(HeldActionModel(), env, 0, 3, tmp_path / "curve.png", grid=5).is_file()
 
 
 def test_missing_world_model_is_a_clear_error(tmp_path):
