@@ -211,7 +211,11 @@ def _run_demo(cfg: DictConfig, run: RunDir) -> dict[str, Any]:
     if results:
         plan_cfg = plan_stage_config(cfg, str(cfg.planners[0]), {})
         energy = " ".join(f"energy.{k}={v}" for k, v in plan_cfg.energy.items())
-        _log(f"plan again: vjepa-plan world_model={ac_dir / 'latest.pt'} planner=NAME env={cfg.env.name} "
+        env = plan_cfg.env
+        env_keys = " ".join([f"env={env.name} env.id={env.id}"]
+                            + [f"env.{k}={env[k]}" for k in ("image_size", "success_threshold") if env[k] is not None]
+                            + [f"++env.kwargs.{k}={v}" for k, v in env.kwargs.items()])
+        _log(f"plan again: vjepa-plan world_model={ac_dir / 'latest.pt'} planner=NAME {env_keys} "
              f"episodes={plan_cfg.episodes} seed={plan_cfg.seed} {energy} run_dir=DIR")
     times, skipped = summary.data["times"], summary.data["skipped"]
     _log(f"this run {times['total_s'] / 60:.1f} min; all stages {times['stages_s'] / 60:.1f} min: "

@@ -90,9 +90,9 @@ def test_demo_runs_every_stage_and_writes_its_outputs(demo):
 
 
 @pytest.mark.parametrize("env_id, observed", [("Pendulum-v1", 3), ("MountainCarContinuous-v0", 2)])
-def test_the_generic_preset_runs_the_demo_end_to_end_on_a_stock_env(tmp_path, env_id, observed):
+def test_the_generic_preset_runs_the_demo_end_to_end_on_a_stock_env(tmp_path, capsys, env_id, observed):
     """`vjepa-demo env=gym env.id=...`: collected from rendered frames and observation vectors, planned with a world
-    model of 1-D actions, its energy landscape a curve."""
+    model of 1-D actions, its energy landscape a curve; the command it prints to plan again plans in the same env."""
     cfg = compose_config("demo", [f"out={tmp_path}", "env=gym", f"env.id={env_id}", "env.success_threshold=0.5",
                                   *TINY_DEMO, *TINY_CEM, "threads=1"])
     summary = run_demo(cfg)
@@ -105,6 +105,10 @@ def test_the_generic_preset_runs_the_demo_end_to_end_on_a_stock_env(tmp_path, en
     assert (tmp_path / "plan" / "landscape.png").is_file() and (tmp_path / "train_ac" / "probe.pt").is_file()
     written = json.loads((tmp_path / "demo_summary.json").read_text())
     assert "failed" not in written and set(written["times"]) >= {"collect_s", "pretrain_s", "plan_cem_s"}
+    again = capsys.readouterr().out.split("[demo] plan again: vjepa-plan ")[1].splitlines()[0]
+    cfg = compose_config("plan", [*again.replace("NAME", "random").replace("DIR", str(tmp_path / "again")).split(),
+                                  "episodes=1", "save_videos=0"])
+    assert (cfg.env.id, cfg.env.success_threshold) == (env_id, 0.5) and plan(cfg)["env"] == env_id
 
 
 def test_a_failed_demo_keeps_its_finished_stages_times_and_names_the_stage(tmp_path, monkeypatch):
