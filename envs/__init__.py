@@ -23,6 +23,7 @@ from envs.wall import WallNavigationEnv
 
 if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless: MuJoCo renders offscreen (read when mujoco is imported)
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # and pygame (classic control) asks for no display
 
 gym.register(id="vjepa/Wall-v0", entry_point="envs.wall:WallNavigationEnv", max_episode_steps=200)
 gym.register(id="vjepa/Reacher-v0", entry_point="envs.reacher:PlanarReacherEnv", max_episode_steps=200)
