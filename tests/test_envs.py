@@ -128,18 +128,23 @@ WALL = EnvConfig(name="wall", id="vjepa/Wall-v0", image_size=32)
 
 
 @pytest.mark.parametrize("env_id, observed", [("Pendulum-v1", 3), ("MountainCarContinuous-v0", 2)])
-def test_collect_from_a_stock_env_renders_its_frames_and_reads_its_observation(tmp_path, env_id, observed):
-    """A stock env takes no image_size and has no pixels, proprio or get_state: its frames are rendered and resized,
-    its states are its observation vectors (their entries proprio_dims)."""
-    env = EnvConfig(name="gym", id=env_id, image_size=24)
-    data = EpisodeDataset(collect(CollectConfig(out=str(tmp_path / "all"), env=env, episodes=2, length=6)))
+def test_collect_from_a_stock_env_renders_its_frames_and_reads_its_observation(tmp_path, monkeypatch, env_id,
+                                                                                observed):
+    """`vjepa-collect env=gym env.id=...`: a stock env takes no image_size and has no pixels, proprio or get_state;
+    its frames are rendered and resized, its states are its observation vectors (their entries proprio_dims)."""
+    def run(out: str, *overrides: str) -> EpisodeDataset:
+        argv = ["vjepa-collect", "env=gym", f"env.id={env_id}", "env.image_size=24", f"out={tmp_path / out}",
+                "episodes=2", "length=6", *overrides]
+        monkeypatch.setattr(sys, "argv", argv)
+        main()
+        return EpisodeDataset(tmp_path / out)
+
+    data = run("all")
     episode = data[1]
     assert data.meta["policy"] == "random_repeat" and data.lengths == [6, 6] and data.state_dim == observed
     assert episode.frames.shape == (6, 24, 24, 3) and "env_state" not in episode.extras
     assert not np.array_equal(episode.frames[0], episode.frames[-1]) and np.diff(episode.states, axis=0).any()
-    env.proprio_dims = [0]
-    first = EpisodeDataset(collect(CollectConfig(out=str(tmp_path / "first"), env=env, episodes=2, length=6)))
-    np.testing.assert_array_equal(first[1].states, episode.states[:, :1])
+    np.testing.assert_array_equal(run("first", "env.proprio_dims=[0]")[1].states, episode.states[:, :1])
 
 
 @pytest.mark.parametrize("env, key, message", [
