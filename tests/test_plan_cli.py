@@ -107,7 +107,7 @@ def test_the_generic_preset_runs_the_demo_end_to_end_on_a_stock_env(tmp_path, ca
     assert "failed" not in written and set(written["times"]) >= {"collect_s", "pretrain_s", "plan_cem_s"}
     again = capsys.readouterr().out.split("[demo] plan again: vjepa-plan ")[1].splitlines()[0]
     cfg = compose_config("plan", [*again.replace("NAME", "random").replace("DIR", str(tmp_path / "again")).split(),
-                                  "episodes=1", "save_videos=0"])
+                                  "episodes=1", "env.max_steps=5", "save_videos=0"])
     assert (cfg.env.id, cfg.env.success_threshold) == (env_id, 0.5) and plan(cfg)["env"] == env_id
 
 
