@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 import torch
 from hydra import compose, initialize_config_module
@@ -30,19 +28,6 @@ TINY = [
 
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
-
-
-@pytest.fixture(autouse=True, scope="session")
-def absl_logs_to_the_process_stderr() -> None:
-    """absl (imported by dm_control and OGBench: the envs extra) makes its log handler when imported, on the
-    ``sys.stderr`` of that moment, here pytest's capture file; a hydra command's ``logging.config.dictConfig`` closes
-    every handler ever made, and absl's closes its stream unless it is the current ``sys.stderr``, so pytest's
-    capture file was closed under the tests that followed. Its stream becomes the process's stderr, never closed."""
-    try:
-        from absl import logging as absl_logging
-    except ImportError:
-        return
-    absl_logging.get_absl_handler().python_handler.stream = sys.__stderr__
 
 
 @pytest.fixture(params=["cpu", pytest.param("cuda", marks=[pytest.mark.cuda, CUDA])])
