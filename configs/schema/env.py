@@ -22,7 +22,8 @@ class EnvConfig:
     kwargs: dict[str, Any] = doc({}, "gym.make's keyword arguments (+env.kwargs.KEY=VALUE adds one)")
     image_size: Optional[int] = doc(None, "frame height and width: rendered at that size where the env allows it "
                                           "(toolkit envs, MuJoCo), resized once otherwise; null: the world model's "
-                                          "(vjepa-demo: the encoder's crop size)")
+                                          "when planning, the encoder's crop size in vjepa-demo's collection, the "
+                                          "env's own in vjepa-collect's")
     goal_steps: int = doc(25, "env steps of the goal policy from the start to the goal")
     goal_policy: Optional[str] = doc(None, "envs.policies name; null: the env's expert if it has one, else "
                                            "random_repeat")
