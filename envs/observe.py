@@ -19,8 +19,8 @@ class PixelObservation(gym.Wrapper):
     ``proprio`` is the env's own observation when that is a Box vector (only its entries ``proprio_dims`` when
     given: leave out what a real agent could not read, e.g. a target), else its ``"proprio"`` entry. ``pixels`` are
     the observation's own when it has them, else ``render()``; with ``image_size``, frames of another size are
-    resized once (render at the model's size where the env allows it: ``envs.render.size_kwargs``). The pixel space
-    of an env whose observation has none is known after the first reset.
+    resized once (render at the model's size where the env allows it: ``envs.render.size_kwargs``). Without
+    ``image_size``, an env whose observation has no pixels is reset once here to read its frame size off a frame.
     """
 
     def __init__(self, env: gym.Env, proprio_dims: Sequence[int] | None = None, image_size: int | None = None) -> None:
@@ -41,11 +41,15 @@ class PixelObservation(gym.Wrapper):
             self._proprio_key, proprio = "proprio", inner["proprio"]
         else:
             raise ValueError(f"{self.name}: needs a Box vector observation or a Dict with 'proprio', got {inner}")
-        self._proprio_space = proprio
         self.image_size = image_size
-        if isinstance(inner, spaces.Dict) and "pixels" in inner.spaces:
-            size = inner["pixels"].shape if image_size is None else (image_size, image_size, 3)
-            self.observation_space = spaces.Dict({"pixels": spaces.Box(0, 255, size, np.uint8), "proprio": proprio})
+        if image_size is not None:
+            shape = (image_size, image_size, 3)
+        elif isinstance(inner, spaces.Dict) and "pixels" in inner.spaces:
+            shape = inner["pixels"].shape
+        else:  # the env's own frame size, read off one frame
+            env.reset()
+            shape = self.frame().shape
+        self.observation_space = spaces.Dict({"pixels": spaces.Box(0, 255, shape, np.uint8), "proprio": proprio})
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         obs, info = self.env.reset(seed=seed, options=options)
@@ -83,7 +87,4 @@ class PixelObservation(gym.Wrapper):
             pixels = obs["pixels"] if self.image_size is None else resize_frame(obs["pixels"], self.image_size)
         else:
             pixels = self.frame()
-        if not isinstance(self.observation_space, spaces.Dict) or "pixels" not in self.observation_space.spaces:
-            space = spaces.Box(0, 255, pixels.shape, np.uint8)
-            self.observation_space = spaces.Dict({"pixels": space, "proprio": self._proprio_space})
         return {"pixels": pixels, "proprio": np.asarray(proprio, dtype=np.float32)}

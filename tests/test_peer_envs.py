@@ -138,6 +138,20 @@ def test_stock_pendulum_scores_chosen_dims_on_resized_frames():
     assert env._score(env.unwrapped._get_obs())["goal_distance"] == pytest.approx(expected, abs=1e-6)
 
 
+def test_stock_env_declares_its_pixels_before_a_reset_and_runs_as_a_vector_env():
+    """A gymnasium vector env sizes its buffers from the observation space its sub-envs are built with."""
+    def make() -> GoalImageWrapper:
+        return make_goal_env("Pendulum-v1", goal_steps=3, image_size=SIZE, success_threshold=0.5)
+
+    assert make().observation_space["pixels"].shape == (SIZE, SIZE, 3)
+    native = GoalImageWrapper(gym.make("Pendulum-v1", render_mode="rgb_array"))  # its own size, read off a frame
+    assert native.observation_space["pixels"].shape == (500, 500, 3)
+    envs = gym.vector.SyncVectorEnv([make, make])
+    obs, info = envs.reset(seed=[0, 1])
+    assert obs["pixels"].shape == info["goal_image"].shape == (2, SIZE, SIZE, 3) and obs["proprio"].shape == (2, 3)
+    envs.close()
+
+
 def test_stock_mujoco_reacher_scores_the_fingertip_and_hides_the_target():
     pytest.importorskip("mujoco")
     env = make_goal_env(
