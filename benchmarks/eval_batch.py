@@ -59,7 +59,7 @@ def eval_seconds(model: WorldModel, batch: int, chunk: int | None, episodes: int
     ``chunk`` candidates per rollout call at most (None: one episode's)."""
     cem = OmegaConf.merge(OmegaConf.structured(CEMConfig), OmegaConf.load(CONFIGS / "demo.yaml").planner_settings.cem,
                           {"candidate_chunk": chunk})
-    env = env_config({"name": "wall", "id": "vjepa/Wall-v0", "kwargs": {"image_size": model.image_size},
+    env = env_config({"name": "wall", "id": "vjepa/Wall-v0", "image_size": model.image_size,
                       "max_steps": max_steps})
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()

@@ -8,21 +8,15 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
-from envs.base import env_name
+from envs.observe import PixelObservation
 from envs.policies import make_policy, policy_rng
-from envs.render import resize_frame
 from envs.scoring import get_score
 
 
-class GoalImageWrapper(gym.Wrapper):
-    """Observations ``{"pixels": env.render(), "proprio": float32 vector}`` plus a goal image at each reset.
+class GoalImageWrapper(PixelObservation):
+    """`PixelObservation`'s pixels and proprio (``proprio_dims``, ``image_size``), plus a goal image at each reset.
 
-    ``proprio`` is the env's own observation when that is a Box vector (only its entries ``proprio_dims`` when
-    given: leave out what a real agent could not read, e.g. a target), else its ``"proprio"`` entry. With
-    ``image_size``, frames of another size are resized once (render at the model's size where the env allows it:
-    ``envs.render.size_kwargs``).
     On ``reset(seed=...)`` the env is reset, then ``goal_steps`` steps of ``goal_policy`` (default: the env's
     ``expert_policy`` if it has one, else "random_repeat"; see ``envs.policies``) seeded from the reset seed
     lead to the goal. Envs with ``get_state``/``set_state`` are rolled out and set back to the start; other
@@ -48,29 +42,10 @@ class GoalImageWrapper(gym.Wrapper):
         score: str | None = None,
         image_size: int | None = None,
     ) -> None:
-        super().__init__(env)
-        self.name = env_name(env)
-        if env.render_mode != "rgb_array":
-            raise ValueError(f"{self.name}: GoalImageWrapper needs render_mode='rgb_array', got {env.render_mode!r}")
-        inner, unwrapped = env.observation_space, env.unwrapped
-        vector = isinstance(inner, spaces.Box) and len(inner.shape) == 1
-        if not vector and (proprio_dims is not None or score_dims is not None or score is not None):
+        super().__init__(env, proprio_dims, image_size)
+        unwrapped = env.unwrapped
+        if not self.vector and (score_dims is not None or score is not None):
             raise ValueError(f"{self.name}: proprio_dims, score_dims and score apply to Box vector observations only")
-        self._proprio_dims = None if proprio_dims is None else self._dims(proprio_dims, inner, "proprio_dims")
-        if vector:
-            dims = slice(None) if self._proprio_dims is None else self._proprio_dims
-            low, high = inner.low[dims].astype(np.float32), inner.high[dims].astype(np.float32)
-            self._proprio_key, proprio = None, spaces.Box(low, high, dtype=np.float32)
-        elif isinstance(inner, spaces.Dict) and "proprio" in inner.spaces:
-            self._proprio_key, proprio = "proprio", inner["proprio"]
-        else:
-            raise ValueError(f"{self.name}: needs a Box vector observation or a Dict with 'proprio', got {inner}")
-        self._proprio_space = proprio
-        self.image_size = image_size
-        if isinstance(inner, spaces.Dict) and "pixels" in inner.spaces:  # else known at the first reset
-            size = inner["pixels"].shape if image_size is None else (image_size, image_size, 3)
-            pixels = spaces.Box(0, 255, size, np.uint8)
-            self.observation_space = spaces.Dict({"pixels": pixels, "proprio": proprio})
         self._stateful = hasattr(unwrapped, "get_state") and hasattr(unwrapped, "set_state")
         self._measured = self._stateful and hasattr(unwrapped, "state_distance")
         if self._measured and (score_dims is not None or score is not None):
@@ -80,7 +55,7 @@ class GoalImageWrapper(gym.Wrapper):
         if score is not None:
             self._score_of = get_score(score)
         elif score_dims is not None:
-            scored = self._dims(score_dims, inner, "score_dims")
+            scored = self.dims(score_dims, "score_dims")
             self._score_of = lambda obs: obs[scored]
         else:
             self._score_of = lambda obs: obs
@@ -109,7 +84,7 @@ class GoalImageWrapper(gym.Wrapper):
                     self._goal_obs = env.step(policy())[0]
                 else:
                     advance(policy())
-            self.goal_state, self.goal_image = env.get_state(), self._render()
+            self.goal_state, self.goal_image = env.get_state(), self.frame()
             env.set_state(start)
             if hasattr(env, "set_goal"):
                 env.set_goal(self.goal_state)
@@ -119,51 +94,19 @@ class GoalImageWrapper(gym.Wrapper):
                 self._goal_obs, _, terminated, truncated, _ = self.env.step(policy())
                 if terminated or truncated:
                     break
-            self.goal_image = self._render()
+            self.goal_image = self.frame()
             obs, info = self.env.reset(seed=seed, options=options)
-        observation = self._observe(obs)
-        if not isinstance(self.observation_space, spaces.Dict) or "pixels" not in self.observation_space.spaces:
-            pixels = spaces.Box(0, 255, observation["pixels"].shape, np.uint8)
-            self.observation_space = spaces.Dict({"pixels": pixels, "proprio": self._proprio_space})
-        return observation, {**info, "goal_image": self.goal_image.copy(), **self._score(obs)}
+        return self.observe(obs), {**info, "goal_image": self.goal_image.copy(), **self._score(obs)}
 
     def step(self, action: Any):
         obs, reward, terminated, truncated, info = self.env.step(action)
-        return self._observe(obs), reward, terminated, truncated, {**info, **self._score(obs)}
-
-    def _dims(self, dims: Sequence[int], space: spaces.Space, key: str) -> np.ndarray:
-        """``dims`` as an index array, checked against the Box vector ``space``."""
-        index = np.asarray(list(dims), dtype=np.int64)
-        size = space.shape[0]
-        if index.ndim != 1 or len(index) == 0 or index.min() < -size or index.max() >= size:
-            raise ValueError(f"{self.name}: {key} must be a non-empty list of indices into the {size} observation "
-                             f"entries, got {list(dims)}")
-        return index
-
-    def _render(self) -> np.ndarray:
-        image = self.env.render()
-        if image is None:
-            raise ValueError(f"{self.name}: render() returned None; GoalImageWrapper needs rgb_array frames")
-        image = np.asarray(image, dtype=np.uint8)
-        return image if self.image_size is None else resize_frame(image, self.image_size)
-
-    def _observe(self, obs: Any) -> dict[str, np.ndarray]:
-        """The env's own pixels when its observation has them (no second render), else ``render()``."""
-        if self._proprio_key is None:
-            proprio = obs if self._proprio_dims is None else np.asarray(obs)[self._proprio_dims]
-        else:
-            proprio = obs[self._proprio_key]
-        if isinstance(obs, dict) and "pixels" in obs:
-            pixels = obs["pixels"] if self.image_size is None else resize_frame(obs["pixels"], self.image_size)
-        else:
-            pixels = self._render()
-        return {"pixels": pixels, "proprio": np.asarray(proprio, dtype=np.float32)}
+        return self.observe(obs), reward, terminated, truncated, {**info, **self._score(obs)}
 
     def _score(self, obs: Any) -> dict[str, Any]:
         """``goal_distance`` and ``success`` of the current state (scoring only)."""
         if self._measured:
             distance = self.env.unwrapped.state_distance(self.env.unwrapped.get_state(), self.goal_state)
-        elif self._proprio_key is None:
+        elif self.vector:
             gap = self._score_of(np.asarray(obs, np.float64)) - self._score_of(np.asarray(self._goal_obs, np.float64))
             distance = float(np.linalg.norm(gap))
         else:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from torch import Tensor
 import envs  # noqa: F401  (registers the toolkit's envs)
 from configs.schema.env import EnvConfig, env_config
 from configs.schema.plan import check_plan
-from envs.goal_wrapper import GoalImageWrapper
+from envs.configured import goal_env
 from planning.energies import EnergyFn, goal_energy
 from planning.evaluate import evaluate
 from planning.interface import Rollout, WorldModel
@@ -105,26 +106,20 @@ class BlockWorldModel:
 
 # ------------------------------------------------------------------------------------------------ env
 def make_env(env_cfg: EnvConfig | DictConfig | dict, block: int = 1, mode: str = "repeat") -> gym.Env:
-    """The goal-image env of an env config (`configs.schema.env`; an `EnvConfig` is taken as checked, as
-    `env_config` returns it), with actions of ``block`` env steps (see `ActionBlockEnv`)."""
+    """The goal-image env of an env config (`configs.schema.env`, `envs.configured.goal_env`; an `EnvConfig` is
+    taken as checked, as `env_config` returns it), with actions of ``block`` env steps (see `ActionBlockEnv`)."""
     if not isinstance(env_cfg, EnvConfig):  # checking costs more than making a small env: once per config
         env_cfg = env_config(env_cfg)
-    try:
-        env = gym.make(env_cfg.id, render_mode="rgb_array", **env_cfg.kwargs)
-    except TypeError as e:
-        raise ConfigError(f"{env_cfg.kwargs} are not accepted by {env_cfg.id}: {e}", "env.kwargs",
-                          "drop or rename the keys it does not take") from e
-    if not isinstance(env.action_space, spaces.Box) or len(env.action_space.shape) != 1:
-        raise ConfigError(f"planning needs a 1-D Box action space, {env_cfg.id} has {env.action_space}", "env.id")
-    try:
-        env = GoalImageWrapper(env, env_cfg.goal_steps, env_cfg.goal_policy, env_cfg.success_threshold,
-                               proprio_dims=env_cfg.proprio_dims, score_dims=env_cfg.score_dims, score=env_cfg.score)
-    except ValueError as e:  # dims out of range, dims on a Dict observation, a score on a measured env
-        raise ConfigError(str(e), "env", "fix env.proprio_dims / score_dims / score for this env") from e
+    env = goal_env(env_cfg)
     if env.success_threshold is None:
         raise ConfigError(f"{env_cfg.id} has no success threshold of its own", "env.success_threshold",
                           "set env.success_threshold")
     return ActionBlockEnv(env, block, mode) if block > 1 else env
+
+
+def at_model_size(env_cfg: EnvConfig, world_model: WorldModel) -> EnvConfig:
+    """``env_cfg`` with ``image_size`` null replaced by the world model's."""
+    return replace(env_cfg, image_size=env_cfg.image_size or world_model.image_size)
 
 
 def world_model_blocks(world_model: WorldModel) -> tuple[int, str]:
@@ -205,8 +200,7 @@ def _plan(cfg: DictConfig, run: RunDir) -> dict:
     path = Path(cfg.world_model)
     model = load_configured_world_model(cfg)
     k, mode = world_model_blocks(model)
-    if "image_size" in env_cfg.kwargs and env_cfg.kwargs["image_size"] is None:
-        env_cfg.kwargs["image_size"] = model.image_size
+    env_cfg = at_model_size(env_cfg, model)
     probe_env = make_env(env_cfg, k, mode)
     check_compatible(probe_env, model, env_cfg.id, str(path))
     space = probe_env.action_space

@@ -2,9 +2,10 @@
 
     vjepa-landscape world_model=runs/train_ac/latest.pt out=landscape.png seed=0
 
-- `action_landscape`: the planning energy of every constant 2-D action held over the whole horizon (a grid over
-  the action box), next to the true distance to the goal after executing it in the env (for envs with a
-  settable state): where the two minima agree, the planner can find the goal.
+- `action_landscape`: the planning energy of every constant action held over the whole horizon (a grid over the
+  action box of a 1-D or 2-D action space: a curve or an image), next to the true distance to the goal after
+  executing it in the env (for envs with a settable state): where the two minima agree, the planner can find the
+  goal.
 - `position_landscape` (wall env): the encoder-only energy between the goal image and the image of the agent at
   each position of the arena — whether the representation's distance is a useful cost at all (a predicted-state
   term reads the probe's state of the image instead).
@@ -22,7 +23,14 @@ import torch
 from omegaconf import DictConfig
 
 from configs.schema.env import EnvConfig, env_config
-from planning.cli import BlockWorldModel, load_configured_world_model, make_energy, make_env, world_model_blocks
+from planning.cli import (
+    BlockWorldModel,
+    at_model_size,
+    load_configured_world_model,
+    make_energy,
+    make_env,
+    world_model_blocks,
+)
 from planning.energies import EnergyFn, goal_energy
 from planning.interface import Rollout, WorldModel
 from planning.probe import ProbeEnergy
@@ -44,6 +52,15 @@ def _start(env_cfg: EnvConfig, seed: int) -> tuple[Any, dict, dict]:
     return env, obs, info
 
 
+def _constant_actions(low: np.ndarray, high: np.ndarray, grid: int) -> tuple[np.ndarray, ...]:
+    """The grid of constant actions over the box [low, high] of a 1-D or 2-D action space, (G, A) or (G*G, A), rows
+    of a 2-D grid being a_y, and the action values along each axis."""
+    axes = [np.linspace(lo, hi, grid) for lo, hi in zip(low, high)]
+    if len(axes) == 1:
+        return axes[0][:, None], axes[0]
+    return np.stack(np.meshgrid(*axes), -1).reshape(-1, 2), *axes
+
+
 @torch.inference_mode()
 def action_landscape(
     world_model: WorldModel,
@@ -53,19 +70,19 @@ def action_landscape(
     grid: int,
     energy: EnergyFn | dict | None = None,
 ) -> dict[str, np.ndarray]:
-    """Energies (grid, grid) of constant actions (a_x = columns, a_y = rows, both over [low, high]) held for
-    ``horizon`` world-model steps from the start of episode ``seed``; with ``true_distance`` (grid, grid), the
-    env's goal distance after the same actions (NaN where the env has no settable state). ``energy``: a planning
-    energy function, or `goal_energy` kwargs."""
-    env_cfg = env_config(env_cfg)
+    """Energies of constant actions held for ``horizon`` world-model steps from the start of episode ``seed``:
+    (grid,) over ``action_x`` for a 1-D action space, (grid, grid) for a 2-D one (a_x = columns, a_y = rows, both
+    over [low, high]); with ``true_distance`` of the same shape, the env's goal distance after the same actions (NaN
+    where the env has no settable state). ``energy``: a planning energy function, or `goal_energy` kwargs."""
+    env_cfg = at_model_size(env_config(env_cfg), world_model)
     env, obs, info = _start(env_cfg, seed)
-    if env.action_space.shape != (2,):
-        raise ValueError(f"action_landscape needs 2-D actions, {env_cfg.id} has {env.action_space.shape}")
+    if env.action_space.shape not in ((1,), (2,)):
+        raise ValueError(f"action_landscape needs 1-D or 2-D actions, {env_cfg.id} has {env.action_space.shape}")
     k, mode = world_model_blocks(world_model)
     model = BlockWorldModel(world_model, k, mode) if k > 1 else world_model
-    low, high = env.action_space.low, env.action_space.high
-    ax, ay = np.linspace(low[0], high[0], grid), np.linspace(low[1], high[1], grid)
-    actions = np.stack(np.meshgrid(ax, ay), -1).reshape(-1, 1, 2).repeat(horizon, 1)  # (G*G, H, 2), rows = a_y
+    held, *axes = _constant_actions(env.action_space.low, env.action_space.high, grid)
+    shape = (grid,) * len(axes)
+    actions = held[:, None].repeat(horizon, 1)  # (G or G*G, H, A)
     feats = model.encode(torch.from_numpy(np.stack([obs["pixels"], info["goal_image"]])))
     state = torch.from_numpy(np.asarray(obs["proprio"], np.float32))[None]
     if mode == "stack":
@@ -73,20 +90,21 @@ def action_landscape(
     energy_fn, energies, no_actions = _energy_fn(energy), [], torch.zeros(0, model.action_dim)
     for chunk in torch.from_numpy(actions.astype(np.float32)).split(256):
         energies.append(energy_fn(model.rollout(feats[:1], state, no_actions, chunk), feats[1]))
-    result = {"energy": torch.cat(energies).reshape(grid, grid).numpy(), "action_x": ax, "action_y": ay,
-              "frame": obs["pixels"], "goal_image": info["goal_image"]}
+    result = {"energy": torch.cat(energies).reshape(shape).numpy(), "frame": obs["pixels"],
+              "goal_image": info["goal_image"], **dict(zip(("action_x", "action_y"), axes))}
 
-    unwrapped, true = env.unwrapped, np.full(grid * grid, np.nan)
+    unwrapped, true = env.unwrapped, np.full(len(held), np.nan)
     goal_state = getattr(env, "goal_state", None)
     if goal_state is not None and hasattr(unwrapped, "set_state") and hasattr(unwrapped, "state_distance"):
         start = unwrapped.get_state()
-        for i, a in enumerate(actions[:, 0]):
+        move = getattr(unwrapped, "advance", unwrapped.step)  # the toolkit's envs step without drawing
+        for i, a in enumerate(held):
             unwrapped.set_state(start)
             for _ in range(k * horizon):
-                unwrapped.step(a.astype(np.float32))
+                move(a.astype(np.float32))
             true[i] = unwrapped.state_distance(unwrapped.get_state(), goal_state)
         unwrapped.set_state(start)
-    result["true_distance"] = true.reshape(grid, grid)
+    result["true_distance"] = true.reshape(shape)
     env.close()
     return result
 
@@ -96,7 +114,7 @@ def position_landscape(world_model: WorldModel, env_cfg: EnvConfig | DictConfig,
                        energy: EnergyFn | dict | None = None) -> dict[str, np.ndarray]:
     """Wall env: encoder energy (grid, grid) between the goal image and the image of the agent at each position
     (rows = y from bottom to top, columns = x; NaN where the agent would overlap a wall)."""
-    env_cfg = env_config(env_cfg)
+    env_cfg = at_model_size(env_config(env_cfg), world_model)
     env, obs, info = _start(env_cfg, seed)
     wall = env.unwrapped
     if not hasattr(wall, "door_y") or not hasattr(wall, "_blocked"):
@@ -122,10 +140,35 @@ def position_landscape(world_model: WorldModel, env_cfg: EnvConfig | DictConfig,
     return {"energy": out.reshape(grid, grid), "xs": xs, "start": start[:2], "goal": goal_state[:2]}
 
 
+def _draw_landscape(fig: Any, ax: Any, act: dict[str, np.ndarray], key: str) -> None:
+    """``act[key]`` over the constant actions, its minimum starred: a curve over a 1-D action space, an image over
+    a 2-D one."""
+    values, xs = act[key], act["action_x"]
+    finite = np.isfinite(values).any()
+    if values.ndim == 1:
+        ax.set_xlabel("action")
+        ax.set_xlim(xs[0], xs[-1])
+        if finite:
+            ax.plot(xs, values)
+            ax.plot(xs[np.nanargmin(values)], np.nanmin(values), "r*", ms=12)
+        else:
+            ax.text(0.5, 0.5, "no settable state", transform=ax.transAxes, ha="center")
+            ax.set_yticks([])
+        return
+    ys = act["action_y"]
+    ax.set_xlabel("action x")
+    image = ax.imshow(values, origin="lower", extent=[xs[0], xs[-1], ys[0], ys[-1]], cmap="viridis")
+    if finite:
+        r, c = np.unravel_index(np.nanargmin(values), values.shape)
+        ax.plot(xs[c], ys[r], "r*", ms=12)
+    ax.set_ylabel("action y")
+    fig.colorbar(image, ax=ax, fraction=0.046)
+
+
 def landscape_figure(world_model: WorldModel, env_cfg: EnvConfig | DictConfig, seed: int, horizon: int,
                      out: str | Path, grid: int, energy: EnergyFn | dict | None = None) -> Path:
-    """One PNG: start and goal images, the action landscape (``grid`` x ``grid`` constant actions held ``horizon``
-    steps: model energy and true distance) and, for the wall env, the position landscape of the encoder."""
+    """One PNG: start and goal images, the action landscape (``grid`` constant actions per action dimension, held
+    ``horizon`` steps: model energy and true distance) and, for the wall env, the position landscape of the encoder."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -143,17 +186,9 @@ def landscape_figure(world_model: WorldModel, env_cfg: EnvConfig | DictConfig, s
     axes[0].set_title(f"start (episode seed {seed})")
     axes[1].imshow(act["goal_image"])
     axes[1].set_title("goal image")
-    extent = [act["action_x"][0], act["action_x"][-1], act["action_y"][0], act["action_y"][-1]]
     for ax, key, title in ((axes[2], "energy", "model energy"), (axes[3], "true_distance", "true distance")):
-        values = act[key]
-        image = ax.imshow(values, origin="lower", extent=extent, cmap="viridis")
-        if np.isfinite(values).any():
-            r, c = np.unravel_index(np.nanargmin(values), values.shape)
-            ax.plot(act["action_x"][c], act["action_y"][r], "r*", ms=12)
+        _draw_landscape(fig, ax, act, key)
         ax.set_title(f"{title}\n(action held {horizon} steps)")
-        ax.set_xlabel("action x")
-        ax.set_ylabel("action y")
-        fig.colorbar(image, ax=ax, fraction=0.046)
     if pos is not None:
         ax = axes[4]
         lim = [pos["xs"][0], pos["xs"][-1]] * 2

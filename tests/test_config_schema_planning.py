@@ -16,7 +16,7 @@ from configs.schema.demo import check_demo
 from configs.schema.env import EnvConfig, env_config
 from configs.schema.planner import PLANNER_CONFIGS
 from configs.schema.reference import page
-from planning.demo import _plan_settings, stage_config
+from planning.demo import plan_stage_config, stage_config
 from planning.planners import PLANNERS, Planner
 from tests.conftest import compose_config
 from vjepa.runtime.errors import ConfigError
@@ -24,15 +24,15 @@ from vjepa.runtime.errors import ConfigError
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = Path(configs.__file__).parent
 ENVS = sorted(p.stem for p in (CONFIGS / "env").glob("*.yaml"))
+PRESETS = [env for env in ENVS if env != "gym"]  # the generic preset needs env.id
 PRESET_PLANNERS = sorted(p.stem for p in (CONFIGS / "planner").glob("*.yaml"))
-TOOLKIT_ENVS = ("reacher", "wall")  # the demo collects data: envs that render at a given image_size
 
 
 def test_every_planner_preset_has_a_schema_and_a_planner():
     assert PRESET_PLANNERS == sorted(PLANNER_CONFIGS) == sorted(PLANNERS)
 
 
-@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("env", PRESETS)
 @pytest.mark.parametrize("planner", PRESET_PLANNERS)
 def test_every_plan_preset_composes_against_its_schema(env, planner):
     cfg = compose_config("plan", [f"env={env}", f"planner={planner}", "world_model=x.pt"])
@@ -40,22 +40,36 @@ def test_every_plan_preset_composes_against_its_schema(env, planner):
     assert env_config(cfg.env).name == env and cfg.run_dir == f"runs/plan/{env}_{planner}"
 
 
-@pytest.mark.parametrize("env", TOOLKIT_ENVS)
+def test_the_generic_preset_takes_any_registered_env_id():
+    cfg = compose_config("plan", ["env=gym", "env.id=MountainCarContinuous-v0", "env.success_threshold=0.1",
+                                  "+env.kwargs.goal_velocity=0.1", "world_model=x.pt"])
+    env = env_config(cfg.env)
+    assert (env.name, env.id, env.kwargs, env.image_size) == ("gym", "MountainCarContinuous-v0", {"goal_velocity": 0.1},
+                                                              None)
+    with pytest.raises(ConfigError, match=r"must be set \(env.id\)"):
+        env_config(compose_config("plan", ["env=gym"]).env)
+
+
+@pytest.mark.parametrize("env", ["reacher", "wall", "pendulum"])
 def test_the_demo_composes_with_every_env_and_its_stages_with_every_planner(env):
     cfg = compose_config("demo", [f"env={env}", "out=/tmp/unused"])
     assert check_demo(cfg).name == env
     collect = stage_config("collect", [], cfg.collect, {"out": "/tmp/unused"})
     assert collect.hold == cfg.train_ac.data.frame_step == 5  # actions held for the world model's step
     for planner in PRESET_PLANNERS:
-        plan = stage_config("plan", [f"planner={planner}"], _plan_settings(cfg, planner), {"world_model": "x.pt"})
+        plan = plan_stage_config(cfg, planner, {"world_model": "x.pt"})
         assert OmegaConf.get_type(plan.planner) is PLANNER_CONFIGS[planner] and plan.env.name == env
-    cem = stage_config("plan", ["planner=cem"], _plan_settings(cfg, "cem"), {})
+    cem = plan_stage_config(cfg, "cem", {})
     assert (cem.planner.num_samples, cem.planner.num_elites, cem.planner.iterations) == (64, 8, 4)  # the demo's
 
 
-def test_the_demo_refuses_an_env_it_cannot_collect_in():
-    with pytest.raises(ConfigError, match=r"\(env.kwargs.image_size\) — "):
-        check_demo(compose_config("demo", ["env=pendulum"]))
+def test_the_demos_env_replaces_the_plan_stages_default_and_takes_new_kwargs():
+    """plan.yaml's default env (wall) leaves nothing in the demo's env; kwargs the preset does not list are added."""
+    cfg = compose_config("demo", ["env=gym", "env.id=Reacher-v5", "env.success_threshold=0.02",
+                                  "+env.kwargs.width=48", "+plan.env.kwargs.height=48", "+plan.env.max_steps=8"])
+    plan = plan_stage_config(cfg, "cem", {})
+    assert plan.env.id == "Reacher-v5" and plan.env.kwargs == {"width": 48, "height": 48}
+    assert plan.env.max_steps == 8 and plan.env.success_threshold == 0.02 and plan.run_dir == "runs/plan/gym_cem"
 
 
 @pytest.mark.parametrize("overrides", [
@@ -79,6 +93,7 @@ def test_presets_do_not_repeat_the_schema_defaults():
     defaults = {f.name: f.default for f in dataclasses.fields(EnvConfig) if f.default is not dataclasses.MISSING}
     for env in ENVS:
         preset = OmegaConf.to_container(OmegaConf.load(CONFIGS / "env" / f"{env}.yaml"))
+        assert "image_size" not in preset.get("kwargs", {}), env  # env.image_size: rendered or resized to it
         assert [k for k, v in preset.items() if k in defaults and defaults[k] == v] == [], env
     for planner in PRESET_PLANNERS:  # the kind only: its settings are the schema's
         assert set(OmegaConf.load(CONFIGS / "planner" / f"{planner}.yaml")) == {"defaults"}

@@ -12,6 +12,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from configs.schema.collect import CollectConfig
+from configs.schema.env import EnvConfig
 from envs import GoalImageWrapper, WallNavigationEnv, make_goal_env
 from envs.collect import collect, main
 from envs.policies import make_policy, policy_rng
@@ -123,8 +124,41 @@ def test_goal_wrapper_needs_rgb_array_rendering(env_id):
         GoalImageWrapper(gym.make(env_id))
 
 
+WALL = EnvConfig(name="wall", id="vjepa/Wall-v0", image_size=32)
+
+
+@pytest.mark.parametrize("env_id, observed", [("Pendulum-v1", 3), ("MountainCarContinuous-v0", 2)])
+def test_collect_from_a_stock_env_renders_its_frames_and_reads_its_observation(tmp_path, monkeypatch, env_id,
+                                                                                observed):
+    """`vjepa-collect env=gym env.id=...`: a stock env takes no image_size and has no pixels, proprio or get_state;
+    its frames are rendered and resized, its states are its observation vectors (their entries proprio_dims)."""
+    def run(out: str, *overrides: str) -> EpisodeDataset:
+        argv = ["vjepa-collect", "env=gym", f"env.id={env_id}", "env.image_size=24", f"out={tmp_path / out}",
+                "episodes=2", "length=6", *overrides]
+        monkeypatch.setattr(sys, "argv", argv)
+        main()
+        return EpisodeDataset(tmp_path / out)
+
+    data = run("all")
+    episode = data[1]
+    assert data.meta["policy"] == "random_repeat" and data.lengths == [6, 6] and data.state_dim == observed
+    assert episode.frames.shape == (6, 24, 24, 3) and "env_state" not in episode.extras
+    assert not np.array_equal(episode.frames[0], episode.frames[-1]) and np.diff(episode.states, axis=0).any()
+    np.testing.assert_array_equal(run("first", "env.proprio_dims=[0]")[1].states, episode.states[:, :1])
+
+
+@pytest.mark.parametrize("env, key, message", [
+    (EnvConfig(name="gym", id="CartPole-v1"), "env.id", "world models need a 1-D Box action space"),
+    (EnvConfig(name="gym", id="Pendulum-v1", kwargs={"image_size": 32}), "env.kwargs", "are not accepted by"),
+    (EnvConfig(name="gym", id="Pendulum-v1", proprio_dims=[5]), "env", "proprio_dims must be"),
+])
+def test_collect_names_what_an_env_refuses(tmp_path, env, key, message):
+    with pytest.raises(ConfigError, match=rf"{message}.*\({key}\)"):
+        collect(CollectConfig(out=str(tmp_path), env=env, episodes=1, length=2))
+
+
 def test_collect_writes_a_readable_dataset(tmp_path, monkeypatch):
-    root = collect(CollectConfig(out=str(tmp_path / "wall"), episodes=3, length=12, policy="mixture", image_size=32))
+    root = collect(CollectConfig(out=str(tmp_path / "wall"), env=WALL, episodes=3, length=12, policy="mixture"))
     data = EpisodeDataset(root)
     assert len(data) == 3 and data.lengths == [12, 12, 12]
     assert (data.action_dim, data.state_dim, data.meta["env_id"]) == (2, 2, "vjepa/Wall-v0")
@@ -136,7 +170,7 @@ def test_collect_writes_a_readable_dataset(tmp_path, monkeypatch):
     assert steps.max() <= 0.05 + 1e-6 and steps.sum() > 0
     assert not np.array_equal(data[0].frames[0], data[1].frames[0])
 
-    monkeypatch.setattr(sys, "argv", ["vjepa-collect", "env_id=vjepa/Reacher-v0", f"out={tmp_path / 'reacher'}",
+    monkeypatch.setattr(sys, "argv", ["vjepa-collect", "env=reacher", f"out={tmp_path / 'reacher'}",
                                       "episodes=2", "length=5"])
     main()
     reacher = EpisodeDataset(tmp_path / "reacher")
@@ -144,15 +178,14 @@ def test_collect_writes_a_readable_dataset(tmp_path, monkeypatch):
 
 
 def test_collect_can_hold_actions_for_a_world_models_frame_step(tmp_path):
-    root = collect(CollectConfig(out=str(tmp_path / "held"), episodes=2, length=13, policy="random", image_size=32,
-                                 hold=4))
+    root = collect(CollectConfig(out=str(tmp_path / "held"), env=WALL, episodes=2, length=13, policy="random", hold=4))
     data = EpisodeDataset(root)
     assert data.meta["hold"] == 4
     actions = data[1].actions[:-1]  # (12, 2): three blocks of one action each
     blocks = actions.reshape(3, 4, 2)
     assert (blocks == blocks[:, :1]).all() and not np.array_equal(blocks[0, 0], blocks[1, 0])
     with pytest.raises(ConfigError, match=r"must be an integer >= 1, got 0 \(hold\)"):
-        collect(CollectConfig(out=str(tmp_path / "bad"), episodes=1, length=5, hold=0))
+        collect(CollectConfig(out=str(tmp_path / "bad"), env=WALL, episodes=1, length=5, hold=0))
 
 
 def fake_episode(length: int, action_dim: int = 2, state_dim: int = 3, size: int = 8):

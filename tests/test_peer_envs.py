@@ -138,6 +138,20 @@ def test_stock_pendulum_scores_chosen_dims_on_resized_frames():
     assert env._score(env.unwrapped._get_obs())["goal_distance"] == pytest.approx(expected, abs=1e-6)
 
 
+def test_stock_env_declares_its_pixels_before_a_reset_and_runs_as_a_vector_env():
+    """A gymnasium vector env sizes its buffers from the observation space its sub-envs are built with."""
+    def make() -> GoalImageWrapper:
+        return make_goal_env("Pendulum-v1", goal_steps=3, image_size=SIZE, success_threshold=0.5)
+
+    assert make().observation_space["pixels"].shape == (SIZE, SIZE, 3)
+    native = GoalImageWrapper(gym.make("Pendulum-v1", render_mode="rgb_array"))  # its own size, read off a frame
+    assert native.observation_space["pixels"].shape == (500, 500, 3)
+    envs = gym.vector.SyncVectorEnv([make, make])
+    obs, info = envs.reset(seed=[0, 1])
+    assert obs["pixels"].shape == info["goal_image"].shape == (2, SIZE, SIZE, 3) and obs["proprio"].shape == (2, 3)
+    envs.close()
+
+
 def test_stock_mujoco_reacher_scores_the_fingertip_and_hides_the_target():
     pytest.importorskip("mujoco")
     env = make_goal_env(
@@ -202,20 +216,20 @@ def test_canvas_polygon_paints_what_rect_paints_and_turns_with_the_block():
     assert block.sum() == pytest.approx((120 * 30 + 30 * 90) * (SIZE / 512) ** 2, rel=0.25)
 
 
-@pytest.mark.parametrize("preset", ["reacher_v5", "pusht", "pointmaze", "dmc_reacher", "cube"])
+@pytest.mark.parametrize("preset", ["reacher_v5", "pusht", "pointmaze", "dmc_reacher", "cube", "pendulum"])
 def test_env_presets_make_their_goal_env_through_the_planning_config(preset):
-    """`vjepa-plan env=<preset>`'s env: the preset's proprio and score keys reach the wrapper."""
+    """`vjepa-plan env=<preset>`'s env: the preset's proprio and score keys and the frame size reach the wrapper."""
     from planning.cli import make_env
     from tests.conftest import compose_config
 
-    cfg = compose_config("plan", [f"env={preset}", "world_model=x.pt"])
+    cfg = compose_config("plan", [f"env={preset}", "world_model=x.pt", f"env.image_size={SIZE}"])
     package = {"reacher_v5": "mujoco", "pointmaze": "gymnasium_robotics", "dmc_reacher": "dm_control",
                "cube": "ogbench"}.get(preset)
     if package:
         pytest.importorskip(package)
     env = make_env(cfg.env)
     obs, info = env.reset(seed=0)
-    assert obs["pixels"].shape == (64, 64, 3) and info["goal_image"].shape == (64, 64, 3)
+    assert obs["pixels"].shape == (SIZE, SIZE, 3) and info["goal_image"].shape == (SIZE, SIZE, 3)
     assert obs["proprio"].shape == env.observation_space["proprio"].shape
     assert "success" in env.step(env.action_space.sample())[-1]
     if preset == "reacher_v5":

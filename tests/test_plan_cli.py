@@ -16,14 +16,15 @@ from planning.interface import Rollout
 from planning.probe import ProbeEnergy, StateProbe, fit_probe
 from planning.probe import main as probe_main
 from planning.stages import stage_config
+from planning.visualize import action_landscape, landscape_figure
 from planning.visualize import main as landscape_main
 from tests.conftest import compose_config
+from vjepa.data.episodes import EpisodeDataset
 from vjepa.runtime.errors import ConfigError
 
 TINY_DEMO = [
     "collect.episodes=6",
     "collect.length=12",
-    "env.kwargs.image_size=32",
     "planners=[cem,random]",
     "+pretrain.model.size=vit_micro",
     "+pretrain.model.patch_size=8",
@@ -58,12 +59,14 @@ TINY_PLANNERS = {
 }
 
 
+TINY_CEM = [f"++planner_settings.cem.{o.split('.', 1)[1]}" for o in TINY_PLANNERS["cem"]]
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """The tiny demo, run once: its output folder and summary."""
     out = tmp_path_factory.mktemp("demo")
-    cem = [f"++planner_settings.cem.{o.split('.', 1)[1]}" for o in TINY_PLANNERS["cem"]]
-    cfg = compose_config("demo", [f"out={out}", *TINY_DEMO, *cem, "threads=1"])
+    cfg = compose_config("demo", [f"out={out}", *TINY_DEMO, *TINY_CEM, "threads=1"])
     return out, run_demo(cfg)
 
 
@@ -84,6 +87,48 @@ def test_demo_runs_every_stage_and_writes_its_outputs(demo):
     assert summary["world_model"]["feature_l1"] == eval_ac["feature_l1"]
     assert "predicted-state distance" in summary["planners"]["cem"]["energy"]
     assert json.loads((out / "demo_summary.json").read_text())["planners"].keys() == {"cem", "random"}
+
+
+@pytest.mark.parametrize("env_id, observed", [("Pendulum-v1", 3), ("MountainCarContinuous-v0", 2)])
+def test_the_generic_preset_runs_the_demo_end_to_end_on_a_stock_env(tmp_path, capsys, env_id, observed):
+    """`vjepa-demo env=gym env.id=...`: collected from rendered frames and observation vectors, planned with a world
+    model of 1-D actions, its energy landscape a curve; the command it prints to plan again plans in the same env."""
+    cfg = compose_config("demo", [f"out={tmp_path}", "env=gym", f"env.id={env_id}", "env.success_threshold=0.5",
+                                  *TINY_DEMO, *TINY_CEM, "threads=1"])
+    summary = run_demo(cfg)
+    data = EpisodeDataset(tmp_path / "data")
+    assert (data.meta["image_size"], data.action_dim, data.state_dim) == ([32, 32], 1, observed)
+    assert data.meta["policy"] == "random_repeat" and summary["env"] == env_id
+    for name in ("cem", "random"):
+        result = summary["planners"][name]
+        assert result["env"] == env_id and result["episodes"] == 2 and result["env_steps_per_episode"] == 4
+    assert (tmp_path / "plan" / "landscape.png").is_file() and (tmp_path / "train_ac" / "probe.pt").is_file()
+    written = json.loads((tmp_path / "demo_summary.json").read_text())
+    assert "failed" not in written and set(written["times"]) >= {"collect_s", "pretrain_s", "plan_cem_s"}
+    again = capsys.readouterr().out.split("[demo] plan again: vjepa-plan ")[1].splitlines()[0]
+    cfg = compose_config("plan", [*again.replace("NAME", "random").replace("DIR", str(tmp_path / "again")).split(),
+                                  "episodes=1", "env.max_steps=5", "save_videos=0"])
+    assert (cfg.env.id, cfg.env.success_threshold) == (env_id, 0.5) and plan(cfg)["env"] == env_id
+
+
+def test_a_failed_demo_keeps_its_finished_stages_times_and_names_the_stage(tmp_path, monkeypatch):
+    def out_of_memory(cfg):
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr("vjepa.train.pretrain.pretrain", out_of_memory)
+    with pytest.raises(MemoryError):
+        run_demo(compose_config("demo", [f"out={tmp_path}", *TINY_DEMO, "collect.episodes=2"]))
+    written = json.loads((tmp_path / "demo_summary.json").read_text())
+    assert written["failed"] == "pretrain" and list(written["times"]) == ["collect_s", "pretrain_s", "total_s",
+                                                                           "stages_s"]
+    assert written["times"]["collect_s"] > 0 and written["skipped"] == []
+
+
+def test_the_demo_checks_its_env_before_any_stage(tmp_path):
+    cfg = compose_config("demo", [f"out={tmp_path / 'demo'}", "env=gym", "env.id=Pendulum-v1"])
+    with pytest.raises(ConfigError, match=r"Pendulum-v1 has no success threshold of its own \(env.success_threshold"):
+        run_demo(cfg)
+    assert not (tmp_path / "demo" / "data").exists()
 
 
 @pytest.mark.parametrize("overrides,state_weight", [
@@ -108,7 +153,7 @@ def test_plan_runs_each_planner(demo, tmp_path, name):
     cfg = compose_config("plan", [
         f"planner={name}", f"world_model={out / 'train_ac' / 'latest.pt'}", f"run_dir={tmp_path}", "episodes=3",
         "batch_episodes=2",
-        "env.kwargs.image_size=32", "env.max_steps=2", "planner.horizon=2", "save_videos=0", *TINY_PLANNERS[name],
+        "env.max_steps=2", "planner.horizon=2", "save_videos=0", *TINY_PLANNERS[name],
         "energy.state_weight=1", "energy.probe_weight=0.5", "energy.steps=all",
     ])
     summary = plan(cfg)
@@ -122,7 +167,7 @@ def test_plan_console_script(demo, tmp_path):
     out, _ = demo
     result = subprocess.run(
         [sys.executable, "-m", "planning.cli", f"world_model={out / 'train_ac' / 'latest.pt'}", "planner=random",
-         f"run_dir={tmp_path}", "episodes=1", "env.max_steps=2", "env.kwargs.image_size=null", "save_videos=0"],
+         f"run_dir={tmp_path}", "episodes=1", "env.max_steps=2", "save_videos=0"],
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -193,7 +238,7 @@ def test_state_probe_and_landscape_commands(demo, tmp_path, monkeypatch, capsys)
     probe_main()
     assert StateProbe.load(tmp_path / "probe.pt").num_features > 0
     monkeypatch.setattr(sys, "argv", ["vjepa-landscape", world_model, f"out={tmp_path / 'landscape.png'}", "grid=3",
-                                      "horizon=2", "env.kwargs.image_size=32", f"probe={tmp_path / 'probe.pt'}",
+                                      "horizon=2", f"probe={tmp_path / 'probe.pt'}",
                                       "energy.state_weight=1", "threads=1"])
     landscape_main()
     assert (tmp_path / "landscape.png").is_file() and "wrote" in capsys.readouterr().out
@@ -201,6 +246,28 @@ def test_state_probe_and_landscape_commands(demo, tmp_path, monkeypatch, capsys)
     with pytest.raises(SystemExit) as done:
         landscape_main()
     assert done.value.code == 2 and "(grid) — " in capsys.readouterr().err
+
+
+class HeldActionModel:
+    """Features: the summed held actions (the energy to a zero goal is |horizon x action|)."""
+
+    action_dim, state_dim, frame_step, action_agg, image_size = 1, 3, 1, "sum", 16
+
+    def encode(self, frames):
+        return torch.zeros(len(frames), 1, 1)
+
+    def rollout(self, features, states, context_actions, actions):
+        return Rollout(actions.cumsum(1)[..., None])
+
+
+def test_action_landscape_of_a_1d_action_space_is_a_curve(tmp_path):
+    env = {"name": "pendulum", "id": "Pendulum-v1", "success_threshold": 0.5}
+    act = action_landscape(HeldActionModel(), env, seed=0, horizon=3, grid=5)
+    np.testing.assert_allclose(act["action_x"], [-2, -1, 0, 1, 2])
+    np.testing.assert_allclose(act["energy"], [6, 3, 0, 3, 6])
+    assert act["true_distance"].shape == (5,) and np.isnan(act["true_distance"]).all()  # no settable state
+    assert act["frame"].shape == (16, 16, 3)  # the world model's image size
+    assert landscape_figure(HeldActionModel(), env, 0, 3, tmp_path / "curve.png", grid=5).is_file()
 
 
 def test_missing_world_model_is_a_clear_error(tmp_path):
@@ -232,7 +299,7 @@ def test_the_printed_summary_gives_steps_to_success_beside_success():
     assert "success 0% of 4 episodes, mean final distance" in format_summary(never)
 
 
-GOOD = {"name": "wall", "id": "vjepa/Wall-v0", "kwargs": {"image_size": 32}, "goal_steps": 5, "max_steps": 10,
+GOOD = {"name": "wall", "id": "vjepa/Wall-v0", "image_size": 32, "goal_steps": 5, "max_steps": 10,
         "replan_every": 1, "success_threshold": None}
 
 
@@ -253,7 +320,7 @@ def test_env_kwargs_and_threshold_errors_are_clear():
     with pytest.raises(ConfigError, match=r"\{'size': 3\} are not accepted by vjepa/Wall-v0.* \(env.kwargs\)"):
         make_env({**GOOD, "kwargs": {"size": 3}})
     with pytest.raises(ConfigError, match=r"Pendulum-v1 has no success threshold of its own \(env.success_threshold"):
-        make_env({**GOOD, "id": "Pendulum-v1", "kwargs": {}, "success_threshold": None})
+        make_env({**GOOD, "id": "Pendulum-v1", "success_threshold": None})
     cfg = OmegaConf.create({**GOOD, "id": "???"})
     with pytest.raises(ConfigError, match=r"must be set \(env.id\)"):
         env_config(cfg)

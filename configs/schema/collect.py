@@ -1,12 +1,14 @@
-"""`vjepa-collect`'s keys (configs/collect.yaml) and their start-up checks."""
+"""`vjepa-collect`'s keys (configs/collect.yaml, with the env group) and their start-up checks."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from configs.schema import doc, register
+from configs.schema.env import EnvConfig, env_config
 from configs.schema.keys import typed
 from vjepa.runtime import config_checks as checks
 from vjepa.runtime.errors import ConfigError
@@ -14,16 +16,18 @@ from vjepa.runtime.errors import ConfigError
 
 @dataclass
 class CollectConfig:
-    """Collect exploration episodes from a toolkit env into the episode format (`vjepa.data.episodes`)."""
+    """Collect exploration episodes from a gymnasium env into the episode format (`vjepa.data.episodes`)."""
 
     out: str = doc(text="the dataset root to create")
-    env_id: str = doc("vjepa/Wall-v0", "a toolkit env id (pixels and proprio observations, get_state, image_size)")
+    env: EnvConfig = doc(EnvConfig(name=MISSING, id=MISSING), "the env group (configs/env/<name>.yaml): its id, "
+                                                               "kwargs, proprio_dims and image_size (null: the env's "
+                                                               "own frame size)")
     episodes: int = doc(100, "episodes to collect")
-    length: int = doc(50, "frames per episode")
-    policy: str = doc("random_repeat", "envs.policies: random | random_repeat | expert | mixture (the expert "
-                                       "mixed with held random actions)")
+    length: int = doc(50, "frames per episode (fewer where the env terminates)")
+    policy: Optional[str] = doc(None, "envs.policies: random | random_repeat | expert | mixture (the expert mixed "
+                                      "with held random actions); null: mixture where the env has an expert, else "
+                                      "random_repeat")
     seed: int = doc(0, "seed of the episodes' env and policy seeds")
-    image_size: int = doc(64, "frame height and width in pixels")
     overwrite: bool = doc(False, "replace an existing dataset at out")
     videos: bool = doc(False, "also write out/videos/episode_XXXXXX.mp4 (vjepa-pretrain data=video_folder)")
     hold: int = doc(1, "query the policy every hold steps and repeat its action in between (a world model's "
@@ -38,8 +42,9 @@ def collect_config(cfg: CollectConfig | DictConfig | dict) -> CollectConfig:
     node = typed(CollectConfig, cfg)
     if OmegaConf.is_missing(node, "out"):
         raise ConfigError("must be set", "out", "out=data/wall (the dataset root to create)")
-    checks.integers(node, ("episodes", "length", "image_size", "hold"), low=1)
+    checks.integers(node, ("episodes", "length", "hold"), low=1)
     from envs.policies import POLICIES
 
-    checks.choice(node, "policy", POLICIES)
+    checks.choice(node, "policy", POLICIES, optional=True)
+    env_config(node.env)
     return OmegaConf.to_object(node)

@@ -27,16 +27,18 @@ class DemoConfig(Runtime):
                           "N | null (one per core)")
     out: str = doc("runs/demo", "every stage writes under it")
     env: EnvConfig = doc(EnvConfig(name=MISSING, id=MISSING), "the env group (configs/env/<name>.yaml): data is "
-                                                               "collected in it and planned in it")
+                                                               "collected in it (at env.image_size, null: "
+                                                               "pretrain.data.crop_size) and planned in it")
     planners: list[str] = doc(["cem", "random"], "configs/planner/<name>.yaml, each evaluated on the same episodes")
     landscape: bool = doc(True, "out/plan/landscape.png: energy landscapes of the first episode")
     probe_frames: int = doc(15000, "frames the state probe is fitted on (when plan.energy uses it)")
-    collect: dict[str, Any] = doc({}, "merged into configs/collect.yaml (env_id, image_size, out: the demo's)")
+    collect: dict[str, Any] = doc({}, "merged into configs/collect.yaml (env, out: the demo's)")
     pretrain: dict[str, Any] = doc({}, "merged into configs/pretrain.yaml (data=video_folder on the collected videos)")
     train_ac: dict[str, Any] = doc({}, "merged into configs/train_ac.yaml (encoder and data.path: the stages above)")
     planner_settings: dict[str, Any] = doc({}, "per planner name, merged into plan.planner")
     plan_state_weight: dict[str, float] = doc({}, "plan.energy.state_weight per env name")
-    plan: dict[str, Any] = doc({}, "merged into configs/plan.yaml (world_model: the stage above; env: the demo's)")
+    plan: dict[str, Any] = doc({}, "merged into configs/plan.yaml (world_model: the stage above; env: the demo's, "
+                                        "plan.env keys over it)")
 
 
 register("demo_schema", DemoConfig)
@@ -50,8 +52,4 @@ def check_demo(cfg: DictConfig) -> EnvConfig:
     for name in cfg.planners:
         if name not in PLANNER_CONFIGS:
             raise ConfigError(f"unknown planner {name!r}", "planners", f"choose from {' | '.join(PLANNER_CONFIGS)}")
-    env = env_config(cfg.env)
-    if env.kwargs.get("image_size") is None:
-        raise ConfigError(f"the demo renders {env.id} at a fixed size", "env.kwargs.image_size",
-                          "set env.kwargs.image_size=64")
-    return env
+    return env_config(cfg.env)

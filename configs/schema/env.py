@@ -19,7 +19,11 @@ class EnvConfig:
 
     name: str = doc(text="the preset's name (run directories are named after it)")
     id: str = doc(text="a registered gymnasium env, e.g. vjepa/Wall-v0")
-    kwargs: dict[str, Any] = doc({}, "gym.make's keyword arguments; image_size null: the world model's image size")
+    kwargs: dict[str, Any] = doc({}, "gym.make's keyword arguments (+env.kwargs.KEY=VALUE adds one)")
+    image_size: Optional[int] = doc(None, "frame height and width: rendered at that size where the env allows it "
+                                          "(toolkit envs, MuJoCo), resized once otherwise; null: the world model's "
+                                          "when planning, the encoder's crop size in vjepa-demo's collection, the "
+                                          "env's own in vjepa-collect's")
     goal_steps: int = doc(25, "env steps of the goal policy from the start to the goal")
     goal_policy: Optional[str] = doc(None, "envs.policies name; null: the env's expert if it has one, else "
                                            "random_repeat")
@@ -42,6 +46,7 @@ def env_config(env: EnvConfig | DictConfig | dict, where: str = "env") -> EnvCon
         if OmegaConf.is_missing(node, key):
             raise ConfigError("must be set", f"{where}.{key}", f"set {where}.{key}, or choose a preset: env=wall")
     checks.integers(cfg, (f"{where}.goal_steps", f"{where}.max_steps", f"{where}.replan_every"), low=1)
+    checks.integer(cfg, f"{where}.image_size", low=1, optional=True)
     checks.number(cfg, f"{where}.success_threshold", low=0, above=True, optional=True)
     if node.score is not None:
         from envs.scoring import SCORES
