@@ -97,7 +97,7 @@ def test_presets_do_not_repeat_the_schema_defaults():
         assert [k for k, v in preset.items() if k in defaults and defaults[k] == v] == [], env
     for planner in PRESET_PLANNERS:  # the kind only: its settings are the schema's
         assert set(OmegaConf.load(CONFIGS / "planner" / f"{planner}.yaml")) == {"defaults"}
-    assert set(OmegaConf.load(CONFIGS / "plan.yaml")) == {"defaults", "hydra"}
+    assert set(OmegaConf.load(CONFIGS / "plan.yaml")) == {"defaults"}
 
 
 def test_the_planners_take_every_setting_from_their_config_with_its_default():

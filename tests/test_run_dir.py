@@ -279,3 +279,13 @@ def test_every_command_that_writes_a_run_directory_refuses_a_live_one(holder, tm
     assert done.value.code == 2 and len(err) == 1, err
     assert f"is in use by pid {holder.pid}" in err[0] and err[0].startswith("error: "), err[0]
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [LOCK]  # nothing written
+
+
+def test_a_sweep_writes_only_what_its_runs_write(tmp_path):
+    """``-m`` (hydra's multirun): no multirun/ tree of empty directories, only hydra's record of the sweep."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "vjepa.cli.make_videos", "-m", f"out_dir={tmp_path / 'v'}",
+                             "num_videos=1,2", "size=16", "frames=2"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["multirun.yaml", "v"]
