@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 import numpy as np
 from omegaconf import DictConfig
 from tqdm import tqdm
@@ -20,7 +19,7 @@ from envs.configured import pixel_env
 from envs.policies import held_policy, make_policy, policy_rng
 from vjepa.data.decoders import write_video
 from vjepa.data.episodes import EpisodeWriter
-from vjepa.runtime.errors import user_errors
+from vjepa.runtime.command import command
 
 
 def collect(cfg: CollectConfig | DictConfig) -> Path:
@@ -71,8 +70,7 @@ def collect(cfg: CollectConfig | DictConfig) -> Path:
     return out_dir
 
 
-@hydra.main(config_path="pkg://configs", config_name="collect", version_base="1.3")
-@user_errors
+@command("collect")
 def main(cfg: DictConfig) -> None:
     root = collect(cfg)
     print(f"wrote {cfg.episodes} episodes to {root}")

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import hydra
 import numpy as np
 from gymnasium import spaces
 from omegaconf import DictConfig
@@ -44,7 +43,8 @@ from planning.evaluate import evaluate
 from planning.interface import Rollout, WorldModel
 from planning.planners import make_planner
 from planning.probe import ProbeEnergy, StateProbe
-from vjepa.runtime.errors import ConfigError, MissingFileError, user_errors
+from vjepa.runtime.command import command
+from vjepa.runtime.errors import ConfigError, MissingFileError
 from vjepa.runtime.run_dir import RunDir, write_text_atomic
 from vjepa.runtime.threads import set_threads
 
@@ -263,8 +263,7 @@ def format_summary(s: dict) -> str:
     )
 
 
-@hydra.main(config_path="pkg://configs", config_name="plan", version_base="1.3")
-@user_errors
+@command("plan")
 def main(cfg: DictConfig) -> None:
     plan(cfg)
 

@@ -31,7 +31,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
@@ -42,7 +41,7 @@ from configs.schema.landscape import LandscapeConfig
 from planning.cli import format_summary, load_configured_world_model, make_energy, make_env, plan
 from planning.demo_summary import TOTALS, DemoSummary
 from planning.stages import stage_config
-from vjepa.runtime.errors import user_errors
+from vjepa.runtime.command import command
 from vjepa.runtime.run_dir import RunDir
 from vjepa.runtime.threads import set_threads
 
@@ -224,8 +223,7 @@ def _run_demo(cfg: DictConfig, run: RunDir) -> dict[str, Any]:
     return summary.data
 
 
-@hydra.main(config_path="pkg://configs", config_name="demo", version_base="1.3")
-@user_errors
+@command("demo")
 def main(cfg: DictConfig) -> None:
     run_demo(cfg)
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 import torch
 from omegaconf import DictConfig
@@ -27,7 +26,7 @@ from tqdm import tqdm
 
 from planning.energies import goal_energy
 from planning.interface import Rollout, WorldModel
-from vjepa.runtime.errors import user_errors
+from vjepa.runtime.command import command
 from vjepa.runtime.threads import set_threads
 
 
@@ -163,8 +162,7 @@ class ProbeEnergy:
         return replace(self, weight=self.weight + self.state_weight, state_weight=0.0)
 
 
-@hydra.main(config_path="pkg://configs", config_name="state_probe", version_base="1.3")
-@user_errors
+@command("state_probe")
 def main(cfg: DictConfig) -> None:
     """`vjepa-state-probe`: fit a probe on ``cfg.max_frames`` frames of ``cfg.dataset`` (configs/state_probe.yaml)."""
     from configs.schema.state_probe import check_state_probe

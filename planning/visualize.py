@@ -17,7 +17,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 import torch
 from omegaconf import DictConfig
@@ -34,7 +33,7 @@ from planning.cli import (
 from planning.energies import EnergyFn, goal_energy
 from planning.interface import Rollout, WorldModel
 from planning.probe import ProbeEnergy
-from vjepa.runtime.errors import user_errors
+from vjepa.runtime.command import command
 from vjepa.runtime.threads import set_threads
 
 
@@ -208,8 +207,7 @@ def landscape_figure(world_model: WorldModel, env_cfg: EnvConfig | DictConfig, s
     return out
 
 
-@hydra.main(config_path="pkg://configs", config_name="landscape", version_base="1.3")
-@user_errors
+@command("landscape")
 def main(cfg: DictConfig) -> None:
     """`vjepa-landscape`: the energy landscapes of episode ``cfg.seed`` in ``cfg.out`` (configs/landscape.yaml)."""
     from configs.schema.landscape import check_landscape
