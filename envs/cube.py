@@ -27,7 +27,7 @@ class CubeEnv(PixelStateEnv):
     An action in Box(-1, 1, (5,)) is OGBench's normalised end-effector command (x, y, z displacement, yaw change,
     gripper change), executed by its inverse-kinematics controller (0.05 s a step). The render is OGBench's
     ``front`` camera at ``image_size``, with its target cubes and success colours off, and without shadows and
-    reflections (a software renderer takes 0.3 s a frame to draw them, 0.04 s without).
+    reflections (slow to draw in a software renderer: docs/planning.md).
 
     Observation: ``{"pixels": (S, S, 3) uint8, "proprio": OGBench's 19-D arm and gripper state float32}`` (the
     cubes' poses, in OGBench's state observation, are left out).
