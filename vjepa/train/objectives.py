@@ -1,6 +1,7 @@
 """Training objectives: the JEPA latent prediction loss, V-JEPA 2.1's distance weights for its dense (context-token)
-loss, SIGReg (LeJEPA's isotropic-Gaussian regulariser), and the action-conditioned predictor's losses
-(`ACObjective`)."""
+loss, SIGReg (LeJEPA's isotropic-Gaussian regulariser), VICReg's variance and covariance terms, the
+action-conditioned predictor's losses (`ACObjective`) and those with the encoder trained too (`EndToEndObjective`,
+LeWM / PLDM)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor, nn
 
+from vjepa.data.transforms import to_model_input
 from vjepa.models.ac_predictor import ActionConditionedPredictor, ac_loss
 from vjepa.models.feature_norm import FeatureNorm
 from vjepa.models.pos_embed import Grid, grid_coords
@@ -67,6 +70,17 @@ def sigreg(
     return n * integral.mean()
 
 
+def vicreg(embeddings: Tensor, eps: float = 1e-4) -> tuple[Tensor, Tensor]:
+    """VICReg's regularisers of ``embeddings`` (N, D): (variance: mean hinge max(0, 1 - std) over channels,
+    covariance: the squared off-diagonal covariances summed, / D)."""
+    x = embeddings.float()
+    x = x - x.mean(0)
+    variance = F.relu(1.0 - (x.var(0) + eps).sqrt()).mean()
+    cov = (x.T @ x) / max(len(x) - 1, 1)  # (D, D)
+    off_diagonal = cov - torch.diag(torch.diagonal(cov))
+    return variance, off_diagonal.square().sum() / x.shape[1]
+
+
 def layer_norm_targets(features: Tensor, levels: int = 1) -> Tensor:
     """Targets are the target encoder's features, layer-normalised over channels (as in V-JEPA); with ``levels``
     concatenated encoder levels (..., levels * D), each level on its own."""
@@ -101,3 +115,40 @@ class ACObjective(nn.Module):
     def forward(self, features: Tensor, actions: Tensor, states: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         features = self.feature_norm(features)
         return ac_loss(self.predictor, features, actions, states, **self.loss_kwargs)
+
+
+class EndToEndObjective(nn.Module):
+    """The encoder trained with the predictor (LeWM / PLDM): ``forward(frames (B,T,H,W,3) uint8, actions, states,
+    generator) -> (loss, parts)``. Each frame is encoded as a one-frame clip at ``image_size`` (as
+    `vjepa.world_model.JEPAWorldModel.encode` does); the AC loss (`ACObjective`) runs on those features, the
+    targets being the same online features with their gradient (LeWM: no stop-gradient, no EMA teacher), plus a
+    regulariser on the raw features, every token a sample (B*T*N, D): SIGReg (``sigreg``: weight, directions,
+    LeWM) or VICReg's variance and covariance terms (``vicreg``, PLDM). ``generator`` draws SIGReg's
+    directions."""
+
+    def __init__(self, encoder: nn.Module, ac: ACObjective, image_size: int, regularizer: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.encoder, self.ac, self.image_size = encoder, ac, int(image_size)
+        self.regularizer = str(regularizer["regularizer"])
+        if self.regularizer not in ("sigreg", "vicreg"):
+            raise ValueError(f"regularizer must be 'sigreg' or 'vicreg', got {self.regularizer!r}")
+        self.settings = regularizer[self.regularizer]
+
+    def encode(self, frames: Tensor) -> Tensor:
+        """uint8 frames (B, T, H, W, 3) -> raw encoder features (B, T, N, D)."""
+        clips = to_model_input(rearrange(frames, "b t h w c -> (b t) 1 h w c"), self.image_size)
+        return rearrange(self.encoder(clips), "(b t) n d -> b t n d", b=frames.shape[0])
+
+    def forward(self, frames: Tensor, actions: Tensor, states: Tensor,
+                generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        features = self.encode(frames)
+        loss, parts = self.ac(features, actions, states)
+        tokens = features.flatten(0, 2)  # (B*T*N, D)
+        if self.regularizer == "sigreg":
+            reg = sigreg(tokens, int(self.settings["directions"]), generator)
+            parts["sigreg"] = reg.detach()
+            return loss + float(self.settings["weight"]) * reg, parts
+        variance, covariance = vicreg(tokens)
+        parts["variance"], parts["covariance"] = variance.detach(), covariance.detach()
+        return (loss + float(self.settings["variance_weight"]) * variance
+                + float(self.settings["covariance_weight"]) * covariance), parts
