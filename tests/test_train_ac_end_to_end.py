@@ -17,7 +17,7 @@ from tests.test_train_ac import ac_config
 from vjepa.data.episodes import EpisodeDataset
 from vjepa.inference import load_encoder
 from vjepa.runtime.checkpoint import load_checkpoint
-from vjepa.runtime.errors import ConfigError
+from vjepa.runtime.errors import ConfigError, RunDirError
 from vjepa.train.ac_checkpoint import ACCheckpoint
 from vjepa.train.train_ac import train_ac
 from vjepa.world_model import load_world_model
@@ -69,6 +69,8 @@ def test_resume_reproduces_an_uninterrupted_run(trained, encoder_ckpt, dots, tmp
     rest = train_ac(ac_config(encoder_ckpt, dots, tmp_path / "run", *E2E, "steps=4"))["losses"]
     assert len(first) == 2 and len(rest) == 2
     torch.testing.assert_close(torch.tensor(first + rest), torch.tensor(trained["losses"]), rtol=1e-5, atol=1e-6)
+    with pytest.raises(RunDirError, match="holds a run of the other recipe than recipe=frozen"):
+        train_ac(ac_config(encoder_ckpt, dots, tmp_path / "run", "steps=6"))
 
 
 def test_vicreg_from_scratch_plans_and_evaluates(dots, tmp_path):
@@ -91,6 +93,20 @@ def test_vicreg_from_scratch_plans_and_evaluates(dots, tmp_path):
     evaluated = evaluate_ac(compose_config("eval_ac", [f"checkpoint={world_model}", "horizon=2", "figure=false",
                                                        f"output={tmp_path / 'eval.json'}"]))
     assert all(np.isfinite(evaluated["feature_l1"]["predictor"]))
+
+
+def test_demo_trains_the_end_to_end_recipe(tmp_path):
+    """``vjepa-demo train_ac.recipe=end_to_end``: the same stages (evaluation, probe, planning) on a world model
+    whose encoder trained with its predictor, starting from the demo's pretrained one."""
+    from planning.demo import run_demo
+    from tests.test_plan_cli import TINY_DEMO, TINY_PLANNERS
+
+    cem = [f"++planner_settings.cem.{o.split('.', 1)[1]}" for o in TINY_PLANNERS["cem"]]
+    summary = run_demo(compose_config("demo", [f"out={tmp_path}", *TINY_DEMO, *cem, "threads=1", "planners=[cem]",
+                                               "landscape=false", "train_ac.recipe=end_to_end"]))
+    state = ACCheckpoint.load(tmp_path / "train_ac" / "latest.pt")
+    assert state.encoder is not None and state.encoder_checkpoint == str(tmp_path / "pretrain" / "latest.pt")
+    assert summary["planners"]["cem"]["episodes"] == 2 and "world_model" in summary
 
 
 @pytest.mark.parametrize("overrides,match", [
