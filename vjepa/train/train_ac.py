@@ -9,10 +9,15 @@ then each step: schedules -> teacher-forcing + rollout loss on normalised action
 many (torchrun, gloo on CPU); a resumed run reproduces the losses of an uninterrupted one (the batch order derives
 from the step).
 
+``recipe=end_to_end`` (LeWM / PLDM style) trains the encoder with the predictor instead: no feature cache, the
+windows' frames decoded and encoded every step (`vjepa.train.end_to_end`: where the encoder starts;
+`vjepa.train.objectives.EndToEndObjective`: the AC loss plus SIGReg or VICReg on its features), layer-normalised
+features; the rest — split, statistics, predictor, loop, validation, checkpoint — is the same.
+
 The checkpoint (``run_dir/latest.pt``, a `vjepa.train.ac_checkpoint.ACCheckpoint`) is self-describing for
 `vjepa.world_model.load_world_model` and `vjepa-eval-ac`: predictor weights and constructor kwargs, action and
-feature statistics, the encoder checkpoint path, which encoder and its fingerprint, the image size, the episode
-split, the optimiser, step, RNG and the whole config.
+feature statistics, the encoder checkpoint path, which encoder and its fingerprint (end_to_end: the trained
+encoder's weights and model), the image size, the episode split, the optimiser, step, RNG and the whole config.
 """
 
 from __future__ import annotations
