@@ -87,7 +87,7 @@ def test_vicreg_from_scratch_plans_and_evaluates(dots, tmp_path):
     assert ACCheckpoint.load(world_model).encoder_checkpoint == ""  # from scratch
     results = plan(compose_config("plan", [
         "planner=cem", f"world_model={world_model}", f"run_dir={tmp_path / 'plan'}", "episodes=1",
-        "env.kwargs.image_size=32", "env.max_steps=2", "planner.horizon=2", "save_videos=0", "planner.num_samples=8",
+        "env.max_steps=2", "planner.horizon=2", "save_videos=0", "planner.num_samples=8",
         "planner.num_elites=2", "planner.iterations=1", "energy.state_weight=0"]))
     assert results["episodes"] == 1 and 0.0 <= results["success_rate"] <= 1.0
     evaluated = evaluate_ac(compose_config("eval_ac", [f"checkpoint={world_model}", "horizon=2", "figure=false",
