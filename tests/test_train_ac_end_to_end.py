@@ -19,6 +19,7 @@ from vjepa.inference import load_encoder
 from vjepa.runtime.checkpoint import load_checkpoint
 from vjepa.runtime.errors import ConfigError, RunDirError
 from vjepa.train.ac_checkpoint import ACCheckpoint
+from vjepa.train.objectives import vicreg
 from vjepa.train.train_ac import train_ac
 from vjepa.world_model import load_world_model
 
@@ -93,6 +94,14 @@ def test_vicreg_from_scratch_plans_and_evaluates(dots, tmp_path):
     evaluated = evaluate_ac(compose_config("eval_ac", [f"checkpoint={world_model}", "horizon=2", "figure=false",
                                                        f"output={tmp_path / 'eval.json'}"]))
     assert all(np.isfinite(evaluated["feature_l1"]["predictor"]))
+
+
+def test_vicreg_penalises_collapsed_and_correlated_channels():
+    gaussian = torch.randn(4096, 8, generator=torch.Generator().manual_seed(0))
+    variance, covariance = vicreg(gaussian)
+    assert variance < 0.05 and covariance < 0.01
+    assert vicreg(torch.zeros(64, 8))[0] > 0.95  # every channel constant
+    assert vicreg(gaussian[:, :1].repeat(1, 8))[1] > 5  # every channel the same
 
 
 def test_demo_trains_the_end_to_end_recipe(tmp_path):

@@ -132,7 +132,7 @@ class EndToEndObjective(nn.Module):
         self.regularizer = str(regularizer["regularizer"])
         if self.regularizer not in ("sigreg", "vicreg"):
             raise ValueError(f"regularizer must be 'sigreg' or 'vicreg', got {self.regularizer!r}")
-        self.settings = regularizer[self.regularizer]
+        self.settings = {key: float(value) for key, value in regularizer[self.regularizer].items()}
 
     def encode(self, frames: Tensor) -> Tensor:
         """uint8 frames (B, T, H, W, 3) -> raw encoder features (B, T, N, D)."""
@@ -147,8 +147,8 @@ class EndToEndObjective(nn.Module):
         if self.regularizer == "sigreg":
             reg = sigreg(tokens, int(self.settings["directions"]), generator)
             parts["sigreg"] = reg.detach()
-            return loss + float(self.settings["weight"]) * reg, parts
+            return loss + self.settings["weight"] * reg, parts
         variance, covariance = vicreg(tokens)
         parts["variance"], parts["covariance"] = variance.detach(), covariance.detach()
-        return (loss + float(self.settings["variance_weight"]) * variance
-                + float(self.settings["covariance_weight"]) * covariance), parts
+        return (loss + self.settings["variance_weight"] * variance
+                + self.settings["covariance_weight"] * covariance), parts
