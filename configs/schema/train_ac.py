@@ -110,20 +110,22 @@ class TrainAC(Runtime):
                                        "(model=vit_tiny ...; image_size is then required; its mask predictor "
                                        "is not used)")
     end_to_end: EndToEnd = doc(EndToEnd(), "recipe=end_to_end's regulariser")
-    encoder_which: str = doc("target_encoder", "target_encoder (EMA teacher) | encoder")
-    image_size: Optional[int] = doc(None, "frames are resized to this; null: the encoder's pretraining crop size")
-    feature_cache: Optional[str] = doc(None, "null: <data.path>/.vjepa_features/<hash of its key>_<size>px (or "
+    encoder_which: str = doc("target_encoder", "the checkpoint's target_encoder (EMA teacher) | encoder "
+                                               "(end_to_end: the one it starts from)")
+    image_size: Optional[int] = doc(None, "frames are resized to this; null: the encoder's pretraining crop size "
+                                          "(end_to_end from scratch: required)")
+    feature_cache: Optional[str] = doc(None, "frozen: null: <data.path>/.vjepa_features/<hash of its key>_<size>px (or "
                                              "under run_dir/features/); the key: encoder, image size, precision, "
                                              "camera (a cache given here with another key is rebuilt)")
-    cache_batch_size: int = doc(64, "frames per encoder call while building the cache")
+    cache_batch_size: int = doc(64, "frozen: frames per encoder call while building the cache")
     cache_precision: str = doc("fp32", "what the frozen encoder computes the cached features in: fp32 | bf16 | auto "
                                        "(bf16 where the hardware has it; its own cache directory)")
     feature_norm: Optional[str] = doc(None, "the predictor's feature space: layer (V-JEPA 2-AC: layer norm per "
                                             "token) | standardize (then each token-channel scaled by its std over "
                                             "the training frames; frozen only) | null: standardize (frozen), layer "
                                             "(end_to_end)")
-    feature_norm_frames: int = doc(20000, "training frames (evenly spread over episodes) the statistics are "
-                                          "computed on")
+    feature_norm_frames: int = doc(20000, "standardize: training frames (evenly spread over episodes) the "
+                                          "statistics are computed on")
     data: EpisodeData = doc(EpisodeData(path=MISSING), "the episodes")
     loss: ACLoss = doc(ACLoss(), "the training loss")
     optim: Optim = doc(Optim(lr=5.0e-4, start_lr=5.0e-5, final_lr=1.0e-6, warmup_steps=100, final_weight_decay=0.04,
