@@ -19,7 +19,7 @@ from vjepa.inference import load_encoder
 from vjepa.runtime.checkpoint import load_checkpoint
 from vjepa.runtime.errors import ConfigError, RunDirError
 from vjepa.train.ac_checkpoint import ACCheckpoint
-from vjepa.train.objectives import vicreg
+from vjepa.train.objectives import sigreg, vicreg
 from vjepa.train.train_ac import train_ac
 from vjepa.world_model import load_world_model
 
@@ -109,6 +109,16 @@ def test_vicreg_penalises_collapsed_and_correlated_channels():
     assert variance < 0.05 and covariance < 0.01
     assert vicreg(torch.zeros(64, 8))[0] > 0.95  # every channel constant
     assert vicreg(gaussian[:, :1].repeat(1, 8))[1] > 5  # every channel the same
+
+
+def test_regularisers_average_over_token_positions():
+    """The recipe regularises each token position over the frames, (N, B*T, D): the mean of N statistics."""
+    positions = torch.randn(3, 64, 8, generator=torch.Generator().manual_seed(0))
+    seeded = lambda: torch.Generator().manual_seed(1)  # noqa: E731 (the same directions for each call)
+    torch.testing.assert_close(sigreg(positions, generator=seeded()),
+                               torch.stack([sigreg(p, generator=seeded()) for p in positions]).mean())
+    for ours, each in zip(vicreg(positions), zip(*(vicreg(p) for p in positions))):
+        torch.testing.assert_close(ours, torch.stack(each).mean())
 
 
 def test_demo_trains_the_end_to_end_recipe(tmp_path):
