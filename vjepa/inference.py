@@ -40,7 +40,8 @@ def load_encoder(
     `vjepa.models.official`), with a config in the same shape.
 
     ``which="target_encoder"`` (the EMA teacher, V-JEPA's choice for downstream use) falls back to the
-    online encoder for runs trained without a teacher (SIGReg). ``contents``: the ``.pt`` file already loaded,
+    online encoder for runs trained without a teacher (SIGReg). A `vjepa-train-ac` ``recipe=end_to_end``
+    checkpoint gives the encoder it trained. ``contents``: the ``.pt`` file already loaded,
     by a caller that reads other parts of it too (read once)."""
     path = Path(checkpoint)
     if contents is None and is_hugging_face(path):
@@ -55,7 +56,9 @@ def load_encoder(
         if key not in state:
             raise KeyError(f"checkpoint {checkpoint} has no '{key}' entry; is it a vjepa-pretrain checkpoint?")
     weights = state.get(which) or state["encoder"]
-    config = OmegaConf.to_container(merged(Pretrain, state["config"]))  # an older run's: the keys it lacks added
+    # a vjepa-train-ac recipe=end_to_end checkpoint describes its encoder in encoder_config; an older run's config:
+    # the keys it lacks added
+    config = OmegaConf.to_container(merged(Pretrain, state.get("encoder_config") or state["config"]))
     encoder = build_encoder(config["model"])
     encoder.load_state_dict(strip_prefixes(weights))
     return encoder.to(device).eval().requires_grad_(False), config

@@ -138,14 +138,15 @@ def load_world_model(
     precision: str = "fp32",
 ) -> JEPAWorldModel:
     """The world model of a `vjepa-train-ac` checkpoint: its predictor and action statistics, and the frozen
-    encoder from the checkpoint's ``encoder_checkpoint`` (or ``encoder_checkpoint`` given here). Warns if that
+    encoder from the checkpoint's ``encoder_checkpoint`` — the encoder it holds for ``recipe=end_to_end`` — (or
+    ``encoder_checkpoint`` given here). Warns if that
     encoder's weights differ from the ones the predictor was trained on (fingerprint). V-JEPA 2-AC's released
     ``.pt`` loads too (`official_world_model`, with its defaults). ``precision``: what the networks compute in."""
     contents = load_checkpoint(ac_checkpoint, map_location="cpu")
     if is_official_checkpoint(contents) and "predictor" in contents:  # V-JEPA 2-AC's released .pt
         return official_world_model(contents, device, precision=precision)
     state = ACCheckpoint.from_contents(contents, ac_checkpoint)
-    enc_path = Path(encoder_checkpoint or state.encoder_checkpoint)
+    enc_path = Path(encoder_checkpoint or state.encoder_file(ac_checkpoint))
     if not enc_path.is_file():
         raise FileNotFoundError(
             f"encoder checkpoint {enc_path} (recorded in {ac_checkpoint}) not found; "

@@ -25,7 +25,8 @@ class EvalAC(Runtime):
     figure: bool = doc(True, "also <output>.png: the errors mapped over the token grid, per baseline and k")
     split: str = doc("val", "val (held-out episodes recorded in the checkpoint) | train | all")
     data_path: Optional[str] = doc(None, "null: the training data.path")
-    encoder: Optional[str] = doc(None, "null: the checkpoint's encoder_checkpoint")
+    encoder: Optional[str] = doc(None, "null: the checkpoint's encoder_checkpoint (recipe=end_to_end: the encoder "
+                                       "it holds)")
     feature_cache: Optional[str] = doc(None, "null: the training feature cache (rebuilt if missing)")
     context: Optional[int] = doc(None, "ground-truth context steps; null: the training loss.context")
     horizon: int = doc(4, "K: report k-step errors for k = 1..K")

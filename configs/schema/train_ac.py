@@ -9,7 +9,9 @@ from omegaconf import MISSING, DictConfig
 
 from configs.schema import doc, register
 from configs.schema.keys import refuse_unknown_keys
+from configs.schema.model import Model, check_model
 from configs.schema.optim import Optim, check_optim
+from configs.schema.pretrain import Sigreg
 from configs.schema.runtime import Runtime
 from vjepa.runtime import config_checks as checks
 from vjepa.runtime.errors import ConfigError
@@ -75,23 +77,55 @@ class ACLoss:
 
 
 @dataclass
-class TrainAC(Runtime):
-    """V-JEPA 2-AC: an action-conditioned predictor trained on a frozen pretrained encoder's features."""
+class Vicreg:
+    """VICReg's variance and covariance terms on the encoder's features (PLDM)."""
 
-    encoder: str = doc(MISSING, "a vjepa-pretrain checkpoint (its frozen encoder makes the features)")
-    encoder_which: str = doc("target_encoder", "target_encoder (EMA teacher) | encoder")
-    image_size: Optional[int] = doc(None, "frames are resized to this; null: the encoder's pretraining crop size")
-    feature_cache: Optional[str] = doc(None, "null: <data.path>/.vjepa_features/<hash of its key>_<size>px (or "
+    variance_weight: float = doc(1.0, "weight of the hinge on each channel's std (below 1 is penalised)")
+    covariance_weight: float = doc(0.04, "weight of the channels' squared off-diagonal covariances")
+
+
+@dataclass
+class EndToEnd:
+    """``recipe=end_to_end``: what keeps the jointly trained encoder's features from collapsing."""
+
+    regularizer: str = doc("sigreg", "sigreg (LeWM: LeJEPA's isotropic-Gaussian test) | vicreg (PLDM)")
+    sigreg: Sigreg = doc(Sigreg(), "regularizer=sigreg: its weight and random directions per step")
+    vicreg: Vicreg = doc(Vicreg(), "regularizer=vicreg: its weights")
+
+
+RECIPES = ("frozen", "end_to_end")
+
+
+@dataclass
+class TrainAC(Runtime):
+    """V-JEPA 2-AC: an action-conditioned predictor trained on a frozen pretrained encoder's features; or
+    (``recipe=end_to_end``) the encoder trained with it, LeWM / PLDM style."""
+
+    recipe: str = doc("frozen", "frozen (V-JEPA 2-AC: the encoder's features cached once) | end_to_end (LeWM / "
+                                "PLDM: the encoder trained with the predictor on decoded frames, against collapse "
+                                "by end_to_end.regularizer)")
+    encoder: Optional[str] = doc(MISSING, "a vjepa-pretrain checkpoint (frozen: its encoder makes the features; "
+                                          "end_to_end: the encoder starts from it; null: from scratch as model)")
+    model: Optional[Model] = doc(None, "end_to_end with encoder=null: the encoder to train from scratch "
+                                       "(model=vit_tiny ...; image_size is then required; its mask predictor "
+                                       "is not used)")
+    end_to_end: EndToEnd = doc(EndToEnd(), "recipe=end_to_end's regulariser")
+    encoder_which: str = doc("target_encoder", "the checkpoint's target_encoder (EMA teacher) | encoder "
+                                               "(end_to_end: the one it starts from)")
+    image_size: Optional[int] = doc(None, "frames are resized to this; null: the encoder's pretraining crop size "
+                                          "(end_to_end from scratch: required)")
+    feature_cache: Optional[str] = doc(None, "frozen: null: <data.path>/.vjepa_features/<hash of its key>_<size>px (or "
                                              "under run_dir/features/); the key: encoder, image size, precision, "
                                              "camera (a cache given here with another key is rebuilt)")
-    cache_batch_size: int = doc(64, "frames per encoder call while building the cache")
+    cache_batch_size: int = doc(64, "frozen: frames per encoder call while building the cache")
     cache_precision: str = doc("fp32", "what the frozen encoder computes the cached features in: fp32 | bf16 | auto "
                                        "(bf16 where the hardware has it; its own cache directory)")
-    feature_norm: str = doc("standardize", "the predictor's feature space: layer (V-JEPA 2-AC: layer norm per "
-                                           "token) | standardize (then each token-channel scaled by its std over "
-                                           "the training frames)")
-    feature_norm_frames: int = doc(20000, "training frames (evenly spread over episodes) the statistics are "
-                                          "computed on")
+    feature_norm: Optional[str] = doc(None, "the predictor's feature space: layer (V-JEPA 2-AC: layer norm per "
+                                            "token) | standardize (then each token-channel scaled by its std over "
+                                            "the training frames; frozen only) | null: standardize (frozen), layer "
+                                            "(end_to_end)")
+    feature_norm_frames: int = doc(20000, "standardize: training frames (evenly spread over episodes) the "
+                                          "statistics are computed on")
     data: EpisodeData = doc(EpisodeData(path=MISSING), "the episodes")
     loss: ACLoss = doc(ACLoss(), "the training loss")
     optim: Optim = doc(Optim(lr=5.0e-4, start_lr=5.0e-5, final_lr=1.0e-6, warmup_steps=100, final_weight_decay=0.04,
@@ -121,18 +155,40 @@ class TrainAC(Runtime):
 register("train_ac_schema", TrainAC)
 
 
+def feature_norm_mode(cfg: DictConfig) -> str:
+    """``feature_norm``, its null resolved by the recipe: standardize (frozen), layer (end_to_end: the fitted
+    statistics of a fixed encoder's features do not exist there)."""
+    return cfg.feature_norm or ("layer" if cfg.recipe == "end_to_end" else "standardize")
+
+
 def check(cfg: DictConfig) -> None:
     """Every key train-ac reads, checked before any work starts: a `ConfigError` names the first bad one."""
     refuse_unknown_keys(cfg)  # +key=value adds a key hydra would refuse without the +
     checks.runtime(cfg)
-    checks.existing_path(cfg, "encoder", kind="file")
+    end_to_end = checks.choice(cfg, "recipe", RECIPES) == "end_to_end"
+    if checks.existing_path(cfg, "encoder", optional=end_to_end, kind="file") is None:
+        if cfg.model is None:
+            raise ConfigError("is null: end_to_end trains an encoder from scratch only with a model", "encoder",
+                              "give a vjepa-pretrain checkpoint, or a model preset (model=vit_tiny)")
+        check_model(cfg)
+        if cfg.image_size is None:
+            raise ConfigError("is null: an encoder from scratch has no pretraining crop size", "image_size",
+                              "set it (a multiple of model.patch_size)")
+        checks.multiple_of(cfg, "image_size", cfg.model.patch_size, "model.patch_size")
+    if end_to_end:
+        if checks.choice(cfg, "end_to_end.regularizer", ("sigreg", "vicreg")) == "sigreg":
+            checks.number(cfg, "end_to_end.sigreg.weight", low=0.0)
+            checks.integer(cfg, "end_to_end.sigreg.directions", low=1)
+        else:
+            checks.number(cfg, "end_to_end.vicreg.variance_weight", low=0.0)
+            checks.number(cfg, "end_to_end.vicreg.covariance_weight", low=0.0)
     checks.existing_path(cfg, "data.path", kind="dir")
     checks.existing_path(cfg, "init_predictor", optional=True, kind="file")
     checks.choice(cfg, "encoder_which", ("target_encoder", "encoder"))
     checks.integer(cfg, "image_size", low=1, optional=True)
     checks.integers(cfg, ("cache_batch_size", "feature_norm_frames"), low=1)
     checks.choice(cfg, "cache_precision", ("auto", "fp32", "bf16"))
-    checks.choice(cfg, "feature_norm", ("layer", "standardize"))
+    checks.choice(cfg, "feature_norm", ("layer",) if end_to_end else ("layer", "standardize"), optional=True)
     checks.integer(cfg, "seed", low=0)
     checks.integers(cfg, ("steps", "batch_size", "log_every", "val_every", "val_max_windows", "ckpt_every"), low=1)
     checks.integers(cfg, ("stop_after", "keep_every"), low=1, optional=True)

@@ -1,7 +1,9 @@
-"""`vjepa-train-ac`: train a V-JEPA 2-AC action-conditioned predictor on a frozen encoder (configs/train_ac.yaml).
+"""`vjepa-train-ac`: train a V-JEPA 2-AC action-conditioned predictor on a frozen encoder, or with it
+(``recipe=end_to_end``) (configs/train_ac.yaml).
 
     vjepa-train-ac encoder=runs/pretrain/latest.pt data.path=data/wall
     vjepa-train-ac encoder=runs/pretrain/latest.pt data.path=/lerobot/pusht ac=vjepa2_ac steps=20000
+    vjepa-train-ac recipe=end_to_end encoder=runs/pretrain/latest.pt data.path=data/wall   # encoder trained too
     torchrun --nproc_per_node=2 -m vjepa.cli.train_ac encoder=... data.path=...                     # DDP
 """
 

@@ -99,7 +99,7 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
         data_cfg["path"] = cfg.data_path
     episodes = open_dataset(data_cfg)
     cache, enc = prepare_features(
-        cfg.encoder or state.encoder_checkpoint, episodes, data_cfg["path"],
+        cfg.encoder or state.encoder_file(cfg.checkpoint), episodes, data_cfg["path"],
         which=state.encoder_which, image_size=state.image_size,
         cache_dir=cfg.feature_cache or state.feature_cache, run_dir=Path(cfg.checkpoint).parent,
         device=device, precision=train_cfg.cache_precision, progress=True,  # the training features

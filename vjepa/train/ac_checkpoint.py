@@ -1,6 +1,7 @@
 """The checkpoint `vjepa-train-ac` writes (``run_dir/latest.pt``), as one type: the action-conditioned predictor
 with what it needs to run — its constructor kwargs, the action/state statistics, the feature normalisation, which
-encoder it was trained on — and what a resumed run continues from (episode split, optimiser, RNG, step, config).
+encoder it was trained on (``recipe=end_to_end``: the trained encoder itself, `ACCheckpoint.encoder_file`) — and
+what a resumed run continues from (episode split, optimiser, RNG, step, config).
 Written and read here only: `vjepa.world_model`, `vjepa-eval-ac`, resumed runs and ``init_predictor`` load it
 through `ACCheckpoint.load` / `ACCheckpoint.from_contents`, which refuse any other file in one line naming it."""
 
@@ -41,6 +42,8 @@ class ACCheckpoint:
     feature_cache: str | None = None
     optimizer: dict[str, Any] | None = None
     rng: dict[str, Any] | None = None
+    encoder: dict[str, Tensor] | None = None  # recipe=end_to_end: the encoder trained with the predictor
+    encoder_config: dict[str, Any] | None = None  # ... described as a vjepa-pretrain run's config (its model)
 
     def to_contents(self) -> dict[str, Any]:
         """The dict `vjepa.runtime.checkpoint.save_checkpoint` writes."""
@@ -59,6 +62,7 @@ class ACCheckpoint:
             "optimizer": self.optimizer,
             "rng": self.rng,
             "config": self.config,
+            **({} if self.encoder is None else {"encoder": self.encoder, "encoder_config": self.encoder_config}),
         }
 
     @classmethod
@@ -79,12 +83,18 @@ class ACCheckpoint:
             image_size=int(contents["image_size"]), split=dict(contents["split"]), config=contents["config"],
             encoder_which=contents.get("encoder_which", "target_encoder"),
             feature_cache=contents.get("feature_cache"), optimizer=contents.get("optimizer"), rng=contents.get("rng"),
+            encoder=contents.get("encoder"), encoder_config=contents.get("encoder_config"),
         )
 
     @classmethod
     def load(cls, path: str | Path) -> ACCheckpoint:
         """The checkpoint at ``path`` (on the CPU), checked as `from_contents` does."""
         return cls.from_contents(load_checkpoint(path, map_location="cpu"), path)
+
+    def encoder_file(self, path: str | Path) -> Path:
+        """The file the predictor's encoder loads from (`vjepa.inference.load_encoder`): this checkpoint, at
+        ``path``, when it holds the encoder it trained (recipe end_to_end), else ``encoder_checkpoint``."""
+        return Path(path) if self.encoder is not None else Path(self.encoder_checkpoint)
 
     def build_predictor(self) -> ActionConditionedPredictor:
         """The predictor, with its weights."""

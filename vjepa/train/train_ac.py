@@ -9,10 +9,15 @@ then each step: schedules -> teacher-forcing + rollout loss on normalised action
 many (torchrun, gloo on CPU); a resumed run reproduces the losses of an uninterrupted one (the batch order derives
 from the step).
 
+``recipe=end_to_end`` (LeWM / PLDM style) trains the encoder with the predictor instead: no feature cache, the
+windows' frames decoded and encoded every step (`vjepa.train.end_to_end`: where the encoder starts;
+`vjepa.train.objectives.EndToEndObjective`: the AC loss plus SIGReg or VICReg on its features), layer-normalised
+features; the rest — split, statistics, predictor, loop, validation, checkpoint — is the same.
+
 The checkpoint (``run_dir/latest.pt``, a `vjepa.train.ac_checkpoint.ACCheckpoint`) is self-describing for
 `vjepa.world_model.load_world_model` and `vjepa-eval-ac`: predictor weights and constructor kwargs, action and
-feature statistics, the encoder checkpoint path, which encoder and its fingerprint, the image size, the episode
-split, the optimiser, step, RNG and the whole config.
+feature statistics, the encoder checkpoint path, which encoder and its fingerprint (end_to_end: the trained
+encoder's weights and model), the image size, the episode split, the optimiser, step, RNG and the whole config.
 """
 
 from __future__ import annotations
@@ -27,13 +32,13 @@ import numpy as np
 import torch
 import torch.distributed as torch_dist
 from omegaconf import DictConfig, OmegaConf
-from torch import Tensor
+from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from configs.schema import train_ac as schema
 from configs.schema.train_ac import AC
 from vjepa.data.ac_dataset import ActionStats, ClipWindows, episode_lowdim, open_episodes
-from vjepa.data.feature_cache import FeatureCache, prepare_features
+from vjepa.data.feature_cache import FeatureCache, fingerprint, prepare_features
 from vjepa.data.sampler import SeededSampler
 from vjepa.models.ac_predictor import ActionConditionedPredictor
 from vjepa.models.feature_norm import FeatureNorm
@@ -45,10 +50,13 @@ from vjepa.runtime.run_dir import RunDir
 from vjepa.runtime.threads import set_threads
 from vjepa.train.ac_checkpoint import ACCheckpoint
 from vjepa.train.distributed import DistInfo, all_reduce_mean
+from vjepa.train.end_to_end import trained_encoder
 from vjepa.train.loop import Batches, StepTail, apply_schedules, run_training, trainer
-from vjepa.train.objectives import ACObjective
+from vjepa.train.objectives import ACObjective, EndToEndObjective
 
 LEROBOT_KEYS = ("camera_key", "state_key", "action_key")
+FEATURES = ("features", "actions", "states")  # a window's inputs to the objective: frozen recipe
+FRAMES = ("frames", "actions", "states")  # end_to_end
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -149,7 +157,7 @@ def predictor_config_from(cfg: DictConfig, embed_dim: int, grid: int, stats: Act
         "state_embed": str(ac.state_embed),
         "condition_patches": bool(ac.condition_patches),
         "state_decoder": int(ac.state_decoder or 0),
-        "norm_output": bool(cfg.feature_norm == "layer" if ac.norm_output is None else ac.norm_output),
+        "norm_output": bool(schema.feature_norm_mode(cfg) == "layer" if ac.norm_output is None else ac.norm_output),
         **{key: str(ac[key]) for key in RELEASE_OPTIONS if ac[key] != getattr(AC, key)},
     }
 
@@ -175,16 +183,17 @@ def init_ac_predictor(predictor: ActionConditionedPredictor, checkpoint: str | P
 
 
 @torch.no_grad()
-def validate(objective: ACObjective, loader: DataLoader, device: torch.device, precision: str) -> dict[str, float]:
-    """Mean losses over the held-out windows (window-weighted)."""
+def validate(objective: nn.Module, loader: DataLoader, device: torch.device, precision: str,
+             inputs: Sequence[str] = FEATURES, **kwargs: Any) -> dict[str, float]:
+    """Mean losses over the held-out windows (window-weighted): ``objective(*batch[inputs], **kwargs)``."""
     was_training = objective.training
     objective.eval()
     sums: dict[str, float] = {}
     count = 0
     for batch in loader:
         with autocast_context(precision, device):
-            loss, parts = objective(*(batch[k].to(device) for k in ("features", "actions", "states")))
-        n = len(batch["features"])
+            loss, parts = objective(*(batch[k].to(device) for k in inputs), **kwargs)
+        n = len(batch["actions"])
         for name, value in {"loss": loss, **parts}.items():
             sums[name] = sums.get(name, 0.0) + float(value) * n
         count += n
@@ -194,7 +203,8 @@ def validate(objective: ACObjective, loader: DataLoader, device: torch.device, p
 
 # ------------------------------------------------------------------------------------------- loop
 def train_ac(cfg: DictConfig) -> dict[str, Any]:
-    """Run (or resume) action-conditioned predictor training as configured; returns a summary."""
+    """Run (or resume) action-conditioned predictor training as configured (``recipe``: frozen or end_to_end);
+    returns a summary."""
     return run_training(cfg, "vjepa-train-ac", schema.check, _train_ac)
 
 
@@ -203,34 +213,55 @@ def _barrier(dist: DistInfo) -> None:
         torch_dist.barrier()
 
 
-def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
-    run_dir = Path(cfg.run_dir)
-    device = dist.device
-    set_threads(cfg.threads)
-    data_cfg = cfg.data
-    ckpt_path, contents = resume_checkpoint(run_dir, cfg.resume)
-    try:
-        state = None if contents is None else ACCheckpoint.from_contents(contents, ckpt_path)
-    except UserError as err:
-        raise RunDirError(err.what, err.where, RESTART) from err
-
-    # frozen encoder -> feature cache (built by the main process, read by all)
-    episodes = open_dataset(data_cfg)
-    if len(episodes) == 0:
-        raise ConfigError(f"no episodes in {data_cfg.path}", "data.path", "point it at a dataset with episodes")
-    encoder_path = Path(cfg.encoder)
+def _frozen_features(cfg: DictConfig, dist: DistInfo, episodes: Any, state: ACCheckpoint | None,
+                     ckpt_path: Path | None) -> tuple[FeatureCache, dict[str, Any]]:
+    """The frozen encoder's feature cache of ``episodes`` (built by the main process, read by all) and its
+    description (`prepare_features`); a resumed run must see the same encoder."""
     prepare = dict(
-        which=cfg.encoder_which, image_size=cfg.image_size, cache_dir=cfg.feature_cache, run_dir=run_dir,
-        batch_size=cfg.cache_batch_size, device=device, precision=cfg.cache_precision,
+        which=cfg.encoder_which, image_size=cfg.image_size, cache_dir=cfg.feature_cache, run_dir=Path(cfg.run_dir),
+        batch_size=cfg.cache_batch_size, device=dist.device, precision=cfg.cache_precision,
     )
-    cache, enc = prepare_features(encoder_path, episodes, data_cfg.path, build=dist.is_main,
-                                  progress=dist.is_main, **prepare)
+    encoder_path = Path(cfg.encoder)
+    _, enc = prepare_features(encoder_path, episodes, cfg.data.path, build=dist.is_main, progress=dist.is_main,
+                              **prepare)
     _barrier(dist)
     cache = FeatureCache(enc["cache_dir"])  # now complete on every rank
     if state is not None and state.fingerprint != enc["fingerprint"]:
         raise RunDirError(
             f"trained on features of another encoder (fingerprint {state.fingerprint[:12]}, now "
             f"{enc['fingerprint'][:12]} for {encoder_path})", str(ckpt_path), RESTART)
+    grid = enc["image_size"] // enc["patch_size"]
+    if cache.num_tokens != grid * grid:
+        raise UserError(f"{cache.num_tokens} tokens per frame, expected {grid}x{grid}", str(cache.cache_dir),
+                        "delete it or set feature_cache to another directory")
+    return cache, enc
+
+
+def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
+    run_dir = Path(cfg.run_dir)
+    device = dist.device
+    set_threads(cfg.threads)
+    data_cfg = cfg.data
+    end_to_end = cfg.recipe == "end_to_end"
+    ckpt_path, contents = resume_checkpoint(run_dir, cfg.resume)
+    try:
+        state = None if contents is None else ACCheckpoint.from_contents(contents, ckpt_path)
+    except UserError as err:
+        raise RunDirError(err.what, err.where, RESTART) from err
+    if state is not None and (state.encoder is not None) != end_to_end:
+        raise RunDirError(f"holds a run of the other recipe than recipe={cfg.recipe}", str(ckpt_path), RESTART)
+
+    episodes = open_dataset(data_cfg)
+    if len(episodes) == 0:
+        raise ConfigError(f"no episodes in {data_cfg.path}", "data.path", "point it at a dataset with episodes")
+    # the features: a frozen encoder's cache, or (end_to_end) the encoder trained here on decoded frames
+    if end_to_end:
+        cache, enc, trained = None, None, trained_encoder(cfg, state)
+        embed_dim, image_size, patch_size = trained.encoder.embed_dim, trained.image_size, trained.patch_size
+    else:
+        cache, enc = _frozen_features(cfg, dist, episodes, state, ckpt_path)
+        embed_dim, image_size, patch_size = cache.embed_dim, enc["image_size"], enc["patch_size"]
+    grid = image_size // patch_size
 
     # episode split and action/state statistics: once, then from the checkpoint
     if state is not None:
@@ -247,8 +278,9 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
     if state is not None:
         feature_norm = state.feature_norm
     else:
-        feature_norm = FeatureNorm(cache.num_tokens, cache.embed_dim, cfg.feature_norm)
-        feature_norm.fit(training_frames(cache, train_eps, int(cfg.feature_norm_frames)))
+        feature_norm = FeatureNorm(grid * grid, embed_dim, schema.feature_norm_mode(cfg))
+        if feature_norm.mode == "standardize":  # frozen only: statistics of fixed features
+            feature_norm.fit(training_frames(cache, train_eps, int(cfg.feature_norm_frames)))
 
     windows = ClipWindows(episodes, data_cfg.num_frames, data_cfg.frame_step, data_cfg.action_agg,
                           features=cache, stride=data_cfg.stride, stats=stats)
@@ -262,12 +294,7 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
     val_idx = windows_of(val_windows, val_eps, cfg.val_max_windows)
     val_loader = DataLoader(WindowSubset(val_windows, val_idx), batch_size=cfg.batch_size, num_workers=0)
 
-    loss_cfg = cfg.loss
-    grid = enc["image_size"] // enc["patch_size"]
-    if cache.num_tokens != grid * grid:
-        raise UserError(f"{cache.num_tokens} tokens per frame, expected {grid}x{grid}", str(cache.cache_dir),
-                        "delete it or set feature_cache to another directory")
-    predictor_config = predictor_config_from(cfg, cache.embed_dim, grid, stats)
+    predictor_config = predictor_config_from(cfg, embed_dim, grid, stats)
     if state is not None and state.predictor_config != predictor_config:
         raise RunDirError(f"holds another predictor: {differences(state.predictor_config, predictor_config)}",
                           str(ckpt_path), RESTART)
@@ -278,8 +305,18 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
         predictor.load_state_dict(state.predictor)
     elif cfg.init_predictor:
         init_ac_predictor(predictor, cfg.init_predictor)
-    objective = ACObjective(predictor, feature_norm, loss_cfg).to(device)
-    weights, model, optimizer = trainer(objective, predictor, cfg, dist, device, compiled=(objective,))
+    objective: nn.Module = ACObjective(predictor, feature_norm, cfg.loss)
+    inputs = FRAMES if end_to_end else FEATURES
+    if end_to_end:  # the encoder and the predictor, trained together
+        objective = EndToEndObjective(trained.encoder, objective, image_size, cfg.end_to_end)
+
+    def step_kwargs(at: int) -> dict[str, Any]:
+        """end_to_end: SIGReg's directions, drawn from the step (a resumed run draws the same)."""
+        return {"generator": torch.Generator().manual_seed(cfg.seed * 1_000_003 + at)} if end_to_end else {}
+
+    objective.to(device)
+    weights, model, optimizer = trainer(objective, objective if end_to_end else predictor, cfg, dist, device,
+                                        compiled=(objective,))
     sampler = SeededSampler(len(train_idx), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size)
     batches = Batches(WindowSubset(windows, train_idx), sampler, cfg, None, device)
 
@@ -292,20 +329,31 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
     if state is not None and dist.is_main:
         print(f"resumed from {ckpt_path} at step {step}")
     elif dist.is_main:
+        source = (f"encoder trained with it on {image_size}px frames ({grid * grid} tokens x {embed_dim}), "
+                  f"{cfg.end_to_end.regularizer}" if end_to_end else
+                  f"features {cache.cache_dir} ({cache.num_tokens} tokens x {cache.embed_dim})")
         print(
-            f"train_ac: {len(train_eps)} training / {len(val_eps)} held-out episodes, {len(train_idx)} windows; "
-            f"features {cache.cache_dir} ({cache.num_tokens} tokens x {cache.embed_dim}); predictor "
+            f"train_ac ({cfg.recipe}): {len(train_eps)} training / {len(val_eps)} held-out episodes, "
+            f"{len(train_idx)} windows; {source}; predictor "
             f"{sum(p.numel() for p in predictor.parameters()) / 1e6:.2f}M parameters; precision "
             f"{resolve_precision(cfg.precision, device)} (precision={cfg.precision})"
         )
 
     def checkpoint() -> dict[str, Any]:
-        return ACCheckpoint(
+        common = dict(
             step=step, predictor=weights.state_dict(predictor), predictor_config=predictor_config,
-            action_stats=stats, feature_norm=feature_norm, encoder_checkpoint=enc["encoder_checkpoint"],
-            fingerprint=enc["fingerprint"], image_size=enc["image_size"], split={"train": train_eps, "val": val_eps},
-            config=OmegaConf.to_container(cfg, resolve=True), encoder_which=enc["encoder_which"],
-            feature_cache=str(cache.cache_dir), optimizer=optimizer.state_dict(), rng=rng_state(),
+            action_stats=stats, feature_norm=feature_norm, split={"train": train_eps, "val": val_eps},
+            config=OmegaConf.to_container(cfg, resolve=True), optimizer=optimizer.state_dict(), rng=rng_state(),
+        )
+        if end_to_end:
+            encoder = weights.state_dict(trained.encoder)
+            return ACCheckpoint(
+                **common, encoder_checkpoint=trained.start, fingerprint=fingerprint(encoder), image_size=image_size,
+                encoder_which="encoder", encoder=encoder, encoder_config=trained.config,
+            ).to_contents()
+        return ACCheckpoint(
+            **common, encoder_checkpoint=enc["encoder_checkpoint"], fingerprint=enc["fingerprint"],
+            image_size=image_size, encoder_which=enc["encoder_which"], feature_cache=str(cache.cache_dir),
         ).to_contents()
 
     tail = StepTail("train_ac", cfg, dist, device, step, "windows_per_s", cfg.batch_size * dist.world_size)
@@ -316,9 +364,8 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
         t_data = time.perf_counter()
         batch = next(data_iter)
         tail.window.data_wait += time.perf_counter() - t_data
-        inputs = [batch[k].to(device, non_blocking=True) for k in ("features", "actions", "states")]
         with autocast_context(cfg.precision, device):
-            loss, parts = model(*inputs)
+            loss, parts = model(*(batch[k].to(device, non_blocking=True) for k in inputs), **step_kwargs(step))
         loss.backward()
         weights.collect_grads()
         grad_norm = weights.step(optimizer, cfg.optim.grad_clip)
@@ -327,15 +374,13 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
         tail.end_step(step, loss, lambda: {**{f"loss_{k}": all_reduce_mean(v).item() for k, v in parts.items()},
                                            "grad_norm": grad_norm.item(), **scheduled})
         if dist.is_main and len(val_idx) and (step % cfg.val_every == 0 or step == tail.last_step):
-            val = validate(objective, val_loader, device, cfg.precision)
+            val = validate(objective, val_loader, device, cfg.precision, inputs, **step_kwargs(0))
             tail.logger.log(step, val)
             val_history.append({"step": step, **val})
             tail.progress.write(f"step {step}: val_loss {val['val_loss']:.4f}")
         tail.checkpoint(checkpoint)
-    return {
-        **tail.close(), "val": val_history, "feature_cache": str(cache.cache_dir), "cache_build": enc["build"],
-        "split": {"train": train_eps, "val": val_eps},
-    }
+    frozen = {} if end_to_end else {"feature_cache": str(cache.cache_dir), "cache_build": enc["build"]}
+    return {**tail.close(), "val": val_history, **frozen, "split": {"train": train_eps, "val": val_eps}}
 
 
 __all__ = ["EpisodeSubset", "WindowSubset", "open_dataset", "split_episodes", "train_ac", "validate",
