@@ -43,7 +43,7 @@ class AC:
 class EpisodeData:
     """The robot logs: a vjepa-episodes directory or a LeRobot dataset, cut into windows."""
 
-    path: str = doc(text="a vjepa-episodes directory (python -m envs.collect) or a LeRobot dataset")
+    path: str = doc(text="a vjepa-episodes directory (vjepa-collect) or a LeRobot dataset")
     camera_key: Optional[str] = doc(None, "LeRobot only: video feature to read (null: the first one)")
     state_key: Any = doc("observation.state", "LeRobot: a column or a list of them, concatenated in order (e.g. an "
                                               "end-effector pose column and a gripper column: [pose_col,gripper_col])")
