@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 
 from configs.schema import SCHEMAS, merged
 from configs.schema.data import Data, Images
+from configs.schema.env import EnvConfig
 from configs.schema.mask import Mask
 from configs.schema.model import Model
 from configs.schema.optim import Optim
@@ -52,7 +53,8 @@ def test_every_preset_composes_against_the_schema(name):
         OmegaConf.to_container(cfg, throw_on_missing=False)  # every value of the type its key declares
 
 
-PRESET_GROUPS = {"model": Model, "mask": Mask, "data": Data, "images": Images, "optim": Optim, "ac": AC}
+PRESET_GROUPS = {"model": Model, "mask": Mask, "data": Data, "images": Images, "optim": Optim, "ac": AC,
+                 "env": EnvConfig}
 
 
 def repeated_defaults(preset: dict, defaults: dict, prefix: str = "") -> list[str]:
