@@ -44,8 +44,7 @@ def doc(default: Any = MISSING, text: str = "") -> Any:
 
 
 def register(name: str, node: type) -> type:
-    """Store ``node`` as the schema ``name`` (a command's YAML lists it first in its defaults); returns it, so that
-    it can decorate the dataclass: ``@register("pretrain_schema")``."""
+    """Store ``node`` as the schema ``name`` (a command's YAML lists it first in its defaults); returns ``node``."""
     ConfigStore.instance().store(name=name, node=node)
     SCHEMAS[name] = node
     return node
