@@ -198,10 +198,11 @@ class Planner:
         raise NotImplementedError
 
 
-def lowest(candidates: Tensor, energies: Tensor, num: int) -> Tensor:
-    """Each episode's ``num`` lowest-energy candidates: (B, K, H, A), energies (B, K) -> (B, num, H, A)."""
-    index = energies.topk(num, dim=1, largest=False).indices  # (B, num)
-    return candidates.take_along_dim(index[:, :, None, None], dim=1)
+def lowest(candidates: Tensor, energies: Tensor, num: int) -> tuple[Tensor, Tensor]:
+    """Each episode's ``num`` lowest-energy candidates, lowest first, and their energies: (B, K, H, A), energies
+    (B, K) -> (B, num, H, A), (B, num)."""
+    top = energies.topk(num, dim=1, largest=False)  # sorted: the lowest first
+    return candidates.take_along_dim(top.indices[:, :, None, None], dim=1), top.values
 
 
 class CEMPlanner(Planner):
@@ -209,7 +210,10 @@ class CEMPlanner(Planner):
 
     Each of ``iterations`` rounds samples ``num_samples`` sequences around each episode's mean (standard deviation
     ``init_std`` at first, at least ``min_std``), keeps its ``num_elites`` lowest-energy ones and refits its mean
-    and standard deviation to them, keeping ``momentum`` of the previous ones.
+    and standard deviation to them, keeping ``momentum`` of the previous ones. Two of iCEM's changes (Pinneri et
+    al., 2020) are options: ``keep_elites`` ranks each round's elites again beside the next round's samples (a
+    rare low-energy sequence is not lost to one unlucky round), and ``execute="best"`` returns the lowest-energy
+    sequence found rather than the refitted mean (the mean of elites from two basins lies in neither).
     """
 
     def __init__(
@@ -222,24 +226,37 @@ class CEMPlanner(Planner):
         init_std: float = CEMConfig.init_std,
         min_std: float = CEMConfig.min_std,
         momentum: float = CEMConfig.momentum,
+        keep_elites: bool = CEMConfig.keep_elites,
+        execute: str = CEMConfig.execute,
         **kwargs: Any,
     ):
         super().__init__(world_model, **kwargs)
         if not 2 <= num_elites <= num_samples:
             raise ValueError(f"need 2 <= num_elites ({num_elites}) <= num_samples ({num_samples})")
+        if execute not in ("mean", "best"):
+            raise ValueError(f"execute must be 'mean' or 'best', got {execute!r}")
         self.num_samples, self.num_elites, self.iterations = num_samples, num_elites, iterations
         self.init_std, self.min_std, self.momentum = init_std, min_std, momentum
+        self.keep_elites, self.execute = keep_elites, execute
 
     @torch.inference_mode()
     def _optimize(self, score: ScoreFn, mean: Tensor) -> Tensor:
         std = torch.full_like(mean, self.init_std)  # (B, H, A)
+        best, best_energy = mean, torch.full(mean.shape[:1], torch.inf, device=mean.device)  # (B, H, A), (B,)
+        elites = None
         for _ in range(self.iterations):
             noise = self.sample_normal(self.num_samples, mean)  # (B, K, H, A)
             candidates = self.project(mean[:, None] + std[:, None] * noise)
-            elites = lowest(candidates, score(candidates), self.num_elites)  # (B, E, H, A)
+            energies = score(candidates)  # (B, K)
+            if self.keep_elites and elites is not None:
+                candidates, energies = torch.cat([elites, candidates], 1), torch.cat([elite_energies, energies], 1)
+            elites, elite_energies = lowest(candidates, energies, self.num_elites)  # (B, E, H, A), (B, E)
+            improved = elite_energies[:, 0] < best_energy
+            best = torch.where(improved[:, None, None], elites[:, 0], best)
+            best_energy = torch.where(improved, elite_energies[:, 0], best_energy)
             mean = self.momentum * mean + (1 - self.momentum) * elites.mean(1)
             std = (self.momentum * std + (1 - self.momentum) * elites.std(1)).clamp_min(self.min_std)
-        return self.project(mean)
+        return best if self.execute == "best" else self.project(mean)
 
 
 class MPPIPlanner(Planner):

@@ -161,6 +161,33 @@ def test_cem_finds_the_minimum_of_a_quadratic_energy():
     assert planner.last_energy < 1e-3
 
 
+@pytest.mark.parametrize("keep_elites", [False, True])
+def test_cem_execute_best_returns_the_lowest_energy_sequence_between_two_basins(keep_elites):
+    """Two equally deep basins, at +target and -target: the elites' mean falls between them, the best does not."""
+    target = torch.full((5, 2), 0.6)
+
+    def energy(rollout, goal):
+        actions = rollout.features[..., 0, :]  # (K, H, A)
+        return torch.minimum((actions - target).square().sum((-2, -1)), (actions + target).square().sum((-2, -1)))
+
+    class Scored(ActionsAsFeatures):  # keeps every candidate batch it rolls out
+        def rollout(self, context_features, context_states, context_actions, actions):
+            seen.append(actions.flatten(end_dim=-3))
+            return super().rollout(context_features, context_states, context_actions, actions)
+
+    plans = {}  # execute -> the energy of the plan returned
+    for execute in ("mean", "best"):
+        seen = []
+        planner = CEMPlanner(Scored(), energy=energy, horizon=5, num_samples=64, num_elites=16,
+                             iterations=3, keep_elites=keep_elites, execute=execute, seed=0)
+        planner.plan(torch.zeros(1, 1, 2), torch.zeros(1, 2), torch.zeros(1, 2))
+        plans[execute] = planner.last_energy
+    best_energy = plans["best"]
+    scored = energy(Rollout(torch.cat(seen[:-1])[:, :, None]), None)  # the last rollout scores the plan
+    assert best_energy == pytest.approx(scored.min().item())
+    assert best_energy < 0.5 * plans["mean"]  # the elites' mean lies between the basins
+
+
 @pytest.mark.parametrize("name", ["cem", "mppi", "gradient"])
 def test_planners_reduce_the_energy_on_the_toy_model(name):
     model, obs, goal, state = toy_problem()

@@ -51,6 +51,9 @@ class CEMConfig(SamplingConfig):
     init_std: float = doc(1.0, "standard deviation of the first round's Gaussian")
     min_std: float = doc(0.05, "floor of the refitted standard deviation")
     momentum: float = doc(0.0, "weight of the previous mean and std in each refit")
+    keep_elites: bool = doc(False, "rank each round's elites again beside the next round's samples (iCEM)")
+    execute: str = doc("mean", "mean: the refitted mean (DINO-WM, V-JEPA 2-AC) | best: the lowest-energy sequence "
+                               "found (iCEM)")
 
 
 @dataclass
@@ -90,7 +93,7 @@ POSITIVE_NUMBERS = ("max_norm", "init_std", "temperature", "lr")  # numbers > 0 
 
 def check_planner(cfg: DictConfig, where: str = "planner") -> None:
     """The planner kind at ``where`` in ``cfg`` (chosen by its preset), its keys' ranges, and CEM's
-    2 <= num_elites <= num_samples."""
+    2 <= num_elites <= num_samples and execute."""
     planner = OmegaConf.select(cfg, where)
     if OmegaConf.get_type(planner) is not PLANNER_CONFIGS.get(planner.name):  # planner.name=... alone
         raise ConfigError(f"{planner.name!r} is not the planner the preset configures", f"{where}.name",
@@ -108,3 +111,5 @@ def check_planner(cfg: DictConfig, where: str = "planner") -> None:
         checks.number(cfg, f"{where}.momentum", low=0, high=1)
     if "num_elites" in planner:
         checks.integer(cfg, f"{where}.num_elites", low=2, high=planner.num_samples)
+    if "execute" in planner:
+        checks.choice(cfg, f"{where}.execute", ("mean", "best"))
