@@ -132,8 +132,8 @@ def test_the_demo_checks_its_env_before_any_stage(tmp_path):
 
 
 @pytest.mark.parametrize("overrides,state_weight", [
-    ([], 1.0), (["env=reacher"], 0.0), (["env=reacher", "plan.energy.state_weight=0.5"], 0.5)])
-def test_demo_plans_with_each_envs_state_weight_unless_told_otherwise(overrides, state_weight):
+    ([], 0.0), (["env=reacher"], 0.0), (["env=pusht", "plan.energy.state_weight=0.5"], 0.5)])
+def test_demo_plans_from_the_goal_images_features_alone_unless_told_otherwise(overrides, state_weight):
     cfg = compose_config("demo", overrides)
     assert OmegaConf.select(cfg, "plan.energy.state_weight") == state_weight
 

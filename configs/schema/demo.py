@@ -36,7 +36,6 @@ class DemoConfig(Runtime):
     pretrain: dict[str, Any] = doc({}, "merged into configs/pretrain.yaml (data=video_folder on the collected videos)")
     train_ac: dict[str, Any] = doc({}, "merged into configs/train_ac.yaml (encoder and data.path: the stages above)")
     planner_settings: dict[str, Any] = doc({}, "per planner name, merged into plan.planner")
-    plan_state_weight: dict[str, float] = doc({}, "plan.energy.state_weight per env name")
     plan: dict[str, Any] = doc({}, "merged into configs/plan.yaml (world_model: the stage above; env: the demo's, "
                                         "plan.env keys over it)")
 
