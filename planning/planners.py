@@ -243,7 +243,7 @@ class CEMPlanner(Planner):
     def _optimize(self, score: ScoreFn, mean: Tensor) -> Tensor:
         std = torch.full_like(mean, self.init_std)  # (B, H, A)
         best, best_energy = mean, torch.full(mean.shape[:1], torch.inf, device=mean.device)  # (B, H, A), (B,)
-        elites = None
+        elites = elite_energies = None  # (B, E, H, A), (B, E) from the second round on
         for _ in range(self.iterations):
             noise = self.sample_normal(self.num_samples, mean)  # (B, K, H, A)
             candidates = self.project(mean[:, None] + std[:, None] * noise)
