@@ -59,9 +59,10 @@ def test_encoder_trains_with_the_predictor_under_sigreg(trained, encoder_ckpt):
         assert f",{name}," in metrics
 
 
-def test_trains_on_each_device(encoder_ckpt, dots, tmp_path, device):
-    """The encoder and the predictor on ``device`` (bf16 there by precision=auto on a GPU)."""
-    summary = train_ac(ac_config(encoder_ckpt, dots, tmp_path / "run", *E2E, "steps=2", f"device={device}"))
+@pytest.mark.parametrize("embedding", [E2E, POOLED], ids=["tokens", "pooled"])
+def test_trains_on_each_device(encoder_ckpt, dots, tmp_path, device, embedding):
+    """The encoder (and the projector) and the predictor on ``device`` (bf16 there by precision=auto on a GPU)."""
+    summary = train_ac(ac_config(encoder_ckpt, dots, tmp_path / "run", *embedding, "steps=2", f"device={device}"))
     assert len(summary["losses"]) == 2 and all(np.isfinite(summary["losses"]))
     assert load_checkpoint(tmp_path / "run" / "latest.pt")["config"]["device"] == device.type
 
