@@ -2,13 +2,15 @@
 
 ``encode`` turns observations into the features the predictor was trained on — each frame resized with
 `vjepa.data.transforms.to_model_input` and encoded as a one-frame clip by the frozen encoder, exactly as
-`vjepa.data.feature_cache.FeatureCache` does, then normalised by the training `FeatureNorm` (the predictor's
-feature space). ``rollout``
-takes states and actions in env units, normalises them with the training `ActionStats` and runs the predictor's
-KV-cached rollout. One predicted step spans ``frame_step`` env steps (the training windows' frame step).
+`vjepa.data.feature_cache.FeatureCache` does, then (``end_to_end.embedding=pooled``) pooled into one embedding by
+the projector trained with it, and normalised by the training `FeatureNorm` (the predictor's feature space).
+``rollout`` takes states and actions in env units, normalises them with the training `ActionStats` and runs the
+predictor's KV-cached rollout. One predicted step spans ``frame_step`` env steps (the training windows' frame
+step).
 
     wm = load_world_model("runs/train_ac/latest.pt")
     z = wm.encode(frames)                                             # uint8 (B, H, W, 3) -> (B, N, D)
+                                                                      # (pooled: (B, 1, D'))
     futures = wm.rollout(z[-2:], states[-2:], actions[-1:], plans)    # plans (K, H, A) -> Rollout
     futures.features, futures.states                                  # (K, H, N, D), (K, H, S)
 """
@@ -38,8 +40,10 @@ from vjepa.train.ac_checkpoint import ACCheckpoint
 
 class JEPAWorldModel(nn.Module):
     """Frozen encoder + action-conditioned predictor + action/state statistics + the predictor's feature
-    normalisation (None: layer norm) + the encoder's image size; both networks compute in ``precision`` (fp32,
-    bf16 or auto, as in training: `vjepa.runtime.device`), and hand back fp32 features and states."""
+    normalisation (None: layer norm) + the encoder's image size + the frame projector on the encoder's tokens
+    (`vjepa.models.frame_embedding.PooledProjector`; None: the tokens as they are); the networks compute in
+    ``precision`` (fp32, bf16 or auto, as in training: `vjepa.runtime.device`), and hand back fp32 features and
+    states."""
 
     def __init__(
         self,
@@ -50,6 +54,7 @@ class JEPAWorldModel(nn.Module):
         feature_norm: FeatureNorm | None = None,
         encode_batch_size: int = 64,
         precision: str = "fp32",
+        projector: nn.Module | None = None,
     ) -> None:
         super().__init__()
         if len(stats.action_mean) != predictor.action_dim or len(stats.state_mean) != predictor.state_dim:
@@ -59,6 +64,8 @@ class JEPAWorldModel(nn.Module):
             )
         self.encoder = encoder.eval().requires_grad_(False)
         self.predictor = predictor.eval().requires_grad_(False)  # gradients still reach the actions
+        projector = nn.Identity() if projector is None else projector
+        self.projector = projector.eval().requires_grad_(False)  # batch norm: its running statistics
         self.stats = stats
         self.feature_norm = feature_norm or FeatureNorm(predictor.tokens_per_frame, predictor.embed_dim, "layer")
         self.image_size = int(image_size)
@@ -77,14 +84,15 @@ class JEPAWorldModel(nn.Module):
 
     def encode(self, frames: Tensor | np.ndarray) -> Tensor:
         """uint8 images (B, H, W, 3), any size (centre square, resized to ``image_size``) -> normalised
-        features (B, N, D) (``feature_norm``), under inference mode."""
+        features (B, N, D) (``feature_norm``; with a projector (B, 1, D')), under inference mode."""
         frames = torch.as_tensor(frames)
         if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"frames: expected uint8 images (B, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
         out = []
         with torch.inference_mode(), autocast_context(self.precision, self.device):
             for chunk in frames.split(self.encode_batch_size):
-                features = self.encoder(to_model_input(chunk.to(self.device)[:, None], self.image_size))
+                clips = to_model_input(chunk.to(self.device)[:, None], self.image_size)
+                features = self.projector(self.encoder(clips))  # (b, N, D), or pooled (b, 1, D')
                 out.append(self.feature_norm(features.float()))
         return torch.cat(out)
 
@@ -138,8 +146,8 @@ def load_world_model(
     precision: str = "fp32",
 ) -> JEPAWorldModel:
     """The world model of a `vjepa-train-ac` checkpoint: its predictor and action statistics, and the frozen
-    encoder from the checkpoint's ``encoder_checkpoint`` — the encoder it holds for ``recipe=end_to_end`` — (or
-    ``encoder_checkpoint`` given here). Warns if that
+    encoder from the checkpoint's ``encoder_checkpoint`` — the encoder it holds for ``recipe=end_to_end``, and the
+    projector too for ``end_to_end.embedding=pooled`` — (or ``encoder_checkpoint`` given here). Warns if that
     encoder's weights differ from the ones the predictor was trained on (fingerprint). V-JEPA 2-AC's released
     ``.pt`` loads too (`official_world_model`, with its defaults). ``precision``: what the networks compute in."""
     contents = load_checkpoint(ac_checkpoint, map_location="cpu")
@@ -160,14 +168,15 @@ def load_world_model(
             f"{found[:12]} != {state.fingerprint[:12]}); its features may not match the predictor's",
             stacklevel=2,
         )
-    predictor = state.build_predictor()
-    if encoder.embed_dim != predictor.embed_dim:
+    predictor, projector = state.build_predictor(), state.build_projector()
+    expected = predictor.embed_dim if projector is None else projector.embed_dim  # the encoder's tokens' width
+    if encoder.embed_dim != expected:
         raise ValueError(
-            f"encoder {enc_path} gives {encoder.embed_dim}-d features, the predictor in {ac_checkpoint} expects "
-            f"{predictor.embed_dim}"
+            f"encoder {enc_path} gives {encoder.embed_dim}-d features, the world model in {ac_checkpoint} expects "
+            f"{expected}"
         )
     return JEPAWorldModel(encoder, predictor, state.action_stats, state.image_size, state.feature_norm,
-                          precision=precision).to(device)
+                          precision=precision, projector=projector).to(device)
 
 
 def official_world_model(

@@ -84,10 +84,20 @@ class Vicreg:
     covariance_weight: float = doc(0.04, "weight of the channels' squared off-diagonal covariances")
 
 
+EMBEDDINGS = ("tokens", "pooled")
+
+
 @dataclass
 class EndToEnd:
-    """``recipe=end_to_end``: what keeps the jointly trained encoder's features from collapsing."""
+    """``recipe=end_to_end``: what the predictor reads of a frame, and what keeps the jointly trained encoder's
+    features from collapsing."""
 
+    embedding: str = doc("tokens", "tokens (the encoder's patch tokens, regularised per token position) | pooled "
+                                   "(LeWM: one embedding per frame, the tokens mean-pooled then projected by an MLP "
+                                   "with batch norm; the predictor works on a 1-token frame, the regulariser on the "
+                                   "batch's frame embeddings)")
+    projector_hidden: int = doc(2048, "embedding=pooled: the projector MLP's hidden width")
+    projector_dim: Optional[int] = doc(None, "embedding=pooled: the frame embedding's width; null: the encoder's")
     regularizer: str = doc("sigreg", "sigreg (LeWM: LeJEPA's isotropic-Gaussian test) | vicreg (PLDM)")
     sigreg: Sigreg = doc(Sigreg(), "regularizer=sigreg: its weight and random directions per step")
     vicreg: Vicreg = doc(Vicreg(), "regularizer=vicreg: its weights")
@@ -109,7 +119,7 @@ class TrainAC(Runtime):
     model: Optional[Model] = doc(None, "end_to_end with encoder=null: the encoder to train from scratch "
                                        "(model=vit_tiny ...; image_size is then required; its mask predictor "
                                        "is not used)")
-    end_to_end: EndToEnd = doc(EndToEnd(), "recipe=end_to_end's regulariser")
+    end_to_end: EndToEnd = doc(EndToEnd(), "recipe=end_to_end's frame embedding and regulariser")
     encoder_which: str = doc("target_encoder", "the checkpoint's target_encoder (EMA teacher) | encoder "
                                                "(end_to_end: the one it starts from)")
     image_size: Optional[int] = doc(None, "frames are resized to this; null: the encoder's pretraining crop size "
@@ -176,6 +186,9 @@ def check(cfg: DictConfig) -> None:
                               "set it (a multiple of model.patch_size)")
         checks.multiple_of(cfg, "image_size", cfg.model.patch_size, "model.patch_size")
     if end_to_end:
+        if checks.choice(cfg, "end_to_end.embedding", EMBEDDINGS) == "pooled":
+            checks.integer(cfg, "end_to_end.projector_hidden", low=1)
+            checks.integer(cfg, "end_to_end.projector_dim", low=1, optional=True)
         if checks.choice(cfg, "end_to_end.regularizer", ("sigreg", "vicreg")) == "sigreg":
             checks.number(cfg, "end_to_end.sigreg.weight", low=0.0)
             checks.integer(cfg, "end_to_end.sigreg.directions", low=1)

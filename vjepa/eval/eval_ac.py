@@ -18,7 +18,7 @@ it says how much of the features the state determines. Far below the predictor, 
 the state that the predictor has not learnt, which ``ac.state_decoder`` is for.
 
 ``eval_ac.png`` beside the JSON maps the errors over the token grid (a row per predictor / baseline, a column per
-k): where in the frame each one is wrong.
+k): where in the frame each one is wrong (``end_to_end.embedding=pooled``: one cell, the frame's embedding).
 
     vjepa-eval-ac checkpoint=runs/train_ac/latest.pt [horizon=4] [split=val]
 """
@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -42,7 +43,6 @@ from configs.schema.train_ac import TrainAC
 from vjepa.data.ac_dataset import ActionStats, ClipWindows, episode_lowdim
 from vjepa.data.feature_cache import FeatureCache, prepare_features
 from vjepa.eval import beside
-from vjepa.models.feature_norm import FeatureNorm
 from vjepa.runtime.command import command
 from vjepa.runtime.device import autocast_context, resolve_device
 from vjepa.runtime.run_dir import write_text_atomic
@@ -65,17 +65,18 @@ def _token_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 class StateOracle:
     """Features of the training frame nearest in (normalised) proprioceptive state: ``(B, K, S) -> (B, K, N, D)``.
-    A bank of at most ``max_frames`` frames, evenly spread in time over ``episodes``."""
+    A bank of at most ``max_frames`` frames, evenly spread in time over ``episodes``; ``feature_space`` maps the
+    cached encoder features into the predictor's."""
 
     def __init__(self, episodes: Any, cache: FeatureCache, train_eps: list[int], stats: ActionStats,
-                 feature_norm: FeatureNorm, max_frames: int, device: torch.device) -> None:
+                 feature_space: nn.Module, max_frames: int, device: torch.device) -> None:
         every = spread_stride(cache, train_eps, max_frames)
         states, features = [], []
         for e in train_eps:
             states.append(torch.from_numpy(episode_lowdim(episodes, e)[1][::every]))
             features.append(torch.from_numpy(cache.get(e)[::every].astype(np.float32)))
         self.states = stats.normalize_states(torch.cat(states)).to(device)  # (M, S)
-        self.features = feature_norm(torch.cat(features).to(device))  # (M, N, D)
+        self.features = feature_space(torch.cat(features).to(device))  # (M, N, D)
 
     def __call__(self, states: torch.Tensor) -> torch.Tensor:
         nearest = torch.cdist(states.flatten(0, 1), self.states).argmin(-1)
@@ -92,7 +93,10 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
     train_cfg = merged(TrainAC, state.config)  # a run from before a key existed: the schema's default
     predictor = state.build_predictor().to(device).eval()
     stats = state.action_stats
-    feature_norm = state.feature_norm.to(device)
+    projector = state.build_projector()  # end_to_end.embedding=pooled: the tokens pooled into one embedding
+    # the cached encoder features (..., N, D) -> the predictor's feature space
+    feature_space = nn.Sequential(nn.Identity() if projector is None else projector, state.feature_norm)
+    feature_space.to(device).eval()
 
     data_cfg = OmegaConf.to_container(train_cfg.data)
     if cfg.data_path:
@@ -125,7 +129,7 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
 
     oracle = None
     if cfg.oracle:
-        oracle = StateOracle(episodes, cache, list(state.split["train"]), stats, feature_norm,
+        oracle = StateOracle(episodes, cache, list(state.split["train"]), stats, feature_space,
                              cfg.oracle_frames, device)
     names = BASELINES + (("state_oracle",) if oracle else ())
     sums = {name: torch.zeros(horizon, dtype=torch.float64) for name in names}
@@ -135,8 +139,7 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
     count = 0
     loader = DataLoader(WindowSubset(windows, idx), batch_size=cfg.batch_size, num_workers=0)
     for batch in tqdm(loader, desc="eval_ac", leave=False):
-        feats = batch["features"].to(device)
-        feats = feature_norm(feats)
+        feats = feature_space(batch["features"].to(device))
         actions, states = batch["actions"].to(device), batch["states"].to(device)
         target = feats[:, context:]
         ctx_actions = actions[:, : length - 1]
@@ -173,7 +176,7 @@ def evaluate_ac(cfg: DictConfig) -> dict[str, Any]:
         "context": context,
         "horizon": horizon,
         "frame_step": int(data_cfg["frame_step"]),
-        "feature_norm": feature_norm.mode,
+        "feature_norm": state.feature_norm.mode,
         "feature_l1": {name: (s / count).tolist() for name, s in sums.items()},
         "token_l1": {name: (s / count).tolist() for name, s in token_sums.items()},  # (K, N) per name
         "grid_hw": list(predictor.grid_hw),

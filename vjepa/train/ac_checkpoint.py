@@ -1,7 +1,8 @@
 """The checkpoint `vjepa-train-ac` writes (``run_dir/latest.pt``), as one type: the action-conditioned predictor
 with what it needs to run — its constructor kwargs, the action/state statistics, the feature normalisation, which
-encoder it was trained on (``recipe=end_to_end``: the trained encoder itself, `ACCheckpoint.encoder_file`) — and
-what a resumed run continues from (episode split, optimiser, RNG, step, config).
+encoder it was trained on (``recipe=end_to_end``: the trained encoder itself, `ACCheckpoint.encoder_file`, and with
+``end_to_end.embedding=pooled`` the frame projector on its tokens, `ACCheckpoint.build_projector`) — and what a
+resumed run continues from (episode split, optimiser, RNG, step, config).
 Written and read here only: `vjepa.world_model`, `vjepa-eval-ac`, resumed runs and ``init_predictor`` load it
 through `ACCheckpoint.load` / `ACCheckpoint.from_contents`, which refuse any other file in one line naming it."""
 
@@ -17,6 +18,7 @@ from torch import Tensor
 from vjepa.data.ac_dataset import ActionStats
 from vjepa.models.ac_predictor import ActionConditionedPredictor
 from vjepa.models.feature_norm import FeatureNorm
+from vjepa.models.frame_embedding import PooledProjector
 from vjepa.runtime.checkpoint import load_checkpoint
 from vjepa.runtime.errors import UserError
 
@@ -44,6 +46,8 @@ class ACCheckpoint:
     rng: dict[str, Any] | None = None
     encoder: dict[str, Tensor] | None = None  # recipe=end_to_end: the encoder trained with the predictor
     encoder_config: dict[str, Any] | None = None  # ... described as a vjepa-pretrain run's config (its model)
+    projector: dict[str, Tensor] | None = None  # end_to_end.embedding=pooled: the frame projector's weights
+    projector_config: dict[str, int] | None = None  # ... and its PooledProjector kwargs
 
     def to_contents(self) -> dict[str, Any]:
         """The dict `vjepa.runtime.checkpoint.save_checkpoint` writes."""
@@ -63,6 +67,8 @@ class ACCheckpoint:
             "rng": self.rng,
             "config": self.config,
             **({} if self.encoder is None else {"encoder": self.encoder, "encoder_config": self.encoder_config}),
+            **({} if self.projector is None else {"projector": self.projector,
+                                                  "projector_config": self.projector_config}),
         }
 
     @classmethod
@@ -84,6 +90,7 @@ class ACCheckpoint:
             encoder_which=contents.get("encoder_which", "target_encoder"),
             feature_cache=contents.get("feature_cache"), optimizer=contents.get("optimizer"), rng=contents.get("rng"),
             encoder=contents.get("encoder"), encoder_config=contents.get("encoder_config"),
+            projector=contents.get("projector"), projector_config=contents.get("projector_config"),
         )
 
     @classmethod
@@ -95,6 +102,20 @@ class ACCheckpoint:
         """The file the predictor's encoder loads from (`vjepa.inference.load_encoder`): this checkpoint, at
         ``path``, when it holds the encoder it trained (recipe end_to_end), else ``encoder_checkpoint``."""
         return Path(path) if self.encoder is not None else Path(self.encoder_checkpoint)
+
+    @property
+    def embedding(self) -> str:
+        """What the predictor reads of a frame (``end_to_end.embedding``): pooled (a projector's one embedding)
+        or tokens (the encoder's patch tokens)."""
+        return "tokens" if self.projector_config is None else "pooled"
+
+    def build_projector(self) -> PooledProjector | None:
+        """The frame projector on the encoder's tokens, with its weights; None for ``tokens``."""
+        if self.projector_config is None:
+            return None
+        projector = PooledProjector(**self.projector_config)
+        projector.load_state_dict(self.projector)
+        return projector
 
     def build_predictor(self) -> ActionConditionedPredictor:
         """The predictor, with its weights."""

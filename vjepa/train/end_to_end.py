@@ -1,7 +1,8 @@
 """The encoder that ``vjepa-train-ac recipe=end_to_end`` trains with the predictor (LeWM / PLDM style): where it
 starts — a resumed run's weights, a `vjepa-pretrain` checkpoint's encoder (``encoder``), or a fresh ``model``
 preset (``encoder=null``) — and how the checkpoint describes it, as a pretraining run's config
-(`vjepa.inference.load_encoder` reads it back)."""
+(`vjepa.inference.load_encoder` reads it back); with ``end_to_end.embedding=pooled``, the frame projector on its
+tokens (`projector_config_from`)."""
 
 from __future__ import annotations
 
@@ -59,4 +60,14 @@ def trained_encoder(cfg: DictConfig, state: ACCheckpoint | None) -> TrainedEncod
     return TrainedEncoder(encoder.train().requires_grad_(True), config, size, start)
 
 
-__all__ = ["TrainedEncoder", "trained_encoder"]
+def projector_config_from(cfg: DictConfig, embed_dim: int) -> dict[str, int] | None:
+    """`vjepa.models.frame_embedding.PooledProjector` kwargs for the encoder's ``embed_dim``-d tokens
+    (``end_to_end.embedding=pooled``); None for ``tokens``, which the predictor reads as they are."""
+    e2e = cfg.end_to_end
+    if e2e.embedding == "tokens":
+        return None
+    return {"embed_dim": int(embed_dim), "hidden_dim": int(e2e.projector_hidden),
+            "dim": int(e2e.projector_dim or embed_dim)}
+
+
+__all__ = ["TrainedEncoder", "projector_config_from", "trained_encoder"]

@@ -122,26 +122,30 @@ class ACObjective(nn.Module):
 class EndToEndObjective(nn.Module):
     """The encoder trained with the predictor (LeWM / PLDM): ``forward(frames (B,T,H,W,3) uint8, actions, states,
     generator) -> (loss, parts)``. Each frame is encoded as a one-frame clip at ``image_size`` (as
-    `vjepa.world_model.JEPAWorldModel.encode` does); the AC loss (`ACObjective`) runs on those features, the
-    targets being the same online features with their gradient (LeWM: no stop-gradient, no EMA teacher), plus a
-    regulariser on the raw features of each token position over the batch's frames (N sets of B*T samples, D),
-    averaged: SIGReg (``sigreg``: weight, directions, LeWM) or VICReg's variance and covariance terms (``vicreg``,
-    PLDM). The peers regularise frame embeddings over the batch; per position, a patch that shows the same
-    background in every frame must still carry what differs between the frames. ``generator`` draws SIGReg's
-    directions."""
+    `vjepa.world_model.JEPAWorldModel.encode` does), its tokens then, with a ``projector``
+    (`vjepa.models.frame_embedding.PooledProjector`, LeWM), pooled into one embedding; the AC loss (`ACObjective`)
+    runs on those features, the targets being the same online features with their gradient (LeWM: no
+    stop-gradient, no EMA teacher), plus a regulariser on the raw features of each token position over the batch's
+    frames (N sets of B*T samples, D; pooled: one set of B*T embeddings), averaged: SIGReg (``sigreg``: weight,
+    directions, LeWM) or VICReg's variance and covariance terms (``vicreg``, PLDM). Per token position, a patch
+    that shows the same background in every frame must still carry what differs between the frames; one
+    embedding per frame has no such patch. ``generator`` draws SIGReg's directions."""
 
-    def __init__(self, encoder: nn.Module, ac: ACObjective, image_size: int, regularizer: Mapping[str, Any]) -> None:
+    def __init__(self, encoder: nn.Module, ac: ACObjective, image_size: int, regularizer: Mapping[str, Any],
+                 projector: nn.Module | None = None) -> None:
         super().__init__()
         self.encoder, self.ac, self.image_size = encoder, ac, int(image_size)
+        self.projector = nn.Identity() if projector is None else projector
         self.regularizer = str(regularizer["regularizer"])
         if self.regularizer not in ("sigreg", "vicreg"):
             raise ValueError(f"regularizer must be 'sigreg' or 'vicreg', got {self.regularizer!r}")
         self.settings = {key: float(value) for key, value in regularizer[self.regularizer].items()}
 
     def encode(self, frames: Tensor) -> Tensor:
-        """uint8 frames (B, T, H, W, 3) -> raw encoder features (B, T, N, D)."""
+        """uint8 frames (B, T, H, W, 3) -> raw encoder features (B, T, N, D), or (B, T, 1, D') projected."""
         clips = to_model_input(rearrange(frames, "b t h w c -> (b t) 1 h w c"), self.image_size)
-        return rearrange(self.encoder(clips), "(b t) n d -> b t n d", b=frames.shape[0])
+        features = self.projector(self.encoder(clips))  # (B*T, N, D) or (B*T, 1, D'): BatchNorm over all frames
+        return rearrange(features, "(b t) n d -> b t n d", b=frames.shape[0])
 
     def forward(self, frames: Tensor, actions: Tensor, states: Tensor,
                 generator: torch.Generator | None = None) -> tuple[Tensor, dict[str, Tensor]]:

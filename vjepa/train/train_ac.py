@@ -12,12 +12,15 @@ from the step).
 ``recipe=end_to_end`` (LeWM / PLDM style) trains the encoder with the predictor instead: no feature cache, the
 windows' frames decoded and encoded every step (`vjepa.train.end_to_end`: where the encoder starts;
 `vjepa.train.objectives.EndToEndObjective`: the AC loss plus SIGReg or VICReg on its features), layer-normalised
-features; the rest — split, statistics, predictor, loop, validation, checkpoint — is the same.
+features; with ``end_to_end.embedding=pooled`` (LeWM) a projector trained with them turns each frame's tokens into
+one embedding, and the predictor works on a 1x1 token grid; the rest — split, statistics, predictor, loop,
+validation, checkpoint — is the same.
 
 The checkpoint (``run_dir/latest.pt``, a `vjepa.train.ac_checkpoint.ACCheckpoint`) is self-describing for
 `vjepa.world_model.load_world_model` and `vjepa-eval-ac`: predictor weights and constructor kwargs, action and
 feature statistics, the encoder checkpoint path, which encoder and its fingerprint (end_to_end: the trained
-encoder's weights and model), the image size, the episode split, the optimiser, step, RNG and the whole config.
+encoder's weights and model, and the projector's), the image size, the episode split, the optimiser, step, RNG and
+the whole config.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from vjepa.data.feature_cache import FeatureCache, fingerprint, prepare_features
 from vjepa.data.sampler import SeededSampler
 from vjepa.models.ac_predictor import ActionConditionedPredictor
 from vjepa.models.feature_norm import FeatureNorm
+from vjepa.models.frame_embedding import PooledProjector
 from vjepa.models.official import official_ac_weights
 from vjepa.runtime.checkpoint import RESTART, differences, load_checkpoint, resume_checkpoint, rng_state, set_rng_state
 from vjepa.runtime.device import autocast_context, resolve_precision
@@ -50,7 +54,7 @@ from vjepa.runtime.run_dir import RunDir
 from vjepa.runtime.threads import set_threads
 from vjepa.train.ac_checkpoint import ACCheckpoint
 from vjepa.train.distributed import DistInfo, all_reduce_mean
-from vjepa.train.end_to_end import trained_encoder
+from vjepa.train.end_to_end import projector_config_from, trained_encoder
 from vjepa.train.loop import Batches, StepTail, apply_schedules, run_training, trainer
 from vjepa.train.objectives import ACObjective, EndToEndObjective
 
@@ -262,6 +266,12 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
         cache, enc = _frozen_features(cfg, dist, episodes, state, ckpt_path)
         embed_dim, image_size, patch_size = cache.embed_dim, enc["image_size"], enc["patch_size"]
     grid = image_size // patch_size
+    projector_config = projector_config_from(cfg, embed_dim) if end_to_end else None
+    if state is not None and state.projector_config != projector_config:
+        raise RunDirError(f"holds a run of end_to_end.embedding={state.embedding} (projector "
+                          f"{state.projector_config}), not of {projector_config}", str(ckpt_path), RESTART)
+    if projector_config is not None:  # one embedding per frame: the predictor's frames are 1x1 token grids
+        embed_dim, grid = projector_config["dim"], 1
 
     # episode split and action/state statistics: once, then from the checkpoint
     if state is not None:
@@ -307,8 +317,11 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
         init_ac_predictor(predictor, cfg.init_predictor)
     objective: nn.Module = ACObjective(predictor, feature_norm, cfg.loss)
     inputs = FRAMES if end_to_end else FEATURES
-    if end_to_end:  # the encoder and the predictor, trained together
-        objective = EndToEndObjective(trained.encoder, objective, image_size, cfg.end_to_end)
+    if end_to_end:  # the encoder (and the frame projector on its tokens) and the predictor, trained together
+        projector = None if projector_config is None else PooledProjector(**projector_config)
+        if state is not None and projector is not None:
+            projector.load_state_dict(state.projector)
+        objective = EndToEndObjective(trained.encoder, objective, image_size, cfg.end_to_end, projector)
 
     def step_kwargs(at: int) -> dict[str, Any]:
         """end_to_end: SIGReg's directions, drawn from the step (a resumed run draws the same)."""
@@ -329,8 +342,8 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
     if state is not None and dist.is_main:
         print(f"resumed from {ckpt_path} at step {step}")
     elif dist.is_main:
-        source = (f"encoder trained with it on {image_size}px frames ({grid * grid} tokens x {embed_dim}), "
-                  f"{cfg.end_to_end.regularizer}" if end_to_end else
+        source = (f"encoder trained with it on {image_size}px frames ({grid * grid} tokens x {embed_dim}, "
+                  f"{cfg.end_to_end.embedding}), {cfg.end_to_end.regularizer}" if end_to_end else
                   f"features {cache.cache_dir} ({cache.num_tokens} tokens x {cache.embed_dim})")
         print(
             f"train_ac ({cfg.recipe}): {len(train_eps)} training / {len(val_eps)} held-out episodes, "
@@ -350,6 +363,8 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
             return ACCheckpoint(
                 **common, encoder_checkpoint=trained.start, fingerprint=fingerprint(encoder), image_size=image_size,
                 encoder_which="encoder", encoder=encoder, encoder_config=trained.config,
+                projector=None if projector is None else weights.state_dict(projector),
+                projector_config=projector_config,
             ).to_contents()
         return ACCheckpoint(
             **common, encoder_checkpoint=enc["encoder_checkpoint"], fingerprint=enc["fingerprint"],
