@@ -91,6 +91,14 @@ def test_resume_reproduces_an_uninterrupted_run(trained, encoder_ckpt, dots, tmp
         train_ac(ac_config(encoder_ckpt, dots, tmp_path / "run", "steps=6"))
 
 
+def plans_one_episode(world_model: Path, run_dir: Path) -> None:
+    """`vjepa-plan` with a tiny CEM plans one two-step Wall episode on ``world_model`` from the features alone."""
+    results = plan(compose_config("plan", [
+        "planner=cem", f"world_model={world_model}", f"run_dir={run_dir}", "episodes=1", "env.max_steps=2",
+        "planner.horizon=2", "save_videos=0", "planner.num_samples=8", "planner.num_elites=2", "planner.iterations=1"]))
+    assert results["episodes"] == 1 and 0.0 <= results["success_rate"] <= 1.0
+
+
 def test_vicreg_from_scratch_plans_and_evaluates(dots, tmp_path):
     """PLDM's regulariser on an encoder trained from a model preset; the checkpoint plans in Wall (2-D actions
     and states, as the dots) and `vjepa-eval-ac` scores it on the trained encoder's features."""
@@ -103,11 +111,7 @@ def test_vicreg_from_scratch_plans_and_evaluates(dots, tmp_path):
     assert ",loss_variance," in (tmp_path / "run" / "metrics.csv").read_text()
     world_model = tmp_path / "run" / "latest.pt"
     assert ACCheckpoint.load(world_model).encoder_checkpoint == ""  # from scratch
-    results = plan(compose_config("plan", [
-        "planner=cem", f"world_model={world_model}", f"run_dir={tmp_path / 'plan'}", "episodes=1",
-        "env.max_steps=2", "planner.horizon=2", "save_videos=0", "planner.num_samples=8",
-        "planner.num_elites=2", "planner.iterations=1", "energy.state_weight=0"]))
-    assert results["episodes"] == 1 and 0.0 <= results["success_rate"] <= 1.0
+    plans_one_episode(world_model, tmp_path / "plan")
     evaluated = evaluate_ac(compose_config("eval_ac", [f"checkpoint={world_model}", "horizon=2", "figure=false",
                                                        f"output={tmp_path / 'eval.json'}"]))
     assert all(np.isfinite(evaluated["feature_l1"]["predictor"]))
@@ -177,11 +181,7 @@ def test_pooled_world_model_plans_and_evaluates(pooled, tmp_path):
     from vjepa.eval.eval_ac import evaluate_ac
 
     world_model = Path(pooled["run_dir"]) / "latest.pt"
-    results = plan(compose_config("plan", [
-        "planner=cem", f"world_model={world_model}", f"run_dir={tmp_path / 'plan'}", "episodes=1",
-        "env.max_steps=2", "planner.horizon=2", "save_videos=0", "planner.num_samples=8",
-        "planner.num_elites=2", "planner.iterations=1", "energy.state_weight=0"]))
-    assert results["episodes"] == 1 and 0.0 <= results["success_rate"] <= 1.0
+    plans_one_episode(world_model, tmp_path / "plan")
     evaluated = evaluate_ac(compose_config("eval_ac", [f"checkpoint={world_model}", "horizon=2", "oracle=true",
                                                        f"output={tmp_path / 'eval.json'}"]))
     assert all(np.isfinite(evaluated["feature_l1"]["predictor"])) and evaluated["grid_hw"] == [1, 1]
