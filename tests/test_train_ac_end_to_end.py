@@ -148,7 +148,8 @@ def test_pooled_world_model_encodes_one_projected_embedding_per_frame(pooled, do
     state = ACCheckpoint.load(path)
     encoder, _ = load_encoder(path)
     assert state.embedding == "pooled"
-    assert state.projector_config == {"embed_dim": encoder.embed_dim, "hidden_dim": 32, "dim": 16}
+    assert state.projector_config == {"embed_dim": encoder.embed_dim, "hidden_dim": 32, "dim": 16, "pool": "mean",
+                                      "num_tokens": None}
     assert state.predictor_config["grid_hw"] == [1, 1] and state.predictor_config["embed_dim"] == 16
     assert state.projector["mlp.1.num_batches_tracked"] > 0  # batch norm's running statistics were trained
     wm = load_world_model(path)
@@ -161,6 +162,23 @@ def test_pooled_world_model_encodes_one_projected_embedding_per_frame(pooled, do
     torch.testing.assert_close(z, expected)
     rollout = wm.rollout(z[:1], torch.zeros(1, 2), torch.zeros(0, 2), torch.zeros(4, 2, 2))
     assert rollout.features.shape == (4, 2, 1, 16)
+
+
+def test_flattened_tokens_keep_where_each_token_is(encoder_ckpt, dots, tmp_path):
+    """``projector_pool=flatten``: the projector reads the frame's tokens concatenated in grid order, so frames
+    whose tokens differ only in place embed apart (averaged, they would embed alike)."""
+    run = train_ac(ac_config(encoder_ckpt, dots, tmp_path / "run", *POOLED, "end_to_end.projector_pool=flatten",
+                             "steps=2"))
+    state = ACCheckpoint.load(Path(run["run_dir"]) / "latest.pt")
+    num_tokens = (32 // 8) ** 2  # the tiny encoder's 4 x 4 grid
+    assert state.projector_config["pool"] == "flatten" and state.projector_config["num_tokens"] == num_tokens
+    wm = load_world_model(Path(run["run_dir"]) / "latest.pt")
+    assert wm.encode(torch.from_numpy(EpisodeDataset(dots)[0].frames[:3])).shape == (3, 1, 16)
+    tokens = torch.randn(1, num_tokens, state.projector_config["embed_dim"])
+    moved = tokens.roll(1, dims=1)  # the same tokens, each one place on
+    flatten, mean = state.build_projector().eval(), PooledProjector(tokens.shape[-1], 32, 16).eval()
+    assert not torch.allclose(flatten(tokens), flatten(moved))
+    torch.testing.assert_close(mean(tokens), mean(moved))
 
 
 def test_pooled_resume_reproduces_an_uninterrupted_run(pooled, encoder_ckpt, dots, tmp_path):

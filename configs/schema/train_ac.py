@@ -96,6 +96,8 @@ class EndToEnd:
                                    "(LeWM: one embedding per frame, the tokens mean-pooled then projected by an MLP "
                                    "with batch norm; the predictor works on a 1-token frame, the regulariser on the "
                                    "batch's frame embeddings)")
+    projector_pool: str = doc("mean", "embedding=pooled: mean (the tokens averaged) | flatten (the tokens "
+                                      "concatenated in grid order: the embedding keeps where each token is)")
     projector_hidden: int = doc(2048, "embedding=pooled: the projector MLP's hidden width")
     projector_dim: Optional[int] = doc(None, "embedding=pooled: the frame embedding's width; null: the encoder's")
     regularizer: str = doc("sigreg", "sigreg (LeWM: LeJEPA's isotropic-Gaussian test) | vicreg (PLDM)")
@@ -187,6 +189,7 @@ def check(cfg: DictConfig) -> None:
         checks.multiple_of(cfg, "image_size", cfg.model.patch_size, "model.patch_size")
     if end_to_end:
         if checks.choice(cfg, "end_to_end.embedding", EMBEDDINGS) == "pooled":
+            checks.choice(cfg, "end_to_end.projector_pool", ("mean", "flatten"))
             checks.integer(cfg, "end_to_end.projector_hidden", low=1)
             checks.integer(cfg, "end_to_end.projector_dim", low=1, optional=True)
         if checks.choice(cfg, "end_to_end.regularizer", ("sigreg", "vicreg")) == "sigreg":

@@ -47,7 +47,7 @@ class ACCheckpoint:
     encoder: dict[str, Tensor] | None = None  # recipe=end_to_end: the encoder trained with the predictor
     encoder_config: dict[str, Any] | None = None  # ... described as a vjepa-pretrain run's config (its model)
     projector: dict[str, Tensor] | None = None  # end_to_end.embedding=pooled: the frame projector's weights
-    projector_config: dict[str, int] | None = None  # ... and its PooledProjector kwargs
+    projector_config: dict[str, Any] | None = None  # ... and its PooledProjector kwargs
 
     def to_contents(self) -> dict[str, Any]:
         """The dict `vjepa.runtime.checkpoint.save_checkpoint` writes."""

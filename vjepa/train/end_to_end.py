@@ -60,14 +60,15 @@ def trained_encoder(cfg: DictConfig, state: ACCheckpoint | None) -> TrainedEncod
     return TrainedEncoder(encoder.train().requires_grad_(True), config, size, start)
 
 
-def projector_config_from(cfg: DictConfig, embed_dim: int) -> dict[str, int] | None:
-    """`vjepa.models.frame_embedding.PooledProjector` kwargs for the encoder's ``embed_dim``-d tokens
-    (``end_to_end.embedding=pooled``); None for ``tokens``, which the predictor reads as they are."""
+def projector_config_from(cfg: DictConfig, embed_dim: int, num_tokens: int) -> dict[str, Any] | None:
+    """`vjepa.models.frame_embedding.PooledProjector` kwargs for the encoder's ``num_tokens`` tokens of ``embed_dim``
+    channels a frame (``end_to_end.embedding=pooled``); None for ``tokens``, which the predictor reads as they are."""
     e2e = cfg.end_to_end
     if e2e.embedding == "tokens":
         return None
     return {"embed_dim": int(embed_dim), "hidden_dim": int(e2e.projector_hidden),
-            "dim": int(e2e.projector_dim or embed_dim)}
+            "dim": int(e2e.projector_dim or embed_dim), "pool": str(e2e.projector_pool),
+            "num_tokens": int(num_tokens) if e2e.projector_pool == "flatten" else None}
 
 
 __all__ = ["TrainedEncoder", "projector_config_from", "trained_encoder"]

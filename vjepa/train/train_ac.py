@@ -266,7 +266,7 @@ def _train_ac(cfg: DictConfig, dist: DistInfo, run: RunDir) -> dict[str, Any]:
         cache, enc = _frozen_features(cfg, dist, episodes, state, ckpt_path)
         embed_dim, image_size, patch_size = cache.embed_dim, enc["image_size"], enc["patch_size"]
     grid = image_size // patch_size
-    projector_config = projector_config_from(cfg, embed_dim) if end_to_end else None
+    projector_config = projector_config_from(cfg, embed_dim, grid * grid) if end_to_end else None
     if state is not None and state.projector_config != projector_config:
         raise RunDirError(f"holds a run of end_to_end.embedding={state.embedding} (projector "
                           f"{state.projector_config}), not of {projector_config}", str(ckpt_path), RESTART)
