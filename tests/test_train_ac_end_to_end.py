@@ -137,7 +137,7 @@ def test_regularisers_average_over_token_positions():
 
 @pytest.fixture(scope="module")
 def pooled(encoder_ckpt, dots, workdir) -> dict:
-    """A 4-step end-to-end run with one embedding per frame: the tokens mean-pooled, then projected to 16-d."""
+    """A 4-step end-to-end run with one embedding per frame: the tokens concatenated, then projected to 16-d."""
     return train_ac(ac_config(encoder_ckpt, dots, workdir / "pooled", *POOLED, "steps=4"))
 
 
@@ -148,8 +148,8 @@ def test_pooled_world_model_encodes_one_projected_embedding_per_frame(pooled, do
     state = ACCheckpoint.load(path)
     encoder, _ = load_encoder(path)
     assert state.embedding == "pooled"
-    assert state.projector_config == {"embed_dim": encoder.embed_dim, "hidden_dim": 32, "dim": 16, "pool": "mean",
-                                      "num_tokens": None}
+    assert state.projector_config == {"embed_dim": encoder.embed_dim, "hidden_dim": 32, "dim": 16,
+                                      "pool": "flatten", "num_tokens": 16}  # the tiny encoder's 4 x 4 grid
     assert state.predictor_config["grid_hw"] == [1, 1] and state.predictor_config["embed_dim"] == 16
     assert state.projector["mlp.1.num_batches_tracked"] > 0  # batch norm's running statistics were trained
     wm = load_world_model(path)
@@ -165,18 +165,17 @@ def test_pooled_world_model_encodes_one_projected_embedding_per_frame(pooled, do
 
 
 def test_flattened_tokens_keep_where_each_token_is(encoder_ckpt, dots, tmp_path):
-    """``projector_pool=flatten``: the projector reads the frame's tokens concatenated in grid order, so frames
-    whose tokens differ only in place embed apart (averaged, they would embed alike)."""
-    run = train_ac(ac_config(encoder_ckpt, dots, tmp_path / "run", *POOLED, "end_to_end.projector_pool=flatten",
+    """``projector_pool=flatten`` (the default) reads the frame's tokens concatenated in grid order, so frames whose
+    tokens differ only in place embed apart; ``mean`` averages them, and they embed alike."""
+    run = train_ac(ac_config(encoder_ckpt, dots, tmp_path / "run", *POOLED, "end_to_end.projector_pool=mean",
                              "steps=2"))
     state = ACCheckpoint.load(Path(run["run_dir"]) / "latest.pt")
-    num_tokens = (32 // 8) ** 2  # the tiny encoder's 4 x 4 grid
-    assert state.projector_config["pool"] == "flatten" and state.projector_config["num_tokens"] == num_tokens
+    assert state.projector_config["pool"] == "mean" and state.projector_config["num_tokens"] is None
     wm = load_world_model(Path(run["run_dir"]) / "latest.pt")
     assert wm.encode(torch.from_numpy(EpisodeDataset(dots)[0].frames[:3])).shape == (3, 1, 16)
-    tokens = torch.randn(1, num_tokens, state.projector_config["embed_dim"])
+    tokens = torch.randn(1, 16, state.projector_config["embed_dim"])  # a 4 x 4 grid
     moved = tokens.roll(1, dims=1)  # the same tokens, each one place on
-    flatten, mean = state.build_projector().eval(), PooledProjector(tokens.shape[-1], 32, 16).eval()
+    mean, flatten = state.build_projector().eval(), PooledProjector(tokens.shape[-1], 32, 16, "flatten", 16).eval()
     assert not torch.allclose(flatten(tokens), flatten(moved))
     torch.testing.assert_close(mean(tokens), mean(moved))
 

@@ -93,11 +93,11 @@ class EndToEnd:
     features from collapsing."""
 
     embedding: str = doc("tokens", "tokens (the encoder's patch tokens, regularised per token position) | pooled "
-                                   "(LeWM: one embedding per frame, the tokens mean-pooled then projected by an MLP "
-                                   "with batch norm; the predictor works on a 1-token frame, the regulariser on the "
-                                   "batch's frame embeddings)")
-    projector_pool: str = doc("mean", "embedding=pooled: mean (the tokens averaged) | flatten (the tokens "
-                                      "concatenated in grid order: the embedding keeps where each token is)")
+                                   "(LeWM: one embedding per frame, the tokens pooled (projector_pool) then "
+                                   "projected by an MLP with batch norm; the predictor works on a 1-token frame, "
+                                   "the regulariser on the batch's frame embeddings)")
+    projector_pool: str = doc("flatten", "embedding=pooled: flatten (the tokens concatenated in grid order: the "
+                                         "embedding keeps where each token is) | mean (the tokens averaged)")
     projector_hidden: int = doc(2048, "embedding=pooled: the projector MLP's hidden width")
     projector_dim: Optional[int] = doc(None, "embedding=pooled: the frame embedding's width; null: the encoder's")
     regularizer: str = doc("sigreg", "sigreg (LeWM: LeJEPA's isotropic-Gaussian test) | vicreg (PLDM)")
