@@ -29,17 +29,16 @@ class PooledProjector(nn.Module):
         super().__init__()
         if pool not in ("mean", "flatten") or (pool == "flatten") != (num_tokens is not None):
             raise ValueError(f"pool must be 'mean', or 'flatten' with num_tokens; got {pool!r}, {num_tokens}")
-        self.embed_dim, self.dim, self.pool, self.num_tokens = int(embed_dim), int(dim), pool, num_tokens
+        self.embed_dim, self.dim, self.num_tokens = int(embed_dim), int(dim), num_tokens  # num_tokens: flatten
         width = embed_dim if num_tokens is None else num_tokens * embed_dim
         self.mlp = nn.Sequential(nn.Linear(width, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.GELU(),
                                  nn.Linear(hidden_dim, dim))
 
     def forward(self, features: Tensor) -> Tensor:
-        tokens = self.num_tokens or "N"
-        if features.ndim < 3 or features.shape[-1] != self.embed_dim or self.num_tokens not in (None,
-                                                                                                 features.shape[-2]):
-            raise ValueError(f"features: expected (..., {tokens}, {self.embed_dim}), got {tuple(features.shape)}")
-        pooled = features.mean(-2) if self.pool == "mean" else rearrange(features, "... n d -> ... (n d)")
+        if features.ndim < 3 or features.shape[-2:] != (self.num_tokens or features.shape[-2], self.embed_dim):
+            raise ValueError(f"features: expected (..., {self.num_tokens or 'N'}, {self.embed_dim}), "
+                             f"got {tuple(features.shape)}")
+        pooled = features.mean(-2) if self.num_tokens is None else rearrange(features, "... n d -> ... (n d)")
         return self.mlp(pooled.flatten(0, -2)).unflatten(0, pooled.shape[:-1]).unsqueeze(-2)  # (..., 1, dim)
 
 
