@@ -250,14 +250,17 @@ def _plan(cfg: DictConfig, run: RunDir) -> dict:
 
 
 def format_summary(s: dict) -> str:
-    """One line: success, steps to success (mean and quartiles over the successes, in planner actions), final
-    distance, planning time and wall time."""
+    """One line: success (after the last action, and at any step where it differs), steps to success (mean and
+    quartiles over the successes, in planner actions), final distance, planning time and wall time."""
     to_success = "" if s.get("mean_steps_to_success") is None else (  # absent from summaries of earlier versions
         f" in {s['mean_steps_to_success']:.1f} actions on average (min, quartiles, max "
         f"{', '.join(f'{q:g}' for q in s['steps_to_success_quartiles'])})"
     )
+    reached = s.get("reached_rate", s["success_rate"])  # absent from summaries of earlier versions
+    at_any_step = "" if reached == s["success_rate"] else f" ({reached:.0%} at some step)"
     return (
-        f"{s['planner']} on {s['env']}: success {s['success_rate']:.0%} of {s['episodes']} episodes{to_success}, "
+        f"{s['planner']} on {s['env']}: success {s['success_rate']:.0%}{at_any_step} of {s['episodes']} episodes"
+        f"{to_success}, "
         f"mean final distance {s['mean_goal_distance']:.3f}, planning {s['mean_plan_time_per_action_s']:.2f} s per "
         f"action ({s['action_block']} env steps), wall time {s['wall_time_s']:.0f} s"
     )

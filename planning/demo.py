@@ -204,7 +204,8 @@ def _run_demo(cfg: DictConfig, run: RunDir) -> dict[str, Any]:
     errors = "; ".join(f"{name.replace('_', '-')} " + ", ".join(f"{v:.3f}" for v in f[name])
                        for name in ("predictor", "copy_last", "zero_action"))
     _log(f"world model, held-out feature L1 at k = 1..{len(f['predictor'])}: {errors} ({eval_path})")
-    _log("results (success = final position within the env's threshold of the goal):")
+    _log("results (success = the env's success flag after the last action; at some step = as stable-worldmodel "
+         "counts, its episodes ending at the goal):")
     for result in results.values():
         print("  " + format_summary(result))
     if results:

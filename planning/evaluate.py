@@ -87,9 +87,10 @@ def evaluate(
 
     e.g. `evaluate(make_env, model, lambda wm: make_planner(CEMConfig(), wm, goal_energy, -1.0, 1.0, seed=0),
     episodes=50, batch_episodes=25, out_dir="runs/cem")`.
-    Writes results.csv (one row per episode), summary.json (success rate beside the steps to success of the
-    successful episodes: their mean and quartiles), and episode_XXX.<video_format> for the first `save_videos`
-    episodes. Returns the summary.
+    Writes results.csv (one row per episode), summary.json and episode_XXX.<video_format> for the first
+    `save_videos` episodes. Returns the summary: `success_rate` (the env's success flag after the last action),
+    `reached_rate` (the flag held after some action: stable-worldmodel's count, whose episodes end at the goal)
+    and the steps to success of the successful episodes (their mean and quartiles).
     """
     if episodes < 1 or batch_episodes < 1:
         raise ValueError(f"episodes ({episodes}) and batch_episodes ({batch_episodes}) must be >= 1")
@@ -131,6 +132,7 @@ def evaluate(
         "episodes": episodes,
         "batch_episodes": batch_episodes,
         "success_rate": float(np.mean([r["success"] for r in rows])),
+        "reached_rate": float(np.mean([r["steps_to_success"] is not None for r in rows])),
         **steps_to_success_summary([r["steps_to_success"] for r in rows if r["success"]]),
         "mean_goal_distance": float(np.mean([r["goal_distance"] for r in rows])),
         "mean_plan_time_per_action_s": sum(r["plan_time_s"] for r in rows) / max(sum(r["steps"] for r in rows), 1),

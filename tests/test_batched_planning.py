@@ -10,6 +10,7 @@ import torch
 from gymnasium.vector import SyncVectorEnv
 
 from planning import LinearToyWorldModel, evaluate, goal_energy, run_episode, run_episodes
+from planning.cli import format_summary
 from planning.planners import blocks
 from tests.test_planning import DT, SMALL, PointEnv, Recording, planner_of
 
@@ -173,6 +174,24 @@ def test_steps_to_success_is_the_first_step_at_the_goal():
     assert not far.success and far.steps_to_success is None
 
 
+class PassingPointEnv(PointEnv):
+    """PointEnv whose success flag holds after its first step only: an agent that passes the goal and leaves."""
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        self.steps = getattr(self, "steps", 0) + 1
+        return obs, reward, terminated, truncated, {**info, "success": self.steps == 1}
+
+
+def test_reached_rate_counts_the_goal_held_at_any_step_and_success_rate_at_the_last(tmp_path):
+    model = LinearToyWorldModel(dt=DT)
+    summary = evaluate(PassingPointEnv, model, partial(planner_of, "random", horizon=3), episodes=2, max_steps=4,
+                       out_dir=tmp_path)
+    assert (summary["success_rate"], summary["reached_rate"]) == (0.0, 1.0)
+    assert "success 0% (100% at some step) of 2 episodes" in format_summary(
+        {**summary, "planner": "random", "env": "passing", "action_block": 1, "wall_time_s": 1.0})
+
+
 def test_evaluate_in_batches_writes_what_one_at_a_time_writes(tmp_path):
     model = LinearToyWorldModel(dt=DT)
     runs = {}
@@ -188,6 +207,7 @@ def test_evaluate_in_batches_writes_what_one_at_a_time_writes(tmp_path):
     assert one_rows == two_rows
     steps = [int(r["steps_to_success"]) for r in one_rows if r["success"] == "True"]
     assert one["success_rate"] == two["success_rate"] == len(steps) / 3 > 0
+    assert one["reached_rate"] == two["reached_rate"] >= one["success_rate"]
     assert one["mean_steps_to_success"] == two["mean_steps_to_success"] == np.mean(steps)
     assert two["steps_to_success_quartiles"][0] == min(steps) and two["steps_to_success_quartiles"][-1] == max(steps)
     assert two["batch_episodes"] == 2 and json.loads((tmp_path / "2" / "summary.json").read_text()) == two
