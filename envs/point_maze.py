@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,7 @@ class PointMazeEnv(PixelStateEnv):
         if maze not in MAZES:
             raise ValueError(f"maze must be one of {sorted(MAZES)}, got {maze!r}")
         self._maze_env = RoboticsPointMaze(maze_map=MAZES[maze], continuing_task=True)
+        Path(self._maze_env.tmp_xml_file_path).unlink(missing_ok=True)  # its maze's XML, left in the temp dir
         half = np.array([self._maze_env.maze.x_map_center, self._maze_env.maze.y_map_center])
         bounds = np.concatenate([half, [np.inf, np.inf]]).astype(np.float32)  # inside the outer wall
         super().__init__(render_mode, image_size, spaces.Box(-bounds, bounds, dtype=np.float32))

@@ -4,6 +4,7 @@ hidden."""
 
 from __future__ import annotations
 
+import tempfile
 import warnings
 
 import gymnasium as gym
@@ -235,3 +236,12 @@ def test_env_presets_make_their_goal_env_through_the_planning_config(preset):
     if preset == "reacher_v5":
         assert obs["proprio"].shape == (6,)  # cos q, sin q, q velocities: the target's entries left out
     env.close()
+
+
+def test_pointmaze_leaves_no_maze_file_in_the_temp_dir(tmp_path, monkeypatch):
+    pytest.importorskip("gymnasium_robotics")
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    gym.make("vjepa/PointMaze-v0", image_size=8).close()
+    assert list((tmp_path / "tmp").iterdir()) == []
