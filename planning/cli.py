@@ -216,7 +216,7 @@ def _plan(cfg: DictConfig, run: RunDir) -> dict:
     print(
         f"plan: {name} on {env_cfg.id} with {path} (one action = {k} env steps, {mode}); {cfg.episodes} "
         f"episodes ({cfg.batch_episodes} at a time), budget {env_cfg.max_steps} env steps = {max_steps} actions, "
-        f"horizon {horizon}, replan every {replan}; energy: {energy_text}"
+        f"horizon {horizon}, replan every {replan}, {cfg.context_frames} context frame(s); energy: {energy_text}"
     )
     start = time.perf_counter()
     summary = evaluate(
@@ -228,7 +228,7 @@ def _plan(cfg: DictConfig, run: RunDir) -> dict:
         seed=cfg.seed,
         max_steps=max_steps,
         replan_every=replan,
-        context_frames=1,
+        context_frames=cfg.context_frames,
         out_dir=run_dir,
         save_videos=cfg.save_videos,
         video_format=cfg.video_format,

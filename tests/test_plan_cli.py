@@ -13,6 +13,7 @@ from configs.schema.env import env_config
 from planning.cli import ActionBlockEnv, BlockWorldModel, format_summary, make_env, plan, world_model_blocks
 from planning.demo import run_demo
 from planning.interface import Rollout
+from planning.planners import make_planner
 from planning.probe import ProbeEnergy, StateProbe, fit_probe
 from planning.probe import main as probe_main
 from planning.stages import stage_config
@@ -161,6 +162,32 @@ def test_plan_runs_each_planner(demo, tmp_path, name):
     assert summary["batch_episodes"] == 2 and "mean_steps_to_success" in summary
     assert "0.5 x probe(predicted features) distance + 1 x predicted-state distance" in summary["energy"]
     assert (tmp_path / "results.csv").is_file() and (tmp_path / "hydra" / "config.yaml").is_file()
+
+
+def test_plan_reads_context_frames_of_history(demo, tmp_path, monkeypatch, capsys):
+    """context_frames=3: each plan after the first steps reads the last 3 observations and the 2 actions between."""
+    out, _ = demo
+    seen = []
+
+    def recording_planner(*args, **kwargs):
+        planner = make_planner(*args, **kwargs)
+        plan_batch = planner.plan_batch
+
+        def plan_and_record(context_features, goal, context_states, context_actions, **kw):
+            seen.append((context_features.shape[1], context_states.shape[1], context_actions.shape[1]))
+            return plan_batch(context_features, goal, context_states, context_actions, **kw)
+
+        planner.plan_batch = plan_and_record
+        return planner
+
+    monkeypatch.setattr("planning.cli.make_planner", recording_planner)
+    cfg = compose_config("plan", [
+        "planner=cem", f"world_model={out / 'train_ac' / 'latest.pt'}", f"run_dir={tmp_path}", "episodes=1",
+        "env.max_steps=8", "planner.horizon=2", "save_videos=0", "context_frames=3", *TINY_PLANNERS["cem"],
+    ])
+    plan(cfg)
+    assert seen == [(1, 1, 0), (2, 2, 1), (3, 3, 2), (3, 3, 2)]  # 4 actions of 2 env steps
+    assert "3 context frame(s)" in capsys.readouterr().out
 
 
 def test_plan_console_script(demo, tmp_path):

@@ -48,6 +48,8 @@ class PlanConfig(WorldModelRun):
     batch_episodes: int = doc(25, "episodes planned at once (a vector env, one batched plan per step); an "
                                   "episode's outcome does not depend on it")
     seed: int = doc(0, "the first episode's env seed; also the planner's sampling seed")
+    context_frames: int = doc(1, "observed frames the predictor reads before each plan (the latest ones, with the "
+                                 "actions between them; LeWM plans from 3); 1: the current frame alone")
     energy: EnergyConfig = doc(EnergyConfig(), "the planning energy")
     probe: Optional[str] = doc(None, "the state probe for probe_weight / state_weight; null: probe.pt beside "
                                      "world_model")
@@ -83,7 +85,7 @@ def check_world_model_run(cfg: DictConfig) -> None:
 def check_plan(cfg: DictConfig) -> EnvConfig:
     """`vjepa-plan`'s start-up checks (each a `ConfigError` naming its key); returns the checked env config."""
     check_world_model_run(cfg)
-    checks.integers(cfg, ("episodes", "batch_episodes"), low=1)
+    checks.integers(cfg, ("episodes", "batch_episodes", "context_frames"), low=1)
     checks.integer(cfg, "save_videos", low=0)
     checks.choice(cfg, "video_format", ("mp4", "gif"))
     check_energy(cfg)
