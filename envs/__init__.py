@@ -58,12 +58,13 @@ def make_goal_env(
     proprio_dims: Sequence[int] | None = None,
     score_dims: Sequence[int] | None = None,
     score: str | None = None,
+    start_steps: int = 0,
     **kwargs: Any,
 ) -> GoalImageWrapper:
     """`rgb_env` wrapped in a ``GoalImageWrapper`` (frames at ``image_size``, as `make_pixel_env`'s)."""
     env = rgb_env(env_id, image_size, **kwargs)
     return GoalImageWrapper(
-        env, goal_steps, goal_policy, success_threshold, proprio_dims, score_dims, score, image_size
+        env, goal_steps, goal_policy, success_threshold, proprio_dims, score_dims, score, image_size, start_steps
     )
 
 

@@ -49,5 +49,5 @@ def goal_env(env: EnvConfig) -> GoalImageWrapper:
     """The env's goal-image task (`envs.GoalImageWrapper`): what is planned in."""
     with _named_faults(env):
         made = make_goal_env(env.id, env.goal_steps, env.goal_policy, env.image_size, env.success_threshold,
-                             env.proprio_dims, env.score_dims, env.score, **env.kwargs)
+                             env.proprio_dims, env.score_dims, env.score, env.start_steps, **env.kwargs)
     return _box_actions(made, env)

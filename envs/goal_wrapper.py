@@ -19,11 +19,14 @@ class GoalImageWrapper(PixelObservation):
 
     On ``reset(seed=...)`` the env is reset, then ``goal_steps`` steps of ``goal_policy`` (default: the env's
     ``expert_policy`` if it has one, else "random_repeat"; see ``envs.policies``) seeded from the reset seed
-    lead to the goal. Envs with ``get_state``/``set_state`` are rolled out and set back to the start; other
-    envs are rolled out from that reset, then reset again with the same seed for the start, so their reset
-    must be deterministic given the seed. ``reset()`` without a seed draws one from the last seed given, so a
-    sequence of resets is reproducible. ``info["goal_image"]`` (H, W, 3) uint8 comes with every reset; for the
-    toolkit's envs the reward becomes ``-state_distance`` to the goal.
+    lead to the goal. With ``start_steps`` > 0 the episode starts mid-rollout, as the peers' starts are states of
+    expert episodes: the policy first runs a number of steps drawn from 0..``start_steps`` (seeded), and the goal
+    is ``goal_steps`` further steps of the same rollout. Envs with ``get_state``/``set_state`` are rolled out and
+    set back to the start; other envs are rolled out from that reset, then reset again with the same seed and
+    the start steps replayed (counted by the env's time limit), so they must be deterministic given the seed.
+    ``reset()`` without a seed draws one from the last seed given, so a sequence of resets is reproducible.
+    ``info["goal_image"]`` (H, W, 3) uint8 comes with every reset; for the toolkit's envs the reward becomes
+    ``-state_distance`` to the goal.
 
     Scoring only — planners must not read them: ``info["goal_distance"]`` (``state_distance`` to the goal
     state if the env has one, else the L2 distance between Box observation vectors: between their entries
@@ -41,6 +44,7 @@ class GoalImageWrapper(PixelObservation):
         score_dims: Sequence[int] | None = None,
         score: str | None = None,
         image_size: int | None = None,
+        start_steps: int = 0,
     ) -> None:
         super().__init__(env, proprio_dims, image_size)
         unwrapped = env.unwrapped
@@ -59,7 +63,7 @@ class GoalImageWrapper(PixelObservation):
             self._score_of = lambda obs: obs[scored]
         else:
             self._score_of = lambda obs: obs
-        self.goal_steps = goal_steps
+        self.goal_steps, self.start_steps = goal_steps, start_steps
         self.goal_policy = goal_policy or ("expert" if hasattr(unwrapped, "expert_policy") else "random_repeat")
         if success_threshold is None:
             success_threshold = getattr(unwrapped, "success_threshold", None)
@@ -75,10 +79,16 @@ class GoalImageWrapper(PixelObservation):
         seed = int(self._seeds.integers(2**31 - 1)) if seed is None else seed
         obs, info = self.env.reset(seed=seed, options=options)
         policy = make_policy(self.goal_policy, self.env, policy_rng(seed))
+        lead = int(np.random.default_rng([seed, 2]).integers(self.start_steps + 1))  # steps before the start
         if self._stateful:
             env = self.env.unwrapped  # stepped directly: the goal rollout does not count against time limits
-            start, self._goal_obs = env.get_state(), obs
             advance = getattr(env, "advance", None)  # the toolkit's envs step without drawing (measured by state)
+            for i in range(lead):
+                if advance is None or i == lead - 1:  # the start is observed; the steps before it need no drawing
+                    obs = env.step(policy())[0]
+                else:
+                    advance(policy())
+            start, self._goal_obs = env.get_state(), obs
             for _ in range(self.goal_steps):
                 if advance is None:
                     self._goal_obs = env.step(policy())[0]
@@ -90,12 +100,15 @@ class GoalImageWrapper(PixelObservation):
                 env.set_goal(self.goal_state)
         else:
             self._goal_obs = obs
-            for _ in range(self.goal_steps):
+            for _ in range(lead + self.goal_steps):
                 self._goal_obs, _, terminated, truncated, _ = self.env.step(policy())
                 if terminated or truncated:
                     break
             self.goal_image = self.frame()
             obs, info = self.env.reset(seed=seed, options=options)
+            policy = make_policy(self.goal_policy, self.env, policy_rng(seed))  # the same rollout to the start
+            for _ in range(lead):
+                obs = self.env.step(policy())[0]
         return self.observe(obs), {**info, "goal_image": self.goal_image.copy(), **self._score(obs)}
 
     def step(self, action: Any):

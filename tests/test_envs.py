@@ -104,6 +104,44 @@ def test_goal_wrapper_goal_is_reproducible_and_reached_by_setting_its_state(env_
     np.testing.assert_array_equal(obs["pixels"], env.goal_image)
 
 
+def test_start_steps_start_mid_rollout_and_the_goal_is_further_along_it():
+    """start_steps=20: the start is the state 0..20 steps along the goal policy's rollout from the reset (drawn
+    per seed), observed there, and the goal is goal_steps further along the same rollout."""
+    plain = make_goal_env("vjepa/Wall-v0", image_size=32)
+    mid = make_goal_env("vjepa/Wall-v0", image_size=32, start_steps=20)
+    leads = []
+    for seed in range(6):
+        plain.reset(seed=seed)
+        act = make_policy(plain.goal_policy, plain.unwrapped, policy_rng(seed))
+        rollout = [plain.unwrapped.get_state()]
+        for _ in range(20 + 25):
+            plain.unwrapped.advance(act())
+            rollout.append(plain.unwrapped.get_state())
+        obs, info = mid.reset(seed=seed)
+        lead = next(i for i, state in enumerate(rollout[:21]) if np.array_equal(state, mid.unwrapped.get_state()))
+        np.testing.assert_array_equal(mid.goal_state, rollout[lead + 25])
+        np.testing.assert_array_equal(obs["pixels"], mid.frame())
+        again, info_again = mid.reset(seed=seed)
+        np.testing.assert_array_equal(again["pixels"], obs["pixels"])
+        np.testing.assert_array_equal(info_again["goal_image"], info["goal_image"])
+        leads.append(lead)
+    assert len(set(leads)) > 2, leads
+
+
+def test_start_steps_on_a_stock_env_replay_the_rollout_to_the_start():
+    def episode(start_steps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        env = GoalImageWrapper(gym.make("Pendulum-v1", render_mode="rgb_array"), goal_steps=10, image_size=32,
+                               start_steps=start_steps)
+        obs, info = env.reset(seed=seed)
+        return obs["proprio"], info["goal_image"]
+
+    for seed in range(3):
+        start, goal = episode(15, seed)
+        np.testing.assert_array_equal(episode(15, seed)[0], start)
+        np.testing.assert_array_equal(episode(15, seed)[1], goal)
+    assert any(not np.array_equal(episode(15, seed)[0], episode(0, seed)[0]) for seed in range(3))
+
+
 def test_goal_wrapper_on_stock_pendulum():
     env = GoalImageWrapper(gym.make("Pendulum-v1", render_mode="rgb_array"), goal_steps=10)
     obs, info = env.reset(seed=0)

@@ -25,6 +25,8 @@ class EnvConfig:
                                           "when planning, the encoder's crop size in vjepa-demo's collection, the "
                                           "env's own in vjepa-collect's")
     goal_steps: int = doc(25, "env steps of the goal policy from the start to the goal")
+    start_steps: int = doc(0, "> 0: the episode starts after 0..start_steps steps (drawn per episode) of the goal "
+                              "policy, mid-task as the peers' starts from expert episodes; 0: at the env's reset")
     goal_policy: Optional[str] = doc(None, "envs.policies name; null: the env's expert if it has one, else "
                                            "random_repeat")
     max_steps: int = doc(50, "budget in env steps (a world model with frame_step k plans max_steps / k actions)")
@@ -47,6 +49,7 @@ def env_config(env: EnvConfig | DictConfig | dict, where: str = "env") -> EnvCon
             raise ConfigError("must be set", f"{where}.{key}", f"set {where}.{key}, or choose a preset: env=wall")
     checks.integers(cfg, (f"{where}.goal_steps", f"{where}.max_steps", f"{where}.replan_every"), low=1)
     checks.integer(cfg, f"{where}.image_size", low=1, optional=True)
+    checks.integer(cfg, f"{where}.start_steps", low=0)
     checks.number(cfg, f"{where}.success_threshold", low=0, above=True, optional=True)
     if node.score is not None:
         from envs.scoring import SCORES
