@@ -235,6 +235,7 @@ def test_env_presets_make_their_goal_env_through_the_planning_config(preset):
     assert "success" in env.step(env.action_space.sample())[-1]
     if preset == "reacher_v5":
         assert obs["proprio"].shape == (6,)  # cos q, sin q, q velocities: the target's entries left out
+    assert env.start_steps == (75 if preset == "cube" else 0)  # cube starts mid-task, as the peers' expert states
     env.close()
 
 
