@@ -52,12 +52,15 @@ def _start(env_cfg: EnvConfig, seed: int) -> tuple[Any, dict, dict]:
 
 
 def _constant_actions(low: np.ndarray, high: np.ndarray, grid: int) -> tuple[np.ndarray, ...]:
-    """The grid of constant actions over the box [low, high] of a 1-D or 2-D action space, (G, A) or (G*G, A), rows
-    of a 2-D grid being a_y, and the action values along each axis."""
-    axes = [np.linspace(lo, hi, grid) for lo, hi in zip(low, high)]
+    """The grid of constant actions over the box [low, high] of the action space's first one or two dimensions,
+    (G, A) or (G*G, A), rows of a 2-D grid being a_y, the other dimensions held at 0 (clipped into the box); and the
+    action values along each axis."""
+    axes = [np.linspace(lo, hi, grid) for lo, hi in zip(low[:2], high[:2])]
     if len(axes) == 1:
         return axes[0][:, None], axes[0]
-    return np.stack(np.meshgrid(*axes), -1).reshape(-1, 2), *axes
+    held = np.repeat(np.clip(0.0, low, high)[None], grid * grid, 0)  # (G*G, A)
+    held[:, :2] = np.stack(np.meshgrid(*axes), -1).reshape(-1, 2)
+    return held, *axes
 
 
 @torch.inference_mode()
@@ -70,13 +73,12 @@ def action_landscape(
     energy: EnergyFn | dict | None = None,
 ) -> dict[str, np.ndarray]:
     """Energies of constant actions held for ``horizon`` world-model steps from the start of episode ``seed``:
-    (grid,) over ``action_x`` for a 1-D action space, (grid, grid) for a 2-D one (a_x = columns, a_y = rows, both
-    over [low, high]); with ``true_distance`` of the same shape, the env's goal distance after the same actions (NaN
-    where the env has no settable state). ``energy``: a planning energy function, or `goal_energy` kwargs."""
+    (grid,) over ``action_x`` for a 1-D action space, (grid, grid) for more (a_x = columns, a_y = rows: the first two
+    action dimensions over [low, high], any others held at 0: a slice, ``held_dims`` of them); with
+    ``true_distance`` of the same shape, the env's goal distance after the same actions (NaN where the env has no
+    settable state). ``energy``: a planning energy function, or `goal_energy` kwargs."""
     env_cfg = at_model_size(env_config(env_cfg), world_model)
     env, obs, info = _start(env_cfg, seed)
-    if env.action_space.shape not in ((1,), (2,)):
-        raise ValueError(f"action_landscape needs 1-D or 2-D actions, {env_cfg.id} has {env.action_space.shape}")
     k, mode = world_model_blocks(world_model)
     model = BlockWorldModel(world_model, k, mode) if k > 1 else world_model
     held, *axes = _constant_actions(env.action_space.low, env.action_space.high, grid)
@@ -90,7 +92,8 @@ def action_landscape(
     for chunk in torch.from_numpy(actions.astype(np.float32)).split(256):
         energies.append(energy_fn(model.rollout(feats[:1], state, no_actions, chunk), feats[1]))
     result = {"energy": torch.cat(energies).reshape(shape).numpy(), "frame": obs["pixels"],
-              "goal_image": info["goal_image"], **dict(zip(("action_x", "action_y"), axes))}
+              "goal_image": info["goal_image"], **dict(zip(("action_x", "action_y"), axes)),
+              "held_dims": held.shape[1] - len(axes)}
 
     unwrapped, true = env.unwrapped, np.full(len(held), np.nan)
     goal_state = getattr(env, "goal_state", None)
@@ -155,7 +158,7 @@ def _draw_landscape(fig: Any, ax: Any, act: dict[str, np.ndarray], key: str) -> 
             ax.set_yticks([])
         return
     ys = act["action_y"]
-    ax.set_xlabel("action x")
+    ax.set_xlabel("action x" + (" (other dims held at 0)" if act["held_dims"] else ""))
     image = ax.imshow(values, origin="lower", extent=[xs[0], xs[-1], ys[0], ys[-1]], cmap="viridis")
     if finite:
         r, c = np.unravel_index(np.nanargmin(values), values.shape)

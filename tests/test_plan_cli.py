@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -295,6 +296,46 @@ def test_action_landscape_of_a_1d_action_space_is_a_curve(tmp_path):
     assert act["true_distance"].shape == (5,) and np.isnan(act["true_distance"]).all()  # no settable state
     assert act["frame"].shape == (16, 16, 3)  # the world model's image size
     assert landscape_figure(HeldActionModel(), env, 0, 3, tmp_path / "curve.png", grid=5).is_file()
+
+
+class Drift3D(gym.Env):
+    """A point in R^3 moved by its 3-D action; observed as that vector, drawn as a grey frame."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    action_space = gym.spaces.Box(-1, 1, (3,), np.float32)
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)
+
+    def __init__(self, render_mode: str | None = None):
+        self.render_mode = render_mode
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.pos = self.np_random.uniform(-1, 1, 3).astype(np.float32)
+        return self.pos.copy(), {}
+
+    def step(self, action):
+        self.pos = self.pos + np.asarray(action, np.float32)
+        return self.pos.copy(), 0.0, False, False, {}
+
+    def render(self):
+        return np.full((16, 16, 3), 128, np.uint8)
+
+
+class HeldActionModel3D(HeldActionModel):
+    action_dim = 3
+
+    def encode(self, frames):
+        return torch.zeros(len(frames), 3, 1)
+
+
+def test_action_landscape_of_more_action_dims_is_a_slice_through_the_first_two(tmp_path):
+    gym.register("tests/Drift3D-v0", entry_point="tests.test_plan_cli:Drift3D")
+    env = {"name": "drift", "id": "tests/Drift3D-v0", "success_threshold": 0.5}
+    model = HeldActionModel3D()
+    act = action_landscape(model, env, seed=0, horizon=3, grid=3)
+    assert act["energy"].shape == (3, 3) and act["held_dims"] == 1
+    np.testing.assert_allclose(act["energy"], [[2, 1, 2], [1, 0, 1], [2, 1, 2]])  # mean |3 a| over a_x, a_y, 0
+    assert landscape_figure(model, env, 0, 3, tmp_path / "slice.png", grid=3).is_file()
 
 
 def test_missing_world_model_is_a_clear_error(tmp_path):
