@@ -101,7 +101,9 @@ class EndToEnd:
     projector_hidden: int = doc(2048, "embedding=pooled: the projector MLP's hidden width")
     projector_dim: Optional[int] = doc(None, "embedding=pooled: the frame embedding's width; null: the encoder's")
     regularizer: str = doc("sigreg", "sigreg (LeWM: LeJEPA's isotropic-Gaussian test) | vicreg (PLDM)")
-    sigreg: Sigreg = doc(Sigreg(), "regularizer=sigreg: its weight and random directions per step")
+    sigreg: Sigreg = doc(Sigreg(weight=0.2), "regularizer=sigreg: its weight (4x pretraining's: at 0.05 the pooled "
+                                             "embedding dropped what covers few pixels) and random directions per "
+                                             "step")
     vicreg: Vicreg = doc(Vicreg(), "regularizer=vicreg: its weights")
 
 
