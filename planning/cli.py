@@ -240,6 +240,7 @@ def _plan(cfg: DictConfig, run: RunDir) -> dict:
         "world_model": str(path),
         "action_block": k,
         "env_steps_per_episode": env_cfg.max_steps,
+        "context_frames": cfg.context_frames,
         "energy": energy_text,
         "mean_plan_time_per_env_step_s": summary["mean_plan_time_per_action_s"] / k,
         "wall_time_s": time.perf_counter() - start,

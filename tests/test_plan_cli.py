@@ -186,7 +186,7 @@ def test_plan_reads_context_frames_of_history(demo, tmp_path, monkeypatch, capsy
         "planner=cem", f"world_model={out / 'train_ac' / 'latest.pt'}", f"run_dir={tmp_path}", "episodes=1",
         "env.max_steps=8", "planner.horizon=2", "save_videos=0", "context_frames=3", *TINY_PLANNERS["cem"],
     ])
-    plan(cfg)
+    assert plan(cfg)["context_frames"] == 3
     assert seen == [(1, 1, 0), (2, 2, 1), (3, 3, 2), (3, 3, 2)]  # 4 actions of 2 env steps
     assert "3 context frame(s)" in capsys.readouterr().out
 
