@@ -14,6 +14,19 @@ from envs.policies import make_policy, policy_rng
 from envs.scoring import get_score
 
 
+def _roll(env: gym.Env, policy: Any, steps: int, obs: Any, observe_last: bool) -> Any:
+    """``steps`` actions of ``policy`` on the unwrapped ``env``; returns the last observation (``obs`` if none was
+    drawn). The toolkit's envs ``advance`` without drawing (they are measured by state), except for the last action
+    when ``observe_last``; other envs ``step``."""
+    advance = getattr(env, "advance", None)
+    for i in range(steps):
+        if advance is None or (observe_last and i == steps - 1):
+            obs = env.step(policy())[0]
+        else:
+            advance(policy())
+    return obs
+
+
 class GoalImageWrapper(PixelObservation):
     """`PixelObservation`'s pixels and proprio (``proprio_dims``, ``image_size``), plus a goal image at each reset.
 
@@ -82,18 +95,9 @@ class GoalImageWrapper(PixelObservation):
         lead = int(np.random.default_rng([seed, 2]).integers(self.start_steps + 1))  # steps before the start
         if self._stateful:
             env = self.env.unwrapped  # stepped directly: the goal rollout does not count against time limits
-            advance = getattr(env, "advance", None)  # the toolkit's envs step without drawing (measured by state)
-            for i in range(lead):
-                if advance is None or i == lead - 1:  # the start is observed; the steps before it need no drawing
-                    obs = env.step(policy())[0]
-                else:
-                    advance(policy())
-            start, self._goal_obs = env.get_state(), obs
-            for _ in range(self.goal_steps):
-                if advance is None:
-                    self._goal_obs = env.step(policy())[0]
-                else:
-                    advance(policy())
+            obs = _roll(env, policy, lead, obs, observe_last=True)  # the start is observed
+            start = env.get_state()
+            self._goal_obs = _roll(env, policy, self.goal_steps, obs, observe_last=False)
             self.goal_state, self.goal_image = env.get_state(), self.frame()
             env.set_state(start)
             if hasattr(env, "set_goal"):
