@@ -177,9 +177,13 @@ def test_steps_to_success_is_the_first_step_at_the_goal():
 class PassingPointEnv(PointEnv):
     """PointEnv whose success flag holds after its first step only: an agent that passes the goal and leaves."""
 
+    def reset(self, seed=None, options=None):
+        self.steps = 0
+        return super().reset(seed=seed, options=options)
+
     def step(self, action):
         obs, reward, terminated, truncated, info = super().step(action)
-        self.steps = getattr(self, "steps", 0) + 1
+        self.steps += 1
         return obs, reward, terminated, truncated, {**info, "success": self.steps == 1}
 
 
