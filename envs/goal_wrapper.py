@@ -103,15 +103,15 @@ class GoalImageWrapper(PixelObservation):
             if hasattr(env, "set_goal"):
                 env.set_goal(self.goal_state)
         else:
-            self._goal_obs = obs
-            for _ in range(lead + self.goal_steps):
+            self._goal_obs, taken = obs, 0
+            for taken in range(1, lead + self.goal_steps + 1):
                 self._goal_obs, _, terminated, truncated, _ = self.env.step(policy())
-                if terminated or truncated:
+                if terminated or truncated:  # the goal is where the rollout ended
                     break
             self.goal_image = self.frame()
             obs, info = self.env.reset(seed=seed, options=options)
             policy = make_policy(self.goal_policy, self.env, policy_rng(seed))  # the same rollout to the start
-            for _ in range(lead):
+            for _ in range(min(lead, taken)):  # not past an end the rollout met
                 obs = self.env.step(policy())[0]
         return self.observe(obs), {**info, "goal_image": self.goal_image.copy(), **self._score(obs)}
 

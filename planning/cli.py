@@ -36,7 +36,7 @@ from torch import Tensor
 
 import envs  # noqa: F401  (registers the toolkit's envs)
 from configs.schema.env import EnvConfig, env_config
-from configs.schema.plan import check_plan
+from configs.schema.plan import check_context_fits, check_plan
 from envs.configured import goal_env
 from planning.energies import EnergyFn, goal_energy
 from planning.evaluate import evaluate
@@ -199,6 +199,9 @@ def _plan(cfg: DictConfig, run: RunDir) -> dict:
     set_threads(cfg.threads)
     path = Path(cfg.world_model)
     model = load_configured_world_model(cfg)
+    predictor = getattr(model, "predictor", None)  # a learned world model's (a toy or an oracle has no limit)
+    if predictor is not None:
+        check_context_fits(cfg.context_frames, cfg.planner.horizon, predictor.max_steps)
     k, mode = world_model_blocks(model)
     env_cfg = at_model_size(env_cfg, model)
     probe_env = make_env(env_cfg, k, mode)

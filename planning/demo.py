@@ -38,6 +38,7 @@ from configs.schema.demo import check_demo
 from configs.schema.env import EnvConfig
 from configs.schema.keys import typed
 from configs.schema.landscape import LandscapeConfig
+from configs.schema.plan import check_context_fits
 from planning.cli import format_summary, load_configured_world_model, make_energy, make_env, plan
 from planning.demo_summary import TOTALS, DemoSummary
 from planning.stages import stage_config
@@ -103,6 +104,12 @@ def _run_demo(cfg: DictConfig, run: RunDir) -> dict[str, Any]:
     collected_env = replace(env_cfg, image_size=env_cfg.image_size or pre_cfg.data.crop_size)
     collect_cfg = stage_config("collect", [], cfg.collect, {  # no runtime keys: collecting computes nothing
         "env": typed(EnvConfig, collected_env, "env"), "out": str(data), "overwrite": True, "videos": True})
+    ac_dir = out / "train_ac"
+    ac_cfg = stage("train_ac", [], cfg.train_ac, {
+        "encoder": str(pre_dir / "latest.pt"), "data.path": str(data), "run_dir": str(ac_dir)})
+    for name in cfg.planners:  # a plan the predictor cannot roll out fails now, not after the training
+        planned = plan_stage_config(cfg, str(name), {})
+        check_context_fits(planned.context_frames, planned.planner.horizon, ac_cfg.ac.max_steps, "plan.context_frames")
     run.claim(cfg)
     summary = DemoSummary(out / "demo_summary.json", out=str(out), env=env_cfg.id)
 
@@ -127,9 +134,6 @@ def _run_demo(cfg: DictConfig, run: RunDir) -> dict[str, Any]:
             pretrain(pre_cfg)
 
     # 3. action-conditioned predictor on the frozen encoder
-    ac_dir = out / "train_ac"
-    ac_cfg = stage("train_ac", [], cfg.train_ac, {
-        "encoder": str(pre_dir / "latest.pt"), "data.path": str(data), "run_dir": str(ac_dir)})
     with summary.stage("train_ac_s"):
         if _checkpoint_step(ac_dir / "latest.pt") >= ac_cfg.steps:
             _log(f"train_ac: {ac_dir / 'latest.pt'} complete, skipped")

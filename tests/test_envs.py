@@ -142,6 +142,15 @@ def test_start_steps_on_a_stock_env_replay_the_rollout_to_the_start():
     assert any(not np.array_equal(episode(15, seed)[0], episode(0, seed)[0]) for seed in range(3))
 
 
+def test_start_steps_replay_stops_where_the_rollout_ended():
+    """A time limit of 4 steps ends the goal rollout early: the replayed start stops there too (the goal's state)."""
+    env = GoalImageWrapper(gym.make("Pendulum-v1", render_mode="rgb_array", max_episode_steps=4), goal_steps=10,
+                           image_size=32, start_steps=30)
+    seed = next(s for s in range(10) if np.random.default_rng([s, 2]).integers(31) > 4)  # a lead past the limit
+    obs, info = env.reset(seed=seed)
+    np.testing.assert_array_equal(obs["pixels"], info["goal_image"])
+
+
 def test_goal_wrapper_on_stock_pendulum():
     env = GoalImageWrapper(gym.make("Pendulum-v1", render_mode="rgb_array"), goal_steps=10)
     obs, info = env.reset(seed=0)

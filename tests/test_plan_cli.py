@@ -191,6 +191,16 @@ def test_plan_reads_context_frames_of_history(demo, tmp_path, monkeypatch, capsy
     assert "3 context frame(s)" in capsys.readouterr().out
 
 
+def test_plan_refuses_a_context_the_predictor_cannot_hold(demo, tmp_path):
+    """The tiny predictor takes 64 steps: 64 context frames and a horizon of 2 need 65, refused before the run."""
+    out, _ = demo
+    cfg = compose_config("plan", [f"world_model={out / 'train_ac' / 'latest.pt'}", f"run_dir={tmp_path / 'run'}",
+                                  "context_frames=64", "planner.horizon=2"])
+    with pytest.raises(ConfigError, match="65 predictor steps") as caught:
+        plan(cfg)
+    assert caught.value.where == "context_frames" and not (tmp_path / "run").exists()
+
+
 def test_plan_console_script(demo, tmp_path):
     out, _ = demo
     result = subprocess.run(
@@ -392,6 +402,14 @@ def test_env_kwargs_and_threshold_errors_are_clear():
     cfg = OmegaConf.create({**GOOD, "id": "???"})
     with pytest.raises(ConfigError, match=r"must be set \(env.id\)"):
         env_config(cfg)
+
+
+def test_demo_refuses_a_plan_context_the_predictor_cannot_hold_before_collecting(tmp_path):
+    cfg = compose_config("demo", [f"out={tmp_path / 'demo'}", *TINY_DEMO, "+train_ac.ac.max_steps=4",
+                                  "plan.context_frames=4"])  # 4 frames + horizon 2 - 1 = 5 steps
+    with pytest.raises(ConfigError, match="5 predictor steps, the predictor takes 4") as caught:
+        run_demo(cfg)
+    assert caught.value.where == "plan.context_frames" and not (tmp_path / "demo" / "data").exists()
 
 
 def test_demo_settings_with_unknown_keys_are_errors():

@@ -82,6 +82,15 @@ def check_world_model_run(cfg: DictConfig) -> None:
     checks.runtime(cfg)
 
 
+def check_context_fits(context_frames: int, horizon: int, max_steps: int, where: str = "context_frames") -> None:
+    """A plan's context and horizon within the predictor's steps: Tc - 1 + H <= its ``max_steps`` (``ac.max_steps``
+    of vjepa-train-ac), or a `ConfigError` naming ``where``."""
+    if context_frames - 1 + horizon > max_steps:
+        raise ConfigError(f"{context_frames} context frames with a planner horizon of {horizon} need "
+                          f"{context_frames - 1 + horizon} predictor steps, the predictor takes {max_steps} "
+                          "(its ac.max_steps)", where, f"set {where} <= {max_steps + 1 - horizon}")
+
+
 def check_plan(cfg: DictConfig) -> EnvConfig:
     """`vjepa-plan`'s start-up checks (each a `ConfigError` naming its key); returns the checked env config."""
     check_world_model_run(cfg)
