@@ -41,6 +41,7 @@ from envs.configured import goal_env
 from planning.energies import EnergyFn, goal_energy
 from planning.evaluate import evaluate
 from planning.interface import Rollout, WorldModel
+from planning.oracle import SimulatorWorldModel, check_simulator
 from planning.planners import make_planner
 from planning.probe import ProbeEnergy, StateProbe
 from vjepa.runtime.command import command
@@ -209,8 +210,18 @@ def _plan(cfg: DictConfig, run: RunDir) -> dict:
     space = probe_env.action_space
     energy, energy_text = make_energy(cfg, path)
     fps = probe_env.metadata.get("render_fps", 10)
-    probe_env.close()
+    batch_episodes = cfg.batch_episodes
+    env_factory = partial(make_env, env_cfg, k, mode)
     world_model = BlockWorldModel(model, k, mode) if k > 1 else model
+    if cfg.oracle:  # the env's simulator in place of the predictor: a diagnosis, one episode at a time
+        check_simulator(probe_env, env_cfg.id)
+        oracle = world_model = SimulatorWorldModel(model, make_env(env_cfg), cfg.oracle, k, mode)
+        env_factory, batch_episodes = (lambda: oracle.watch(make_env(env_cfg, k, mode))), 1
+        if cfg.oracle == "state":
+            energy = partial(goal_energy, metric="l1", steps=cfg.energy.steps)
+            energy_text = f"the env's state distance to the goal state ({cfg.energy.steps} step(s))"
+        energy_text = f"oracle={cfg.oracle}: {energy_text}"
+    probe_env.close()
     name, horizon, replan = cfg.planner.name, cfg.planner.horizon, env_cfg.replan_every
     max_steps = math.ceil(env_cfg.max_steps / k)  # planner actions within the env-step budget
 
@@ -218,16 +229,16 @@ def _plan(cfg: DictConfig, run: RunDir) -> dict:
     run.claim(cfg)
     print(
         f"plan: {name} on {env_cfg.id} with {path} (one action = {k} env steps, {mode}); {cfg.episodes} "
-        f"episodes ({cfg.batch_episodes} at a time), budget {env_cfg.max_steps} env steps = {max_steps} actions, "
+        f"episodes ({batch_episodes} at a time), budget {env_cfg.max_steps} env steps = {max_steps} actions, "
         f"horizon {horizon}, replan every {replan}, {cfg.context_frames} context frame(s); energy: {energy_text}"
     )
     start = time.perf_counter()
     summary = evaluate(
-        lambda: make_env(env_cfg, k, mode),
+        env_factory,
         world_model,
         lambda wm: make_planner(cfg.planner, wm, energy, space.low.tolist(), space.high.tolist(), cfg.seed),
         episodes=cfg.episodes,
-        batch_episodes=cfg.batch_episodes,
+        batch_episodes=batch_episodes,
         seed=cfg.seed,
         max_steps=max_steps,
         replan_every=replan,
@@ -244,6 +255,7 @@ def _plan(cfg: DictConfig, run: RunDir) -> dict:
         "action_block": k,
         "env_steps_per_episode": env_cfg.max_steps,
         "context_frames": cfg.context_frames,
+        "oracle": cfg.oracle,
         "energy": energy_text,
         "mean_plan_time_per_env_step_s": summary["mean_plan_time_per_action_s"] / k,
         "wall_time_s": time.perf_counter() - start,
@@ -262,9 +274,10 @@ def format_summary(s: dict) -> str:
     )
     reached = s.get("reached_rate", s["success_rate"])  # absent from summaries of earlier versions
     at_any_step = "" if reached == s["success_rate"] else f" ({reached:.0%} at some step)"
+    oracle = f" (oracle={s['oracle']}: a ceiling, not a result)" if s.get("oracle") else ""
     return (
-        f"{s['planner']} on {s['env']}: success {s['success_rate']:.0%}{at_any_step} of {s['episodes']} episodes"
-        f"{to_success}, "
+        f"{s['planner']}{oracle} on {s['env']}: success {s['success_rate']:.0%}{at_any_step} of {s['episodes']} "
+        f"episodes{to_success}, "
         f"mean final distance {s['mean_goal_distance']:.3f}, planning {s['mean_plan_time_per_action_s']:.2f} s per "
         f"action ({s['action_block']} env steps), wall time {s['wall_time_s']:.0f} s"
     )

@@ -201,6 +201,19 @@ def test_plan_refuses_a_context_the_predictor_cannot_hold(demo, tmp_path):
     assert caught.value.where == "context_frames" and not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("oracle", ["simulator", "state"])
+def test_plan_with_an_oracle_reports_a_ceiling(demo, tmp_path, capsys, oracle):
+    """oracle=...: the env's simulator in place of the predictor, episodes one at a time, marked in the summary."""
+    out, _ = demo
+    cfg = compose_config("plan", [f"world_model={out / 'train_ac' / 'latest.pt'}", f"run_dir={tmp_path}",
+                                  "episodes=2", "env.max_steps=4", "planner.horizon=2", "save_videos=0",
+                                  f"oracle={oracle}", *TINY_PLANNERS["cem"]])
+    summary = plan(cfg)
+    assert summary["oracle"] == oracle and summary["batch_episodes"] == 1
+    assert summary["energy"].startswith(f"oracle={oracle}: ")
+    assert f"cem (oracle={oracle}: a ceiling, not a result) on vjepa/Wall-v0" in capsys.readouterr().out
+
+
 def test_plan_console_script(demo, tmp_path):
     out, _ = demo
     result = subprocess.run(

@@ -51,6 +51,10 @@ class PlanConfig(WorldModelRun):
     context_frames: int = doc(1, "observed frames the predictor reads before each plan (the latest ones, with the "
                                  "actions between them; LeWM plans from 3); 1: the current frame alone")
     energy: EnergyConfig = doc(EnergyConfig(), "the planning energy")
+    oracle: Optional[str] = doc(None, "diagnosis only: simulator (the env's real frames in place of the predictor's, "
+                                      "same encoder and energy) | state (and the env's own distance to the goal "
+                                      "state as the energy); reads the simulator's hidden state, so a ceiling, not "
+                                      "a result (planning.oracle); episodes planned one at a time")
     probe: Optional[str] = doc(None, "the state probe for probe_weight / state_weight; null: probe.pt beside "
                                      "world_model")
     save_videos: int = doc(4, "videos of the first episodes: observation | goal | trajectory")
@@ -98,6 +102,7 @@ def check_plan(cfg: DictConfig) -> EnvConfig:
     checks.integer(cfg, "save_videos", low=0)
     checks.choice(cfg, "video_format", ("mp4", "gif"))
     check_energy(cfg)
+    checks.choice(cfg, "oracle", ("simulator", "state"), optional=True)
     check_planner(cfg)
     env = env_config(cfg.env)
     if env.replan_every > cfg.planner.horizon:
