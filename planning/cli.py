@@ -155,6 +155,9 @@ def check_compatible(env: gym.Env, world_model: WorldModel, env_id: str = "", so
 
 
 # ------------------------------------------------------------------------------------------------ run
+STEPS_SCORED = {"last": "last predicted step", "all": "mean over the predicted steps"}  # energy.steps, in words
+
+
 def make_energy(cfg: DictConfig, world_model_path: Path) -> tuple[EnergyFn, str]:
     """The planning energy of ``cfg.energy`` and its description: `goal_energy` on features, plus, with a state
     probe (`planning.probe`), ``probe_weight`` times the distance between the probe's reading of the last
@@ -162,8 +165,7 @@ def make_energy(cfg: DictConfig, world_model_path: Path) -> tuple[EnergyFn, str]
     predicted state and the probe's reading of the goal (a `ProbeEnergy`)."""
     weight, state_weight = cfg.energy.probe_weight, cfg.energy.state_weight
     energy = {key: cfg.energy[key] for key in ("metric", "reduce_tokens", "steps")}  # goal_energy's keywords
-    steps = "mean over the predicted steps" if energy["steps"] == "all" else "last predicted step"
-    text = f"{energy['metric']} feature distance ({steps})"
+    text = f"{energy['metric']} feature distance ({STEPS_SCORED[energy['steps']]})"
     if weight <= 0 and state_weight <= 0:
         return partial(goal_energy, **energy), text
     path = Path(cfg.probe or world_model_path.with_name("probe.pt"))
@@ -219,7 +221,7 @@ def _plan(cfg: DictConfig, run: RunDir) -> dict:
         env_factory, batch_episodes = (lambda: oracle.watch(make_env(env_cfg, k, mode))), 1
         if cfg.oracle == "state":
             energy = partial(goal_energy, metric="l1", steps=cfg.energy.steps)
-            energy_text = f"the env's state distance to the goal state ({cfg.energy.steps} step(s))"
+            energy_text = f"the env's state distance to the goal state ({STEPS_SCORED[cfg.energy.steps]})"
         energy_text = f"oracle={cfg.oracle}: {energy_text}"
     probe_env.close()
     name, horizon, replan = cfg.planner.name, cfg.planner.horizon, env_cfg.replan_every
