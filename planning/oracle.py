@@ -49,7 +49,7 @@ class SimulatorWorldModel:
         self.world_model, self.sim, self.kind, self.k, self.mode = world_model, sim, kind, int(k), mode
         self.action_dim, self.state_dim = world_model.action_dim, world_model.state_dim
         self.action_agg, self.image_size = world_model.action_agg, world_model.image_size
-        self.sim.reset(seed=0)
+        self.sim.reset(seed=0)  # as any env before its first step
         self.live: gym.Env | None = None
 
     def watch(self, env: gym.Env) -> gym.Env:
@@ -69,36 +69,43 @@ class SimulatorWorldModel:
         lead = tuple(actions.shape[:-3])
         if lead not in ((), (1,)) or self.live is None:
             raise ValueError(f"an oracle plans one watched episode at a time, got candidates {tuple(actions.shape)}")
-        start, goal = self.live.get_state(), self.live.goal_state
         num, horizon = actions.shape[-3:-1]
         blocks = actions.reshape(num, horizon, -1).cpu().numpy()
         steps = (np.repeat(blocks[:, :, None], self.k, 2) if self.mode == "repeat"
                  else blocks.reshape(num, horizon, self.k, -1))  # (K, H, k, a): the env's own actions
-        env = self.sim.unwrapped
-        if self.kind == "state":
-            distances = np.empty((num, horizon), np.float32)
-            for j, candidate in enumerate(steps):
-                env.set_state(start)
-                for h, block in enumerate(candidate):
-                    for action in block:
-                        env.advance(action)
-                    distances[j, h] = env.state_distance(env.get_state(), goal)
-            rollout = Rollout(torch.from_numpy(distances)[..., None, None])
-        else:
-            frames = np.empty((num, horizon, self.image_size, self.image_size, 3), np.uint8)
-            states = np.empty((num, horizon, self.state_dim), np.float32)
-            for j, candidate in enumerate(steps):
-                env.set_state(start)
-                for h, block in enumerate(candidate):
-                    for action in block[:-1]:
-                        env.advance(action)
-                    observed = self.sim.observe(env.step(block[-1])[0])  # drawn once a block
-                    frames[j, h], states[j, h] = observed["pixels"], observed["proprio"]
-            with torch.inference_mode():
-                features = self.world_model.encode(torch.from_numpy(frames.reshape(-1, *frames.shape[2:])))
-            rollout = Rollout(features.unflatten(0, (num, horizon)), torch.from_numpy(states).to(features.device))
-        return Rollout(*(None if x is None else x.expand(*lead, *x.shape) for x in (rollout.features,
-                                                                                     rollout.states)))
+        start = self.live.get_state()
+        rollout = self._distances(start, steps) if self.kind == "state" else self._frames(start, steps)
+        if not lead:
+            return rollout
+        return Rollout(rollout.features[None], None if rollout.states is None else rollout.states[None])
+
+    def _distances(self, start: np.ndarray, steps: np.ndarray) -> Rollout:
+        """Features (K, H, 1, 1): the env's distance to the goal state after each block of ``steps``."""
+        env, goal = self.sim.unwrapped, self.live.goal_state
+        distances = np.empty(steps.shape[:2], np.float32)
+        for j, candidate in enumerate(steps):
+            env.set_state(start)
+            for h, block in enumerate(candidate):
+                for action in block:
+                    env.advance(action)
+                distances[j, h] = env.state_distance(env.get_state(), goal)
+        return Rollout(torch.from_numpy(distances)[..., None, None])
+
+    def _frames(self, start: np.ndarray, steps: np.ndarray) -> Rollout:
+        """The encoded frames (K, H, N, D) and proprio (K, H, S) after each block of ``steps``."""
+        env, (num, horizon) = self.sim.unwrapped, steps.shape[:2]
+        frames = np.empty((num, horizon, self.image_size, self.image_size, 3), np.uint8)
+        states = np.empty((num, horizon, self.state_dim), np.float32)
+        for j, candidate in enumerate(steps):
+            env.set_state(start)
+            for h, block in enumerate(candidate):
+                for action in block[:-1]:
+                    env.advance(action)
+                observed = self.sim.observe(env.step(block[-1])[0])  # drawn once a block
+                frames[j, h], states[j, h] = observed["pixels"], observed["proprio"]
+        with torch.inference_mode():
+            features = self.world_model.encode(torch.from_numpy(frames.reshape(-1, *frames.shape[2:])))
+        return Rollout(features.unflatten(0, (num, horizon)), torch.from_numpy(states).to(features.device))
 
 
 def check_simulator(env: gym.Env, env_id: str) -> None:
