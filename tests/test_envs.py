@@ -235,6 +235,23 @@ def test_collect_can_hold_actions_for_a_world_models_frame_step(tmp_path):
         collect(CollectConfig(out=str(tmp_path / "bad"), env=WALL, episodes=1, length=5, hold=0))
 
 
+def test_collect_with_workers_writes_the_same_dataset(tmp_path):
+    """Two processes collect the episodes (and their videos) that one does: each depends on its seed alone."""
+    def run(workers: int) -> EpisodeDataset:
+        return EpisodeDataset(collect(CollectConfig(out=str(tmp_path / str(workers)), env=WALL, episodes=5,
+                                                    length=6, videos=True, workers=workers)))
+
+    one, two = run(1), run(2)
+    assert two.meta == one.meta and len(two) == 5
+    for i in range(5):
+        for key in ("frames", "actions", "states"):
+            np.testing.assert_array_equal(getattr(two[i], key), getattr(one[i], key))
+        np.testing.assert_array_equal(two[i].extras["env_state"], one[i].extras["env_state"])
+    assert sorted(p.name for p in (tmp_path / "2" / "videos").iterdir()) == [f"episode_{i:06d}.mp4" for i in range(5)]
+    with pytest.raises(ConfigError, match=r"must be an integer >= 1, got 0 \(workers\)"):
+        collect(CollectConfig(out=str(tmp_path / "bad"), env=WALL, episodes=1, length=5, workers=0))
+
+
 def fake_episode(length: int, action_dim: int = 2, state_dim: int = 3, size: int = 8):
     rng = np.random.default_rng(length)
     frames = rng.integers(0, 256, (length, size, size, 3), dtype=np.uint8)

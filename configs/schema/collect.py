@@ -32,6 +32,7 @@ class CollectConfig:
     videos: bool = doc(False, "also write out/videos/episode_XXXXXX.mp4 (vjepa-pretrain data=video_folder)")
     hold: int = doc(1, "query the policy every hold steps and repeat its action in between (a world model's "
                        "frame_step: the action blocks its planner executes)")
+    workers: int = doc(1, "processes collecting episodes side by side (the dataset is the same for any number)")
 
 
 register("collect_schema", CollectConfig)
@@ -42,7 +43,7 @@ def collect_config(cfg: CollectConfig | DictConfig | dict) -> CollectConfig:
     node = typed(CollectConfig, cfg)
     if OmegaConf.is_missing(node, "out"):
         raise ConfigError("must be set", "out", "out=data/wall (the dataset root to create)")
-    checks.integers(node, ("episodes", "length", "hold"), low=1)
+    checks.integers(node, ("episodes", "length", "hold", "workers"), low=1)
     from envs.policies import POLICIES
 
     checks.choice(node, "policy", POLICIES, optional=True)

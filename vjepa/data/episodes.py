@@ -52,6 +52,39 @@ def _write_atomic(path: Path, write: Any) -> None:
     os.replace(tmp, path)
 
 
+def episode_file(index: int) -> str:
+    """Episode ``index``'s file, relative to the dataset root."""
+    return f"episodes/episode_{index:06d}.npz"
+
+
+def episode_sizes(index: int, frames: np.ndarray, actions: np.ndarray, states: np.ndarray) -> dict[str, Any]:
+    """The sizes meta.json records (action_dim, state_dim, image_size) of a valid episode; a ValueError naming
+    episode ``index`` for arrays that are not one."""
+    where = f"episode {index}"
+    frames, actions, states = np.asarray(frames), np.asarray(actions), np.asarray(states)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"{where}: frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    for key, array in (("actions", actions), ("states", states)):
+        if array.ndim != 2:
+            raise ValueError(f"{where}: {key} must be 2-D (T, dim), got shape {array.shape}")
+    lengths = {"frames": len(frames), "actions": len(actions), "states": len(states)}
+    if len(set(lengths.values())) != 1 or len(frames) == 0:
+        raise ValueError(f"{where}: frames, actions and states need one common length T > 0, got {lengths}")
+    return {"action_dim": actions.shape[1], "state_dim": states.shape[1], "image_size": list(frames.shape[1:3])}
+
+
+def write_episode(root: str | Path, index: int, frames: np.ndarray, actions: np.ndarray, states: np.ndarray,
+                  **extra: np.ndarray) -> dict[str, Any]:
+    """Validate episode ``index`` and write it (atomically) under ``root``; returns what `EpisodeWriter.record`
+    needs: its file, length and sizes."""
+    sizes = episode_sizes(index, frames, actions, states)
+    arrays = {"frames": np.asarray(frames), "actions": np.asarray(actions, np.float32),
+              "states": np.asarray(states, np.float32)}
+    name = episode_file(index)
+    _write_atomic(Path(root) / name, lambda f: np.savez_compressed(f, **arrays, **extra))
+    return {"file": name, "length": len(arrays["frames"]), "sizes": sizes}
+
+
 class EpisodeWriter:
     """Writes episodes one ``add`` at a time; ``close()`` (or leaving the ``with`` block) writes meta.json.
 
@@ -85,27 +118,24 @@ class EpisodeWriter:
     def add(self, frames: np.ndarray, actions: np.ndarray, states: np.ndarray, **extra: np.ndarray) -> Path:
         """Validate and write one episode; returns its file."""
         index = len(self.meta["episodes"])
-        where = f"episode {index}"
-        frames, actions, states = np.asarray(frames), np.asarray(actions), np.asarray(states)
-        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-            raise ValueError(f"{where}: frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
-        for key, array in (("actions", actions), ("states", states)):
-            if array.ndim != 2:
-                raise ValueError(f"{where}: {key} must be 2-D (T, dim), got shape {array.shape}")
-        lengths = {"frames": len(frames), "actions": len(actions), "states": len(states)}
-        if len(set(lengths.values())) != 1 or len(frames) == 0:
-            raise ValueError(f"{where}: frames, actions and states need one common length T > 0, got {lengths}")
-        dims = {"action_dim": actions.shape[1], "state_dim": states.shape[1], "image_size": list(frames.shape[1:3])}
-        for key, value in dims.items():
-            if self.meta[key] is None:
-                self.meta[key] = value
-            elif self.meta[key] != value:
-                raise ValueError(f"{where}: {key} is {value}, earlier episodes have {self.meta[key]}")
-        name = f"episodes/episode_{index:06d}.npz"
-        arrays = {"frames": frames, "actions": actions.astype(np.float32), "states": states.astype(np.float32)}
-        _write_atomic(self.root / name, lambda f: np.savez_compressed(f, **arrays, **extra))
-        self.meta["episodes"].append({"file": name, "length": len(frames)})
-        return self.root / name
+        self._check_sizes(episode_sizes(index, frames, actions, states), index)
+        return self.record(write_episode(self.root, index, frames, actions, states, **extra))
+
+    def record(self, written: dict[str, Any]) -> Path:
+        """Count an episode that `write_episode` wrote (in another process, say) as the next one; returns its
+        file. Its index must be the next one and its sizes those of the episodes before it."""
+        index = len(self.meta["episodes"])
+        if written["file"] != episode_file(index):
+            raise ValueError(f"episode {index} expected next, got {written['file']}")
+        self._check_sizes(written["sizes"], index)
+        self.meta.update(written["sizes"])
+        self.meta["episodes"].append({"file": written["file"], "length": written["length"]})
+        return self.root / written["file"]
+
+    def _check_sizes(self, sizes: dict[str, Any], index: int) -> None:
+        for key, value in sizes.items():
+            if self.meta[key] is not None and self.meta[key] != value:
+                raise ValueError(f"episode {index}: {key} is {value}, earlier episodes have {self.meta[key]}")
 
     def close(self) -> Path:
         """Write meta.json (atomically); returns the dataset root."""
