@@ -47,14 +47,15 @@ def collect(cfg: CollectConfig | DictConfig) -> Path:
     env = pixel_env(cfg.env, max_episode_steps=cfg.length)
     policy = cfg.policy or ("mixture" if hasattr(env.unwrapped, "expert_policy") else "random_repeat")
     fps = env.metadata.get("render_fps") or 10
-    env.close()
     seeds = np.random.default_rng(cfg.seed).integers(2**31 - 1, size=cfg.episodes)
     jobs = list(enumerate(seeds.tolist()))  # (episode index, its seed)
     meta = {"policy": policy, "seed": cfg.seed, "episode_length": cfg.length, "hold": cfg.hold}
-    with EpisodeWriter(out_dir, fps, cfg.env.id, overwrite=cfg.overwrite, **meta) as writer, ExitStack() as stack:
-        if cfg.workers == 1:
-            _start_worker(cfg, policy, fps)
-            stack.callback(_worker["env"].close)
+    with ExitStack() as stack:
+        stack.callback(env.close)
+        writer = stack.enter_context(EpisodeWriter(out_dir, fps, cfg.env.id, overwrite=cfg.overwrite, **meta))
+        if cfg.workers == 1:  # this process collects, in the env it made
+            _worker.update(cfg=cfg, policy=policy, fps=fps, env=env)
+            stack.callback(_worker.clear)
             written = map(_collect_episode, jobs)
         else:  # spawned: a forked MuJoCo or renderer context is not safe to share
             pool = stack.enter_context(ProcessPoolExecutor(cfg.workers, mp_context=get_context("spawn"),
@@ -65,11 +66,11 @@ def collect(cfg: CollectConfig | DictConfig) -> Path:
     return out_dir
 
 
-_worker: dict[str, Any] = {}  # this process's env and settings (`_start_worker`)
+_worker: dict[str, Any] = {}  # this process's env and settings (a worker's: `_start_worker`)
 
 
 def _start_worker(cfg: CollectConfig, policy: str, fps: float) -> None:
-    """Make the env that this process collects in."""
+    """Make the env that this worker process collects in."""
     _worker.update(cfg=cfg, policy=policy, fps=fps, env=pixel_env(cfg.env, max_episode_steps=cfg.length))
 
 
